@@ -1,0 +1,68 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configDocs, configLeaves, envName, loadConfig } from '../../common/config.ts';
+import { ConfigError } from '../../common/errors.ts';
+
+describe('loadConfig', () => {
+  it('has a default for every setting', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.adapter.grpcAddress).toBe('127.0.0.1:9191');
+    expect(config.adapter.failureMode).toBe('closed');
+    expect(config.bus.kind).toBe('embedded');
+    for (const leaf of configLeaves()) {
+      expect(leaf.defaultValue, leaf.path.join('.')).not.toBeUndefined();
+      expect(leaf.description, leaf.path.join('.')).not.toBe('');
+    }
+  });
+
+  it('layers file < env < overrides', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'adapter:\n  grpcAddress: 0.0.0.0:1000\n  adminAddress: 0.0.0.0:1001\nemitter:\n  batchSize: 7\n');
+    const config = loadConfig({
+      file,
+      env: { MESH_APIM_ADAPTER_ADMIN_ADDRESS: '127.0.0.1:2001', MESH_APIM_EMITTER_LINGER_MS: '5' },
+      overrides: { 'emitter.batchSize': 9 },
+    });
+    expect(config.adapter.grpcAddress).toBe('0.0.0.0:1000');
+    expect(config.adapter.adminAddress).toBe('127.0.0.1:2001');
+    expect(config.emitter.lingerMs).toBe(5);
+    expect(config.emitter.batchSize).toBe(9);
+  });
+
+  it('KAFKA_BROKERS selects the kafka bus and splits the list', () => {
+    const config = loadConfig({ env: { KAFKA_BROKERS: 'b1:9092, b2:9092' } });
+    expect(config.bus.kind).toBe('kafka');
+    expect(config.bus.kafka.brokers).toEqual(['b1:9092', 'b2:9092']);
+  });
+
+  it.each([
+    [{ MESH_APIM_EMITTER_BATCH_SIZE: 'many' }, /MESH_APIM_EMITTER_BATCH_SIZE: expected a number/],
+    [{ MESH_APIM_ADAPTER_ACCESS_LOGS: 'maybe' }, /expected true\/false/],
+    [{ MESH_APIM_ADAPTER_FAILURE_MODE: 'sideways' }, /adapter\.failureMode/],
+    [{ MESH_APIM_ADAPTER_GRPC_ADDRESS: 'nohost' }, /adapter\.grpcAddress: expected host:port/],
+    [{ MESH_APIM_BUS_KIND: 'kafka' }, /brokers.*empty/],
+    [{ MESH_APIM_ADAPTER_CONTROL_PLANE: 'apim' }, /apim\.url/],
+  ])('fails fast naming the setting: %o', (env, message) => {
+    expect(() => loadConfig({ env })).toThrow(ConfigError);
+    expect(() => loadConfig({ env })).toThrow(message);
+  });
+
+  it('names the file when it is not valid YAML', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'broken.yaml');
+    writeFileSync(file, 'adapter: [unclosed');
+    expect(() => loadConfig({ file, env: {} })).toThrow(/broken\.yaml: not valid YAML/);
+  });
+
+  it('derives env names from paths', () => {
+    expect(envName(['adapter', 'grpcAddress'])).toBe('MESH_APIM_ADAPTER_GRPC_ADDRESS');
+  });
+
+  it('docs/configuration.md is up to date (regenerate with `npx mesh-apim config --docs`)', () => {
+    const docs = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    expect(docs).toBe(configDocs());
+  });
+});
