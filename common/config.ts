@@ -17,7 +17,9 @@ export const ConfigSchema = z.object({
   dataDir: z
     .string()
     .default('.data')
-    .describe('Directory for durable local state: signing key, embedded log, spool, snapshots, analytics files.'),
+    .describe(
+      'Directory for durable local state: signing key, embedded log, spool, snapshots, analytics files.',
+    ),
   logLevel: z
     .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
     .default('info')
@@ -46,7 +48,9 @@ export const ConfigSchema = z.object({
       standaloneFile: z
         .string()
         .default('config/standalone.yaml')
-        .describe('Declarative APIs/applications/subscriptions/policies file for the standalone control plane.'),
+        .describe(
+          'Declarative APIs/applications/subscriptions/policies file for the standalone control plane.',
+        ),
       accessLogs: z
         .boolean()
         .default(true)
@@ -64,11 +68,17 @@ export const ConfigSchema = z.object({
 
   apim: z
     .object({
-      url: z.string().default('').describe('WSO2 API Manager base URL, e.g. https://apim:9443 (empty = not used).'),
+      url: z
+        .string()
+        .default('')
+        .describe('WSO2 API Manager base URL, e.g. https://apim:9443 (empty = not used).'),
       username: z.string().default('').describe('Basic-auth user for the internal data API / DCR.'),
       password: z.string().default('').describe('Basic-auth password for the internal data API / DCR.'),
       tenant: z.string().default('carbon.super').describe('Tenant domain sent as xWSO2Tenant.'),
-      caFile: z.string().default('').describe('PEM CA bundle to trust for API Manager TLS (empty = system CAs).'),
+      caFile: z
+        .string()
+        .default('')
+        .describe('PEM CA bundle to trust for API Manager TLS (empty = system CAs).'),
       certFile: z.string().default('').describe('Client certificate (PEM) for mutual TLS (empty = none).'),
       keyFile: z.string().default('').describe('Client key (PEM) for mutual TLS (empty = none).'),
       refreshIntervalMs: z
@@ -77,7 +87,12 @@ export const ConfigSchema = z.object({
         .positive()
         .default(30_000)
         .describe('Period of the full control-plane pull.'),
-      requestTimeoutMs: z.number().int().positive().default(10_000).describe('Timeout of one API Manager request.'),
+      requestTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(10_000)
+        .describe('Timeout of one API Manager request.'),
     })
     .prefault({}),
 
@@ -86,8 +101,13 @@ export const ConfigSchema = z.object({
       kind: z
         .enum(['embedded', 'kafka'])
         .default('embedded')
-        .describe('Event bus: the embedded durable log (standalone) or Kafka. Setting KAFKA_BROKERS selects kafka.'),
-      topicPrefix: z.string().default('').describe('Prefix prepended to every topic name (multi-tenant clusters).'),
+        .describe(
+          'Event bus: the embedded durable log (standalone) or Kafka. Setting KAFKA_BROKERS selects kafka.',
+        ),
+      topicPrefix: z
+        .string()
+        .default('')
+        .describe('Prefix prepended to every topic name (multi-tenant clusters).'),
       kafka: z
         .object({
           brokers: z
@@ -110,7 +130,12 @@ export const ConfigSchema = z.object({
   emitter: z
     .object({
       batchSize: z.number().int().positive().default(500).describe('Events per producer batch.'),
-      lingerMs: z.number().int().nonnegative().default(20).describe('Max wait before a partial batch is sent.'),
+      lingerMs: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(20)
+        .describe('Max wait before a partial batch is sent.'),
       bufferMax: z
         .number()
         .int()
@@ -135,7 +160,10 @@ export const ConfigSchema = z.object({
         .array(z.enum(['file', 'http', 'kafka']))
         .default(['file'])
         .describe('Analytics sinks (comma-separated in env).'),
-      analyticsHttpUrl: z.string().default('').describe('Elasticsearch/OpenSearch base URL for the `_bulk` sink.'),
+      analyticsHttpUrl: z
+        .string()
+        .default('')
+        .describe('Elasticsearch/OpenSearch base URL for the `_bulk` sink.'),
       analyticsIndex: z.string().default('apim-analytics').describe('Index for the `_bulk` sink.'),
     })
     .prefault({}),
@@ -213,7 +241,8 @@ function parseEnvValue(leaf: Leaf, name: string, raw: string): unknown {
   switch (leaf.kind) {
     case 'number': {
       const n = Number(raw);
-      if (raw.trim() === '' || Number.isNaN(n)) throw new ConfigError(`${name}: expected a number, got "${raw}"`);
+      if (raw.trim() === '' || Number.isNaN(n))
+        throw new ConfigError(`${name}: expected a number, got "${raw}"`);
       return n;
     }
     case 'boolean':
@@ -287,12 +316,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     }
   }
   // Naming brokers is choosing Kafka, unless the bus kind is set explicitly.
-  if (env.KAFKA_BROKERS && env[envName(['bus', 'kind'])] === undefined) setPath(raw, ['bus', 'kind'], 'kafka');
+  if (env.KAFKA_BROKERS && env[envName(['bus', 'kind'])] === undefined)
+    setPath(raw, ['bus', 'kind'], 'kafka');
   for (const [path, value] of Object.entries(options.overrides ?? {})) setPath(raw, path.split('.'), value);
 
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const problems = result.error.issues
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
     throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}: ${problems}`);
   }
   const config = result.data;

@@ -20,7 +20,10 @@ describe('loadConfig', () => {
   it('layers file < env < overrides', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     const file = join(dir, 'c.yaml');
-    writeFileSync(file, 'adapter:\n  grpcAddress: 0.0.0.0:1000\n  adminAddress: 0.0.0.0:1001\nemitter:\n  batchSize: 7\n');
+    writeFileSync(
+      file,
+      'adapter:\n  grpcAddress: 0.0.0.0:1000\n  adminAddress: 0.0.0.0:1001\nemitter:\n  batchSize: 7\n',
+    );
     const config = loadConfig({
       file,
       env: { MESH_APIM_ADAPTER_ADMIN_ADDRESS: '127.0.0.1:2001', MESH_APIM_EMITTER_LINGER_MS: '5' },
