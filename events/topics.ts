@@ -1,0 +1,72 @@
+/**
+ * Topic registry: the one place that says which event goes to which (versioned) topic, with which
+ * schema and which partition key. Producers and consumers import from here. Operational settings
+ * (partitions, retention, compaction) live in infra/topics.yaml under the same logical names.
+ */
+import type { z } from 'zod';
+import { ControlPlaneChanged } from './control-plane-changed.ts';
+import { DeadLetter } from './dead-letter.ts';
+import { RequestAttributes } from './request-attributes.ts';
+import { ServiceLifecycle } from './service-lifecycle.ts';
+import { TokenRevoked } from './token-revoked.ts';
+
+export interface TopicContract<S extends z.ZodType = z.ZodType> {
+  /** Logical name (key in infra/topics.yaml). */
+  logical: string;
+  /** Versioned wire name; a breaking schema change gets a new version (a new topic). */
+  name: string;
+  schema: S;
+  /** Partition key: events with the same key are ordered. */
+  key(event: z.infer<S>): string;
+  description: string;
+}
+
+function topic<S extends z.ZodType>(t: TopicContract<S>): TopicContract<S> {
+  return t;
+}
+
+export const TOPICS = {
+  requestAttributes: topic({
+    logical: 'request-attributes',
+    name: 'mesh-apim.request-attributes.v1',
+    schema: RequestAttributes,
+    // The check's and the access log's event for one request land on one partition (dedup is local).
+    key: (e) => e.requestId,
+    description: 'One event per request through the mesh (decision, identity, response)',
+  }),
+  serviceLifecycle: topic({
+    logical: 'service-lifecycle',
+    name: 'mesh-apim.service-lifecycle.v1',
+    schema: ServiceLifecycle,
+    key: (e) => `${e.service.namespace}/${e.service.name}`,
+    description: 'service-deployed / service-deleted from the Kubernetes controller',
+  }),
+  tokenRevoked: topic({
+    logical: 'token-revoked',
+    name: 'mesh-apim.token-revoked.v1',
+    schema: TokenRevoked,
+    key: (e) => `${e.kind}:${e.value}`,
+    description: 'Revoked API keys, tokens, consumer keys and users',
+  }),
+  controlPlaneChanged: topic({
+    logical: 'control-plane-changed',
+    name: 'mesh-apim.control-plane-changed.v1',
+    schema: ControlPlaneChanged,
+    key: (e) => e.entity,
+    description: 'API Manager change notifications: adapters refresh their snapshot',
+  }),
+  deadLetter: topic({
+    logical: 'dead-letter',
+    name: 'mesh-apim.dead-letter.v1',
+    schema: DeadLetter,
+    key: (e) => `${e.source.topic}-${e.source.partition}`,
+    description: 'Records a consumer gave up on, with the reason and source coordinates',
+  }),
+} as const;
+
+export type TopicKey = keyof typeof TOPICS;
+
+/** Wire name with the configured prefix (bus.topicPrefix). */
+export function topicName(t: TopicContract, prefix = ''): string {
+  return `${prefix}${t.name}`;
+}
