@@ -70,6 +70,25 @@ const FUNCTIONS = {
   RevocationFanout: { file: 'revocation-fanout', topic: TOPICS.tokenRevoked.name, batchSize: 100, window: 0 },
 } as const;
 
+/**
+ * Settings the functions read that common/config.ts does not define yet: secrets are passed by ARN and
+ * resolved from Secrets Manager at cold start; the revocation fan-out settings belong to its issue.
+ * Each must either become a config setting (then drop it here) or be read by that function directly.
+ */
+const PENDING_ENV = new Set([
+  'NODE_OPTIONS',
+  'MESH_APIM_BUS_KAFKA_SECRET_ARN',
+  'MESH_APIM_BUS_KAFKA_CA_SECRET_ARN',
+  'MESH_APIM_APIM_SECRET_ARN',
+  'MESH_APIM_REVOCATION_QUEUE_PREFIX',
+  'MESH_APIM_REVOCATION_STALE_QUEUE_GRACE_SECONDS',
+]);
+const documentedEnv = new Set(
+  [
+    ...readFileSync(path.join(repoRoot, 'docs/configuration.md'), 'utf8').matchAll(/`([A-Z][A-Z0-9_]+)`/g),
+  ].map((m) => m[1]),
+);
+
 const ACCOUNT = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret';
 const STAGES = {
   'ci-msk': {
@@ -174,6 +193,13 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
         });
         const env = (p.Environment as { Variables: Record<string, string> }).Variables;
         expect(env.NODE_OPTIONS).toBe('--enable-source-maps');
+        for (const k of Object.keys(env)) {
+          expect(
+            documentedEnv.has(k) || PENDING_ENV.has(k),
+            `${k} is neither a documented setting nor pending`,
+          ).toBe(true);
+        }
+        expect(env.MESH_APIM_BUS_KAFKA_SASL_MECHANISM).toBe(stage === 'ci-msk' ? 'scram-sha-512' : 'none');
         // Secrets travel by ARN only.
         for (const [k, v] of Object.entries(env)) {
           if (/SECRET|PASSWORD|TOKEN/.test(k))
