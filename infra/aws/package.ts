@@ -3,7 +3,7 @@
  * `serverless package` (osls, Serverless v3 line) offline with dummy credentials.
  *
  *   node --import tsx infra/aws/package.ts [--stage ci-msk] [--region eu-west-1] [--out DIR]
- *                                          [--allow-missing-handlers]
+ *                                          [--allow-missing-handlers] [-- <serverless args, e.g. --param=k=v>]
  *
  * A handler whose source (functions/<name>.ts) does not exist fails the run, unless
  * --allow-missing-handlers is given: then a placeholder bundle that throws on every invocation is
@@ -99,7 +99,7 @@ async function bundle(entries: HandlerEntry[], allowMissing: boolean): Promise<s
   return missing.map((e) => e.source);
 }
 
-function serverlessPackage(stage: string, region: string, out: string): void {
+function serverlessPackage(stage: string, region: string, out: string, extra: string[]): void {
   const bin = path.join(repoRoot, 'node_modules/.bin/serverless');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -116,7 +116,7 @@ function serverlessPackage(stage: string, region: string, out: string): void {
   };
   delete env.AWS_PROFILE;
   delete env.AWS_SESSION_TOKEN;
-  const r = spawnSync(bin, ['package', '--stage', stage, '--region', region, '--package', out], {
+  const r = spawnSync(bin, ['package', '--stage', stage, '--region', region, '--package', out, ...extra], {
     cwd: repoRoot,
     env,
     stdio: 'inherit',
@@ -125,8 +125,9 @@ function serverlessPackage(stage: string, region: string, out: string): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
+    allowPositionals: true,
     options: {
       stage: { type: 'string', default: 'ci-msk' },
       region: { type: 'string', default: 'eu-west-1' },
@@ -138,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
   const out = path.resolve(repoRoot, values.out ?? `dist/serverless/${stage}`);
   const missing = await bundle(listHandlers(), values['allow-missing-handlers']);
   rmSync(out, { recursive: true, force: true });
-  serverlessPackage(stage, values.region, out);
+  serverlessPackage(stage, values.region, out, positionals);
   writeFileSync(path.join(out, 'missing-handlers.json'), `${JSON.stringify(missing)}\n`);
   process.stdout.write(`packaged stage ${stage} into ${path.relative(repoRoot, out)}\n`);
   if (missing.length > 0) {
