@@ -5,7 +5,7 @@
 #   docker run --rm mesh-apim:0.1.0 controller                           # any other command
 # Runs the TypeScript sources through tsx (a production dependency), as `npx mesh-apim` does.
 
-ARG NODE_IMAGE=node:22.22-bookworm
+ARG NODE_IMAGE=node:22-bookworm
 
 # --- production dependencies only (native modules built here, where compilers exist) ---
 FROM ${NODE_IMAGE} AS deps
