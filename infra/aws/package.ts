@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { parse as parseYaml } from 'yaml';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -50,6 +50,27 @@ export function listHandlers(serverlessYml = path.join(repoRoot, 'serverless.yml
     };
   });
 }
+
+/**
+ * Native addons cannot be bundled (and would be built for this machine, not arm64 Lambda). They stay
+ * external, so an import on a path Lambda never takes (the embedded log behind a dynamic import) is
+ * harmless, and the build says loudly which handler reaches one.
+ */
+const NATIVE = ['better-sqlite3'];
+const nativeAddonsExternal: Plugin = {
+  name: 'native-addons-external',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${NATIVE.join('|')})$`) }, (args) => ({
+      path: args.path,
+      external: true,
+      warnings: [
+        {
+          text: `${args.path} is a native addon, left out of the Lambda bundle (imported by ${args.importer}): the import fails if Lambda ever executes it`,
+        },
+      ],
+    }));
+  },
+};
 
 const PLACEHOLDER = (source: string) =>
   `export const handler = async () => { throw new Error(${JSON.stringify(
@@ -88,6 +109,7 @@ async function bundle(entries: HandlerEntry[], allowMissing: boolean): Promise<s
       minifySyntax: true,
       legalComments: 'none',
       metafile: true,
+      plugins: [nativeAddonsExternal],
       // CommonJS dependencies (kafkajs, ...) call require(): give the ESM bundle one.
       banner: {
         js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
