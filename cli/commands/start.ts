@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { startAdapter } from '../../adapter/main.ts';
+import { type AdapterHandle, startAdapter } from '../../adapter/main.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger, rootLogger } from '../../common/log.ts';
 
@@ -8,6 +8,7 @@ export const description =
 export const usage = 'mesh-apim start [--config <file>]';
 
 export interface Running {
+  adapter: AdapterHandle;
   stop(): Promise<void>;
 }
 
@@ -18,6 +19,7 @@ export interface Running {
 export async function startAll(config: Config): Promise<Running> {
   const adapter = await startAdapter(config);
   return {
+    adapter,
     async stop() {
       await adapter.stop();
     },
