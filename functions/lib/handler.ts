@@ -20,13 +20,28 @@ export interface InvocationContext {
 
 export type KafkaHandler = (event: LambdaKafkaEvent, context?: InvocationContext) => Promise<BatchSummary>;
 
-/** Builds the handler; `deps` may be a value or a (lazy) provider resolved on each invocation. */
+/**
+ * Builds the handler. `fn` is the function definition or a factory of it from the deps (for
+ * functions holding clients/sinks built from config); the factory runs once per deps object.
+ * `deps` is a value or a (lazy) provider resolved on each invocation (Lambda: `lambdaDeps()`).
+ */
 export function kafkaBatchHandler<E>(
-  fn: KafkaFunction<E>,
+  fn: KafkaFunction<E> | ((deps: FunctionDeps) => KafkaFunction<E>),
   deps: FunctionDeps | (() => FunctionDeps | Promise<FunctionDeps>),
 ): KafkaHandler {
+  const built = new WeakMap<FunctionDeps, KafkaFunction<E>>();
+  const resolve = (d: FunctionDeps): KafkaFunction<E> => {
+    if (typeof fn !== 'function') return fn;
+    let f = built.get(d);
+    if (!f) {
+      f = fn(d);
+      built.set(d, f);
+    }
+    return f;
+  };
   const core = async (event: LambdaKafkaEvent, context: InvocationContext = {}): Promise<BatchSummary> => {
     const d = typeof deps === 'function' ? await deps() : deps;
+    const fn = resolve(d);
     const requestId = context.awsRequestId ?? randomUUID();
     const ctx: BatchContext = {
       functionName: fn.name,

@@ -168,3 +168,18 @@ describe('kafkaBatchHandler poison handling', () => {
     expect(built).toBe(1);
   });
 });
+
+describe('kafkaBatchHandler with a definition factory', () => {
+  it('builds the definition once per deps object', async () => {
+    let builds = 0;
+    const d = deps();
+    const h = kafkaBatchHandler((fd: FunctionDeps) => {
+      builds++;
+      expect(fd).toBe(d);
+      return recorder().fn;
+    }, d);
+    await h(buildLambdaKafkaEvent([]));
+    await h(buildLambdaKafkaEvent([]));
+    expect(builds).toBe(1);
+  });
+});
