@@ -164,7 +164,83 @@ export const ConfigSchema = z.object({
         .string()
         .default('')
         .describe('Elasticsearch/OpenSearch base URL for the `_bulk` sink.'),
-      analyticsIndex: z.string().default('apim-analytics').describe('Index for the `_bulk` sink.'),
+      analyticsIndex: z
+        .string()
+        .default('apim_event')
+        .describe(
+          'Index prefix for the `_bulk` sink: documents go to <prefix>_response / <prefix>_faulty (WSO2 dashboards read apim_event_*).',
+        ),
+      analyticsHttpUsername: z
+        .string()
+        .default('')
+        .describe('Basic-auth user for the `_bulk` sink (empty = none).'),
+      analyticsHttpPassword: z.string().default('').describe('Basic-auth password for the `_bulk` sink.'),
+      analyticsHttpTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(10_000)
+        .describe('Timeout of one `_bulk` request.'),
+      analyticsHttpMaxAttempts: z
+        .number()
+        .int()
+        .positive()
+        .default(5)
+        .describe(
+          '`_bulk` attempts per batch (429/5xx/timeouts, retriable item errors) before the batch is retried.',
+        ),
+      analyticsHttpBackoffMs: z
+        .number()
+        .int()
+        .positive()
+        .default(200)
+        .describe('Base of the exponential backoff (full jitter) between `_bulk` attempts.'),
+      analyticsFileDir: z
+        .string()
+        .default('')
+        .describe('Directory of the ELK log-file sink (empty = <dataDir>/analytics).'),
+      analyticsFileMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(100 * 1024 * 1024)
+        .describe('Size at which apim_metrics.log is rotated to apim_metrics.log.1.'),
+      analyticsFileMaxFiles: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(10)
+        .describe('Rotated analytics files kept (apim_metrics.log.1 ... .N).'),
+      analyticsFileFsync: z
+        .boolean()
+        .default(true)
+        .describe('fsync the analytics file after each batch (durable before the offset is committed).'),
+      analyticsFileDedupWindow: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(100_000)
+        .describe('correlationIds remembered by the file sink to drop redelivered events (0 = off).'),
+      analyticsRegionId: z
+        .string()
+        .default('default')
+        .describe('WSO2 regionId published in analytics events.'),
+      analyticsGatewayType: z
+        .string()
+        .default('ENVOY')
+        .describe('WSO2 gatewayType published in analytics events.'),
+      retryBackoffMs: z
+        .number()
+        .int()
+        .positive()
+        .default(200)
+        .describe('Local runner: first delay before a failed batch is delivered again (doubles each time).'),
+      retryMaxBackoffMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30_000)
+        .describe('Local runner: cap of the retry delay.'),
     })
     .prefault({}),
 });
