@@ -54,7 +54,8 @@ describe('ELK log-file sink', () => {
     const s = new FileSink({ dir, ...opts, maxBytes: line.length * 3, maxFiles: 2, dedupWindow: 0 });
     for (let i = 0; i < 10; i++) {
       const ev = toAnalyticsEvent(requestAttributes({ requestId: `r-${i}` })) as AnalyticsEvent;
-      await s.write([ev, { ...ev, data: { ...ev.data, correlationId: `r-${i}-b` } }]);
+      const ev2 = toAnalyticsEvent(requestAttributes({ requestId: `r-${i}-b` })) as AnalyticsEvent;
+      await s.write([ev, ev2]);
     }
     await s.close();
     expect(readdirSync(dir).sort()).toEqual(['apim_metrics.log', 'apim_metrics.log.1', 'apim_metrics.log.2']);
