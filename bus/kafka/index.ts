@@ -6,18 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
+// kafkajs is CommonJS: Node's ESM loader sees only its default export (named imports fail at run time).
+import kafkajs, {
   type Admin,
-  CompressionTypes,
-  ConfigResourceTypes,
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
-  Kafka,
   type KafkaConfig,
-  logLevel as KafkaLogLevel,
   type LogEntry,
-  Partitioners,
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
@@ -36,6 +32,8 @@ import type {
   TopicDescription,
   TopicSpec,
 } from '../types.ts';
+
+const { CompressionTypes, ConfigResourceTypes, Kafka, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
 
 export type KafkaBusConfig = Config['bus']['kafka'];
 
@@ -149,7 +147,7 @@ function recordSize(r: OutRecord): number {
 
 export class KafkaBus implements Bus, BusAdmin {
   readonly kind = 'kafka' as const;
-  private readonly kafka: Kafka;
+  private readonly kafka: InstanceType<typeof Kafka>;
   private readonly log: Logger;
   private producer: Promise<Producer> | null = null;
   private admin: Promise<Admin> | null = null;
