@@ -12,7 +12,7 @@ import {
   RequestContext,
 } from '../../events/request-attributes.ts';
 import { type ResponseAttributes, requestAttributesFromAccessLog } from '../emit/events.ts';
-import { type PbStruct, valueToJson } from './struct.ts';
+import { fromValue, type ProtoStruct } from '../struct.ts';
 
 /* Decoded protobuf shapes (only what we read; every field may be null or absent). */
 export interface PbDuration {
@@ -31,7 +31,7 @@ export interface HttpAccessLogEntry {
     time_to_last_downstream_tx_byte?: PbDuration | null;
     duration?: PbDuration | null;
     upstream_remote_address?: PbAddress | null;
-    metadata?: { filter_metadata?: Record<string, PbStruct> | null } | null;
+    metadata?: { filter_metadata?: Record<string, ProtoStruct> | null } | null;
     intermediate_log_entry?: boolean | null;
     access_log_type?: string | null;
   } | null;
@@ -74,7 +74,7 @@ export function requestContextOf(entry: HttpAccessLogEntry): RequestContext | st
   const ns = entry.common_properties?.metadata?.filter_metadata?.[REQUEST_CONTEXT_METADATA_NAMESPACE];
   const raw = ns?.fields?.[REQUEST_CONTEXT_METADATA_KEY];
   if (!raw) return null;
-  let value = valueToJson(raw);
+  let value = fromValue(raw);
   if (typeof value === 'string') {
     try {
       value = JSON.parse(value);

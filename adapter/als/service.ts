@@ -88,7 +88,10 @@ export function accessLogHandlers(deps: AccessLogDeps): grpc.UntypedServiceImple
   return { StreamAccessLogs: handler as grpc.UntypedHandleCall };
 }
 
-/** Registers the ALS service on the adapter's gRPC server (before it starts). */
-export function addAccessLogService(server: grpc.Server, deps: AccessLogDeps): void {
+/** Registers the ALS service on a gRPC server (the adapter's AdapterServer or a plain grpc.Server), before it starts. */
+export function addAccessLogService(
+  server: { addService(service: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void },
+  deps: AccessLogDeps,
+): void {
   server.addService(accessLogService().service, accessLogHandlers(deps));
 }

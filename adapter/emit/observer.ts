@@ -1,27 +1,18 @@
 /**
- * Connects the check path to the emitter: called synchronously after each decision, it applies
- * the emission policy and hands the event over. O(1), never throws, never awaits.
+ * The adapter's onCheck observer: called synchronously after each decision, it applies the emission
+ * policy and hands the event over to the emitter. O(1), never awaits (the server counts anything
+ * an observer throws).
  */
-import { createLogger } from '../../common/log.ts';
-import type { RequestContext } from '../../events/request-attributes.ts';
+import type { CheckObserver } from '../domain.ts';
 import type { Emitter } from './emitter.ts';
 import { requestAttributesFromCheck } from './events.ts';
 import type { EmissionPolicy } from './policy.ts';
 
-const log = createLogger('emit');
-
-export function checkEmission(
-  emitter: Pick<Emitter, 'emit'>,
-  policy: EmissionPolicy,
-  now: () => Date = () => new Date(),
-): (ctx: RequestContext) => void {
-  return (ctx) => {
-    if (!policy.fromCheck(ctx.decision)) return;
-    try {
-      emitter.emit('requestAttributes', requestAttributesFromCheck(ctx, now()));
-    } catch (err) {
-      // emit() does not throw; this guards the check against a bug in the builder.
-      log.error({ err, requestId: ctx.requestId }, 'request-attributes event could not be built');
-    }
+export function checkEmission(emitter: Pick<Emitter, 'emit'>, policy: EmissionPolicy): CheckObserver {
+  return ({ context, timings }) => {
+    if (!policy.fromCheck(context.decision)) return;
+    // The decision's time on the adapter's clock: no extra clock read on the check path.
+    const occurredAt = new Date(timings.startedAt + Math.round(timings.totalMs));
+    emitter.emit('requestAttributes', requestAttributesFromCheck(context, occurredAt));
   };
 }
