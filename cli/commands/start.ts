@@ -3,6 +3,7 @@ import { startAdapter } from '../../adapter/main.ts';
 import type { Bus } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
+import { startFunctions } from '../../functions/runner/index.ts';
 
 export const description =
   'Run the pipeline on this machine: the ext_authz adapter (gRPC + admin HTTP) on the configured control plane.';
@@ -20,9 +21,18 @@ export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promi
   // The bus (createBus(config) from bus/index.ts) is connected by the integrator; with one, the
   // adapter emits request events to it.
   const adapter = await startAdapter(config, parts.bus ? { bus: parts.bus } : {});
+  // The functions consume what the adapter emits; stopped after it so its last events get processed.
+  let functions: Awaited<ReturnType<typeof startFunctions>> | null = null;
+  try {
+    if (parts.bus && config.functions.runLocal) functions = await startFunctions(config, parts.bus);
+  } catch (err) {
+    await adapter.stop();
+    throw err;
+  }
   return {
     async stop() {
       await adapter.stop();
+      await functions?.stop();
     },
   };
 }
