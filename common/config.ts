@@ -226,6 +226,38 @@ export const ConfigSchema = z.object({
         .positive()
         .default(256 * 1024 * 1024)
         .describe('On-disk spool bound; when full, the oldest spooled events are dropped (counted).'),
+      spoolSegmentBytes: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(0)
+        .describe(
+          'Size at which a spool segment file is closed and a new one begun; 0 = spoolMaxBytes/8, at most 16 MiB.',
+        ),
+      spoolAtBuffered: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(0)
+        .describe(
+          'Buffered events that make the emitter spool at once instead of waiting for a slow bus (bounds what a crash can lose); 0 = bufferMax/10.',
+        ),
+      produceTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(2_000)
+        .describe(
+          'A producer call not settled within this is treated as failed and its batch spooled (may duplicate: consumers dedupe on eventId).',
+        ),
+      stopTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(5_000)
+        .describe(
+          'On stop (SIGTERM), how long the final flush may wait for the bus before spooling the rest.',
+        ),
     })
     .prefault({}),
 
@@ -242,7 +274,71 @@ export const ConfigSchema = z.object({
         .string()
         .default('')
         .describe('Elasticsearch/OpenSearch base URL for the `_bulk` sink.'),
-      analyticsIndex: z.string().default('apim-analytics').describe('Index for the `_bulk` sink.'),
+      analyticsIndex: z
+        .string()
+        .default('apim_event')
+        .describe(
+          'Index prefix for the `_bulk` sink: documents go to <prefix>_response / <prefix>_faulty (WSO2 dashboards read apim_event_*).',
+        ),
+      analyticsHttpUsername: z
+        .string()
+        .default('')
+        .describe('Basic-auth user for the `_bulk` sink (empty = none).'),
+      analyticsHttpPassword: z.string().default('').describe('Basic-auth password for the `_bulk` sink.'),
+      analyticsHttpTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(10_000)
+        .describe('Timeout of one `_bulk` request.'),
+      analyticsHttpMaxAttempts: z
+        .number()
+        .int()
+        .positive()
+        .default(5)
+        .describe(
+          '`_bulk` attempts per batch (429/5xx/timeouts, retriable item errors) before the batch is retried.',
+        ),
+      analyticsHttpBackoffMs: z
+        .number()
+        .int()
+        .positive()
+        .default(200)
+        .describe('Base of the exponential backoff (full jitter) between `_bulk` attempts.'),
+      analyticsFileDir: z
+        .string()
+        .default('')
+        .describe('Directory of the ELK log-file sink (empty = <dataDir>/analytics).'),
+      analyticsFileMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(100 * 1024 * 1024)
+        .describe('Size at which apim_metrics.log is rotated to apim_metrics.log.1.'),
+      analyticsFileMaxFiles: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(10)
+        .describe('Rotated analytics files kept (apim_metrics.log.1 ... .N).'),
+      analyticsFileFsync: z
+        .boolean()
+        .default(true)
+        .describe('fsync the analytics file after each batch (durable before the offset is committed).'),
+      analyticsFileDedupWindow: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(100_000)
+        .describe('correlationIds remembered by the file sink to drop redelivered events (0 = off).'),
+      analyticsRegionId: z
+        .string()
+        .default('default')
+        .describe('WSO2 regionId published in analytics events.'),
+      analyticsGatewayType: z
+        .string()
+        .default('ENVOY')
+        .describe('WSO2 gatewayType published in analytics events.'),
     })
     .prefault({}),
 });

@@ -1,7 +1,11 @@
 import { parseArgs } from 'node:util';
 import { type AdapterHandle, startAdapter } from '../../adapter/main.ts';
+import { createBus } from '../../bus/index.ts';
+import { topicSpecs } from '../../bus/topics.ts';
+import type { Bus } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger, rootLogger } from '../../common/log.ts';
+import { startFunctions } from '../../functions/runner/index.ts';
 
 export const description =
   'Run the pipeline on this machine: the ext_authz adapter (gRPC + admin HTTP) on the configured control plane.';
@@ -16,12 +20,22 @@ export interface Running {
  * Everything `start` runs, composed in one place. The event emitter and the local function
  * runner join here (start them before/after the adapter, stop them in reverse order).
  */
-export async function startAll(config: Config): Promise<Running> {
-  const adapter = await startAdapter(config);
+export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promise<Running> {
+  // With a bus the adapter emits request events to it and the local functions consume them.
+  const adapter = await startAdapter(config, parts.bus ? { bus: parts.bus } : {});
+  // The functions consume what the adapter emits; stopped after it so its last events get processed.
+  let functions: Awaited<ReturnType<typeof startFunctions>> | null = null;
+  try {
+    if (parts.bus && config.functions.runLocal) functions = await startFunctions(config, parts.bus);
+  } catch (err) {
+    await adapter.stop();
+    throw err;
+  }
   return {
     adapter,
     async stop() {
       await adapter.stop();
+      await functions?.stop();
     },
   };
 }
@@ -31,7 +45,16 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig({ file: values.config });
   rootLogger.level = config.logLevel;
   const log = createLogger('start');
-  const running = await startAll(config);
+  // The embedded log by default, Kafka when brokers are configured; topics as infra/topics.yaml says.
+  const bus = createBus(config);
+  await bus.ensureTopics(topicSpecs(config.bus.topicPrefix));
+  let running: Running;
+  try {
+    running = await startAll(config, { bus });
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       log.info({ signal }, 'stopping');
@@ -43,5 +66,6 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
   await running.stop();
+  await bus.close();
   return 0;
 }
