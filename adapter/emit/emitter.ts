@@ -75,6 +75,7 @@ export class Emitter {
   private buffer: Pending[] = [];
   private spoolMode = false;
   private running = false;
+  private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private retryMs: number;
@@ -132,6 +133,11 @@ export class Emitter {
    * valid for its topic (built by the pure builders in events.ts).
    */
   emit<K extends TopicKey>(topic: K, event: EventOf<K>): void {
+    if (this.stopped) {
+      // Nothing would ever flush it: count it rather than hold it silently.
+      this.metrics.dropped.inc({ reason: 'stopped' });
+      return;
+    }
     if (this.buffer.length >= this.o.bufferMax) {
       this.metrics.dropped.inc({ reason: 'buffer-full' });
       const t = this.now();
@@ -160,6 +166,7 @@ export class Emitter {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.stopped = true;
     this.signal();
     await this.loop;
     await this.spool.close();

@@ -148,13 +148,15 @@ describe('Emitter', () => {
     expect(seqs(bus)).toEqual(range(n - dropped, dropped));
   });
 
-  it('flushes the buffer to the bus on stop', async () => {
-    const { emitter, bus } = setup({ lingerMs: 60_000, batchSize: 1000 });
+  it('flushes the buffer to the bus on stop; an event after stop is counted as dropped', async () => {
+    const { emitter, bus, registry } = setup({ lingerMs: 60_000, batchSize: 1000 });
     await emitter.start();
     for (const i of range(7)) emitter.emit('requestAttributes', numberedEvent(i));
     expect(bus.records(TOPIC)).toHaveLength(0);
     await emitter.stop();
     expect(seqs(bus)).toEqual(range(7));
+    emitter.emit('requestAttributes', numberedEvent(8));
+    expect(await metric(registry, 'mesh_apim_emit_events_dropped_total', { reason: 'stopped' })).toBe(1);
   });
 
   it('spools the buffer on stop when the bus is down; the next emitter over the same dir delivers it', async () => {
