@@ -210,6 +210,11 @@ export class Emitter {
     const t = this.now();
     const lingerDue = this.buffer.length > 0 && t - this.firstPendingAt >= this.o.lingerMs;
     const full = this.buffer.length >= this.o.batchSize;
+    if (this.spoolMode && this.spool.isEmpty()) {
+      // Drained: what is buffered is newer than anything sent, so it may go direct again.
+      this.spoolMode = false;
+      return;
+    }
     if (this.spoolMode) {
       // Spool everything buffered at once (order: behind what is spooled), then drain when due.
       if (this.buffer.length > 0 && (lingerDue || full)) {
@@ -220,13 +225,9 @@ export class Emitter {
         await this.drainOnce();
         return;
       }
-      if (this.spool.isEmpty() && this.buffer.length === 0) {
-        this.spoolMode = false;
-        return;
-      }
       const untilLinger =
         this.buffer.length > 0 ? this.firstPendingAt + this.o.lingerMs - t : Number.POSITIVE_INFINITY;
-      const untilDrain = this.spool.isEmpty() ? Number.POSITIVE_INFINITY : this.nextDrainAt - t;
+      const untilDrain = this.nextDrainAt - t;
       await this.sleep(Math.max(1, Math.min(untilLinger, untilDrain, 60_000)));
       return;
     }
