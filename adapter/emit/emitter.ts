@@ -96,9 +96,12 @@ export class Emitter {
       bufferMax,
       spoolAtBuffered: options.spoolAtBuffered ?? Math.max(1, Math.floor(bufferMax / 10)),
       spoolMaxBytes,
-      spoolSegmentBytes:
+      // At most half the bound: dropping the oldest segment must be able to make room.
+      spoolSegmentBytes: Math.min(
+        Math.floor(spoolMaxBytes / 2),
         options.spoolSegmentBytes ??
-        Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(spoolMaxBytes / 8))),
+          Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(spoolMaxBytes / 8))),
+      ),
       produceTimeoutMs: options.produceTimeoutMs ?? 2_000,
       retryMinMs: options.retryMinMs ?? 100,
       retryMaxMs: options.retryMaxMs ?? 5_000,
@@ -287,7 +290,14 @@ export class Emitter {
   }
 
   private async appendToSpool(records: SpoolRecord[]): Promise<void> {
-    await this.spool.append(records);
+    try {
+      await this.spool.append(records);
+    } catch (err) {
+      // Neither the bus nor the disk took them: lost, and said so.
+      this.metrics.dropped.inc({ reason: 'spool-error' }, records.length);
+      this.log.error({ err, events: records.length }, 'spool write failed: events dropped');
+      throw err;
+    }
     this.metrics.spooled.inc(records.length);
     this.updateGauges();
   }
