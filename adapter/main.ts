@@ -13,6 +13,7 @@ import { CredentialChain, defaultVerifiers } from './credentials/chain.ts';
 import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
+import { AdapterError } from './errors.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import type { SnapshotSource } from './snapshot/source.ts';
@@ -74,7 +75,7 @@ export function fragmentsDirOf(config: Config): string {
 /** Builds the configured snapshot source. */
 export function createSource(config: Config, signingKey: SigningKey | null): SnapshotSource {
   if (config.adapter.controlPlane === 'apim') {
-    throw new Error('adapter.controlPlane "apim" is not available yet in this build');
+    throw new AdapterError('adapter.controlPlane "apim" is not available yet in this build');
   }
   return new StandaloneSource({
     file: config.adapter.standaloneFile,
