@@ -18,6 +18,8 @@ import { Registry } from 'prom-client';
 import { CheckClient } from '../adapter/check-client.ts';
 import { Emitter } from '../adapter/emit/emitter.ts';
 import { requestAttributesFromCheck } from '../adapter/emit/events.ts';
+import { checkEmission } from '../adapter/emit/observer.ts';
+import { emissionPolicy } from '../adapter/emit/policy.ts';
 import { startAdapter } from '../adapter/main.ts';
 import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { MemoryBus } from '../bus/memory.ts';
@@ -256,7 +258,34 @@ async function embeddedBus(): Promise<{ bus: Bus; dir: string } | null> {
   }
 }
 
+/** What emission adds to each check on its thread: the observer (build the event + emit()). */
+async function observerCost() {
+  const dir = tmp();
+  const n = Math.min(EVENTS, 100_000);
+  const emitter = new Emitter({
+    bus: new MemoryBus(),
+    dataDir: dir,
+    registry: new Registry(),
+    logger: silent,
+    bufferMax: n + 1,
+  });
+  const observer = checkEmission(emitter, emissionPolicy(false));
+  const records = Array.from({ length: n }, (_, i) => ({
+    context: { ...ctx, requestId: `req-${i}` },
+    timings: { startedAt: Date.now(), credentialMs: 0, decideMs: 0, totalMs: 0.1 },
+  }));
+  type Rec = Parameters<typeof observer>[0];
+  for (const r of records.slice(0, n / 2)) observer(r as unknown as Rec); // warm-up (JIT)
+  (emitter as unknown as { buffer: unknown[] }).buffer = [];
+  const t0 = performance.now();
+  for (const r of records) observer(r as unknown as Rec);
+  const ns = ((performance.now() - t0) * 1e6) / n;
+  rmSync(dir, { recursive: true, force: true });
+  return { checks: n, observerNsPerCheck: Math.round(ns) };
+}
+
 const results: Record<string, unknown> = {};
+results.observer = await observerCost();
 results.emitterIntoMemoryBus = await emitterThroughput(new MemoryBus(), 'memory');
 const embedded = await embeddedBus();
 if (embedded) {

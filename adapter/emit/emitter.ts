@@ -156,8 +156,19 @@ export class Emitter {
     const at = this.now();
     if (this.buffer.length === 0) this.firstPendingAt = at;
     this.buffer.push({ topic, event, at });
-    this.metrics.accepted.inc({ topic: TOPICS[topic].logical });
+    this.acceptedCounter(topic).inc();
     if (this.wake && (this.buffer.length >= this.o.batchSize || this.buffer.length === 1)) this.signal();
+  }
+
+  // Labelled children resolved once: emit() is on the check path.
+  private readonly accepted = new Map<TopicKey, { inc(): void }>();
+  private acceptedCounter(topic: TopicKey): { inc(): void } {
+    let c = this.accepted.get(topic);
+    if (!c) {
+      c = this.metrics.accepted.labels(TOPICS[topic].logical);
+      this.accepted.set(topic, c);
+    }
+    return c;
   }
 
   /** Events in memory (not yet produced or spooled). */
