@@ -219,7 +219,9 @@ export const ConfigSchema = z.object({
         .int()
         .positive()
         .default(50_000)
-        .describe('In-memory events waiting for the bus; beyond it events go to the spool.'),
+        .describe(
+          'In-memory bound of events waiting for a batch. Past emitter.spoolAtBuffered they are spooled eagerly; at this bound new events are dropped (counted, reason buffer-full): only when the disk cannot keep up.',
+        ),
       spoolMaxBytes: z
         .number()
         .int()

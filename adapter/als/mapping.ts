@@ -69,7 +69,7 @@ export type AlsMapping =
 
 const FINAL_LOG_TYPES = new Set(['NotSet', 'DownstreamEnd', '', undefined, null]);
 
-/** Reads the RequestContext the check stored; it may arrive as a Struct or as a JSON string. */
+/** Reads the RequestContext the check stored: a JSON string (adapter/response.ts), or a nested Struct. */
 export function requestContextOf(entry: HttpAccessLogEntry): RequestContext | string | null {
   const ns = entry.common_properties?.metadata?.filter_metadata?.[REQUEST_CONTEXT_METADATA_NAMESPACE];
   const raw = ns?.fields?.[REQUEST_CONTEXT_METADATA_KEY];

@@ -75,6 +75,7 @@ export class Emitter {
   private buffer: Pending[] = [];
   private spoolMode = false;
   private running = false;
+  private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private retryMs: number;
@@ -95,9 +96,12 @@ export class Emitter {
       bufferMax,
       spoolAtBuffered: options.spoolAtBuffered ?? Math.max(1, Math.floor(bufferMax / 10)),
       spoolMaxBytes,
-      spoolSegmentBytes:
+      // At most half the bound: dropping the oldest segment must be able to make room.
+      spoolSegmentBytes: Math.min(
+        Math.floor(spoolMaxBytes / 2),
         options.spoolSegmentBytes ??
-        Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(spoolMaxBytes / 8))),
+          Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(spoolMaxBytes / 8))),
+      ),
       produceTimeoutMs: options.produceTimeoutMs ?? 2_000,
       retryMinMs: options.retryMinMs ?? 100,
       retryMaxMs: options.retryMaxMs ?? 5_000,
@@ -132,6 +136,11 @@ export class Emitter {
    * valid for its topic (built by the pure builders in events.ts).
    */
   emit<K extends TopicKey>(topic: K, event: EventOf<K>): void {
+    if (this.stopped) {
+      // Nothing would ever flush it: count it rather than hold it silently.
+      this.metrics.dropped.inc({ reason: 'stopped' });
+      return;
+    }
     if (this.buffer.length >= this.o.bufferMax) {
       this.metrics.dropped.inc({ reason: 'buffer-full' });
       const t = this.now();
@@ -147,8 +156,19 @@ export class Emitter {
     const at = this.now();
     if (this.buffer.length === 0) this.firstPendingAt = at;
     this.buffer.push({ topic, event, at });
-    this.metrics.accepted.inc({ topic: TOPICS[topic].logical });
+    this.acceptedCounter(topic).inc();
     if (this.wake && (this.buffer.length >= this.o.batchSize || this.buffer.length === 1)) this.signal();
+  }
+
+  // Labelled children resolved once: emit() is on the check path.
+  private readonly accepted = new Map<TopicKey, { inc(): void }>();
+  private acceptedCounter(topic: TopicKey): { inc(): void } {
+    let c = this.accepted.get(topic);
+    if (!c) {
+      c = this.metrics.accepted.labels(TOPICS[topic].logical);
+      this.accepted.set(topic, c);
+    }
+    return c;
   }
 
   /** Events in memory (not yet produced or spooled). */
@@ -160,6 +180,7 @@ export class Emitter {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.stopped = true;
     this.signal();
     await this.loop;
     await this.spool.close();
@@ -203,6 +224,11 @@ export class Emitter {
     const t = this.now();
     const lingerDue = this.buffer.length > 0 && t - this.firstPendingAt >= this.o.lingerMs;
     const full = this.buffer.length >= this.o.batchSize;
+    if (this.spoolMode && this.spool.isEmpty()) {
+      // Drained: what is buffered is newer than anything sent, so it may go direct again.
+      this.spoolMode = false;
+      return;
+    }
     if (this.spoolMode) {
       // Spool everything buffered at once (order: behind what is spooled), then drain when due.
       if (this.buffer.length > 0 && (lingerDue || full)) {
@@ -213,13 +239,9 @@ export class Emitter {
         await this.drainOnce();
         return;
       }
-      if (this.spool.isEmpty() && this.buffer.length === 0) {
-        this.spoolMode = false;
-        return;
-      }
       const untilLinger =
         this.buffer.length > 0 ? this.firstPendingAt + this.o.lingerMs - t : Number.POSITIVE_INFINITY;
-      const untilDrain = this.spool.isEmpty() ? Number.POSITIVE_INFINITY : this.nextDrainAt - t;
+      const untilDrain = this.nextDrainAt - t;
       await this.sleep(Math.max(1, Math.min(untilLinger, untilDrain, 60_000)));
       return;
     }
@@ -279,7 +301,14 @@ export class Emitter {
   }
 
   private async appendToSpool(records: SpoolRecord[]): Promise<void> {
-    await this.spool.append(records);
+    try {
+      await this.spool.append(records);
+    } catch (err) {
+      // Neither the bus nor the disk took them: lost, and said so.
+      this.metrics.dropped.inc({ reason: 'spool-error' }, records.length);
+      this.log.error({ err, events: records.length }, 'spool write failed: events dropped');
+      throw err;
+    }
     this.metrics.spooled.inc(records.length);
     this.updateGauges();
   }

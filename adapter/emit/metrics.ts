@@ -29,7 +29,7 @@ export function emitterMetrics(registry: Registry) {
     }),
     dropped: new Counter({
       name: 'mesh_apim_emit_events_dropped_total',
-      help: 'Events lost: spool-full (oldest spooled dropped), buffer-full (newest, disk slower than input), corrupt (damaged spool)',
+      help: 'Events lost: spool-full (oldest spooled dropped), buffer-full (newest, disk slower than input), corrupt (damaged spool), spool-error (disk write failed), unserializable, stopped (emitted after stop)',
       labelNames: ['reason'] as const,
       registers,
     }),

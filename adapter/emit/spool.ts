@@ -206,8 +206,17 @@ export class Spool {
     while (this.bytes + buf.length > this.options.maxBytes && this.segments.length > 1) {
       await this.dropOldest();
     }
-    await this.active!.fh.write(buf, 0, buf.length, seg.bytes);
-    await this.active!.fh.datasync();
+    const fh = this.active!.fh;
+    try {
+      await fh.write(buf, 0, buf.length, seg.bytes);
+      await fh.datasync();
+    } catch (err) {
+      // Disk full / I/O error: cut what may have been written, continue in a fresh segment next time.
+      await fh.truncate(seg.bytes).catch(() => {});
+      await fh.close().catch(() => {});
+      this.active = null;
+      throw err;
+    }
     seg.bytes += buf.length;
     seg.records += records.length;
   }

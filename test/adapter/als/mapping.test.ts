@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mapAccessLogEntry } from '../../../adapter/als/mapping.ts';
+import { requestAttributesFromCheck } from '../../../adapter/emit/events.ts';
 import { RequestAttributes } from '../../../events/request-attributes.ts';
 import { contextOf } from '../emit/helpers.ts';
 import { decoded, envoyEntry } from './fixtures.ts';
@@ -7,7 +8,7 @@ import { decoded, envoyEntry } from './fixtures.ts';
 const NOW = new Date('2030-01-01T00:00:00Z');
 
 describe('access-log entry -> request-attributes', () => {
-  it('builds the complete event of an allowed request from the entry alone', () => {
+  it('builds the complete event of an allowed request from the entry alone (context as a Struct)', () => {
     const ctx = contextOf('allowed-with-response');
     const [entry] = decoded([envoyEntry({ context: ctx })]);
     const m = mapAccessLogEntry(entry!, NOW);
@@ -30,7 +31,18 @@ describe('access-log entry -> request-attributes', () => {
     });
     // Request start + total latency; the event id differs from the check's for the same request.
     expect(e.occurredAt).toBe('2026-11-26T04:20:00.171Z');
-    expect(e.eventId).toMatch(/^als-/);
+    expect(e.eventId).toMatch(/^als:/);
+  });
+
+  it('event ids stay within the schema for a huge client-chosen x-request-id, and differ per source', () => {
+    const ctx = contextOf('allowed-with-response', { requestId: 'x'.repeat(500) });
+    const [entry] = decoded([envoyEntry({ context: ctx })]);
+    const m = mapAccessLogEntry(entry!, NOW);
+    expect(m.kind).toBe('event');
+    if (m.kind !== 'event') return;
+    expect(() => RequestAttributes.parse(m.event)).not.toThrow();
+    expect(m.event.eventId.length).toBeLessThanOrEqual(200);
+    expect(requestAttributesFromCheck(ctx, NOW).eventId).not.toBe(m.event.eventId);
   });
 
   it('is deterministic: the same entry gives the same event id (redelivery dedupes)', () => {
@@ -41,7 +53,7 @@ describe('access-log entry -> request-attributes', () => {
     expect(ea).toEqual(eb);
   });
 
-  it('reads the context when the check stored it as a JSON string too', () => {
+  it('reads the context as the check stores it: a JSON string (cheaper than a nested Struct)', () => {
     const ctx = contextOf('allowed-with-response');
     const [entry] = decoded([envoyEntry({ context: JSON.stringify(ctx) })]);
     const m = mapAccessLogEntry(entry!, NOW);

@@ -58,9 +58,10 @@ describe('adapter emission (access logs on)', () => {
     expect(denied.httpStatus).toBe(401);
     await until(() => bus.records(TOPIC).length === 1, 'the denial event');
     // What Envoy forwards to the access log: the ext_authz dynamic metadata, only for the allowed one.
-    const ctx = RequestContext.parse(allowed.dynamicMetadata.mesh_apim);
+    const forwarded = allowed.dynamicMetadata.mesh_apim as string;
+    expect(RequestContext.parse(JSON.parse(forwarded)).requestId).toBe('req-allow-1');
     await streamAccessLogs(`127.0.0.1:${t.adapter.grpcPort}`, [
-      [envoyEntry({ requestId: 'req-allow-1', context: ctx, status: 201 })],
+      [envoyEntry({ requestId: 'req-allow-1', context: forwarded, status: 201 })],
       [envoyEntry({ requestId: 'req-deny-1', context: null, status: 401 })],
     ]);
     await until(() => bus.records(TOPIC).length === 2, 'the access-log event');
@@ -106,7 +107,7 @@ describe('adapter emission (access logs off)', () => {
     });
     await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: 'not-a-key' }, requestId: 'req-b' });
     await streamAccessLogs(`127.0.0.1:${t.adapter.grpcPort}`, [
-      [envoyEntry({ requestId: 'req-a', context: RequestContext.parse(allowed.dynamicMetadata.mesh_apim) })],
+      [envoyEntry({ requestId: 'req-a', context: allowed.dynamicMetadata.mesh_apim as string })],
     ]);
     expect(await metric(t, 'mesh_apim_als_entries_total', { outcome: 'mode-off' })).toBe(1);
     await t.adapter.stop(); // flushes the emitter

@@ -148,13 +148,36 @@ describe('Emitter', () => {
     expect(seqs(bus)).toEqual(range(n - dropped, dropped));
   });
 
-  it('flushes the buffer to the bus on stop', async () => {
-    const { emitter, bus } = setup({ lingerMs: 60_000, batchSize: 1000 });
+  it('a failing spool write (disk full) is counted as dropped and the emitter carries on', async () => {
+    const { emitter, bus, registry } = setup();
+    bus.failProduce = new Error('broker down');
+    const append = emitter.spool.append.bind(emitter.spool);
+    let diskFull = true;
+    emitter.spool.append = (records) =>
+      diskFull ? Promise.reject(Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' })) : append(records);
+    await emitter.start();
+    for (const i of range(5)) emitter.emit('requestAttributes', numberedEvent(i));
+    await until(
+      async () =>
+        (await metric(registry, 'mesh_apim_emit_events_dropped_total', { reason: 'spool-error' })) === 5,
+      'counted as lost',
+    );
+    diskFull = false;
+    bus.failProduce = null;
+    for (const i of range(5, 5)) emitter.emit('requestAttributes', numberedEvent(i));
+    await until(() => bus.records(TOPIC).length === 5, 'later events delivered');
+    expect(seqs(bus)).toEqual(range(5, 5));
+  });
+
+  it('flushes the buffer to the bus on stop; an event after stop is counted as dropped', async () => {
+    const { emitter, bus, registry } = setup({ lingerMs: 60_000, batchSize: 1000 });
     await emitter.start();
     for (const i of range(7)) emitter.emit('requestAttributes', numberedEvent(i));
     expect(bus.records(TOPIC)).toHaveLength(0);
     await emitter.stop();
     expect(seqs(bus)).toEqual(range(7));
+    emitter.emit('requestAttributes', numberedEvent(8));
+    expect(await metric(registry, 'mesh_apim_emit_events_dropped_total', { reason: 'stopped' })).toBe(1);
   });
 
   it('spools the buffer on stop when the bus is down; the next emitter over the same dir delivers it', async () => {
