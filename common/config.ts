@@ -51,6 +51,18 @@ export const ConfigSchema = z.object({
         .describe(
           'Declarative APIs/applications/subscriptions/policies file for the standalone control plane.',
         ),
+      standaloneFragmentsDir: z
+        .string()
+        .default('')
+        .describe(
+          'Directory of extra standalone YAML fragments merged into the standalone file (written by the API auto-creator); empty = <dataDir>/standalone.d.',
+        ),
+      apiKeyAllowNoExpiry: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Accept API keys without `exp` (WSO2 keys issued with validity -1). Off: such keys are invalid.',
+        ),
       accessLogs: z
         .boolean()
         .default(true)
@@ -316,12 +328,8 @@ export function configDocs(): string {
     const path = l.path.join('.');
     const alias = aliasOf.get(path);
     const env = `\`${envName(l.path)}\`${alias ? ` or \`${alias}\`` : ''}`;
-    return [`\`${path}\``, env, `\`${JSON.stringify(l.defaultValue)}\``, l.description.replace(/\|/g, '\\|')];
+    return `| \`${path}\` | ${env} | \`${JSON.stringify(l.defaultValue)}\` | ${l.description.replace(/\|/g, '\\|')} |`;
   });
-  // Columns padded to equal width: the layout biome's markdown formatter keeps (lint checks docs/).
-  const header = ['setting', 'environment', 'default', 'meaning'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [
     '# Configuration',
     '',
@@ -329,9 +337,9 @@ export function configDocs(): string {
     'Precedence: defaults < config file (`--config <file>` or `MESH_APIM_CONFIG`) < environment.',
     'Lists are comma-separated in the environment; booleans accept true/false/1/0/yes/no.',
     '',
-    line(header),
-    line(widths.map((w) => '-'.repeat(w))),
-    ...rows.map(line),
+    '| setting | environment | default | meaning |',
+    '|---|---|---|---|',
+    ...rows,
     '',
   ].join('\n');
 }
