@@ -275,7 +275,10 @@ describe('Check over gRPC', () => {
       expect(
         (await get('/petstore/v1/pets', { apikey: key, referer: 'http://a.example.org/app/x' })).allowed,
       ).toBe(true);
-      for (const headers of [{ referer: 'https://evil.com/www.example.com/' }, {}] as Record<string, string>[]) {
+      for (const headers of [{ referer: 'https://evil.com/www.example.com/' }, {}] as Record<
+        string,
+        string
+      >[]) {
         const res = await get('/petstore/v1/pets', { apikey: key, ...headers });
         expect(res.httpStatus).toBe(403);
         expect(res.body?.code).toBe('900908');
