@@ -77,6 +77,12 @@ export function bearerChallenge(error?: string, description?: string, scopes?: r
   return challenge;
 }
 
+function invalidTokenHeaders(type: string): Record<string, string> {
+  return isBearer(type)
+    ? { 'www-authenticate': bearerChallenge('invalid_token', 'The access token is invalid') }
+    : {};
+}
+
 export function resolveApi(request: CheckRequest, snapshot: Snapshot): ApiEntry | null {
   const named = request.contextExtensions[API_CONTEXT_EXTENSION];
   if (named) return snapshot.apis.get(named) ?? snapshot.apisByContext.get(named) ?? null;
@@ -300,9 +306,7 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
     case 'invalid':
       match.credentialType = credential.type;
       return deny('INVALID_CREDENTIALS', `CREDENTIAL_${credential.reason}`, match, {
-        headers: isBearer(credential.type)
-          ? { 'www-authenticate': bearerChallenge('invalid_token', 'The access token is invalid') }
-          : {},
+        headers: invalidTokenHeaders(credential.type),
       });
     case 'expired':
       match.credentialType = credential.type;
@@ -330,10 +334,16 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   match.keyType = cred.keyType;
   match.subject = cred.subject;
   if (cred.jti && (snapshot.revokedJtis.has(cred.jti) || state.revocations?.has(cred.jti))) {
-    return deny('INVALID_CREDENTIALS', 'CREDENTIAL_REVOKED', match);
+    return deny('INVALID_CREDENTIALS', 'CREDENTIAL_REVOKED', match, {
+      headers: invalidTokenHeaders(cred.type),
+    });
   }
   const app = resolveApplication(snapshot, cred);
-  if (!app) return deny('INVALID_CREDENTIALS', 'APPLICATION_UNKNOWN', match);
+  if (!app) {
+    return deny('INVALID_CREDENTIALS', 'APPLICATION_UNKNOWN', match, {
+      headers: invalidTokenHeaders(cred.type),
+    });
+  }
   match.application = app;
 
   const { permittedIPs, permittedReferers } = cred.restrictions;
