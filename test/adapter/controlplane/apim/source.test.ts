@@ -24,7 +24,7 @@ function overrides(extra: Record<string, unknown> = {}) {
     'apim.username': 'admin',
     'apim.password': 'admin',
     'apim.refreshIntervalMs': 3_600_000,
-    'apim.requestTimeoutMs': 1_000,
+    'apim.requestTimeoutMs': 3_000,
     'oauth.introspectionUrl': `${km.url}/oauth2/introspect`,
     'oauth.introspectionClientId': km.introspectionClient.id,
     'oauth.introspectionClientSecret': km.introspectionClient.secret,
@@ -114,7 +114,7 @@ describe('API Manager control plane', () => {
 
   it.each([
     ['down', () => Object.assign(apim, { mode: 'down' })],
-    ['slow', () => Object.assign(apim, { mode: 'slow', slowMs: 3_000 })],
+    ['slow', () => Object.assign(apim, { mode: 'slow', slowMs: 10_000 })],
     ['answering 500', () => Object.assign(apim, { mode: 'error' })],
     ['answering malformed JSON', () => Object.assign(apim, { mode: 'malformed' })],
     ['answering a partial list', () => Object.assign(apim, { pageSize: 1 })],
