@@ -9,7 +9,7 @@
  * kids cannot turn into a flood of JWKS requests. Refreshes are single-flight.
  */
 import type { AxiosInstance } from 'axios';
-import { type CryptoKey, importJWK, importX509, type JWK } from 'jose';
+import { type CryptoKey, importJWK, importSPKI, importX509, type JWK } from 'jose';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { createHttpClient } from '../http-client.ts';
@@ -159,7 +159,10 @@ export class JwksCache implements KeySource {
   }
 }
 
-/** A fixed key from a PEM certificate (issuers configured with a certificate instead of a JWKS URL). */
+/**
+ * A fixed key from a PEM X.509 certificate (or SPKI public key): issuers configured with a
+ * certificate instead of a JWKS URL.
+ */
 export class CertificateKeySource implements KeySource {
   private readonly imported = new Map<string, Promise<CryptoKey>>();
 
@@ -172,7 +175,7 @@ export class CertificateKeySource implements KeySource {
     if (this.kid !== undefined && kid !== undefined && kid !== this.kid) return { kind: 'unknown-kid' };
     let key = this.imported.get(alg);
     if (!key) {
-      key = importX509(this.pem, alg);
+      key = this.pem.includes('BEGIN CERTIFICATE') ? importX509(this.pem, alg) : importSPKI(this.pem, alg);
       this.imported.set(alg, key);
     }
     try {

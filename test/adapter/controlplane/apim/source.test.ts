@@ -137,6 +137,19 @@ describe('API Manager control plane', () => {
     expect(await staleGauge(t)).toBe(0);
   });
 
+  it('polls periodically: a change in API Manager reaches the adapter without a notification', async () => {
+    const t = await start({ 'apim.refreshIntervalMs': 50 });
+    const tok = token(t);
+    expect((await get(t, tok)).allowed).toBe(true);
+    apim.data.subscriptions[0]!.subscriptionState = 'ON_HOLD';
+    // Wait for the next poll to land (bounded), then the decision must have changed.
+    const version = t.adapter.store.current()!.version;
+    for (let i = 0; i < 200 && t.adapter.store.current()!.version === version; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect((await get(t, tok)).body?.code).toBe('900909');
+  });
+
   it('restart while API Manager is down: ready from the last good snapshot on disk, stale', async () => {
     const first = await start();
     await first.close();
