@@ -89,7 +89,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const chain = new CredentialChain(
     deps.verifiers ?? [
       ...defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
-      ...oauthVerifiers(config, clock),
+      ...oauthVerifiers(config, clock, metrics.registry),
     ],
   );
   const check = new CheckService({

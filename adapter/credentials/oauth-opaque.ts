@@ -9,7 +9,6 @@ import type { CheckRequest } from '../domain.ts';
 import { keyMappingKey, type Snapshot } from '../snapshot/types.ts';
 import { BEARER_STRIP, bearerToken, looksLikeJwt, scopesOf } from './bearer.ts';
 import type { IntrospectionClient } from './introspection.ts';
-import { credentialMetrics } from './metrics.ts';
 import type { CredentialResult, CredentialVerifier } from './types.ts';
 
 export interface OpaqueTokenVerifierOptions {
@@ -48,7 +47,7 @@ export class OpaqueTokenVerifier implements CredentialVerifier {
         const api = resolveApi(request, snapshot);
         const failOpen =
           api !== null && (this.failOpenApis.has(api.versionedContext) || this.failOpenApis.has(api.info.id));
-        credentialMetrics().introspectionOutageDecisions.inc({ mode: failOpen ? 'open' : 'closed' });
+        this.client.metrics.introspectionOutageDecisions.inc({ mode: failOpen ? 'open' : 'closed' });
         return {
           status: 'unavailable',
           type: 'oauth2-opaque',

@@ -143,6 +143,15 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     expect(res.headers['x-mesh-apim-application-id']).toBeUndefined();
   });
 
+  it('introspection calls, cache results and outage decisions are on /metrics', async () => {
+    const res = await fetch(`http://127.0.0.1:${t.adapter.adminPort}/metrics`);
+    const text = await res.text();
+    expect(text).toMatch(/mesh_apim_introspection_requests_total\{result="active"\} [1-9]/);
+    expect(text).toMatch(/mesh_apim_introspection_cache_total\{result="hit"\} [1-9]/);
+    expect(text).toMatch(/mesh_apim_introspection_outage_total\{mode="closed"\} [1-9]/);
+    expect(text).toMatch(/mesh_apim_introspection_outage_total\{mode="open"\} [1-9]/);
+  });
+
   it('a cached token keeps working while the key manager is down', async () => {
     const tok = token();
     expect((await check(tok)).allowed).toBe(true);
