@@ -97,6 +97,7 @@ export function oauthVerifiers(
         client,
         keyManager: oauth.introspectionKeyManager,
         failOpenApis: oauth.introspectionFailOpenApis,
+        claimJwts: oauth.issuers.length === 0,
       }),
     );
   }

@@ -115,6 +115,13 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     ).toBe(true);
   });
 
+  it('without a JWT issuer configured, JWT-shaped tokens are introspected too', async () => {
+    const jwtShaped = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
+    const now = Math.floor(t.clock.now() / 1000);
+    km.tokens.set(jwtShaped, { active: true, claims: { client_id: 'demo-ck', exp: now + 60 } });
+    expect((await check(jwtShaped)).allowed).toBe(true);
+  });
+
   it('consumer key without a subscription: 403 900908', async () => {
     const res = await check(token('unsub-ck'));
     expect(res.httpStatus).toBe(403);
