@@ -246,10 +246,9 @@ function findSubscription(
   const sub = snapshot.subscriptions.get(subscriptionKey(app.id, api.info.id));
   if (sub) return sub;
   if (api.trustClaims && cred.subscribedApis) {
+    // WSO2 puts the versioned context in the claim (e.g. /petstore/v1).
     const claim = cred.subscribedApis.find(
-      (s) =>
-        (s.context === api.versionedContext || s.context === `${api.versionedContext}`) &&
-        s.version === api.info.version,
+      (s) => s.context === api.versionedContext && s.version === api.info.version,
     );
     if (claim) {
       return {

@@ -30,7 +30,7 @@ export interface AdapterServices {
 
 export interface AdapterDeps {
   clock?: Clock;
-  /** Snapshot source; default: from config (standalone files; apim is plugged in by its issue). */
+  /** Snapshot source; default: from config (adapter.controlPlane: standalone files or API Manager). */
   source?: SnapshotSource;
   /** Credential verifiers in precedence order; default defaultVerifiers(). */
   verifiers?: CredentialVerifier[];
