@@ -67,7 +67,8 @@ describe.skipIf(!hasOpenssl)('API Manager over TLS', () => {
       },
       (req, res) => {
         const peer = (req.socket as TLSSocket).getPeerCertificate();
-        clientSubjects.push(peer?.subject?.CN ?? null);
+        const cn = peer?.subject?.CN;
+        clientSubjects.push(typeof cn === 'string' ? cn : null);
         const path = new URL(req.url ?? '/', 'https://x').pathname.replace('/internal/data/v1', '');
         const lists: Record<string, unknown[]> = {
           '/apis': data.apis,
