@@ -1,7 +1,9 @@
 /**
- * `npm run bench`: Check throughput and latency of the full adapter path (translate, API key
- * verification (cached), subscription, four throttle levels, response mapping, metrics) against a
- * no-op grpc-js Check server, side by side in one run on this machine. Both servers run in one
+ * `npm run bench`: Check throughput and latency of the full adapter path (translate, credential
+ * verification, subscription, four throttle levels, response mapping, metrics) against a no-op
+ * grpc-js Check server, side by side in one run on this machine, for three credentials: a WSO2 API
+ * key (verified-key cache), an OAuth2 JWT access token (JWKS cached, verified-token cache) and an
+ * opaque token (introspection cache hit; the key manager is a local HTTP server that answers once). Both servers run in one
  * child process so the load generator (real grpc-js clients, this process) does not share their
  * event loop. Bounded by request count and time. Knobs: BENCH_REQUESTS, BENCH_CONCURRENCY,
  * BENCH_CLIENTS, BENCH_ROUNDS, BENCH_MAX_SECONDS. The targets are measured in alternating rounds so that
@@ -9,6 +11,8 @@
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -36,6 +40,8 @@ apis:
       - { method: GET, path: '/pets/{id}', policy: BenchApi }
 applications:
   - { name: bench-app, tier: BenchApp }
+keyMappings:
+  - { consumerKey: bench-ck, application: bench-app }
 subscriptions:
   - { application: bench-app, api: petstore-v1, tier: BenchSub }
 policies:
@@ -51,6 +57,36 @@ interface Ports {
   adapter: number;
   noop: number;
   apiKey: string;
+  jwt: string;
+  opaque: string;
+}
+
+const BENCH_ISSUER = 'https://bench.idp.local/oauth2/token';
+const OPAQUE_TOKEN = 'bench-opaque-access-token-0001';
+
+/** Local JWKS + RFC 7662 endpoints for the OAuth2 workloads (hit only on cache misses). */
+async function startKeyManager(jwk: Record<string, unknown>): Promise<{ url: string; close(): void }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (req.url === '/jwks') res.end(JSON.stringify({ keys: [jwk] }));
+      else
+        res.end(
+          JSON.stringify({
+            active: true,
+            client_id: 'bench-ck',
+            scope: 'default',
+            exp: Math.floor(Date.now() / 1000) + 3600,
+          }),
+        );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => server.close(),
+  };
 }
 
 async function serve(): Promise<void> {
@@ -60,6 +96,9 @@ async function serve(): Promise<void> {
   const { startAdapter } = await import('./../adapter/main.ts');
   const { issueApiKey } = await import('../adapter/standalone/issuer.ts');
   const { authorizationService } = await import('../adapter/proto.ts');
+  const { exportJWK, generateKeyPair, SignJWT } = await import('jose');
+  const keys = await generateKeyPair('RS256', { extractable: true });
+  const km = await startKeyManager({ ...(await exportJWK(keys.publicKey)), kid: 'bench', alg: 'RS256' });
   const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-bench-'));
   const file = join(dir, 'standalone.yaml');
   writeFileSync(file, BENCH_POLICIES);
@@ -71,12 +110,23 @@ async function serve(): Promise<void> {
       'adapter.grpcAddress': '127.0.0.1:0',
       'adapter.adminAddress': '127.0.0.1:0',
       'adapter.standaloneFile': file,
+      'oauth.issuers': [{ issuer: BENCH_ISSUER, jwksUrl: `${km.url}/jwks` }],
+      'oauth.introspectionUrl': `${km.url}/introspect`,
+      'oauth.introspectionClientId': 'bench',
+      'oauth.introspectionClientSecret': 'bench',
     },
   });
   const adapter = await startAdapter(config);
   const apiKey = await issueApiKey(adapter.store.current()!, adapter.signingKey!, {
     application: 'bench-app',
   });
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = await new SignJWT({ azp: 'bench-ck', sub: 'bench-user', scope: 'default', jti: 'bench-jti' })
+    .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: 'bench' })
+    .setIssuer(BENCH_ISSUER)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 3600)
+    .sign(keys.privateKey);
 
   const noop = new grpc.Server();
   noop.addService(authorizationService().service, {
@@ -89,6 +139,7 @@ async function serve(): Promise<void> {
   );
   const stop = async () => {
     noop.forceShutdown();
+    km.close();
     await adapter.stop();
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
@@ -97,7 +148,13 @@ async function serve(): Promise<void> {
     if (m === 'stop') void stop();
   });
   process.on('disconnect', () => void stop());
-  process.send!({ adapter: adapter.grpcPort, noop: noopPort, apiKey } satisfies Ports);
+  process.send!({
+    adapter: adapter.grpcPort,
+    noop: noopPort,
+    apiKey,
+    jwt,
+    opaque: OPAQUE_TOKEN,
+  } satisfies Ports);
 }
 
 interface Sample {
@@ -122,7 +179,7 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function load(port: number, apiKey: string, total: number): Promise<Sample> {
+async function load(port: number, headers: Record<string, string>, total: number): Promise<Sample> {
   const clients = Array.from({ length: CLIENTS }, () => new CheckClient(`127.0.0.1:${port}`));
   await Promise.all(
     clients.map(
@@ -134,7 +191,7 @@ async function load(port: number, apiKey: string, total: number): Promise<Sample
   );
   const request = CheckClient.request({
     path: '/petstore/v1/pets/42?limit=10',
-    headers: { apikey: apiKey, 'user-agent': 'bench' },
+    headers: { ...headers, 'user-agent': 'bench' },
     clientIp: '10.1.2.3',
   });
   const latencies = new Float64Array(total);
@@ -196,36 +253,56 @@ async function main(): Promise<void> {
     process.stdout.write(
       `Check bench: ${REQUESTS} requests per target in ${ROUNDS} alternating rounds (after ${WARMUP} warm-up), ${CONCURRENCY} in flight over ${CLIENTS} grpc-js clients, max ${MAX_SECONDS}s per round\n`,
     );
-    // Warm both (JIT, key cache), then measure in alternating rounds.
-    await load(ports.noop, ports.apiKey, WARMUP);
-    await load(ports.adapter, ports.apiKey, WARMUP);
-    const noopSamples: Sample[] = [];
-    const fullSamples: Sample[] = [];
+    const targets: { name: string; port: number; headers: Record<string, string> }[] = [
+      { name: 'no-op Check server', port: ports.noop, headers: { apikey: ports.apiKey } },
+      { name: 'API key', port: ports.adapter, headers: { apikey: ports.apiKey } },
+      { name: 'OAuth2 JWT', port: ports.adapter, headers: { authorization: `Bearer ${ports.jwt}` } },
+      { name: 'opaque token', port: ports.adapter, headers: { authorization: `Bearer ${ports.opaque}` } },
+    ];
+    // Warm every target (JIT, key/token caches, JWKS, introspection), then alternate rounds.
+    for (const t of targets) await load(t.port, t.headers, WARMUP);
+    const samples: Sample[][] = targets.map(() => []);
     const perRound = Math.ceil(REQUESTS / ROUNDS);
     for (let r = 0; r < ROUNDS; r++) {
-      noopSamples.push(await load(ports.noop, ports.apiKey, perRound));
-      fullSamples.push(await load(ports.adapter, ports.apiKey, perRound));
+      for (const [i, t] of targets.entries()) samples[i]!.push(await load(t.port, t.headers, perRound));
     }
-    const noop = summarize('no-op Check server', noopSamples);
-    const full = summarize('full adapter path', fullSamples);
+    const [noop, full, jwt, opaque] = targets.map((t, i) => summarize(t.name, samples[i]!)) as [
+      Result,
+      Result,
+      Result,
+      Result,
+    ];
     const fmt = (r: Result) =>
       `${r.name.padEnd(20)} ${String(r.requests).padStart(7)} req ${String(r.errors).padStart(5)} err ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms  max ${r.max.toFixed(1)} ms`;
-    process.stdout.write(`${fmt(noop)}\n${fmt(full)}\n`);
+    process.stdout.write(`${[noop, full, jwt, opaque].map(fmt).join('\n')}\n`);
+    const ratio = (a: Result, b: Result) => ({
+      throughput: a.rps / b.rps,
+      p50: a.p50 / b.p50,
+      p99: a.p99 / b.p99,
+    });
     const ratios = {
-      throughput: full.rps / noop.rps,
-      p50: full.p50 / noop.p50,
-      p99: full.p99 / noop.p99,
+      apiKeyVsNoop: ratio(full, noop),
+      jwtVsNoop: ratio(jwt, noop),
+      opaqueVsNoop: ratio(opaque, noop),
+      jwtVsApiKey: ratio(jwt, full),
+      opaqueVsApiKey: ratio(opaque, full),
     };
+    const line = (label: string, r: ReturnType<typeof ratio>) =>
+      `ratio ${label.padEnd(22)} throughput ${r.throughput.toFixed(2)}x, p50 latency ${r.p50.toFixed(2)}x, p99 latency ${r.p99.toFixed(2)}x\n`;
     process.stdout.write(
-      `ratio full/no-op: throughput ${ratios.throughput.toFixed(2)}x, p50 latency ${ratios.p50.toFixed(2)}x, p99 latency ${ratios.p99.toFixed(2)}x\n`,
+      line('API key/no-op:', ratios.apiKeyVsNoop) +
+        line('OAuth2 JWT/no-op:', ratios.jwtVsNoop) +
+        line('opaque token/no-op:', ratios.opaqueVsNoop) +
+        line('OAuth2 JWT/API key:', ratios.jwtVsApiKey) +
+        line('opaque token/API key:', ratios.opaqueVsApiKey),
     );
-    if (full.errors > 0)
+    if (full.errors + jwt.errors + opaque.errors > 0)
       process.stdout.write('WARNING: the full path answered some checks with a denial or error\n');
     const dir = fileURLToPath(new URL('./results/', import.meta.url));
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, `check-${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
-      `${JSON.stringify({ requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, clients: CLIENTS, noop, full, ratios }, null, 2)}\n`,
+      `${JSON.stringify({ requests: REQUESTS, rounds: ROUNDS, concurrency: CONCURRENCY, clients: CLIENTS, noop, full, jwt, opaque, ratios }, null, 2)}\n`,
     );
   } finally {
     child.send('stop');
