@@ -228,7 +228,8 @@ function resolveApplication(snapshot: Snapshot, cred: ValidCredential): Applicat
   if (ref.by === 'consumer-key') {
     const mapping = snapshot.keyMappings.get(keyMappingKey(ref.keyManager, ref.consumerKey));
     const app = mapping ? snapshot.applications.get(mapping.applicationId) : undefined;
-    return app ? { id: app.uuid, name: app.name, owner: app.owner, tier: app.tier } : null;
+    // Subscriptions are keyed by the application's id (not its WSO2 uuid, which may differ).
+    return app ? { id: app.id, name: app.name, owner: app.owner, tier: app.tier } : null;
   }
   const app =
     snapshot.applications.get(ref.id) ?? (ref.altId ? snapshot.applications.get(ref.altId) : undefined);

@@ -209,6 +209,35 @@ describe('decide with OAuth2-style credentials (application by consumer key)', (
     });
   });
 
+  it('finds the subscription when the application uuid differs from its id', () => {
+    const withUuid = compileSnapshot(
+      {
+        ...snapshot.data,
+        applications: [{ name: 'bronze', uuid: '7d1c6a7e-0000-4000-8000-000000000001' }],
+        subscriptions: [{ application: 'bronze', api: 'p-v1', tier: 'Bronze' }],
+        keyMappings: [{ consumerKey: 'ck-1', keyManager: 'Resident Key Manager', application: 'bronze' }],
+      },
+      { source: 'test' },
+    );
+    const d = decide(
+      {
+        request: request('/p/v1/x'),
+        credential: {
+          ...base,
+          type: 'oauth2-jwt',
+          application: { by: 'consumer-key', consumerKey: 'ck-1', keyManager: 'Resident Key Manager' },
+        },
+      },
+      withUuid,
+      new ManualClock(),
+      { throttle: new ThrottleState() },
+    );
+    expect(d).toMatchObject({
+      kind: 'allow',
+      match: { application: { name: 'bronze' }, subscriptionTier: 'Bronze' },
+    });
+  });
+
   it('an unknown consumer key is 401 900901', () => {
     const d = decide(
       {
