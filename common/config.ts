@@ -51,6 +51,18 @@ export const ConfigSchema = z.object({
         .describe(
           'Declarative APIs/applications/subscriptions/policies file for the standalone control plane.',
         ),
+      standaloneFragmentsDir: z
+        .string()
+        .default('')
+        .describe(
+          'Directory of extra standalone YAML fragments merged into the standalone file (written by the API auto-creator); empty = <dataDir>/standalone.d.',
+        ),
+      apiKeyAllowNoExpiry: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Accept API keys without `exp` (WSO2 keys issued with validity -1). Off: such keys are invalid.',
+        ),
       accessLogs: z
         .boolean()
         .default(true)
