@@ -9,6 +9,8 @@ export class ApimError extends MeshApimError {
   readonly status: number;
   readonly body: unknown;
   readonly operation: string;
+  /** What a dead letter carries (functions/lib copies `details`): APIM's own error body. */
+  readonly details: { operation: string; status: number; body: unknown };
 
   constructor(
     operation: string,
@@ -29,6 +31,7 @@ export class ApimError extends MeshApimError {
     this.status = status;
     this.body = body;
     this.operation = operation;
+    this.details = { operation, status, body };
   }
 }
 
