@@ -117,6 +117,13 @@ export class FakeApim {
     this.tokens.clear();
   }
 
+  private readonly expiries: { method: string; path: RegExp }[] = [];
+
+  /** Tokens expire just as the next matching request arrives (that request sees a 401). */
+  expireTokensAt(method: string, path: RegExp): void {
+    this.expiries.push({ method, path });
+  }
+
   /** Publisher calls that change state (everything but GET), in order. */
   mutations(): string[] {
     return this.log
@@ -213,6 +220,11 @@ export class FakeApim {
       });
     }
     if (!url.pathname.startsWith(PUB)) return this.reply(req, res, 404, { code: 404, message: 'Not Found' });
+    const expiry = this.expiries.findIndex((e) => e.method === method && e.path.test(url.pathname));
+    if (expiry >= 0) {
+      this.expiries.splice(expiry, 1);
+      this.expireTokens();
+    }
 
     const m = /^Bearer (.+)$/.exec(String(req.headers.authorization ?? ''));
     const exp = m ? this.tokens.get(m[1]!) : undefined;

@@ -224,15 +224,23 @@ describe('api-auto-creator against a fake WSO2 API Manager', () => {
     expect(apim.log.filter((l) => l.path.includes('import-openapi'))).toHaveLength(1);
   });
 
-  it('token expiry mid-sequence: a 401 fetches a new token and the call is repeated once', async () => {
-    apim.fail('POST', /\/import-openapi$/, 500, 1);
-    await run(deployed());
-    apim.expireTokens();
-    const out = await run(deployed({ openapi: { kind: 'inline', content: petstore(true) } }, '103'));
-    expect(out.action).toBe('updated');
+  it('token expiry mid-sequence: the 401 fetches a new token and the call is repeated once', async () => {
+    // The token dies between the import and the revision of one deployment.
+    apim.expireTokensAt('POST', /\/revisions$/);
+    const out = await run(deployed());
+    expect(out.action).toBe('created');
     expect(client.stats.tokens).toBe(2);
     expect(client.stats.registrations).toBe(1);
-    expect(apim.log.filter((l) => l.status === 401)).toHaveLength(1);
+    expect(apim.log.filter((l) => l.status === 401).map((l) => l.method)).toEqual(['POST']);
+    const api = [...apim.apis.values()][0]!;
+    expect(api.revisions).toHaveLength(1);
+    expect(api.lifeCycleStatus).toBe('PUBLISHED');
+    // And between events: the next one refreshes too.
+    apim.expireTokens();
+    expect(
+      (await run(deployed({ openapi: { kind: 'inline', content: petstore(true) } }, '103'))).action,
+    ).toBe('updated');
+    expect(client.stats.tokens).toBe(3);
   });
 
   it('token expiry by clock: a token past its lifetime is renewed before use', async () => {
