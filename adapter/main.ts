@@ -11,6 +11,7 @@ import { type AdminServer, startAdminServer } from './admin.ts';
 import { CredentialChain, defaultVerifiers } from './credentials/chain.ts';
 import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
+import { AdapterError } from './errors.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import type { SnapshotSource } from './snapshot/source.ts';
@@ -65,7 +66,7 @@ export function fragmentsDirOf(config: Config): string {
 /** Builds the configured snapshot source. */
 export function createSource(config: Config, signingKey: SigningKey | null): SnapshotSource {
   if (config.adapter.controlPlane === 'apim') {
-    throw new Error('adapter.controlPlane "apim" is not available yet in this build');
+    throw new AdapterError('adapter.controlPlane "apim" is not available yet in this build');
   }
   return new StandaloneSource({
     file: config.adapter.standaloneFile,

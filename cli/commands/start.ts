@@ -1,13 +1,14 @@
 import { parseArgs } from 'node:util';
-import { startAdapter } from '../../adapter/main.ts';
+import { type AdapterHandle, startAdapter } from '../../adapter/main.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
-import { createLogger } from '../../common/log.ts';
+import { createLogger, rootLogger } from '../../common/log.ts';
 
 export const description =
   'Run the pipeline on this machine: the ext_authz adapter (gRPC + admin HTTP) on the configured control plane.';
 export const usage = 'mesh-apim start [--config <file>]';
 
 export interface Running {
+  adapter: AdapterHandle;
   stop(): Promise<void>;
 }
 
@@ -18,6 +19,7 @@ export interface Running {
 export async function startAll(config: Config): Promise<Running> {
   const adapter = await startAdapter(config);
   return {
+    adapter,
     async stop() {
       await adapter.stop();
     },
@@ -27,6 +29,7 @@ export async function startAll(config: Config): Promise<Running> {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
   const config = loadConfig({ file: values.config });
+  rootLogger.level = config.logLevel;
   const log = createLogger('start');
   const running = await startAll(config);
   await new Promise<void>((resolve) => {

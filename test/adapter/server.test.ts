@@ -39,7 +39,7 @@ describe('Check over gRPC', () => {
         'x-mesh-apim-key-type': 'PRODUCTION',
       });
       for (const h of res.headerOptions) expect(h.append_action).toBe('OVERWRITE_IF_EXISTS_OR_ADD');
-      const ctx = RequestContext.parse(res.dynamicMetadata.mesh_apim);
+      const ctx = RequestContext.parse(res.requestContext);
       expect(ctx).toMatchObject({
         requestId: 'rid-1',
         api: { id: 'petstore-v1', context: '/petstore/v1' },
@@ -80,7 +80,7 @@ describe('Check over gRPC', () => {
       const res = await get(`/petstore/v1/pets?limit=5&apikey=${key}`);
       expect(res.allowed).toBe(true);
       expect(res.queryParamsToRemove).toEqual(['apikey']);
-      const ctx = RequestContext.parse(res.dynamicMetadata.mesh_apim);
+      const ctx = RequestContext.parse(res.requestContext);
       expect(ctx.request.path).toBe('/petstore/v1/pets');
     });
 
@@ -110,6 +110,8 @@ describe('Check over gRPC', () => {
       ['/petstore/v2/pets', 'other version'],
       ['/petstore/v1/owners', 'no resource'],
       ['/retired/v1/x', 'retired API'],
+      ['/petstore/v1/pets/../admin', 'dot segments'],
+      ['/petstore/v1/pets/%2E%2e', 'encoded dot segments'],
     ])('404 900906 for %s (%s)', async (path) => {
       const res = await get(path, { apikey: await t.apiKey('demo-app') });
       expect(res.httpStatus).toBe(404);
@@ -405,7 +407,7 @@ describe('Check over gRPC', () => {
       const over = await get('/petstore/v1/pets', { apikey: key });
       expect(over.allowed).toBe(true);
       expect(over.headers['x-mesh-apim-over-quota']).toBe('true');
-      const ctx = RequestContext.parse(over.dynamicMetadata.mesh_apim);
+      const ctx = RequestContext.parse(over.requestContext);
       expect(ctx.decision).toMatchObject({ overQuota: true, reason: 'OVER_QUOTA' });
     });
 
