@@ -129,14 +129,14 @@ describe('controller against a fake Kubernetes API server', () => {
   const emitted = (): ServiceLifecycle[] =>
     bus.records(topic).map((r) => Schema.parse(JSON.parse(r.value!.toString())));
 
-  async function startController(extra: Partial<{ resyncMs: number }> = {}) {
+  async function startController(extra: Partial<{ resyncMs: number; namespace: string }> = {}) {
     const kc = new KubeConfig();
     kc.loadFromString(kube.kubeconfig());
     const api = new ClientNodeKubeApi(kc);
     const log = createLogger('controller-test');
     controller = new ServiceController(bus, api, settings, log);
     reflector = new Reflector(api, controller, {
-      namespace: null,
+      namespace: extra.namespace ?? null,
       resyncMs: extra.resyncMs ?? 60_000,
       watchTimeoutSeconds: 300,
       backoffInitialMs: 10,
@@ -221,6 +221,21 @@ describe('controller against a fake Kubernetes API server', () => {
     await sleep(50);
     await reflector.idle();
     expect(emitted()).toHaveLength(5);
+  });
+
+  it('watches one namespace when configured (namespaced list and watch paths)', async () => {
+    kube.apply(svc('petstore'));
+    kube.apply({ ...svc('elsewhere'), metadata: { ...svc('elsewhere').metadata, namespace: 'other' } });
+    await startController({ namespace: 'shop' });
+    kube.apply({ ...svc('late'), metadata: { ...svc('late').metadata, namespace: 'other' } });
+    kube.apply(svc('late'));
+    await until(() => emitted().length === 2, 'namespaced events');
+    await sleep(30);
+    expect(emitted().map((e) => `${e.service.namespace}/${e.service.name}`)).toEqual([
+      'shop/petstore',
+      'shop/late',
+    ]);
+    expect(new Set(kube.requests.map((r) => r.path))).toEqual(new Set(['/api/v1/namespaces/shop/services']));
   });
 
   it('a dropped watch resumes from the last resourceVersion (no relist, nothing missed)', async () => {

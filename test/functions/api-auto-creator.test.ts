@@ -107,7 +107,9 @@ beforeEach(async () => {
     if (req.url === '/openapi.json') res.writeHead(200, { 'content-type': 'application/json' }).end(served);
     else if (req.url === '/huge.json')
       res.writeHead(200).end(`{"openapi":"3.0.0","x":"${'a'.repeat(4096)}"}`);
-    else res.writeHead(404).end();
+    else if (req.url === '/slow.json') {
+      // Never answers: the fetch must time out.
+    } else res.writeHead(404).end();
   });
   await new Promise<void>((r) => service.listen(0, '127.0.0.1', r));
   serviceUrl = `http://127.0.0.1:${(service.address() as AddressInfo).port}`;
@@ -206,6 +208,12 @@ describe('api-auto-creator handler, WSO2 API Manager target', () => {
     expect(d.deadLetters.letters[0]!.error.message).toMatch(/larger than 1024 bytes/);
     const down = deployed('http://127.0.0.1:1');
     await expect(handler(lambdaEvent([down]))).rejects.toBeInstanceOf(BatchRetryError);
+    const slow = deps({ ...apimEnv(), MESH_APIM_AUTO_CREATOR_OPENAPI_TIMEOUT_MS: '100' });
+    const timedOut = await create(slow)
+      .handler(lambdaEvent([deployed(serviceUrl, { openapi: { kind: 'service-path', path: '/slow.json' } })]))
+      .catch((e: unknown) => e);
+    expect(timedOut).toBeInstanceOf(BatchRetryError);
+    expect(String((timedOut as BatchRetryError).failures[0]!.error)).toMatch(/slow\.json/);
     expect(apim.apis.size).toBe(0);
   });
 });

@@ -118,6 +118,17 @@ export class FakeApim {
   }
 
   private readonly expiries: { method: string; path: RegExp }[] = [];
+  private readonly stalls: { method: string; path: RegExp; ms: number; remaining: number }[] = [];
+
+  private readonly delayed = new WeakMap<IncomingMessage, number>();
+
+  /**
+   * The next `times` matching requests are processed at once (state changes) but answered only after
+   * `ms`: a client timeout whose request APIM nevertheless carried out.
+   */
+  stall(method: string, path: RegExp, ms: number, times = 1): void {
+    this.stalls.push({ method, path, ms, remaining: times });
+  }
 
   /** Tokens expire just as the next matching request arrives (that request sees a 401). */
   expireTokensAt(method: string, path: RegExp): void {
@@ -138,12 +149,14 @@ export class FakeApim {
   /** Answers and logs; returns true so handlers can `return this.reply(...)`. */
   private reply(req: IncomingMessage, res: ServerResponse, status: number, body?: unknown): true {
     this.log.push({ method: req.method ?? '', path: req.url ?? '', status });
-    if (body === undefined) {
-      res.writeHead(status).end();
-      return true;
-    }
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json' }).end(text);
+    const send = () => {
+      if (res.destroyed) return;
+      if (body === undefined) res.writeHead(status).end();
+      else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const delay = this.delayed.get(req);
+    if (delay) setTimeout(send, delay);
+    else send();
     return true;
   }
 
@@ -181,6 +194,13 @@ export class FakeApim {
     const method = req.method ?? 'GET';
     const { parsed } = await this.readBody(req, url);
 
+    const stall = this.stalls.find(
+      (f) => f.remaining > 0 && f.method === method && f.path.test(url.pathname),
+    );
+    if (stall) {
+      stall.remaining--;
+      this.delayed.set(req, stall.ms);
+    }
     const fault = this.faults.find(
       (f) => f.remaining > 0 && f.method === method && f.path.test(url.pathname),
     );

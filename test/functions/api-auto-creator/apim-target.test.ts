@@ -207,6 +207,22 @@ describe('api-auto-creator against a fake WSO2 API Manager', () => {
     expect([...apim.apis.values()][0]!.lifeCycleStatus).toBe('PUBLISHED');
   });
 
+  it('a timed-out import that APIM completed anyway: the retry gets 409, finds the API, creates nothing twice', async () => {
+    client = new PublisherClient({
+      baseUrl: apim.url,
+      username: 'admin',
+      password: 'admin',
+      retryBaseMs: 5,
+      timeoutMs: 200,
+    });
+    apim.stall('POST', /\/import-openapi$/, 600);
+    const out = await run(deployed());
+    expect(out.action).toBe('created');
+    expect(apim.apis.size).toBe(1);
+    expect(apim.log.filter((l) => l.path.includes('import-openapi')).map((l) => l.status)).toContain(409);
+    expect([...apim.apis.values()][0]!.lifeCycleStatus).toBe('PUBLISHED');
+  });
+
   it('APIM 500 that outlasts the retries surfaces as retriable (the invocation fails and is redelivered)', async () => {
     apim.fail('GET', /\/apis$/, 500, 10);
     const err = await run(deployed()).catch((e: unknown) => e);
