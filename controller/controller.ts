@@ -31,8 +31,15 @@ export interface ControllerSettings extends ServiceDefaults {
 interface Emitted {
   hash: string;
   uid: string;
+  /** Last known resourceVersion (names the delete when the object is gone). */
+  resourceVersion: string;
   api: { name: string; version: string; context: string };
 }
+
+const contentHash = (uid: string, api: ApiFromService) =>
+  createHash('sha256')
+    .update(JSON.stringify([uid, api]))
+    .digest('hex');
 
 export class ServiceController implements ReflectorHandlers {
   private readonly emitted = new Map<string, Emitted>();
@@ -132,12 +139,69 @@ export class ServiceController implements ReflectorHandlers {
     this.emitted.set(key, {
       hash,
       uid: ref.uid,
+      resourceVersion: ref.resourceVersion,
       api: { name: api.name, version: api.version, context: api.context },
     });
     this.log.info(
       { key, api: api.name, version: api.version, resourceVersion: ref.resourceVersion },
       'service-deployed',
     );
+  }
+
+  /**
+   * Rebuilds what was emitted before a restart from the service-lifecycle topic (last event per
+   * Service of this cluster), so unchanged Services emit nothing again and Services deleted while the
+   * controller was down are reported deleted once the first list shows them absent (synced()).
+   */
+  async restore(maxRecords = 1_000_000): Promise<number> {
+    const latest = new Map<string, ServiceLifecycle>();
+    let read = 0;
+    for (const { partition, offset: end } of await this.bus.endOffsets(this.topic)) {
+      let offset = 0n;
+      const stop = BigInt(end);
+      while (offset < stop && read < maxRecords) {
+        const batch = await this.bus.read(this.topic, partition, offset.toString(), 500);
+        if (batch.length === 0) break;
+        for (const r of batch) {
+          read++;
+          offset = BigInt(r.offset) + 1n;
+          const parsed = ServiceLifecycle.safeParse(JSON.parse(r.value?.toString() ?? 'null'));
+          if (!parsed.success || parsed.data.service.cluster !== this.settings.cluster) continue;
+          latest.set(`${parsed.data.service.namespace}/${parsed.data.service.name}`, parsed.data);
+        }
+      }
+    }
+    for (const [key, ev] of latest) {
+      if (ev.type !== 'service-deployed') continue;
+      this.emitted.set(key, {
+        hash: contentHash(ev.service.uid, ev.api),
+        uid: ev.service.uid,
+        resourceVersion: ev.service.resourceVersion,
+        api: { name: ev.api.name, version: ev.api.version, context: ev.api.context },
+      });
+    }
+    this.log.info({ records: read, services: this.emitted.size }, 'restored emitted state from the stream');
+    return this.emitted.size;
+  }
+
+  /** After a full list: Services we published an API for that no longer exist are reported deleted. */
+  async synced(present: ReadonlySet<string>): Promise<void> {
+    for (const [key, prev] of [...this.emitted]) {
+      if (present.has(key)) continue;
+      const [namespace = '', name = ''] = key.split('/');
+      await this.emitDeleted(
+        key,
+        {
+          cluster: this.settings.cluster,
+          namespace,
+          name,
+          uid: prev.uid,
+          resourceVersion: prev.resourceVersion,
+          generation: null,
+        },
+        prev,
+      );
+    }
   }
 
   async remove(svc: ServiceObject): Promise<void> {

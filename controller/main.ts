@@ -40,6 +40,8 @@ export async function startController(
   const kube = deps.kube ?? new ClientNodeKubeApi(loadKubeConfig(config.controller.kubeconfig));
   const controller = new ServiceController(deps.bus, kube, controllerSettings(config), log);
   const c = config.controller;
+  // Before the first list: so the list's comparison sees what was published before a restart.
+  await controller.restore();
   const reflector = new Reflector(kube, controller, {
     namespace: c.namespace || null,
     resyncMs: c.resyncMs,

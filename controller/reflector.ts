@@ -15,6 +15,8 @@ import type { KubeApi, WatchEventType } from './kube.ts';
 export interface ReflectorHandlers {
   upsert(obj: ServiceObject): Promise<void>;
   remove(obj: ServiceObject): Promise<void>;
+  /** After each full list, with the keys that exist (handlers may know keys from before a restart). */
+  synced?(present: ReadonlySet<string>): Promise<void>;
 }
 
 export interface ReflectorOptions {
@@ -109,6 +111,24 @@ export class Reflector {
     return sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
 
+  private enqueueSynced(present: ReadonlySet<string>, attempt = 0): void {
+    this.queue = this.queue.then(async () => {
+      try {
+        await this.handlers.synced?.(present);
+      } catch (err) {
+        this.stats.errors++;
+        const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** attempt);
+        this.opts.log.error({ err, retryInMs: delay }, 'post-list reconciliation failed');
+        if (!this.running) return;
+        const t = setTimeout(() => {
+          this.retryTimers.delete(t);
+          this.enqueueSynced(new Set(this.store.keys()), attempt + 1);
+        }, delay);
+        this.retryTimers.add(t);
+      }
+    });
+  }
+
   private async relist(): Promise<void> {
     const { items, resourceVersion } = await this.api.listServices(this.opts.namespace, this.opts.pageSize);
     this.stats.lists++;
@@ -126,6 +146,7 @@ export class Reflector {
       }
     }
     this.resourceVersion = resourceVersion;
+    if (this.handlers.synced) this.enqueueSynced(new Set(seen));
     this.opts.log.info({ count: items.length, resourceVersion }, 'listed Services');
   }
 

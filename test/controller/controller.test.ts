@@ -135,6 +135,7 @@ describe('controller against a fake Kubernetes API server', () => {
     const api = new ClientNodeKubeApi(kc);
     const log = createLogger('controller-test');
     controller = new ServiceController(bus, api, settings, log);
+    await controller.restore();
     reflector = new Reflector(api, controller, {
       namespace: extra.namespace ?? null,
       resyncMs: extra.resyncMs ?? 60_000,
@@ -236,6 +237,33 @@ describe('controller against a fake Kubernetes API server', () => {
       'shop/late',
     ]);
     expect(new Set(kube.requests.map((r) => r.path))).toEqual(new Set(['/api/v1/namespaces/shop/services']));
+  });
+
+  it('a restart restores what was emitted from the stream: unchanged Services stay quiet, ones deleted meanwhile are deleted', async () => {
+    kube.apply(svc('stays'));
+    kube.apply(svc('goes'));
+    await startController();
+    expect(emitted()).toHaveLength(2);
+    await reflector.stop();
+    kube.remove('shop', 'goes');
+    kube.apply(svc('arrives'));
+    // Another cluster's event on the same stream: not ours to delete.
+    const foreign = {
+      ...emitted()[0]!,
+      service: { ...emitted()[0]!.service, cluster: 'other', name: 'foreign' },
+    };
+    await bus.produce(topic, [{ key: 'shop/foreign', value: JSON.stringify(foreign) }]);
+    await startController();
+    await until(() => emitted().length === 5, 'events after restart');
+    await sleep(30);
+    await reflector.idle();
+    expect(
+      emitted()
+        .slice(3)
+        .map((e) => `${e.type} ${e.service.name}`)
+        .sort(),
+    ).toEqual(['service-deleted goes', 'service-deployed arrives']);
+    expect(controller.stats.unchanged).toBeGreaterThanOrEqual(1);
   });
 
   it('a dropped watch resumes from the last resourceVersion (no relist, nothing missed)', async () => {
