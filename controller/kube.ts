@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { ApiException, CoreV1Api, type CoreV1Event, KubeConfig, Watch } from '@kubernetes/client-node';
+import { ConfigError, errorMessage } from '../common/errors.ts';
 import type { ServiceObject } from './annotations.ts';
 import { KubeApiError, ResourceVersionExpired } from './errors.ts';
 
@@ -34,8 +35,13 @@ export interface KubeApi {
 /** In-cluster (service account) when running in a pod, else the given or default kubeconfig. */
 export function loadKubeConfig(kubeconfig: string): KubeConfig {
   const kc = new KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else if (
+  if (kubeconfig) {
+    try {
+      kc.loadFromFile(kubeconfig);
+    } catch (cause) {
+      throw new ConfigError(`controller.kubeconfig ${kubeconfig}: ${errorMessage(cause)}`, { cause });
+    }
+  } else if (
     process.env.KUBERNETES_SERVICE_HOST &&
     existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')
   )
