@@ -186,6 +186,16 @@ export class KafkaBus implements Bus, BusAdmin {
     return this.producer;
   }
 
+  /**
+   * After a failed send the idempotent producer's sequence numbers may no longer match the broker's
+   * (the batch may or may not have been written): the next produce() starts a new producer id.
+   */
+  private resetProducer(): void {
+    const old = this.producer;
+    this.producer = null;
+    old?.then((p) => p.disconnect()).catch(() => undefined);
+  }
+
   private getAdmin(): Promise<Admin> {
     if (!this.admin) {
       const a = this.kafka.admin();
@@ -273,6 +283,7 @@ export class KafkaBus implements Bus, BusAdmin {
         });
       }
     } catch (err) {
+      this.resetProducer();
       const e = toBusError(`produce to ${topic}`, err);
       throw e instanceof BrokerUnavailableError || e instanceof TopicError
         ? e
@@ -318,9 +329,9 @@ export class KafkaBus implements Bus, BusAdmin {
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: options.maxWaitMs ?? 500,
-      sessionTimeout: 30_000,
-      rebalanceTimeout: 60_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: this.cfg.sessionTimeoutMs,
+      rebalanceTimeout: Math.max(60_000, this.cfg.sessionTimeoutMs),
+      heartbeatInterval: Math.min(3000, Math.floor(this.cfg.sessionTimeoutMs / 3)),
       allowAutoTopicCreation: false,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
     });
@@ -470,12 +481,23 @@ export class KafkaBus implements Bus, BusAdmin {
       await this.startConsumer(consumer, [topic], true, eachBatch, () =>
         consumer.seek({ topic, partition, offset: start.toString() }),
       );
-      const timeout = sleep(READ_TIMEOUT_MS).then(() => {
-        throw new BrokerUnavailableError(
-          `kafka read ${topic}/${partition}: no records within ${READ_TIMEOUT_MS} ms`,
-        );
+      // Retention may remove the wanted records after the watermarks were read: the fetch then resets
+      // to the new log start and, if that is the old end, no batch ever comes. Watch the log start.
+      const until = Date.now() + READ_TIMEOUT_MS;
+      let finished = false;
+      void done.then(() => {
+        finished = true;
       });
-      await Promise.race([done, timeout]);
+      while (!finished) {
+        await Promise.race([done, sleep(250)]);
+        if (finished) break;
+        const now = (await this.watermarks(topic)).find((m) => m.partition === partition);
+        if (now && BigInt(now.low) >= high) break; // nothing left in [start, high)
+        if (Date.now() > until)
+          throw new BrokerUnavailableError(
+            `kafka read ${topic}/${partition}: no records within ${READ_TIMEOUT_MS} ms`,
+          );
+      }
       return out.slice(0, maxRecords);
     } catch (err) {
       throw toBusError(`read ${topic}/${partition}`, err);

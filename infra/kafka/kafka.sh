@@ -45,8 +45,13 @@ install() {
   say "installing Kafka $VERSION jars into $CACHE (Maven Central)"
   rm -rf "$CACHE/libs"
   mkdir -p "$CACHE"
-  mvn -q -B -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
-    dependency:copy-dependencies -DoutputDirectory="$CACHE/libs" -DincludeScope=runtime
+  if ! mvn -B -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$CACHE/libs" -DincludeScope=runtime \
+    >"$CACHE/install.log" 2>&1; then
+    say "mvn failed; see $CACHE/install.log"
+    tail -n 30 "$CACHE/install.log" >&2
+    exit 1
+  fi
   touch "$CACHE/.complete"
 }
 
@@ -83,8 +88,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
-# Short check interval so the retention integration test sees deletions within seconds.
+# Short check interval (and no 30 s initial delay) so the retention integration test sees deletions within seconds.
 log.retention.check.interval.ms=2000
+log.initial.task.delay.ms=0
 EOF
 }
 

@@ -28,11 +28,19 @@ if (!brokers) {
 }
 
 describe.skipIf(!brokers)('kafka bus (real broker)', () => {
-  const config = () => loadConfig({ env: { KAFKA_BROKERS: brokers! } }).bus.kafka;
+  // A short session: after the broker restart the group waits for its old members to expire.
+  const config = () =>
+    loadConfig({ env: { KAFKA_BROKERS: brokers! }, overrides: { 'bus.kafka.sessionTimeoutMs': 8000 } }).bus
+      .kafka;
 
   busConformance('kafka', {
     open: async () => new KafkaBus(config()),
     interrupt: async () => {
+      await kafkaSh('status').catch(() => {
+        throw new Error(
+          `the broker at ${brokers} is not one infra/kafka/kafka.sh started with this KAFKA_RUN_DIR/KAFKA_PORT: cannot stop it`,
+        );
+      });
       await kafkaSh('stop');
       await new Promise((r) => setTimeout(r, 2000));
       await kafkaSh('start');
