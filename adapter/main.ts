@@ -15,7 +15,6 @@ import { oauthVerifiers } from './credentials/oauth.ts';
 import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
-import { AdapterError } from './errors.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import type { SnapshotSource } from './snapshot/source.ts';

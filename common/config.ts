@@ -452,6 +452,130 @@ export const ConfigSchema = z.object({
         .describe('WSO2 gatewayType published in analytics events.'),
     })
     .prefault({}),
+
+  controller: z
+    .object({
+      cluster: z
+        .string()
+        .default('default')
+        .describe('Cluster name put into service-lifecycle events (several clusters can share a stream).'),
+      namespace: z
+        .string()
+        .default('')
+        .describe('Namespace whose Services are watched; empty = all namespaces.'),
+      kubeconfig: z
+        .string()
+        .default('')
+        .describe(
+          'Kubeconfig file; empty = in-cluster service account when in a pod, else the default kubeconfig.',
+        ),
+      resyncMs: z
+        .number()
+        .int()
+        .positive()
+        .default(300_000)
+        .describe('Period at which every cached Service is re-evaluated (unchanged ones emit nothing).'),
+      watchTimeoutSeconds: z
+        .number()
+        .int()
+        .positive()
+        .default(300)
+        .describe(
+          'Server-side timeout of one watch request; the watch is resumed from the last resourceVersion.',
+        ),
+      pageSize: z.number().int().positive().default(500).describe('Services per list page (limit/continue).'),
+      backoffInitialMs: z
+        .number()
+        .int()
+        .positive()
+        .default(500)
+        .describe('First reconnect delay after a failed list/watch; doubles up to backoffMaxMs.'),
+      backoffMaxMs: z.number().int().positive().default(30_000).describe('Longest reconnect delay.'),
+      endpointTemplate: z
+        .string()
+        .default('http://{name}.{namespace}.svc.cluster.local:{port}')
+        .describe('In-mesh upstream URL of an exposed Service; {name}, {namespace}, {port} are substituted.'),
+      defaultEnvironments: z
+        .array(z.string())
+        .default(['Default'])
+        .describe('Gateway environments when a Service has no mesh-apim.io/environments annotation.'),
+      defaultTiers: z
+        .array(z.string())
+        .default(['Unlimited'])
+        .describe('Subscription tiers when a Service has no mesh-apim.io/tiers annotation.'),
+      defaultOpenapiPath: z
+        .string()
+        .default('/openapi.json')
+        .describe('OpenAPI source when a Service has no mesh-apim.io/openapi annotation (a path it serves).'),
+      defaultApiVersion: z
+        .string()
+        .default('v1')
+        .describe('API version when a Service has no mesh-apim.io/api-version annotation.'),
+    })
+    .prefault({}),
+
+  autoCreator: z
+    .object({
+      target: z
+        .enum(['standalone', 'apim'])
+        .default('standalone')
+        .describe(
+          'Where api-auto-creator puts APIs: standalone control-plane fragments (<dataDir>/standalone.d) or WSO2 API Manager (apim.url).',
+        ),
+      onDelete: z
+        .enum(['undeploy', 'retire', 'delete'])
+        .default('undeploy')
+        .describe(
+          'API Manager action on service-deleted: undeploy its revisions, also retire it, or delete it.',
+        ),
+      openapiTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(5_000)
+        .describe('Timeout of fetching an OpenAPI definition over HTTP.'),
+      openapiMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(5 * 1024 * 1024)
+        .describe('Largest OpenAPI definition accepted over HTTP.'),
+      vhost: z.string().default('localhost').describe('Gateway vhost of revision deployments.'),
+      displayOnDevportal: z.boolean().default(true).describe('Show deployments on the Developer Portal.'),
+      maxRevisions: z
+        .number()
+        .int()
+        .positive()
+        .default(5)
+        .describe(
+          'Revisions API Manager keeps per API; at the limit the oldest undeployed one is deleted first.',
+        ),
+      maxAttempts: z
+        .number()
+        .int()
+        .positive()
+        .default(4)
+        .describe(
+          'Attempts per API Manager call on 5xx/429/timeouts before the batch is failed for redelivery.',
+        ),
+      retryBaseMs: z
+        .number()
+        .int()
+        .positive()
+        .default(500)
+        .describe('First retry delay of an API Manager call; doubles per attempt.'),
+      clientName: z
+        .string()
+        .default('mesh-apim-api-auto-creator')
+        .describe('OAuth client name registered through DCR.'),
+      standaloneSubscribers: z
+        .array(z.string())
+        .default([])
+        .describe(
+          'Standalone target: applications (declared in the standalone file) subscribed to every auto-created API.',
+        ),
+    })
+    .prefault({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

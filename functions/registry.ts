@@ -23,6 +23,7 @@ export interface FunctionModule {
 
 export const FUNCTIONS: Record<string, () => Promise<FunctionModule>> = {
   'analytics-publisher': async () => (await import('./analytics-publisher.ts')).module,
+  'api-auto-creator': async () => (await import('./api-auto-creator.ts')).module,
 };
 
 export function functionNames(): string[] {

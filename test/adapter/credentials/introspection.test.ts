@@ -3,7 +3,7 @@ import {
   IntrospectionClient,
   type IntrospectionOptions,
 } from '../../../adapter/credentials/introspection.ts';
-import { FakeApim } from '../../support/fake-apim.ts';
+import { FakeApim } from '../../support/fake-apim-internal-data.ts';
 
 let fake: FakeApim;
 let nowMs: number;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
-import { FakeApim } from '../../support/fake-apim.ts';
+import { FakeApim } from '../../support/fake-apim-internal-data.ts';
 import { hs256WithPublicKey, unsignedToken } from '../../support/keys.ts';
 
 const FIXTURE = readFileSync(new URL('./fixtures/oauth.yaml', import.meta.url), 'utf8');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InternalDataClient } from '../../../../adapter/controlplane/apim/client.ts';
-import { sampleApimData } from '../../../support/fake-apim.ts';
+import { sampleApimData } from '../../../support/fake-apim-internal-data.ts';
 
 const hasOpenssl = (() => {
   try {

@@ -1,0 +1,47 @@
+import { parseArgs } from 'node:util';
+import { createBus } from '../../bus/index.ts';
+import { topicSpecs } from '../../bus/topics.ts';
+import { loadConfig } from '../../common/config.ts';
+import { createLogger } from '../../common/log.ts';
+import { startController } from '../../controller/main.ts';
+import { TOPICS, topicName } from '../../events/topics.ts';
+
+export const description =
+  'Watch Kubernetes Services with mesh-apim.io/* annotations and emit service-deployed / service-deleted.';
+export const usage =
+  'mesh-apim controller [--config <file>] [--kubeconfig <file>] [--namespace <ns>] [--cluster <name>]';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      cluster: { type: 'string' },
+    },
+  });
+  const overrides: Record<string, unknown> = {};
+  if (values.kubeconfig !== undefined) overrides['controller.kubeconfig'] = values.kubeconfig;
+  if (values.namespace !== undefined) overrides['controller.namespace'] = values.namespace;
+  if (values.cluster !== undefined) overrides['controller.cluster'] = values.cluster;
+  const config = loadConfig({ file: values.config, overrides });
+  const log = createLogger('controller');
+  const bus = createBus(config, log);
+  const wanted = topicName(TOPICS.serviceLifecycle, config.bus.topicPrefix);
+  await bus.ensureTopics(topicSpecs(config.bus.topicPrefix).filter((t) => t.name === wanted));
+  const handle = await startController(config, { bus, logger: log });
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'stopping');
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await handle.stop();
+  await bus.close();
+  return 0;
+}

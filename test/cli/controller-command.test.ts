@@ -1,0 +1,66 @@
+/** `mesh-apim controller` as a real process against the fake API server: starts, emits, stops on SIGTERM. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeKubeApi } from '../support/fake-kube-api.ts';
+
+const bin = new URL('../../bin/mesh-apim.js', import.meta.url).pathname;
+
+describe('mesh-apim controller', () => {
+  let kube: FakeKubeApi;
+  let dir: string;
+  beforeEach(async () => {
+    kube = new FakeKubeApi();
+    await kube.start();
+    dir = mkdtempSync(join(tmpdir(), 'mesh-apim-controller-cli-'));
+  });
+  afterEach(async () => {
+    await kube.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('watches the kubeconfig cluster, emits to the embedded bus and exits 0 on SIGTERM', async () => {
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, kube.kubeconfig());
+    kube.apply({
+      metadata: { name: 'petstore', namespace: 'shop', annotations: { 'mesh-apim.io/expose': 'true' } },
+      spec: { ports: [{ name: 'http', port: 8080 }] },
+    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'controller', '--kubeconfig', kubeconfig, '--cluster', 'cli'],
+      {
+        env: { ...process.env, DATA_DIR: join(dir, 'data'), KAFKA_BROKERS: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const end = Date.now() + 15_000;
+    while (!/"msg":"service-deployed"/.test(stderr) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(stderr).toMatch(/"msg":"service-deployed"/);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/"msg":"controller stopped"/);
+  });
+
+  it('a kubeconfig that cannot be read is a clear configuration error', async () => {
+    const child = spawn(process.execPath, [bin, 'controller', '--kubeconfig', join(dir, 'missing')], {
+      env: { ...process.env, DATA_DIR: join(dir, 'data'), KAFKA_BROKERS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/CONFIG_INVALID: controller.kubeconfig .*missing/);
+  });
+});
