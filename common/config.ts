@@ -51,6 +51,18 @@ export const ConfigSchema = z.object({
         .describe(
           'Declarative APIs/applications/subscriptions/policies file for the standalone control plane.',
         ),
+      standaloneFragmentsDir: z
+        .string()
+        .default('')
+        .describe(
+          'Directory of extra standalone YAML fragments merged into the standalone file (written by the API auto-creator); empty = <dataDir>/standalone.d.',
+        ),
+      apiKeyAllowNoExpiry: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Accept API keys without `exp` (WSO2 keys issued with validity -1). Off: such keys are invalid.',
+        ),
       accessLogs: z
         .boolean()
         .default(true)
@@ -93,6 +105,105 @@ export const ConfigSchema = z.object({
         .positive()
         .default(10_000)
         .describe('Timeout of one API Manager request.'),
+      gatewayLabel: z
+        .string()
+        .default('')
+        .describe('Pull only the APIs deployed to this gateway environment label (empty = all APIs).'),
+    })
+    .prefault({}),
+
+  oauth: z
+    .object({
+      issuers: z
+        .array(
+          z.object({
+            issuer: z.string().min(1).describe('Expected `iss` claim.'),
+            keyManager: z
+              .string()
+              .default('Resident Key Manager')
+              .describe('Key manager name in the application key mappings (consumer key -> application).'),
+            jwksUrl: z.string().default('').describe('JWKS endpoint (this or certificateFile).'),
+            certificateFile: z.string().default('').describe('PEM certificate whose key signs the tokens.'),
+            audience: z
+              .array(z.string())
+              .default([])
+              .describe('Accepted `aud` values (empty = audience not checked).'),
+            algorithms: z.array(z.string()).default(['RS256']).describe('Accepted JWS algorithms.'),
+            clockSkewSeconds: z.number().int().nonnegative().default(60),
+            consumerKeyClaim: z
+              .string()
+              .default('azp')
+              .describe('Claim carrying the consumer key (WSO2: azp; others: client_id, consumerKey).'),
+          }),
+        )
+        .default([])
+        .describe(
+          'Trusted OAuth2 JWT issuers (config file only): issuer, keyManager, jwksUrl or certificateFile, audience, algorithms, clockSkewSeconds, consumerKeyClaim.',
+        ),
+      jwksMaxAgeMs: z
+        .number()
+        .int()
+        .positive()
+        .default(600_000)
+        .describe('JWKS served from memory without refresh for this long.'),
+      jwksStaleWindowMs: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(86_400_000)
+        .describe('After max age, cached keys stay usable this long while the JWKS endpoint fails.'),
+      jwksCooldownMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30_000)
+        .describe('Minimum time between JWKS refreshes (unknown kid floods cause at most one per cooldown).'),
+      introspectionUrl: z
+        .string()
+        .default('')
+        .describe(
+          'RFC 7662 endpoint for opaque tokens, e.g. https://apim:9443/oauth2/introspect (empty = opaque tokens rejected).',
+        ),
+      introspectionKeyManager: z
+        .string()
+        .default('Resident Key Manager')
+        .describe('Key manager name of introspected tokens (consumer key -> application).'),
+      introspectionClientId: z.string().default('').describe('Client id for introspection.'),
+      introspectionClientSecret: z.string().default('').describe('Client secret for introspection.'),
+      introspectionClientAuth: z
+        .enum(['basic', 'client_secret_post'])
+        .default('basic')
+        .describe('How the client authenticates to the introspection endpoint (RFC 6749 2.3.1).'),
+      introspectionCacheMaxMs: z
+        .number()
+        .int()
+        .positive()
+        .default(300_000)
+        .describe('Active tokens are cached until exp, at most this long.'),
+      introspectionNegativeCacheMs: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(30_000)
+        .describe('Inactive tokens are cached this long.'),
+      introspectionCacheMaxEntries: z
+        .number()
+        .int()
+        .positive()
+        .default(100_000)
+        .describe('Bound of the introspection cache (oldest dropped first).'),
+      introspectionTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(3_000)
+        .describe('Timeout of one introspection call.'),
+      introspectionFailOpenApis: z
+        .array(z.string())
+        .default([])
+        .describe(
+          'APIs (context, e.g. /petstore/v1) that allow requests while introspection is unavailable; all others fail closed (503).',
+        ),
     })
     .prefault({}),
 
@@ -422,6 +533,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   if (config.adapter.controlPlane === 'apim' && !config.apim.url) {
     throw new ConfigError('adapter.controlPlane is apim but apim.url (APIM_URL) is empty');
+  }
+  for (const [i, issuer] of config.oauth.issuers.entries()) {
+    if (!issuer.jwksUrl === !issuer.certificateFile) {
+      throw new ConfigError(
+        `oauth.issuers.${i} (${issuer.issuer}): set exactly one of jwksUrl or certificateFile`,
+      );
+    }
+  }
+  if (config.oauth.introspectionUrl && !config.oauth.introspectionClientId) {
+    throw new ConfigError('oauth.introspectionUrl is set but oauth.introspectionClientId is empty');
   }
   return config;
 }

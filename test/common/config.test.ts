@@ -69,3 +69,26 @@ describe('loadConfig', () => {
     expect(docs).toBe(configDocs());
   });
 });
+
+describe('oauth settings', () => {
+  it('an issuer needs exactly one key source', () => {
+    expect(() => loadConfig({ env: {}, overrides: { 'oauth.issuers': [{ issuer: 'https://kc' }] } })).toThrow(
+      /oauth\.issuers\.0 \(https:\/\/kc\): set exactly one of jwksUrl or certificateFile/,
+    );
+    const config = loadConfig({
+      env: {},
+      overrides: { 'oauth.issuers': [{ issuer: 'https://kc', jwksUrl: 'https://kc/jwks' }] },
+    });
+    expect(config.oauth.issuers[0]).toMatchObject({
+      consumerKeyClaim: 'azp',
+      algorithms: ['RS256'],
+      clockSkewSeconds: 60,
+    });
+  });
+
+  it('introspection needs client credentials', () => {
+    expect(() =>
+      loadConfig({ env: { MESH_APIM_OAUTH_INTROSPECTION_URL: 'https://apim/oauth2/introspect' } }),
+    ).toThrow(/introspectionClientId/);
+  });
+});

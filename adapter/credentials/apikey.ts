@@ -1,0 +1,192 @@
+/**
+ * WSO2 API key verifier: an RS256 JWT issued by API Manager (or by the standalone issuer), sent in
+ * the `apikey` header or query parameter. Signature by `kid` against the snapshot's trusted keys,
+ * RS256 only (no `none`, no HMAC confusion), `exp` required unless configured, `jti` required,
+ * `keytype` PRODUCTION|SANDBOX. Verified keys are cached by token until they expire so repeated
+ * checks skip the RSA verification; the cache is bound to the trusted-key set it was verified with.
+ */
+import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { APIKEY_HEADER, APIKEY_QUERY, type CheckRequest } from '../domain.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+import { splitClaim } from './restrictions.ts';
+import type {
+  CredentialResult,
+  CredentialVerifier,
+  KeyType,
+  SubscribedApiClaim,
+  TierInfoClaim,
+  ValidCredential,
+} from './types.ts';
+
+export interface ApiKeyVerifierOptions {
+  /** Accept keys without `exp` (WSO2 keys issued with validity -1). Default false. */
+  allowNoExpiry?: boolean;
+  /** Max verified keys cached. */
+  cacheMaxEntries?: number;
+}
+
+interface CacheEntry {
+  credential: ValidCredential;
+  keys: Snapshot['trustedKeys'];
+}
+
+const STRIP = { headers: [APIKEY_HEADER], queryParams: [APIKEY_QUERY] } as const;
+
+function str(v: unknown): string | null {
+  if (typeof v === 'string' && v !== '') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return null;
+}
+
+function subscribedApis(v: unknown): SubscribedApiClaim[] | null {
+  if (!Array.isArray(v)) return null;
+  return v
+    .filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null)
+    .map((x) => ({
+      name: str(x.name) ?? '',
+      context: str(x.context) ?? '',
+      version: str(x.version) ?? '',
+      publisher: str(x.publisher) ?? '',
+      subscriptionTier: str(x.subscriptionTier) ?? '',
+      subscriberTenantDomain: str(x.subscriberTenantDomain) ?? '',
+    }));
+}
+
+function tierInfo(v: unknown): Record<string, TierInfoClaim> | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const out: Record<string, TierInfoClaim> = {};
+  for (const [k, raw] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof raw !== 'object' || raw === null) continue;
+    const t = raw as Record<string, unknown>;
+    const info: TierInfoClaim = {};
+    if (typeof t.tierQuotaType === 'string') info.tierQuotaType = t.tierQuotaType;
+    if (typeof t.stopOnQuotaReach === 'boolean') info.stopOnQuotaReach = t.stopOnQuotaReach;
+    if (typeof t.spikeArrestLimit === 'number') info.spikeArrestLimit = t.spikeArrestLimit;
+    if (typeof t.spikeArrestUnit === 'string' || t.spikeArrestUnit === null)
+      info.spikeArrestUnit = t.spikeArrestUnit;
+    out[k] = info;
+  }
+  return out;
+}
+
+export class ApiKeyVerifier implements CredentialVerifier {
+  readonly type = 'apikey' as const;
+  private readonly allowNoExpiry: boolean;
+  private readonly cacheMax: number;
+  private readonly cache = new Map<string, CacheEntry>();
+  /** RSA verifications performed (cache misses): lets tests and the bench see the cache work. */
+  verifications = 0;
+
+  constructor(options: ApiKeyVerifierOptions = {}) {
+    this.allowNoExpiry = options.allowNoExpiry ?? false;
+    this.cacheMax = options.cacheMaxEntries ?? 100_000;
+  }
+
+  appliesTo(request: CheckRequest): boolean {
+    return request.headers[APIKEY_HEADER] !== undefined || request.query.has(APIKEY_QUERY);
+  }
+
+  async verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult> {
+    const token = (request.headers[APIKEY_HEADER] ?? request.query.get(APIKEY_QUERY)?.[0] ?? '').trim();
+    if (token === '') return { status: 'missing', type: 'apikey' };
+
+    const hit = this.cache.get(token);
+    if (hit && hit.keys === snapshot.trustedKeys) {
+      const exp = hit.credential.expiresAt;
+      if (exp !== null && exp <= now) {
+        this.cache.delete(token);
+        return { status: 'expired', type: 'apikey', jti: hit.credential.jti, strip: STRIP };
+      }
+      return hit.credential;
+    }
+
+    const result = await this.verifyToken(token, snapshot, now);
+    if (result.status === 'valid') {
+      if (this.cache.size >= this.cacheMax) {
+        // Evict the oldest insertion; keys are re-verified on their next use.
+        const oldest = this.cache.keys().next();
+        if (!oldest.done) this.cache.delete(oldest.value);
+      }
+      this.cache.set(token, { credential: result, keys: snapshot.trustedKeys });
+    }
+    return result;
+  }
+
+  private invalid(reason: string): CredentialResult {
+    return { status: 'invalid', type: 'apikey', reason, strip: STRIP };
+  }
+
+  private async verifyToken(token: string, snapshot: Snapshot, now: number): Promise<CredentialResult> {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return this.invalid('MALFORMED');
+    }
+    if (header.alg !== 'RS256') return this.invalid('ALGORITHM_NOT_ALLOWED');
+    if (typeof header.kid !== 'string' || header.kid === '') return this.invalid('UNKNOWN_KID');
+    const trusted = snapshot.trustedKeys.get(header.kid);
+    if (!trusted) return this.invalid('UNKNOWN_KID');
+
+    let payload: JWTPayload;
+    this.verifications += 1;
+    try {
+      ({ payload } = await jwtVerify(token, trusted.key, {
+        algorithms: ['RS256'],
+        currentDate: new Date(now),
+        ...(trusted.issuer ? { issuer: trusted.issuer } : {}),
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) {
+        const jti = typeof err.payload.jti === 'string' ? err.payload.jti : null;
+        return { status: 'expired', type: 'apikey', jti, strip: STRIP };
+      }
+      if (err instanceof joseErrors.JWSSignatureVerificationFailed) return this.invalid('SIGNATURE_INVALID');
+      if (err instanceof joseErrors.JWTClaimValidationFailed)
+        return this.invalid(`CLAIM_INVALID_${err.claim.toUpperCase()}`);
+      return this.invalid('MALFORMED');
+    }
+
+    if (payload.exp === undefined && !this.allowNoExpiry) return this.invalid('NO_EXPIRY');
+    if (typeof payload.jti !== 'string' || payload.jti === '') return this.invalid('NO_JTI');
+    if (payload.token_type !== undefined && String(payload.token_type).toLowerCase() !== 'apikey') {
+      return this.invalid('NOT_AN_API_KEY');
+    }
+    const keyType = payload.keytype;
+    if (keyType !== 'PRODUCTION' && keyType !== 'SANDBOX') return this.invalid('WRONG_KEY_TYPE');
+    const app = payload.application;
+    if (typeof app !== 'object' || app === null) return this.invalid('NO_APPLICATION');
+    const a = app as Record<string, unknown>;
+    const uuid = str(a.uuid);
+    const numericId = str(a.id);
+    const id = uuid ?? numericId;
+    if (!id) return this.invalid('NO_APPLICATION');
+
+    return {
+      status: 'valid',
+      type: 'apikey',
+      application: {
+        by: 'id',
+        id,
+        ...(uuid && numericId ? { altId: numericId } : {}),
+        ...(str(a.name) ? { name: str(a.name)! } : {}),
+        ...(str(a.owner) ? { owner: str(a.owner)! } : {}),
+        ...(str(a.tier) ? { tier: str(a.tier)! } : {}),
+      },
+      keyType: keyType as KeyType,
+      scopes: [],
+      jti: payload.jti,
+      subject: str(payload.sub),
+      issuer: str(payload.iss),
+      issuedAt: typeof payload.iat === 'number' ? payload.iat * 1000 : null,
+      expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
+      subscribedApis: subscribedApis(payload.subscribedAPIs),
+      tierInfo: tierInfo(payload.tierInfo),
+      restrictions: {
+        permittedIPs: splitClaim(payload.permittedIP),
+        permittedReferers: splitClaim(payload.permittedReferer),
+      },
+      strip: STRIP,
+    };
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The credential step: a chain of verifiers behind one interface. The first verifier whose
+ * appliesTo() is true verifies the request's credential; none applying means `missing`.
+ * Verification is async (jose), so the chain runs before the synchronous, pure decide().
+ */
+import type { CheckRequest } from '../domain.ts';
+import type { Snapshot } from '../snapshot/types.ts';
+
+export type CredentialType = 'apikey' | 'oauth2-jwt' | 'oauth2-opaque';
+export type KeyType = 'PRODUCTION' | 'SANDBOX';
+
+/**
+ * Which application the credential belongs to: by id (API keys carry it), or by consumer key that
+ * decide() resolves through the snapshot's key mappings (OAuth2 tokens).
+ */
+export type ApplicationRef =
+  | {
+      by: 'id';
+      id: string;
+      /** Claim values, used when the snapshot does not know the application. */
+      name?: string;
+      owner?: string;
+      tier?: string;
+      /** Another id the application may be known by (WSO2 keys carry a numeric id and a uuid). */
+      altId?: string;
+    }
+  | { by: 'consumer-key'; consumerKey: string; keyManager: string };
+
+/** A `subscribedAPIs` entry of a WSO2 API key / JWT. */
+export interface SubscribedApiClaim {
+  name: string;
+  context: string;
+  version: string;
+  publisher: string;
+  subscriptionTier: string;
+  subscriberTenantDomain: string;
+}
+
+/** A `tierInfo` entry: the subscription policy as the key issuer saw it. */
+export interface TierInfoClaim {
+  tierQuotaType?: string;
+  stopOnQuotaReach?: boolean;
+  spikeArrestLimit?: number;
+  spikeArrestUnit?: string | null;
+}
+
+export interface ValidCredential {
+  status: 'valid';
+  type: CredentialType;
+  application: ApplicationRef;
+  keyType: KeyType;
+  scopes: readonly string[];
+  jti: string | null;
+  subject: string | null;
+  issuer: string | null;
+  /** ms since epoch, null when unknown. */
+  issuedAt: number | null;
+  /** ms since epoch, null when the credential never expires (only when configured to allow it). */
+  expiresAt: number | null;
+  /** Present when the credential carries the claim (WSO2 API keys do). */
+  subscribedApis: readonly SubscribedApiClaim[] | null;
+  tierInfo: Readonly<Record<string, TierInfoClaim>> | null;
+  /**
+   * Request-dependent restrictions decide() enforces (403 when violated): WSO2 API key
+   * `permittedIP` (IPs/CIDRs) and `permittedReferer` (wildcard patterns). null = unrestricted.
+   */
+  restrictions: { permittedIPs: readonly string[] | null; permittedReferers: readonly string[] | null };
+  /** Credential carriers to strip before the request goes upstream. */
+  strip: { headers: readonly string[]; queryParams: readonly string[] };
+}
+
+export type CredentialResult =
+  | { status: 'missing'; type: CredentialType | 'none' }
+  | {
+      status: 'invalid';
+      type: CredentialType;
+      /** Machine-readable reason (never echoes the credential), e.g. SIGNATURE_INVALID, UNKNOWN_KID. */
+      reason: string;
+      strip: { headers: readonly string[]; queryParams: readonly string[] };
+    }
+  | {
+      status: 'expired';
+      type: CredentialType;
+      jti: string | null;
+      strip: { headers: readonly string[]; queryParams: readonly string[] };
+    }
+  | ValidCredential;
+
+export interface CredentialVerifier {
+  readonly type: CredentialType;
+  /** True when the request carries this verifier's kind of credential (cheap, synchronous). */
+  appliesTo(request: CheckRequest): boolean;
+  /** Never rejects: every failure is an `invalid`/`expired` result. */
+  verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult>;
+}

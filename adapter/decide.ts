@@ -1,0 +1,377 @@
+/**
+ * The pure decision: request + verified credential + snapshot + clock + explicit throttle state ->
+ * Decision. Synchronous, no I/O; the only side effect is counting in the ThrottleState it is given.
+ */
+import { ipPermitted, refererPermitted } from './credentials/restrictions.ts';
+import type { CredentialResult, ValidCredential } from './credentials/types.ts';
+import {
+  ALL_IDENTITY_HEADERS,
+  type ApplicationInfo,
+  type CheckRequest,
+  type Clock,
+  type Decision,
+  type DenyDecision,
+  emptyMatch,
+  IDENTITY_HEADERS,
+  type MatchInfo,
+  type RateLimitInfo,
+} from './domain.ts';
+import { UNAUTHENTICATED_TIER } from './snapshot/tiers.ts';
+import {
+  type ApiEntry,
+  keyMappingKey,
+  type Quota,
+  type ResourceEntry,
+  type Snapshot,
+  type SubscriptionEntry,
+  subscriptionKey,
+} from './snapshot/types.ts';
+import type { RevocationSet, ThrottleState } from './throttle.ts';
+import { WSO2_ERRORS, type Wso2ErrorName } from './wso2-errors.ts';
+
+export interface DecideInput {
+  request: CheckRequest;
+  credential: CredentialResult;
+}
+
+/** Mutable state decide() reads and counts in, passed explicitly so decide stays testable. */
+export interface DecideState {
+  throttle: ThrottleState;
+  /** Dynamic revocations (revocation feed); the snapshot's static list is checked too. */
+  revocations?: RevocationSet;
+}
+
+/** context_extensions key naming the API (its id or versioned context) for a route. */
+export const API_CONTEXT_EXTENSION = 'api';
+
+function deny(
+  name: Wso2ErrorName,
+  reason: string,
+  match: MatchInfo,
+  extra: { headers?: Record<string, string>; throttleKey?: string | null; description?: string } = {},
+): Decision {
+  const e = WSO2_ERRORS[name];
+  return {
+    kind: e.kind,
+    httpStatus: e.httpStatus,
+    code: e.code,
+    message: e.message,
+    description: extra.description ?? e.description,
+    reason,
+    match,
+    throttleKey: extra.throttleKey ?? null,
+    headers: extra.headers ?? {},
+  } as DenyDecision<typeof e.kind>;
+}
+
+export function resolveApi(request: CheckRequest, snapshot: Snapshot): ApiEntry | null {
+  const named = request.contextExtensions[API_CONTEXT_EXTENSION];
+  if (named) return snapshot.apis.get(named) ?? snapshot.apisByContext.get(named) ?? null;
+  for (const ctx of snapshot.contextsByLength) {
+    if (request.path === ctx || request.path.startsWith(`${ctx}/`)) return snapshot.apisByContext.get(ctx)!;
+  }
+  return null;
+}
+
+export function resolveResource(request: CheckRequest, api: ApiEntry): ResourceEntry | null {
+  const ctx = api.versionedContext;
+  const rest = request.path.startsWith(ctx) ? request.path.slice(ctx.length) || '/' : request.path;
+  const method = request.method.toUpperCase();
+  for (const r of api.resources) {
+    if ((r.method === method || r.method === '*') && r.pattern.test(rest)) return r;
+  }
+  return null;
+}
+
+interface Level {
+  name: Wso2ErrorName;
+  reason: string;
+  key: string;
+  quota: Quota;
+  /** False only for a soft subscription quota: over it the request is allowed and marked. */
+  hard: boolean;
+}
+
+type ThrottleOutcome =
+  | { denied: Decision }
+  | { denied: null; overQuota: boolean; throttleKey: string | null; rateLimit: RateLimitInfo | null };
+
+function throttle(levels: Level[], match: MatchInfo, now: number, state: ThrottleState): ThrottleOutcome {
+  let overQuota = false;
+  let overKey: string | null = null;
+  const active = levels.filter((l) => l.quota.requestCount !== null);
+  // Check every level before counting: a denied request uses up no quota.
+  for (const l of active) {
+    const limit = l.quota.requestCount!;
+    const { count, resetAt } = state.peek(l.key, l.quota.windowMs, now);
+    if (count < limit) continue;
+    if (!l.hard) {
+      overQuota = true;
+      overKey = l.key;
+      continue;
+    }
+    const resetSeconds = Math.max(1, Math.ceil((resetAt - now) / 1000));
+    return {
+      denied: deny(l.name, l.reason, match, {
+        throttleKey: l.key,
+        headers: {
+          'retry-after': String(resetSeconds),
+          'x-ratelimit-limit': String(limit),
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': String(resetSeconds),
+        },
+      }),
+    };
+  }
+  let tightest: RateLimitInfo | null = null;
+  for (const l of active) {
+    const count = state.consume(l.key, l.quota.windowMs, now);
+    const limit = l.quota.requestCount!;
+    const remaining = Math.max(0, limit - count);
+    if (!tightest || remaining < tightest.remaining) {
+      const resetAt = Math.floor(now / l.quota.windowMs) * l.quota.windowMs + l.quota.windowMs;
+      tightest = { limit, remaining, resetSeconds: Math.max(1, Math.ceil((resetAt - now) / 1000)) };
+    }
+  }
+  return { denied: null, overQuota, throttleKey: overKey, rateLimit: tightest };
+}
+
+function apiLevels(snapshot: Snapshot, api: ApiEntry, resource: ResourceEntry): Level[] {
+  const levels: Level[] = [];
+  const apiPolicy = api.policy ? snapshot.apiPolicies.get(api.policy) : undefined;
+  if (apiPolicy) {
+    levels.push({
+      name: 'API_THROTTLED',
+      reason: 'API_LIMIT_EXCEEDED',
+      key: `api:${api.info.id}`,
+      quota: apiPolicy.quota,
+      hard: true,
+    });
+  }
+  const resPolicy = resource.policy ? snapshot.apiPolicies.get(resource.policy) : undefined;
+  if (resPolicy) {
+    levels.push({
+      name: 'RESOURCE_THROTTLED',
+      reason: 'RESOURCE_LIMIT_EXCEEDED',
+      key: `res:${api.info.id}:${resource.method}:${resource.template}`,
+      quota: resPolicy.quota,
+      hard: true,
+    });
+  }
+  return levels;
+}
+
+function allow(
+  request: CheckRequest,
+  match: MatchInfo,
+  outcome: { overQuota: boolean; throttleKey: string | null; rateLimit: RateLimitInfo | null },
+  strip: { headers: readonly string[]; queryParams: readonly string[] },
+): Decision {
+  const set: Record<string, string> = {};
+  const api = match.api;
+  if (api) {
+    set[IDENTITY_HEADERS.apiId] = api.id;
+    set[IDENTITY_HEADERS.apiName] = api.name;
+    set[IDENTITY_HEADERS.apiVersion] = api.version;
+  }
+  const app = match.application;
+  if (app) {
+    set[IDENTITY_HEADERS.applicationId] = app.id;
+    set[IDENTITY_HEADERS.applicationName] = app.name;
+    set[IDENTITY_HEADERS.applicationOwner] = app.owner;
+  }
+  if (match.subscriptionTier) set[IDENTITY_HEADERS.subscriptionTier] = match.subscriptionTier;
+  if (match.keyType) set[IDENTITY_HEADERS.keyType] = match.keyType;
+  if (match.subject) set[IDENTITY_HEADERS.user] = match.subject;
+  if (outcome.overQuota) set[IDENTITY_HEADERS.overQuota] = 'true';
+  // Identity headers we do not set are removed, so the upstream never sees client-sent ones.
+  const remove = ALL_IDENTITY_HEADERS.filter((h) => !(h in set));
+  for (const h of strip.headers) if (request.headers[h] !== undefined) remove.push(h);
+  return {
+    kind: 'allow',
+    httpStatus: 200,
+    code: null,
+    reason: outcome.overQuota ? 'OVER_QUOTA' : 'OK',
+    match,
+    overQuota: outcome.overQuota,
+    throttleKey: outcome.throttleKey,
+    rateLimit: outcome.rateLimit,
+    headersToSet: set,
+    headersToRemove: remove,
+    queryParamsToRemove: strip.queryParams.filter((q) => request.query.has(q)),
+  };
+}
+
+function resolveApplication(snapshot: Snapshot, cred: ValidCredential): ApplicationInfo | null {
+  const ref = cred.application;
+  if (ref.by === 'consumer-key') {
+    const mapping = snapshot.keyMappings.get(keyMappingKey(ref.keyManager, ref.consumerKey));
+    const app = mapping ? snapshot.applications.get(mapping.applicationId) : undefined;
+    return app ? { id: app.uuid, name: app.name, owner: app.owner, tier: app.tier } : null;
+  }
+  const app =
+    snapshot.applications.get(ref.id) ?? (ref.altId ? snapshot.applications.get(ref.altId) : undefined);
+  if (app) return { id: app.id, name: app.name, owner: app.owner, tier: app.tier };
+  // Not in the snapshot: the key's own claims (keys issued by API Manager for apps we do not list).
+  return { id: ref.id, name: ref.name ?? ref.id, owner: ref.owner ?? '', tier: ref.tier ?? 'Unlimited' };
+}
+
+function findSubscription(
+  snapshot: Snapshot,
+  api: ApiEntry,
+  app: ApplicationInfo,
+  cred: ValidCredential,
+): SubscriptionEntry | null {
+  const sub = snapshot.subscriptions.get(subscriptionKey(app.id, api.info.id));
+  if (sub) return sub;
+  if (api.trustClaims && cred.subscribedApis) {
+    const claim = cred.subscribedApis.find(
+      (s) =>
+        (s.context === api.versionedContext || s.context === `${api.versionedContext}`) &&
+        s.version === api.info.version,
+    );
+    if (claim) {
+      return {
+        applicationId: app.id,
+        apiId: api.info.id,
+        tier: claim.subscriptionTier || 'Unlimited',
+        state: 'UNBLOCKED',
+      };
+    }
+  }
+  return null;
+}
+
+export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, state: DecideState): Decision {
+  const { request, credential } = input;
+  const now = clock.now();
+  const match = emptyMatch();
+
+  const api = resolveApi(request, snapshot);
+  if (!api || api.lifecycle === 'CREATED' || api.lifecycle === 'RETIRED') {
+    return deny('NO_MATCHING_RESOURCE', 'API_NOT_FOUND', match);
+  }
+  match.api = api.info;
+  if (api.lifecycle === 'BLOCKED') return deny('API_BLOCKED', 'API_BLOCKED', match);
+  const resource = resolveResource(request, api);
+  if (!resource) return deny('NO_MATCHING_RESOURCE', 'RESOURCE_NOT_FOUND', match);
+  match.resource = { method: resource.method, template: resource.template };
+
+  const strip = credential.status === 'missing' ? { headers: [], queryParams: [] } : credential.strip;
+
+  if (resource.auth === 'none') {
+    const tier = snapshot.subscriptionPolicies.get(UNAUTHENTICATED_TIER);
+    const levels = apiLevels(snapshot, api, resource);
+    if (tier) {
+      levels.push({
+        name: 'SUBSCRIPTION_THROTTLED',
+        reason: 'SUBSCRIPTION_LIMIT_EXCEEDED',
+        key: `anon:${api.info.id}:${request.clientIp ?? 'unknown'}`,
+        quota: tier.quota,
+        hard: true,
+      });
+    }
+    match.subscriptionTier = UNAUTHENTICATED_TIER;
+    const outcome = throttle(levels, match, now, state.throttle);
+    if (outcome.denied) return outcome.denied;
+    return allow(request, match, outcome, strip);
+  }
+
+  switch (credential.status) {
+    case 'missing':
+      return deny('MISSING_CREDENTIALS', 'CREDENTIAL_MISSING', match, {
+        headers: { 'www-authenticate': 'apikey realm="mesh-apim"' },
+      });
+    case 'invalid':
+      match.credentialType = credential.type;
+      return deny('INVALID_CREDENTIALS', `CREDENTIAL_${credential.reason}`, match);
+    case 'expired':
+      match.credentialType = credential.type;
+      return deny('EXPIRED_CREDENTIALS', 'CREDENTIAL_EXPIRED', match);
+  }
+
+  const cred = credential;
+  match.credentialType = cred.type;
+  match.keyType = cred.keyType;
+  match.subject = cred.subject;
+  if (cred.jti && (snapshot.revokedJtis.has(cred.jti) || state.revocations?.has(cred.jti))) {
+    return deny('INVALID_CREDENTIALS', 'CREDENTIAL_REVOKED', match);
+  }
+  const app = resolveApplication(snapshot, cred);
+  if (!app) return deny('INVALID_CREDENTIALS', 'APPLICATION_UNKNOWN', match);
+  match.application = app;
+
+  const { permittedIPs, permittedReferers } = cred.restrictions;
+  if (permittedIPs && !ipPermitted(request.clientIp, permittedIPs)) {
+    return deny('RESOURCE_FORBIDDEN', 'IP_NOT_PERMITTED', match, {
+      description: 'Access forbidden: the client IP is not permitted for this API key',
+    });
+  }
+  if (permittedReferers && !refererPermitted(request.headers.referer, permittedReferers)) {
+    return deny('RESOURCE_FORBIDDEN', 'REFERER_NOT_PERMITTED', match, {
+      description: 'Access forbidden: the referer is not permitted for this API key',
+    });
+  }
+  if (resource.scopes.length > 0 && !resource.scopes.some((s) => cred.scopes.includes(s))) {
+    return deny('SCOPE_FORBIDDEN', 'SCOPE_MISSING', match);
+  }
+
+  const sub = findSubscription(snapshot, api, app, cred);
+  if (!sub) return deny('RESOURCE_FORBIDDEN', 'NOT_SUBSCRIBED', match);
+  match.subscriptionTier = sub.tier;
+  switch (sub.state) {
+    case 'BLOCKED':
+      return deny('SUBSCRIPTION_BLOCKED', 'SUBSCRIPTION_BLOCKED', match);
+    case 'PROD_ONLY_BLOCKED':
+      if (cred.keyType === 'PRODUCTION')
+        return deny('SUBSCRIPTION_BLOCKED', 'SUBSCRIPTION_PROD_ONLY_BLOCKED', match);
+      break;
+    case 'ON_HOLD':
+      return deny('SUBSCRIPTION_INACTIVE', 'SUBSCRIPTION_ON_HOLD', match);
+    case 'REJECTED':
+      return deny('SUBSCRIPTION_INACTIVE', 'SUBSCRIPTION_REJECTED', match);
+    default:
+      break;
+  }
+
+  const levels = apiLevels(snapshot, api, resource);
+  const subPolicy = snapshot.subscriptionPolicies.get(sub.tier);
+  const claimTier = cred.tierInfo?.[sub.tier];
+  const burst =
+    subPolicy?.burst ??
+    (claimTier?.spikeArrestLimit && claimTier.spikeArrestLimit > 0
+      ? { limit: claimTier.spikeArrestLimit, windowMs: claimTier.spikeArrestUnit === 'min' ? 60_000 : 1000 }
+      : null);
+  if (burst) {
+    levels.push({
+      name: 'BURST_THROTTLED',
+      reason: 'BURST_LIMIT_EXCEEDED',
+      key: `burst:${app.id}:${api.info.id}`,
+      quota: { requestCount: burst.limit, windowMs: burst.windowMs },
+      hard: true,
+    });
+  }
+  if (subPolicy) {
+    levels.push({
+      name: 'SUBSCRIPTION_THROTTLED',
+      reason: 'SUBSCRIPTION_LIMIT_EXCEEDED',
+      key: `sub:${app.id}:${api.info.id}`,
+      quota: subPolicy.quota,
+      hard: subPolicy.stopOnQuotaReach,
+    });
+  }
+  const appPolicy = snapshot.applicationPolicies.get(app.tier);
+  if (appPolicy) {
+    levels.push({
+      name: 'APPLICATION_THROTTLED',
+      reason: 'APPLICATION_LIMIT_EXCEEDED',
+      // WSO2 counts application quotas per application and end user.
+      key: `app:${app.id}:${cred.subject ?? ''}`,
+      quota: appPolicy.quota,
+      hard: true,
+    });
+  }
+  const outcome = throttle(levels, match, now, state.throttle);
+  if (outcome.denied) return outcome.denied;
+  return allow(request, match, outcome, strip);
+}

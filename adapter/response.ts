@@ -1,0 +1,115 @@
+/**
+ * The one mapper from a Decision to Envoy's CheckResponse (proto-loader object shape). On allow,
+ * the RequestContext goes to dynamic_metadata under REQUEST_CONTEXT_METADATA_KEY; Envoy stores it
+ * in the `envoy.filters.http.ext_authz` filter-metadata namespace where the access log reads it.
+ */
+import { REQUEST_CONTEXT_METADATA_KEY, type RequestContext } from '../events/request-attributes.ts';
+import type { CheckRequest, Decision } from './domain.ts';
+import { toStruct } from './struct.ts';
+import { wso2Body } from './wso2-errors.ts';
+
+/** google.rpc.Code values Envoy reads from CheckResponse.status. */
+const RPC = {
+  OK: 0,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+  NOT_FOUND: 5,
+};
+
+const RPC_OF: Record<Exclude<Decision['kind'], 'allow'>, number> = {
+  unauthenticated: RPC.UNAUTHENTICATED,
+  forbidden: RPC.PERMISSION_DENIED,
+  'not-found': RPC.NOT_FOUND,
+  'rate-limited': RPC.RESOURCE_EXHAUSTED,
+  unavailable: RPC.UNAVAILABLE,
+};
+
+function header(key: string, value: string) {
+  return {
+    header: { key, value },
+    append: { value: false },
+    append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+  };
+}
+
+export interface CheckResponseObject {
+  status: { code: number; message: string };
+  denied_response?: { status: { code: number }; headers: ReturnType<typeof header>[]; body: string };
+  ok_response?: {
+    headers: ReturnType<typeof header>[];
+    headers_to_remove: string[];
+    query_parameters_to_remove: string[];
+    response_headers_to_add: ReturnType<typeof header>[];
+  };
+  dynamic_metadata?: ReturnType<typeof toStruct>;
+}
+
+export function toCheckResponse(decision: Decision, context: RequestContext | null): CheckResponseObject {
+  if (decision.kind === 'allow') {
+    const responseHeaders = decision.rateLimit
+      ? [
+          header('x-ratelimit-limit', String(decision.rateLimit.limit)),
+          header('x-ratelimit-remaining', String(decision.rateLimit.remaining)),
+          header('x-ratelimit-reset', String(decision.rateLimit.resetSeconds)),
+        ]
+      : [];
+    return {
+      status: { code: RPC.OK, message: '' },
+      ok_response: {
+        headers: Object.entries(decision.headersToSet).map(([k, v]) => header(k, v)),
+        headers_to_remove: [...decision.headersToRemove],
+        query_parameters_to_remove: [...decision.queryParamsToRemove],
+        response_headers_to_add: responseHeaders,
+      },
+      ...(context ? { dynamic_metadata: toStruct({ [REQUEST_CONTEXT_METADATA_KEY]: context }) } : {}),
+    };
+  }
+  return {
+    status: { code: RPC_OF[decision.kind], message: decision.reason },
+    denied_response: {
+      status: { code: decision.httpStatus },
+      headers: [
+        header('content-type', 'application/json; charset=UTF-8'),
+        ...Object.entries(decision.headers).map(([k, v]) => header(k, v)),
+      ],
+      body: wso2Body(decision.code, decision.message, decision.description),
+    },
+  };
+}
+
+export function toRequestContext(
+  request: CheckRequest,
+  decision: Decision,
+  credentialType: RequestContext['credentialType'],
+  adapterInstance: string,
+): RequestContext {
+  const m = decision.match;
+  return {
+    requestId: request.requestId,
+    receivedAt: new Date(request.receivedAt).toISOString(),
+    api: m.api,
+    resource: m.resource,
+    application: m.application,
+    subscriptionTier: m.subscriptionTier,
+    keyType: m.keyType,
+    credentialType: m.credentialType !== 'none' ? m.credentialType : credentialType,
+    userName: m.subject,
+    decision: {
+      kind: decision.kind,
+      httpStatus: decision.httpStatus,
+      code: decision.code,
+      reason: decision.reason,
+      throttleKey: decision.throttleKey,
+      overQuota: decision.kind === 'allow' ? decision.overQuota : false,
+    },
+    client: {
+      ip: request.clientIp,
+      userAgent: request.headers['user-agent'] ?? null,
+      referer: request.headers.referer ?? null,
+    },
+    request: { method: request.method, host: request.host, path: request.path },
+    adapterInstance,
+  };
+}

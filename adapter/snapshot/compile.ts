@@ -1,0 +1,305 @@
+/**
+ * Pure compile step: validated ControlPlaneData -> Snapshot. Resolves references (subscriptions to
+ * APIs/applications, policy names) and fails with the path of the first problem found.
+ */
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import type { z } from 'zod';
+import { errorMessage } from '../../common/errors.ts';
+import { SnapshotError } from '../errors.ts';
+import { ControlPlaneData, type ControlPlaneInput } from './model.ts';
+import {
+  DEFAULT_API_POLICIES,
+  DEFAULT_APPLICATION_POLICIES,
+  DEFAULT_SUBSCRIPTION_POLICIES,
+} from './tiers.ts';
+import {
+  type ApiEntry,
+  type ApplicationEntry,
+  type KeyMappingEntry,
+  keyMappingKey,
+  type Quota,
+  type ResourceEntry,
+  type SimplePolicy,
+  type Snapshot,
+  type SubscriptionEntry,
+  type SubscriptionPolicy,
+  subscriptionKey,
+  type TimeUnit,
+  type TrustedKey,
+} from './types.ts';
+
+const UNIT_MS: Record<TimeUnit, number> = { sec: 1000, min: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** Formats zod issues as `origin: path: problem; ...`. */
+export function formatIssues(origin: string, issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map(
+      (i) =>
+        `${origin}: ${
+          i.path
+            .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+            .join('')
+            .replace(/^\./, '') || '(root)'
+        }: ${i.message}`,
+    )
+    .join('; ');
+}
+
+/** Validates raw data (e.g. parsed YAML) into ControlPlaneData; throws SnapshotError naming the path. */
+export function parseControlPlaneData(raw: unknown, origin: string): ControlPlaneData {
+  const result = ControlPlaneData.safeParse(raw ?? {});
+  if (!result.success) {
+    const first = result.error.issues[0];
+    const path = first
+      ? first.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+          .join('')
+          .replace(/^\./, '')
+      : '';
+    throw new SnapshotError(`${origin}${path ? `: ${path}` : ''}`, first?.message ?? 'invalid', {
+      cause: new Error(formatIssues(origin, result.error.issues)),
+    });
+  }
+  return result.data;
+}
+
+export interface CompileOptions {
+  source: string;
+  /** Keys trusted besides the data's keyIssuers (the standalone issuer's own key). */
+  extraKeys?: readonly TrustedKey[];
+  /**
+   * Location of each list entry by index, e.g. origins.apis[3] = 'standalone.d/orders.yaml: apis[0]',
+   * for error messages when the data was merged from several files. Default: `<source>: <list>[i]`.
+   */
+  origins?: Partial<Record<OriginList, readonly string[]>>;
+}
+
+export type OriginList = 'apis' | 'applications' | 'subscriptions' | 'keyMappings' | 'keyIssuers';
+
+export function versionedContext(context: string, version: string): string {
+  const c = context.replace(/\/+$/, '');
+  return c.includes('{version}') ? c.replace('{version}', version) : `${c}/${version}`;
+}
+
+/** `/pets/{id}` -> ^/pets/[^/]+/?$ ; a trailing `/*` matches the rest of the path (or nothing). */
+export function compileTemplate(template: string): { pattern: RegExp; specificity: number } {
+  let t = template;
+  let tail = '';
+  if (t === '/*') return { pattern: /^\/.*$/s, specificity: 0 };
+  if (t.endsWith('/*')) {
+    t = t.slice(0, -2);
+    tail = '(?:/.*)?';
+  }
+  let specificity = 0;
+  const body = t
+    .split(/(\{[^}]+\})/)
+    .map((part) => {
+      if (/^\{[^}]+\}$/.test(part)) return '[^/]+';
+      specificity += part.length;
+      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('');
+  return { pattern: new RegExp(`^${body}${tail || '/?'}$`, 's'), specificity };
+}
+
+function quota(p: { requestCount: number | null; unitTime: number; timeUnit: TimeUnit }): Quota {
+  return { requestCount: p.requestCount, windowMs: p.unitTime * UNIT_MS[p.timeUnit] };
+}
+
+function thumbprintKid(key: KeyObject): string {
+  return createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest('base64url');
+}
+
+export function trustedKeyFromPem(
+  pem: string,
+  issuerName: string,
+  issuer: string | null,
+  kid?: string,
+): TrustedKey {
+  const key = createPublicKey(pem);
+  return { kid: kid ?? thumbprintKid(key), issuer, issuerName, key };
+}
+
+export function compileSnapshot(
+  input: ControlPlaneData | ControlPlaneInput,
+  options: CompileOptions,
+): Snapshot {
+  const data = ControlPlaneData.parse(input);
+  const src = options.source;
+  const loc = (list: OriginList, i: number) => options.origins?.[list]?.[i] ?? `${src}: ${list}[${i}]`;
+  const fileOf = (list: OriginList, i: number) => loc(list, i).replace(/: [^:]*$/, '');
+
+  const subscriptionPolicies = new Map<string, SubscriptionPolicy>();
+  for (const p of [...DEFAULT_SUBSCRIPTION_POLICIES, ...data.policies.subscription]) {
+    subscriptionPolicies.set(p.name, {
+      name: p.name,
+      quota: quota(p),
+      stopOnQuotaReach: p.stopOnQuotaReach,
+      burst: p.burst ? { limit: p.burst.limit, windowMs: UNIT_MS[p.burst.unit] } : null,
+    });
+  }
+  const applicationPolicies = new Map<string, SimplePolicy>();
+  for (const p of [...DEFAULT_APPLICATION_POLICIES, ...data.policies.application]) {
+    applicationPolicies.set(p.name, { name: p.name, quota: quota(p) });
+  }
+  const apiPolicies = new Map<string, SimplePolicy>();
+  for (const p of [...DEFAULT_API_POLICIES, ...data.policies.api]) {
+    apiPolicies.set(p.name, { name: p.name, quota: quota(p) });
+  }
+
+  const apis = new Map<string, ApiEntry>();
+  const apisByContext = new Map<string, ApiEntry>();
+  data.apis.forEach((a, i) => {
+    const where = loc('apis', i);
+    const id = a.id ?? `${a.name}-${a.version}`;
+    const vctx = versionedContext(a.context, a.version);
+    const dup = apis.get(id) ?? apisByContext.get(vctx);
+    if (dup) throw new SnapshotError(where, `API ${id} (${vctx}) is already declared in ${dup.origin}`);
+    if (a.policy && !apiPolicies.has(a.policy)) {
+      throw new SnapshotError(`${where}.policy`, `unknown API policy "${a.policy}"`);
+    }
+    const resources: ResourceEntry[] = a.resources.map((r, j) => {
+      if (r.policy && !apiPolicies.has(r.policy)) {
+        throw new SnapshotError(`${where}.resources[${j}].policy`, `unknown API policy "${r.policy}"`);
+      }
+      const { pattern, specificity } = compileTemplate(r.path);
+      return {
+        method: r.method,
+        template: r.path,
+        pattern,
+        specificity,
+        scopes: r.scopes,
+        policy: r.policy ?? null,
+        auth: r.auth,
+      };
+    });
+    // Most specific template first, so /pets/mine beats /pets/{id} and both beat /*.
+    resources.sort((x, y) => y.specificity - x.specificity);
+    const entry: ApiEntry = {
+      info: {
+        id,
+        name: a.name,
+        version: a.version,
+        context: vctx,
+        creator: a.provider,
+        creatorTenantDomain: a.tenantDomain,
+        type: a.type,
+      },
+      versionedContext: vctx,
+      lifecycle: a.lifecycle,
+      policy: a.policy ?? null,
+      trustClaims: a.trustClaims,
+      resources,
+      origin: fileOf('apis', i),
+    };
+    apis.set(id, entry);
+    apisByContext.set(vctx, entry);
+  });
+
+  const applications = new Map<string, ApplicationEntry>();
+  data.applications.forEach((a, i) => {
+    const id = a.id ?? a.name;
+    const entry: ApplicationEntry = { id, uuid: a.uuid ?? id, name: a.name, owner: a.owner, tier: a.tier };
+    for (const k of new Set([id, entry.uuid, a.name])) {
+      if (applications.has(k)) {
+        throw new SnapshotError(loc('applications', i), `application id/name "${k}" is declared twice`);
+      }
+      applications.set(k, entry);
+    }
+    if (!applicationPolicies.has(a.tier)) {
+      throw new SnapshotError(`${loc('applications', i)}.tier`, `unknown application policy "${a.tier}"`);
+    }
+  });
+
+  const subscriptions = new Map<string, SubscriptionEntry>();
+  data.subscriptions.forEach((s, i) => {
+    const where = loc('subscriptions', i);
+    const app = applications.get(s.application);
+    if (!app) throw new SnapshotError(`${where}.application`, `unknown application "${s.application}"`);
+    const api = apis.get(s.api) ?? apisByContext.get(s.api);
+    if (!api) throw new SnapshotError(`${where}.api`, `unknown API "${s.api}"`);
+    if (!subscriptionPolicies.has(s.tier)) {
+      throw new SnapshotError(`${where}.tier`, `unknown subscription policy "${s.tier}"`);
+    }
+    subscriptions.set(subscriptionKey(app.id, api.info.id), {
+      applicationId: app.id,
+      apiId: api.info.id,
+      tier: s.tier,
+      state: s.state,
+    });
+  });
+
+  const keyMappings = new Map<string, KeyMappingEntry>();
+  data.keyMappings.forEach((m, i) => {
+    const app = applications.get(m.application);
+    if (!app) {
+      throw new SnapshotError(
+        `${loc('keyMappings', i)}.application`,
+        `unknown application "${m.application}"`,
+      );
+    }
+    keyMappings.set(keyMappingKey(m.keyManager, m.consumerKey), {
+      consumerKey: m.consumerKey,
+      keyManager: m.keyManager,
+      applicationId: app.id,
+      keyType: m.keyType,
+    });
+  });
+
+  const trustedKeys = new Map<string, TrustedKey>();
+  for (const k of options.extraKeys ?? []) trustedKeys.set(k.kid, k);
+  data.keyIssuers.forEach((ki, i) => {
+    const where = loc('keyIssuers', i);
+    const keys: TrustedKey[] = [];
+    try {
+      if (ki.jwks) {
+        ki.jwks.keys.forEach((jwk, j) => {
+          if (!jwk.kid) throw new Error(`jwks.keys[${j}] has no kid`);
+          const key = createPublicKey({ key: jwk as never, format: 'jwk' });
+          keys.push({ kid: jwk.kid, issuer: ki.issuer ?? null, issuerName: ki.name, key });
+        });
+      } else {
+        keys.push(trustedKeyFromPem((ki.certificate ?? ki.publicKey)!, ki.name, ki.issuer ?? null, ki.kid));
+      }
+    } catch (cause) {
+      throw new SnapshotError(where, `cannot read the key: ${errorMessage(cause)}`, { cause });
+    }
+    for (const k of keys) {
+      if (k.key.asymmetricKeyType !== 'rsa') {
+        throw new SnapshotError(
+          where,
+          `key ${k.kid} is ${k.key.asymmetricKeyType}, API keys are RS256 (rsa)`,
+        );
+      }
+      trustedKeys.set(k.kid, k);
+    }
+  });
+
+  const revokedJtis = new Map<string, number | null>();
+  for (const r of data.revokedTokens) revokedJtis.set(r.jti, r.expiresAt ? Date.parse(r.expiresAt) : null);
+
+  const version = createHash('sha256')
+    .update(JSON.stringify(data))
+    .update(JSON.stringify([...trustedKeys.keys()]))
+    .digest('hex')
+    .slice(0, 16);
+
+  return {
+    version,
+    source: src,
+    apis,
+    apisByContext,
+    contextsByLength: [...apisByContext.keys()].sort((a, b) => b.length - a.length),
+    applications,
+    subscriptions,
+    keyMappings,
+    subscriptionPolicies,
+    applicationPolicies,
+    apiPolicies,
+    trustedKeys,
+    revokedJtis,
+    data,
+  };
+}

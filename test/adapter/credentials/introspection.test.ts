@@ -1,0 +1,135 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  IntrospectionClient,
+  type IntrospectionOptions,
+} from '../../../adapter/credentials/introspection.ts';
+import { FakeApim } from '../../support/fake-apim.ts';
+
+let fake: FakeApim;
+let nowMs: number;
+beforeEach(async () => {
+  fake = await new FakeApim().start();
+  nowMs = Date.UTC(2026, 0, 1);
+  fake.tokens.set('good-token', {
+    active: true,
+    claims: {
+      client_id: 'demo-consumer-key',
+      scope: 'default pets:write',
+      exp: nowMs / 1000 + 3600,
+      token_type: 'Bearer',
+    },
+  });
+});
+afterEach(() => fake.close());
+
+function client(overrides: Partial<IntrospectionOptions> = {}) {
+  return new IntrospectionClient({
+    url: `${fake.url}/oauth2/introspect`,
+    clientId: fake.introspectionClient.id,
+    clientSecret: fake.introspectionClient.secret,
+    now: () => nowMs,
+    positiveTtlCapMs: 300_000,
+    negativeTtlMs: 10_000,
+    timeoutMs: 2_000,
+    ...overrides,
+  });
+}
+
+describe('IntrospectionClient', () => {
+  it.each(['basic', 'client_secret_post'] as const)('active token (client auth %s)', async (clientAuth) => {
+    const c = client({ clientAuth });
+    const result = await c.introspect('good-token');
+    expect(result).toMatchObject({ kind: 'active', claims: { client_id: 'demo-consumer-key' } });
+    const req = fake.requestsTo('/oauth2/introspect')[0]!;
+    expect(req.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    const form = new URLSearchParams(req.body);
+    expect(form.get('token')).toBe('good-token');
+    if (clientAuth === 'basic') {
+      expect(req.headers.authorization).toMatch(/^Basic /);
+      expect(form.has('client_secret')).toBe(false);
+    } else {
+      expect(req.headers.authorization).toBeUndefined();
+      expect(form.get('client_secret')).toBe(fake.introspectionClient.secret);
+    }
+  });
+
+  it('inactive token', async () => {
+    expect(await client().introspect('unknown-token')).toEqual({ kind: 'inactive' });
+  });
+
+  it('caches an active token until exp, capped', async () => {
+    const c = client();
+    await c.introspect('good-token');
+    nowMs += 299_000;
+    expect(await c.introspect('good-token')).toMatchObject({ kind: 'active' });
+    expect(c.calls).toBe(1);
+    nowMs += 2_000; // past the 5 min cap (exp is 1 h away)
+    await c.introspect('good-token');
+    expect(c.calls).toBe(2);
+  });
+
+  it('a cached entry ends at the token exp when that comes before the cap', async () => {
+    fake.tokens.set('short', { active: true, claims: { client_id: 'x', exp: nowMs / 1000 + 60 } });
+    const c = client();
+    await c.introspect('short');
+    nowMs += 61_000;
+    expect(c.cached('short')).toBeUndefined();
+  });
+
+  it('negative-caches an inactive token for the short TTL', async () => {
+    const c = client();
+    await c.introspect('bad');
+    nowMs += 9_000;
+    expect(await c.introspect('bad')).toEqual({ kind: 'inactive' });
+    expect(c.calls).toBe(1);
+    nowMs += 2_000;
+    await c.introspect('bad');
+    expect(c.calls).toBe(2);
+  });
+
+  it('a concurrent burst of one token makes one upstream call', async () => {
+    let open!: () => void;
+    fake.introspectionGate = new Promise<void>((r) => {
+      open = r;
+    });
+    const c = client();
+    const burst = Array.from({ length: 50 }, () => c.introspect('good-token'));
+    // Wait until the one call has reached the server, then release it.
+    while (fake.requestsTo('/oauth2/introspect').length === 0) await new Promise((r) => setTimeout(r, 5));
+    open();
+    const results = await Promise.all(burst);
+    expect(results.every((r) => r.kind === 'active')).toBe(true);
+    expect(fake.requestsTo('/oauth2/introspect')).toHaveLength(1);
+    expect(c.calls).toBe(1);
+  });
+
+  it('endpoint down, 5xx, malformed or wrong client credentials: unavailable and not cached', async () => {
+    const c = client();
+    fake.mode = 'down';
+    expect(await c.introspect('good-token')).toMatchObject({ kind: 'unavailable' });
+    fake.mode = 'error';
+    expect(await c.introspect('good-token')).toMatchObject({ kind: 'unavailable' });
+    fake.mode = 'malformed';
+    expect(await c.introspect('good-token')).toMatchObject({ kind: 'unavailable' });
+    fake.mode = 'ok';
+    expect(await client({ clientSecret: 'nope' }).introspect('good-token')).toMatchObject({
+      kind: 'unavailable',
+    });
+    expect(await c.introspect('good-token')).toMatchObject({ kind: 'active' });
+    expect(c.calls).toBe(4);
+  });
+
+  it('does not trust "active" for a token whose exp has passed', async () => {
+    fake.tokens.set('stale', { active: true, claims: { client_id: 'x', exp: nowMs / 1000 - 1 } });
+    expect(await client().introspect('stale')).toEqual({ kind: 'inactive' });
+  });
+
+  it('bounds the cache', async () => {
+    const c = client({ maxEntries: 2 });
+    await c.introspect('a');
+    await c.introspect('b');
+    await c.introspect('c');
+    expect(c.cached('a')).toBeUndefined();
+    expect(c.cached('c')).toEqual({ kind: 'inactive' });
+  });
+});
