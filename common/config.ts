@@ -233,6 +233,64 @@ export const ConfigSchema = z.object({
             .describe('SASL mechanism; aws is the MSK IAM seam (not implemented yet).'),
           saslUsername: z.string().default('').describe('SASL username.'),
           saslPassword: z.string().default('').describe('SASL password.'),
+          replicationFactor: z
+            .number()
+            .int()
+            .positive()
+            .default(1)
+            .describe(
+              'Replication factor of topics created by `topics apply` (use 3 on production clusters).',
+            ),
+          connectionTimeoutMs: z
+            .number()
+            .int()
+            .positive()
+            .default(3000)
+            .describe('TCP/TLS connect timeout to a broker.'),
+          requestTimeoutMs: z
+            .number()
+            .int()
+            .positive()
+            .default(30_000)
+            .describe('Timeout of one broker request (produce waits for acks=all within it).'),
+          retries: z
+            .number()
+            .int()
+            .nonnegative()
+            .default(5)
+            .describe(
+              'Client-side retries of a failed request (exponential backoff from 300 ms) before produce() rejects with a retriable error.',
+            ),
+        })
+        .prefault({}),
+      embedded: z
+        .object({
+          pollIntervalMs: z
+            .number()
+            .int()
+            .positive()
+            .default(50)
+            .describe(
+              'How often embedded-log consumers look for records written by another process (same-process writes wake them at once).',
+            ),
+          retentionCheckIntervalMs: z
+            .number()
+            .int()
+            .positive()
+            .default(60_000)
+            .describe('Period of the embedded log retention (age/size per topic) and compaction pass.'),
+          fsync: z
+            .boolean()
+            .default(true)
+            .describe(
+              'fsync every produce (SQLite synchronous=FULL): survives power loss. False: survives a process crash only, faster.',
+            ),
+          busyTimeoutMs: z
+            .number()
+            .int()
+            .positive()
+            .default(5000)
+            .describe('How long a write waits for another process holding the embedded log lock.'),
         })
         .prefault({}),
     })
@@ -275,7 +333,83 @@ export const ConfigSchema = z.object({
         .string()
         .default('')
         .describe('Elasticsearch/OpenSearch base URL for the `_bulk` sink.'),
-      analyticsIndex: z.string().default('apim-analytics').describe('Index for the `_bulk` sink.'),
+      analyticsIndex: z
+        .string()
+        .default('apim_event')
+        .describe(
+          'Index prefix for the `_bulk` sink: documents go to <prefix>_response / <prefix>_faulty (WSO2 dashboards read apim_event_*).',
+        ),
+      analyticsHttpUsername: z
+        .string()
+        .default('')
+        .describe('Basic-auth user for the `_bulk` sink (empty = none).'),
+      analyticsHttpPassword: z.string().default('').describe('Basic-auth password for the `_bulk` sink.'),
+      analyticsHttpTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(10_000)
+        .describe('Timeout of one `_bulk` request.'),
+      analyticsHttpMaxAttempts: z
+        .number()
+        .int()
+        .positive()
+        .default(5)
+        .describe(
+          '`_bulk` attempts per batch (429/5xx/timeouts, retriable item errors) before the batch is retried.',
+        ),
+      analyticsHttpBackoffMs: z
+        .number()
+        .int()
+        .positive()
+        .default(200)
+        .describe('Base of the exponential backoff (full jitter) between `_bulk` attempts.'),
+      analyticsFileDir: z
+        .string()
+        .default('')
+        .describe('Directory of the ELK log-file sink (empty = <dataDir>/analytics).'),
+      analyticsFileMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(100 * 1024 * 1024)
+        .describe('Size at which apim_metrics.log is rotated to apim_metrics.log.1.'),
+      analyticsFileMaxFiles: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(10)
+        .describe('Rotated analytics files kept (apim_metrics.log.1 ... .N).'),
+      analyticsFileFsync: z
+        .boolean()
+        .default(true)
+        .describe('fsync the analytics file after each batch (durable before the offset is committed).'),
+      analyticsFileDedupWindow: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(100_000)
+        .describe('correlationIds remembered by the file sink to drop redelivered events (0 = off).'),
+      analyticsRegionId: z
+        .string()
+        .default('default')
+        .describe('WSO2 regionId published in analytics events.'),
+      analyticsGatewayType: z
+        .string()
+        .default('ENVOY')
+        .describe('WSO2 gatewayType published in analytics events.'),
+      retryBackoffMs: z
+        .number()
+        .int()
+        .positive()
+        .default(200)
+        .describe('Local runner: first delay before a failed batch is delivered again (doubles each time).'),
+      retryMaxBackoffMs: z
+        .number()
+        .int()
+        .positive()
+        .default(30_000)
+        .describe('Local runner: cap of the retry delay.'),
     })
     .prefault({}),
 

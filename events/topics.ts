@@ -4,6 +4,7 @@
  * (partitions, retention, compaction) live in infra/topics.yaml under the same logical names.
  */
 import type { z } from 'zod';
+import { AnalyticsEvent } from './analytics.ts';
 import { ControlPlaneChanged } from './control-plane-changed.ts';
 import { DeadLetter } from './dead-letter.ts';
 import { RequestAttributes } from './request-attributes.ts';
@@ -54,6 +55,14 @@ export const TOPICS = {
     schema: ControlPlaneChanged,
     key: (e) => e.entity,
     description: 'API Manager change notifications: adapters refresh their snapshot',
+  }),
+  analytics: topic({
+    logical: 'analytics',
+    name: 'mesh-apim.analytics.v1',
+    schema: AnalyticsEvent,
+    // Same key as the request-attributes it came from: a request's events stay on one partition.
+    key: (e) => e.data.correlationId,
+    description: 'WSO2 analytics events (apim:response / apim:faulty) published by analytics-publisher',
   }),
   deadLetter: topic({
     logical: 'dead-letter',

@@ -1,0 +1,153 @@
+/**
+ * ELK log-file sink: appends WSO2's `apimMetrics:` lines to `<dir>/<name>.log` (default
+ * `<dataDir>/analytics/apim_metrics.log`, WSO2's file name), rotated by size to `.1` ... `.<maxFiles>`
+ * (log4j DefaultRolloverStrategy naming), one write (+ fsync) per batch.
+ *
+ * Duplicates. A file cannot be overwritten by id, so:
+ * - live: a bounded window of recently written correlationIds (seeded at open from the tail of the
+ *   current file) drops redeliveries — batch retries and restarts after a crash before commit;
+ * - replay: writes to its own file named by the range (`apim_metrics.replay-<from>_<to>.log`),
+ *   truncated when the replay starts, so replaying a range twice leaves one copy of it. The replay
+ *   file is for filling gaps the live file does not cover (sink down, a new ELK stack); if both are
+ *   shipped for the same range, make Logstash use correlationId as document_id (as the HTTP sink does).
+ */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import path from 'node:path';
+import { SinkUnavailableError } from '../errors.ts';
+import { elkLine, parseElkLine } from './elk-line.ts';
+import type { AnalyticsSink, SinkItem, SinkItemResult } from './types.ts';
+
+export interface FileSinkOptions {
+  dir: string;
+  /** Base name without `.log`. */
+  name?: string;
+  maxBytes: number;
+  maxFiles: number;
+  fsync: boolean;
+  /** correlationIds remembered for dedup (0 = no dedup). */
+  dedupWindow: number;
+  /** Truncate the file at open (replay files). */
+  truncate?: boolean;
+  now?: () => Date;
+}
+
+const SEED_TAIL_BYTES = 8 * 1024 * 1024;
+
+export class FileSink implements AnalyticsSink {
+  readonly name = 'file';
+  readonly file: string;
+  private fd: number | null = null;
+  private size = 0;
+  private readonly recent = new Set<string>();
+  private readonly o: Required<Omit<FileSinkOptions, 'now'>> & { now: () => Date };
+
+  constructor(options: FileSinkOptions) {
+    this.o = { name: 'apim_metrics', truncate: false, now: () => new Date(), ...options };
+    this.file = path.join(this.o.dir, `${this.o.name}.log`);
+  }
+
+  private open(): number {
+    if (this.fd !== null) return this.fd;
+    mkdirSync(this.o.dir, { recursive: true });
+    if (this.o.truncate) rmSync(this.file, { force: true });
+    else this.seed();
+    this.fd = openSync(this.file, 'a');
+    this.size = statSync(this.file).size;
+    return this.fd;
+  }
+
+  /** Remember the correlationIds at the end of the current file: a restart must not re-append them. */
+  private seed(): void {
+    if (this.o.dedupWindow <= 0 || !existsSync(this.file)) return;
+    const size = statSync(this.file).size;
+    const len = Math.min(size, SEED_TAIL_BYTES);
+    const buf = Buffer.alloc(len);
+    const fd = openSync(this.file, 'r');
+    try {
+      readSync(fd, buf, 0, len, size - len);
+    } finally {
+      closeSync(fd);
+    }
+    const lines = buf.toString('utf8').split('\n');
+    if (len < size) lines.shift(); // partial first line
+    for (const l of lines) {
+      const id = parseElkLine(l)?.data.correlationId;
+      if (typeof id === 'string') this.remember(id);
+    }
+  }
+
+  private remember(id: string): void {
+    if (this.o.dedupWindow <= 0) return;
+    this.recent.delete(id);
+    this.recent.add(id);
+    if (this.recent.size > this.o.dedupWindow)
+      this.recent.delete(this.recent.values().next().value as string);
+  }
+
+  private rotate(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    for (let i = this.o.maxFiles - 1; i >= 1; i--) {
+      const from = `${this.file}.${i}`;
+      if (existsSync(from)) renameSync(from, `${this.file}.${i + 1}`);
+    }
+    if (this.o.maxFiles >= 1) renameSync(this.file, `${this.file}.1`);
+    else rmSync(this.file, { force: true });
+    this.fd = openSync(this.file, 'a');
+    this.size = 0;
+  }
+
+  async write(items: readonly SinkItem[]): Promise<SinkItemResult[]> {
+    try {
+      const fd = this.open();
+      const now = this.o.now();
+      const batchIds = new Set<string>();
+      let chunk = '';
+      for (const item of items) {
+        const id = item.data.correlationId;
+        if (this.recent.has(id) || batchIds.has(id)) continue; // already written: idempotent no-op
+        batchIds.add(id);
+        chunk += elkLine(item, now);
+      }
+      if (chunk) {
+        const bytes = Buffer.from(chunk);
+        if (this.size > 0 && this.size + bytes.length > this.o.maxBytes) this.rotate();
+        writeSync(this.fd ?? fd, bytes);
+        if (this.o.fsync) fsyncSync(this.fd ?? fd);
+        this.size += bytes.length;
+        for (const id of batchIds) this.remember(id);
+      }
+      return items.map(() => ({ ok: true }));
+    } catch (err) {
+      throw new SinkUnavailableError('file', `cannot write ${this.file}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** The replay file name for a range: one file per range, rewritten by a replay of the same range. */
+export function replayFileName(fromIso: string, toIso: string): string {
+  const compact = (s: string) =>
+    new Date(s)
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
+  return `apim_metrics.replay-${compact(fromIso)}_${compact(toIso)}`;
+}

@@ -1,0 +1,58 @@
+/**
+ * `kafkaBatchHandler`: the thin middy 6 handler every Kafka-triggered function exports. It decodes
+ * the Lambda event (both shapes), runs the shared batch core and returns the batch summary; it throws
+ * (failing the invocation, so Lambda retries the batch) on retriable failures.
+ */
+
+import { randomUUID } from 'node:crypto';
+import middy from '@middy/core';
+import type { BatchContext, BatchSummary, KafkaFunction } from './batch.ts';
+import { settleBatch } from './batch.ts';
+import type { FunctionDeps } from './deps.ts';
+import { decodeKafkaEvent, type LambdaKafkaEvent } from './kafka-event.ts';
+
+/** The subset of Lambda's context we use; the local runner and `invoke` pass a compatible object. */
+export interface InvocationContext {
+  awsRequestId?: string;
+  functionName?: string;
+  getRemainingTimeInMillis?: () => number;
+}
+
+export type KafkaHandler = (event: LambdaKafkaEvent, context?: InvocationContext) => Promise<BatchSummary>;
+
+/**
+ * Builds the handler. `fn` is the function definition or a factory of it from the deps (for
+ * functions holding clients/sinks built from config); the factory runs once per deps object.
+ * `deps` is a value or a (lazy) provider resolved on each invocation (Lambda: `lambdaDeps()`).
+ */
+export function kafkaBatchHandler<E>(
+  fn: KafkaFunction<E> | ((deps: FunctionDeps) => KafkaFunction<E>),
+  deps: FunctionDeps | (() => FunctionDeps | Promise<FunctionDeps>),
+): KafkaHandler {
+  const built = new WeakMap<FunctionDeps, KafkaFunction<E>>();
+  const resolve = (d: FunctionDeps): KafkaFunction<E> => {
+    if (typeof fn !== 'function') return fn;
+    let f = built.get(d);
+    if (!f) {
+      f = fn(d);
+      built.set(d, f);
+    }
+    return f;
+  };
+  const core = async (event: LambdaKafkaEvent, context: InvocationContext = {}): Promise<BatchSummary> => {
+    const d = typeof deps === 'function' ? await deps() : deps;
+    const fn = resolve(d);
+    const requestId = context.awsRequestId ?? randomUUID();
+    const ctx: BatchContext = {
+      functionName: fn.name,
+      logger: d.logger.child({ function: fn.name, requestId }),
+      topicPrefix: d.config.bus.topicPrefix,
+      now: d.now,
+      requestId,
+    };
+    return settleBatch(fn, decodeKafkaEvent(event), ctx, d.deadLetters);
+  };
+  const handler = middy(core as (event: LambdaKafkaEvent, context: never) => Promise<BatchSummary>);
+  // middy's handler takes (event, context); a missing context is fine for our core.
+  return (event, context) => handler(event, (context ?? {}) as never) as Promise<BatchSummary>;
+}
