@@ -1,15 +1,16 @@
 /**
- * google.protobuf.Struct <-> plain JSON, in the shape @grpc/proto-loader uses with keepCase
- * (`fields`, `string_value`, ...). The access-log side uses fromStruct to read the metadata back.
+ * google.protobuf.Struct <-> plain JSON. protobufjs supplies the google.protobuf well-known types
+ * itself, so their fields are camelCase (`stringValue`, `structValue`) even with keepCase: true.
+ * The access-log side uses fromStruct to read the metadata back.
  */
 
 export interface ProtoValue {
-  null_value?: 'NULL_VALUE' | 0;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: ProtoStruct;
-  list_value?: { values: ProtoValue[] };
+  nullValue?: 'NULL_VALUE' | 0;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: ProtoStruct;
+  listValue?: { values: ProtoValue[] };
   kind?: string;
 }
 
@@ -18,13 +19,13 @@ export interface ProtoStruct {
 }
 
 export function toValue(v: unknown): ProtoValue {
-  if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(toValue) } };
-  if (typeof v === 'object') return { struct_value: toStruct(v as Record<string, unknown>) };
-  return { string_value: String(v) };
+  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  if (typeof v === 'object') return { structValue: toStruct(v as Record<string, unknown>) };
+  return { stringValue: String(v) };
 }
 
 export function toStruct(obj: Record<string, unknown>): ProtoStruct {
@@ -37,20 +38,20 @@ export function fromValue(v: ProtoValue | undefined): unknown {
   if (!v) return null;
   const kind =
     v.kind ??
-    (
-      ['struct_value', 'list_value', 'string_value', 'number_value', 'bool_value', 'null_value'] as const
-    ).find((k) => v[k] !== undefined && v[k] !== null);
+    (['structValue', 'listValue', 'stringValue', 'numberValue', 'boolValue', 'nullValue'] as const).find(
+      (k) => v[k] !== undefined && v[k] !== null,
+    );
   switch (kind) {
-    case 'struct_value':
-      return fromStruct(v.struct_value);
-    case 'list_value':
-      return (v.list_value?.values ?? []).map(fromValue);
-    case 'string_value':
-      return v.string_value;
-    case 'number_value':
-      return v.number_value;
-    case 'bool_value':
-      return v.bool_value;
+    case 'structValue':
+      return fromStruct(v.structValue);
+    case 'listValue':
+      return (v.listValue?.values ?? []).map(fromValue);
+    case 'stringValue':
+      return v.stringValue;
+    case 'numberValue':
+      return v.numberValue;
+    case 'boolValue':
+      return v.boolValue;
     default:
       return null;
   }

@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util';
+import { fragmentsDirOf } from '../../adapter/main.ts';
+import { ensureSigningKey, issueApiKey } from '../../adapter/standalone/issuer.ts';
+import { StandaloneSource } from '../../adapter/standalone/source.ts';
+import { loadConfig } from '../../common/config.ts';
+import { errorMessage } from '../../common/errors.ts';
+
+export const description =
+  'Print a WSO2-format API key for a standalone application (signed with the key in the data directory).';
+export const usage =
+  'mesh-apim apikey --application <name> [--validity <seconds>] [--key-type PRODUCTION|SANDBOX] [--permitted-ip <ips/cidrs>] [--permitted-referer <patterns>] [--config <file>]';
+
+export async function run(argv: string[]): Promise<number> {
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        application: { type: 'string', short: 'a' },
+        validity: { type: 'string' },
+        'key-type': { type: 'string' },
+        'permitted-ip': { type: 'string' },
+        'permitted-referer': { type: 'string' },
+        config: { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`mesh-apim apikey: ${errorMessage(err)}\nUsage: ${usage}\n`);
+    return 2;
+  }
+  if (!values.application) {
+    process.stderr.write(`mesh-apim apikey: --application is required\nUsage: ${usage}\n`);
+    return 2;
+  }
+  const keyType = (values['key-type'] ?? 'PRODUCTION').toUpperCase();
+  if (keyType !== 'PRODUCTION' && keyType !== 'SANDBOX') {
+    process.stderr.write(
+      `mesh-apim apikey: --key-type must be PRODUCTION or SANDBOX, got "${values['key-type']}"\n`,
+    );
+    return 2;
+  }
+  const validity = values.validity === undefined ? undefined : Number(values.validity);
+  if (validity !== undefined && (!Number.isInteger(validity) || validity <= 0)) {
+    process.stderr.write(`mesh-apim apikey: --validity must be a positive whole number of seconds\n`);
+    return 2;
+  }
+  try {
+    const config = loadConfig({ file: values.config });
+    if (config.adapter.controlPlane !== 'standalone') {
+      throw new Error('API keys are issued by WSO2 API Manager when adapter.controlPlane is apim');
+    }
+    const key = ensureSigningKey(config.dataDir);
+    const snapshot = await new StandaloneSource({
+      file: config.adapter.standaloneFile,
+      fragmentsDir: fragmentsDirOf(config),
+      extraKeys: [key.trusted],
+    }).load();
+    const token = await issueApiKey(snapshot, key, {
+      application: values.application,
+      keyType,
+      ...(validity !== undefined ? { validitySeconds: validity } : {}),
+      ...(values['permitted-ip'] ? { permittedIP: values['permitted-ip'] } : {}),
+      ...(values['permitted-referer'] ? { permittedReferer: values['permitted-referer'] } : {}),
+    });
+    process.stdout.write(`${token}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`mesh-apim apikey: ${errorMessage(err)}\n`);
+    return 1;
+  }
+}

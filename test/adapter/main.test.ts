@@ -1,0 +1,208 @@
+/** startAdapter composition: failure modes, the onCheck observer, health service, admin HTTP. */
+import { createRequire } from 'node:module';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CheckRecord } from '../../adapter/domain.ts';
+import { accessLogService } from '../../adapter/proto.ts';
+import type { SnapshotSource } from '../../adapter/snapshot/source.ts';
+import { RequestContext } from '../../events/request-attributes.ts';
+import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
+
+const require = createRequire(import.meta.url);
+
+function healthClient(port: number) {
+  const { protoPath } = require('grpc-health-check') as { protoPath: string };
+  const def = protoLoader.loadSync(protoPath, { keepCase: true, enums: String, defaults: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  };
+  const client = new pkg.grpc.health.v1.Health(
+    `127.0.0.1:${port}`,
+    grpc.credentials.createInsecure(),
+  ) as grpc.Client & {
+    Check: (
+      req: { service: string },
+      cb: (err: grpc.ServiceError | null, res: { status: string }) => void,
+    ) => void;
+  };
+  return {
+    check: (service: string) =>
+      new Promise<string>((resolve, reject) =>
+        client.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))),
+      ),
+    close: () => client.close(),
+  };
+}
+
+async function text(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+describe('startAdapter', () => {
+  let t: TestAdapter | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('fails closed on an internal error: 503, counted', async () => {
+    t = await startTestAdapter({
+      deps: {
+        decide: () => {
+          throw new Error('injected');
+        },
+      },
+    });
+    const res = await t.client.check({
+      path: '/petstore/v1/pets',
+      headers: { apikey: await t.apiKey('demo-app') },
+    });
+    expect(res.allowed).toBe(false);
+    expect(res.httpStatus).toBe(503);
+    expect(res.body?.code).toBe('900900');
+    const metrics = await text(t.adapter.adminPort, '/metrics');
+    expect(metrics.body).toMatch(/mesh_apim_check_internal_errors_total\{stage="decide"\} 1/);
+    expect(metrics.body).toMatch(
+      /mesh_apim_checks_total\{decision="unavailable",api="none",code="900900"\} 1/,
+    );
+  });
+
+  it('fails open when configured: allowed, but identity headers and the key are still stripped', async () => {
+    t = await startTestAdapter({
+      overrides: { 'adapter.failureMode': 'open' },
+      deps: {
+        decide: () => {
+          throw new Error('injected');
+        },
+      },
+    });
+    const res = await t.client.check({
+      path: '/petstore/v1/pets?apikey=x',
+      headers: { apikey: 'x', 'x-mesh-apim-application-id': 'forged' },
+    });
+    expect(res.allowed).toBe(true);
+    expect(res.headers['x-mesh-apim-application-id']).toBeUndefined();
+    expect(res.headersToRemove).toEqual(expect.arrayContaining(['x-mesh-apim-application-id', 'apikey']));
+    expect(res.queryParamsToRemove).toEqual(['apikey']);
+  });
+
+  it('calls onCheck with a record whose context is a valid RequestContext; a throwing observer does not break the check', async () => {
+    const records: CheckRecord[] = [];
+    t = await startTestAdapter({ deps: { onCheck: (r) => records.push(r) } });
+    const key = await t.apiKey('demo-app');
+    await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: key } });
+    await t.client.check({ path: '/petstore/v1/pets' });
+    expect(records.map((r) => r.decision.kind)).toEqual(['allow', 'unauthenticated']);
+    for (const r of records) RequestContext.parse(r.context);
+    expect(records[1]!.context.decision).toMatchObject({ code: 900902, httpStatus: 401 });
+    expect(records[0]!.timings.totalMs).toBeGreaterThanOrEqual(0);
+
+    t.adapter.check.setObserver(() => {
+      throw new Error('observer bug');
+    });
+    const res = await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: key } });
+    expect(res.allowed).toBe(true);
+    expect((await text(t.adapter.adminPort, '/metrics')).body).toMatch(
+      /mesh_apim_check_observer_errors_total 1/,
+    );
+  });
+
+  it('serves grpc.health.v1 and the admin endpoints', async () => {
+    t = await startTestAdapter();
+    const health = healthClient(t.adapter.grpcPort);
+    try {
+      expect(await health.check('')).toBe('SERVING');
+      expect(await health.check('envoy.service.auth.v3.Authorization')).toBe('SERVING');
+    } finally {
+      health.close();
+    }
+    expect(await text(t.adapter.adminPort, '/healthz')).toMatchObject({ status: 200 });
+    const ready = await text(t.adapter.adminPort, '/readyz');
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body)).toMatchObject({
+      ready: true,
+      snapshot: { source: 'standalone', apis: 1 },
+    });
+    await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: await t.apiKey('demo-app') } });
+    const metrics = (await text(t.adapter.adminPort, '/metrics')).body;
+    expect(metrics).toMatch(/mesh_apim_checks_total\{decision="allow",api="petstore-v1",code="0"\} 1/);
+    expect(metrics).toMatch(/mesh_apim_check_duration_seconds_bucket\{le="0.1",decision="allow"\} 1/);
+    expect(metrics).toMatch(/mesh_apim_snapshot_reloads_total\{source="standalone",result="ok"\} 1/);
+    expect((await text(t.adapter.adminPort, '/nope')).status).toBe(404);
+  });
+
+  it('is not ready (and fails closed) while no snapshot could be loaded', async () => {
+    const broken: SnapshotSource = {
+      name: 'broken',
+      load: async () => {
+        throw new Error('control plane unreachable');
+      },
+    };
+    t = await startTestAdapter({ deps: { source: broken } });
+    expect(t.adapter.initialLoad.status).toBe('failed');
+    const ready = await text(t.adapter.adminPort, '/readyz');
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body)).toMatchObject({ ready: false, lastError: 'control plane unreachable' });
+    const health = healthClient(t.adapter.grpcPort);
+    try {
+      expect(await health.check('')).toBe('NOT_SERVING');
+    } finally {
+      health.close();
+    }
+    const res = await t.client.check({ path: '/petstore/v1/pets' });
+    expect(res.httpStatus).toBe(503);
+    expect((await text(t.adapter.adminPort, '/metrics')).body).toMatch(
+      /mesh_apim_snapshot_failures_total\{source="broken"\} 1/,
+    );
+  });
+
+  it('registers extra gRPC services before start (e.g. the access-log service)', async () => {
+    const received: unknown[] = [];
+    t = await startTestAdapter({
+      deps: {
+        registerServices: ({ server }) =>
+          server.addService(accessLogService().service, {
+            StreamAccessLogs: (
+              call: grpc.ServerReadableStream<unknown, unknown>,
+              cb: grpc.sendUnaryData<unknown>,
+            ) => {
+              call.on('data', (m) => received.push(m));
+              call.on('end', () => cb(null, {}));
+            },
+          }),
+      },
+    });
+    const Ctor = accessLogService();
+    const client = new Ctor(
+      `127.0.0.1:${t.adapter.grpcPort}`,
+      grpc.credentials.createInsecure(),
+    ) as grpc.Client & {
+      StreamAccessLogs: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<unknown>;
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const call = client.StreamAccessLogs((err) => (err ? reject(err) : resolve()));
+        call.write({ identifier: { log_name: 'test' } });
+        call.end();
+      });
+    } finally {
+      client.close();
+    }
+    expect(received).toHaveLength(1);
+    expect(() => t!.adapter.server.addService(Ctor.service, {})).toThrow(/before start/);
+  });
+
+  it('two adapters in one process keep separate metrics', async () => {
+    t = await startTestAdapter();
+    const other = await startTestAdapter();
+    try {
+      await other.client.check({ path: '/petstore/v1/pets' });
+      expect((await text(t.adapter.adminPort, '/metrics')).body).not.toMatch(/mesh_apim_checks_total\{/);
+      expect((await text(other.adapter.adminPort, '/metrics')).body).toMatch(/mesh_apim_checks_total\{/);
+    } finally {
+      await other.close();
+    }
+  });
+});
