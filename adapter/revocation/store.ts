@@ -20,6 +20,11 @@ export interface CredentialFacts {
   opaqueToken?: string | undefined;
 }
 
+/** What decide() needs: why a credential is revoked, or null. */
+export interface RevocationLookup {
+  revokedBy(f: CredentialFacts): string | null;
+}
+
 export interface PersistedRevocations {
   version: 1;
   jti: [string, number | null][];
@@ -35,7 +40,7 @@ export function tokenDigest(token: string): string {
 
 const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
-export class RevocationStore {
+export class RevocationStore implements RevocationLookup {
   private readonly jti = new Map<string, number | null>();
   private readonly consumerKeys = new Map<string, number>();
   private readonly users = new Map<string, number>();
@@ -80,6 +85,15 @@ export class RevocationStore {
       const oldest = this.seen.values().next().value;
       if (oldest !== undefined) this.seen.delete(oldest);
     }
+  }
+
+  /** Direct jti revocation (CLI/tests; same semantics as a token-revoked event of kind jti). */
+  add(jti: string, expiresAt: number | null, _now?: number): void {
+    this.jti.set(jti, maxExpiry(this.jti.get(jti), expiresAt));
+  }
+
+  has(jti: string): boolean {
+    return this.jti.has(jti);
   }
 
   /** Why the credential is revoked, or null. */

@@ -20,7 +20,7 @@ function healthClient(port: number) {
   const client = new pkg.grpc.health.v1.Health(
     `127.0.0.1:${port}`,
     grpc.credentials.createInsecure(),
-  ) as grpc.Client & {
+  ) as unknown as grpc.Client & {
     Check: (
       req: { service: string },
       cb: (err: grpc.ServiceError | null, res: { status: string }) => void,
@@ -178,7 +178,7 @@ describe('startAdapter', () => {
     const client = new Ctor(
       `127.0.0.1:${t.adapter.grpcPort}`,
       grpc.credentials.createInsecure(),
-    ) as grpc.Client & {
+    ) as unknown as grpc.Client & {
       StreamAccessLogs: (cb: (err: grpc.ServiceError | null) => void) => grpc.ClientWritableStream<unknown>;
     };
     try {
