@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
-import { startAdapter } from '../../adapter/main.ts';
+import { instanceIdOf, startAdapter } from '../../adapter/main.ts';
+import { startRevocations } from '../../adapter/revocation/index.ts';
+import { RevocationStore } from '../../adapter/revocation/store.ts';
+import { createBus } from '../../bus/index.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
 
@@ -16,10 +19,47 @@ export interface Running {
  * runner join here (start them before/after the adapter, stop them in reverse order).
  */
 export async function startAll(config: Config): Promise<Running> {
-  const adapter = await startAdapter(config);
+  const bus = createBus(config);
+  // The revoked set is loaded (data directory / API Manager) before the adapter reports ready.
+  const revocations = new RevocationStore();
+  const sqs =
+    config.revocation.transport === 'sqs'
+      ? new (await import('@aws-sdk/client-sqs')).SQSClient({
+          region: config.revocation.sqsRegion,
+          ...(config.revocation.sqsEndpoint ? { endpoint: config.revocation.sqsEndpoint } : {}),
+        })
+      : undefined;
+  const revocationFeed = await startRevocations({
+    config,
+    instanceId: instanceIdOf(config),
+    store: revocations,
+    bus,
+    ...(config.adapter.controlPlane === 'apim'
+      ? {
+          fetchRevokedJwt: async () => {
+            const { InternalDataClient } = await import('../../adapter/controlplane/apim/client.ts');
+            const a = config.apim;
+            return new InternalDataClient({
+              url: a.url,
+              username: a.username,
+              password: a.password,
+              tenant: a.tenant,
+              timeoutMs: a.requestTimeoutMs,
+              caFile: a.caFile,
+              certFile: a.certFile,
+              keyFile: a.keyFile,
+            }).fetchRevoked();
+          },
+        }
+      : {}),
+    ...(sqs ? { sqs } : {}),
+  });
+  const adapter = await startAdapter(config, { revocations });
   return {
     async stop() {
       await adapter.stop();
+      await revocationFeed.stop();
+      await bus.close();
     },
   };
 }
