@@ -253,6 +253,14 @@ export const ConfigSchema = z.object({
             .positive()
             .default(30_000)
             .describe('Timeout of one broker request (produce waits for acks=all within it).'),
+          sessionTimeoutMs: z
+            .number()
+            .int()
+            .positive()
+            .default(30_000)
+            .describe(
+              'Consumer group session timeout: a consumer silent this long is dropped from its group. After a broker restart, a group resumes only once its old members expired.',
+            ),
           retries: z
             .number()
             .int()

@@ -6,18 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
+// kafkajs is CommonJS: Node's ESM loader sees only its default export (named imports fail at run time).
+import kafkajs, {
   type Admin,
-  CompressionTypes,
-  ConfigResourceTypes,
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
-  Kafka,
   type KafkaConfig,
-  logLevel as KafkaLogLevel,
   type LogEntry,
-  Partitioners,
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
@@ -36,6 +32,8 @@ import type {
   TopicDescription,
   TopicSpec,
 } from '../types.ts';
+
+const { CompressionTypes, ConfigResourceTypes, Kafka, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
 
 export type KafkaBusConfig = Config['bus']['kafka'];
 
@@ -149,7 +147,7 @@ function recordSize(r: OutRecord): number {
 
 export class KafkaBus implements Bus, BusAdmin {
   readonly kind = 'kafka' as const;
-  private readonly kafka: Kafka;
+  private readonly kafka: InstanceType<typeof Kafka>;
   private readonly log: Logger;
   private producer: Promise<Producer> | null = null;
   private admin: Promise<Admin> | null = null;
@@ -320,9 +318,9 @@ export class KafkaBus implements Bus, BusAdmin {
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: options.maxWaitMs ?? 500,
-      sessionTimeout: 30_000,
-      rebalanceTimeout: 60_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: this.cfg.sessionTimeoutMs,
+      rebalanceTimeout: Math.max(60_000, this.cfg.sessionTimeoutMs),
+      heartbeatInterval: Math.min(3000, Math.floor(this.cfg.sessionTimeoutMs / 3)),
       allowAutoTopicCreation: false,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
     });
@@ -472,12 +470,23 @@ export class KafkaBus implements Bus, BusAdmin {
       await this.startConsumer(consumer, [topic], true, eachBatch, () =>
         consumer.seek({ topic, partition, offset: start.toString() }),
       );
-      const timeout = sleep(READ_TIMEOUT_MS).then(() => {
-        throw new BrokerUnavailableError(
-          `kafka read ${topic}/${partition}: no records within ${READ_TIMEOUT_MS} ms`,
-        );
+      // Retention may remove the wanted records after the watermarks were read: the fetch then resets
+      // to the new log start and, if that is the old end, no batch ever comes. Watch the log start.
+      const until = Date.now() + READ_TIMEOUT_MS;
+      let finished = false;
+      void done.then(() => {
+        finished = true;
       });
-      await Promise.race([done, timeout]);
+      while (!finished) {
+        await Promise.race([done, sleep(250)]);
+        if (finished) break;
+        const now = (await this.watermarks(topic)).find((m) => m.partition === partition);
+        if (now && BigInt(now.low) >= high) break; // nothing left in [start, high)
+        if (Date.now() > until)
+          throw new BrokerUnavailableError(
+            `kafka read ${topic}/${partition}: no records within ${READ_TIMEOUT_MS} ms`,
+          );
+      }
       return out.slice(0, maxRecords);
     } catch (err) {
       throw toBusError(`read ${topic}/${partition}`, err);

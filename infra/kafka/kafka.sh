@@ -45,8 +45,13 @@ install() {
   say "installing Kafka $VERSION jars into $CACHE (Maven Central)"
   rm -rf "$CACHE/libs"
   mkdir -p "$CACHE"
-  mvn -q -B -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
-    dependency:copy-dependencies -DoutputDirectory="$CACHE/libs" -DincludeScope=runtime
+  if ! mvn -B -f "$HERE/pom.xml" -Dkafka.version="$VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$CACHE/libs" -DincludeScope=runtime \
+    >"$CACHE/install.log" 2>&1; then
+    say "mvn failed; see $CACHE/install.log"
+    tail -n 30 "$CACHE/install.log" >&2
+    exit 1
+  fi
   touch "$CACHE/.complete"
 }
 

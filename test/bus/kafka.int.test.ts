@@ -28,7 +28,10 @@ if (!brokers) {
 }
 
 describe.skipIf(!brokers)('kafka bus (real broker)', () => {
-  const config = () => loadConfig({ env: { KAFKA_BROKERS: brokers! } }).bus.kafka;
+  // A short session: after the broker restart the group waits for its old members to expire.
+  const config = () =>
+    loadConfig({ env: { KAFKA_BROKERS: brokers! }, overrides: { 'bus.kafka.sessionTimeoutMs': 8000 } }).bus
+      .kafka;
 
   busConformance('kafka', {
     open: async () => new KafkaBus(config()),
