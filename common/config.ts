@@ -406,18 +406,6 @@ export const ConfigSchema = z.object({
         .string()
         .default('ENVOY')
         .describe('WSO2 gatewayType published in analytics events.'),
-      retryBackoffMs: z
-        .number()
-        .int()
-        .positive()
-        .default(200)
-        .describe('Local runner: first delay before a failed batch is delivered again (doubles each time).'),
-      retryMaxBackoffMs: z
-        .number()
-        .int()
-        .positive()
-        .default(30_000)
-        .describe('Local runner: cap of the retry delay.'),
     })
     .prefault({}),
 

@@ -8,26 +8,49 @@
  * IDEMPOTENCY). Poison records (undecodable, schema-invalid, rejected by a sink for good) go to the
  * dead-letter topic; a sink being unavailable fails the invocation so the batch is retried.
  */
-import { analyticsFunction, createSinks, mappingFromConfig } from './analytics/publisher.ts';
+import { TOPICS } from '../events/topics.ts';
+import {
+  analyticsFunction,
+  createSinks,
+  FUNCTION_NAME,
+  mappingFromConfig,
+  type SinkOverrides,
+} from './analytics/publisher.ts';
 import type { AnalyticsSink } from './analytics/sinks/types.ts';
-import { type FunctionDeps, type KafkaHandler, kafkaBatchHandler, lambdaDeps } from './lib/index.ts';
+import { type FunctionDeps, kafkaBatchHandler, lambdaDeps } from './lib/index.ts';
+import type { FunctionInstance, FunctionModule } from './registry.ts';
 
-export { FUNCTION_NAME as name } from './analytics/publisher.ts';
+export const name = FUNCTION_NAME;
 
-/** Handler over the given deps; sinks default to the configured ones. */
-export function createHandler(
-  deps: FunctionDeps | (() => FunctionDeps | Promise<FunctionDeps>),
-  sinks?: (deps: FunctionDeps) => readonly AnalyticsSink[],
-): KafkaHandler {
-  return kafkaBatchHandler(
-    (d: FunctionDeps) =>
-      analyticsFunction({
-        sinks: sinks ? sinks(d) : createSinks(d.config, d),
-        mapping: mappingFromConfig(d.config),
-      }),
-    deps,
-  );
+/** An instance over the given deps; sinks default to the configured ones (overrides: replay). */
+export function create(
+  deps: FunctionDeps,
+  options: { sinks?: readonly AnalyticsSink[]; overrides?: SinkOverrides } = {},
+): FunctionInstance & { sinks: readonly AnalyticsSink[] } {
+  const sinks = options.sinks ?? createSinks(deps.config, deps, options.overrides);
+  const fn = analyticsFunction({ sinks, mapping: mappingFromConfig(deps.config) });
+  return {
+    sinks,
+    handler: kafkaBatchHandler(fn, deps),
+    close: async () => {
+      await Promise.allSettled(sinks.map((s) => s.close()));
+    },
+  };
 }
 
-/** Lambda entry point (serverless.yml: functions/analytics-publisher.handler). */
-export const handler = createHandler(lambdaDeps());
+export const module: FunctionModule = {
+  name,
+  description:
+    'request-attributes -> WSO2 analytics events (apim:response / apim:faulty) -> file, _bulk, Kafka sinks',
+  topics: [TOPICS.requestAttributes],
+  create: (deps) => create(deps),
+};
+
+/**
+ * Lambda entry point (serverless.yml: functions/analytics-publisher.handler). Deps and sinks are
+ * built on the first invocation and reused while the container is warm.
+ */
+const lazy = lambdaDeps();
+export const handler = kafkaBatchHandler((d: FunctionDeps) => {
+  return analyticsFunction({ sinks: createSinks(d.config, d), mapping: mappingFromConfig(d.config) });
+}, lazy);

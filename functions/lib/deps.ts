@@ -29,53 +29,23 @@ export function busDeps(bus: Pick<Bus, 'produce'>, config: Config, logger?: Logg
 }
 
 /**
- * A produce-only Bus over kafkajs, connected on first use and reused across warm invocations.
- * kafkajs is imported lazily so a cold start that never dead-letters never loads it.
+ * A produce-only view of bus/kafka's KafkaBus, created on first use and reused across warm
+ * invocations. The module (and kafkajs) is imported lazily so a cold start that never produces never
+ * loads it; KafkaBus itself connects its producer lazily and reconnects after a failure.
  */
 export function lazyKafkaProducer(config: Config): Pick<Bus, 'produce'> & { close(): Promise<void> } {
-  let producer: Promise<{ send: (r: unknown) => Promise<unknown>; disconnect: () => Promise<void> }> | null =
-    null;
-  const connect = async () => {
-    const { Kafka, logLevel } = await import('kafkajs');
-    const k = config.bus.kafka;
-    const sasl =
-      k.saslMechanism === 'plain' ||
-      k.saslMechanism === 'scram-sha-256' ||
-      k.saslMechanism === 'scram-sha-512'
-        ? { mechanism: k.saslMechanism, username: k.saslUsername, password: k.saslPassword }
-        : undefined;
-    const kafka = new Kafka({
-      clientId: `${k.clientId}-functions`,
-      brokers: k.brokers,
-      ssl: k.ssl,
-      ...(sasl ? { sasl: sasl as never } : {}),
-      logLevel: logLevel.WARN,
-    });
-    const p = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-    await p.connect();
-    return p as unknown as { send: (r: unknown) => Promise<unknown>; disconnect: () => Promise<void> };
+  let bus: Promise<Bus> | null = null;
+  const get = () => {
+    bus ??= import('../../bus/kafka/index.ts').then(({ KafkaBus }) => new KafkaBus(config.bus.kafka));
+    return bus;
   };
   return {
     async produce(topic: string, records: OutRecord[]) {
-      producer ??= connect().catch((err) => {
-        producer = null; // next invocation tries again
-        throw err;
-      });
-      const p = await producer;
-      await p.send({
-        topic,
-        acks: -1,
-        messages: records.map((r) => ({
-          key: r.key,
-          value: r.value,
-          headers: r.headers,
-          timestamp: r.timestamp === undefined ? undefined : String(r.timestamp),
-        })),
-      });
+      await (await get()).produce(topic, records);
     },
     async close() {
-      if (producer) await (await producer).disconnect();
-      producer = null;
+      if (bus) await (await bus).close();
+      bus = null;
     },
   };
 }

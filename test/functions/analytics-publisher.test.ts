@@ -9,7 +9,7 @@ import { AnalyticsEvent } from '../../events/analytics.ts';
 import { TOPICS } from '../../events/topics.ts';
 import { SAMPLES_DIR } from '../../functions/analytics/samples.ts';
 import { parseElkLine } from '../../functions/analytics/sinks/elk-line.ts';
-import { createHandler } from '../../functions/analytics-publisher.ts';
+import { create } from '../../functions/analytics-publisher.ts';
 import { BatchRetryError, busDeps, type LambdaKafkaEvent } from '../../functions/lib/index.ts';
 import { type FakeBulk, startFakeBulk } from './fake-bulk.ts';
 
@@ -43,7 +43,7 @@ function setup(sinks = 'file,http,kafka') {
     },
   });
   const bus = new MemoryBus();
-  const handler = createHandler(busDeps(bus, config, createLogger('test')));
+  const { handler } = create(busDeps(bus, config, createLogger('test')));
   return { bus, handler };
 }
 

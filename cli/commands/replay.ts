@@ -1,0 +1,259 @@
+/**
+ * `mesh-apim replay --from <ISO> --to <ISO> [--topic] [--sink] [--dry-run] [--batch-size]`: backfill
+ * analytics for a past time range by driving the recorded request-attributes through the
+ * analytics-publisher handler (functions/runner/replay.ts), without touching the live consumer
+ * group's offsets. The file sink writes a per-range file (analytics/apim_metrics.replay-<from>_<to>.log,
+ * rewritten by a replay of the same range); the HTTP sink overwrites by correlationId.
+ */
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { createBus } from '../../bus/index.ts';
+import { type Config, loadConfig } from '../../common/config.ts';
+import { errorMessage, MeshApimError } from '../../common/errors.ts';
+import { createLogger } from '../../common/log.ts';
+import { TOPICS, topicName } from '../../events/topics.ts';
+import { FUNCTION_NAME } from '../../functions/analytics/publisher.ts';
+import { replayFileName } from '../../functions/analytics/sinks/file.ts';
+import { create } from '../../functions/analytics-publisher.ts';
+import { busDeps, type FunctionDeps, MemoryDeadLetterPublisher } from '../../functions/lib/index.ts';
+import { type ReplayProgress, replay } from '../../functions/runner/replay.ts';
+
+export const description =
+  'Replay a time range of request-attributes through the analytics publisher (backfill).';
+export const usage = `mesh-apim replay --from <ISO time> --to <ISO time> [options]
+
+  --from <ISO>         start of the range (inclusive), e.g. 2026-11-26T00:00:00Z
+  --to <ISO>           end of the range (exclusive)
+  --topic <name>       topic to replay (default: request-attributes; logical or wire name)
+  --sink <kinds>       file,http,kafka (repeatable or comma-separated; default: functions.analyticsSinks)
+  --dry-run            map and count only: publish nothing, dead-letter nothing
+  --batch-size <n>     records per handler invocation (default: functions.batchSize)
+  --config <file>      configuration file`;
+
+const SINKS = ['file', 'http', 'kafka'] as const;
+type SinkKind = (typeof SINKS)[number];
+
+export class UsageError extends MeshApimError {
+  constructor(message: string) {
+    super('USAGE', message, { retriable: false });
+  }
+}
+
+const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function parseTime(flag: string, v: string | undefined): number {
+  if (!v) throw new UsageError(`--${flag} is required (ISO-8601 time, e.g. 2026-11-26T00:00:00Z)`);
+  const ms = Date.parse(v);
+  if (!ISO.test(v) || Number.isNaN(ms)) throw new UsageError(`--${flag} "${v}" is not an ISO-8601 time`);
+  return ms;
+}
+
+export interface ReplayArgs {
+  fromMs: number;
+  toMs: number;
+  from: string;
+  to: string;
+  topic: string;
+  sinks: SinkKind[];
+  dryRun: boolean;
+  batchSize: number;
+  configFile: string | undefined;
+}
+
+/** Validates the arguments against the config; throws UsageError with a clear message. */
+export function parseReplayArgs(
+  argv: string[],
+  loadCfg: (file?: string) => Config = (file) => loadConfig({ file }),
+): {
+  args: ReplayArgs;
+  config: Config;
+} {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        from: { type: 'string' },
+        to: { type: 'string' },
+        topic: { type: 'string' },
+        sink: { type: 'string', multiple: true },
+        'dry-run': { type: 'boolean' },
+        'batch-size': { type: 'string' },
+        config: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
+  const fromMs = parseTime('from', values.from as string | undefined);
+  const toMs = parseTime('to', values.to as string | undefined);
+  if (toMs <= fromMs) throw new UsageError(`--to (${values.to}) must be after --from (${values.from})`);
+  const config = loadCfg(values.config as string | undefined);
+  const wanted = (values.topic as string | undefined) ?? TOPICS.requestAttributes.logical;
+  const replayable = [TOPICS.requestAttributes];
+  const contract = replayable.find(
+    (t) => wanted === t.logical || wanted === t.name || wanted === topicName(t, config.bus.topicPrefix),
+  );
+  if (!contract) {
+    throw new UsageError(
+      `unknown topic "${wanted}": replay drives ${FUNCTION_NAME}, which consumes ${replayable.map((t) => `${t.logical} (${topicName(t, config.bus.topicPrefix)})`).join(', ')}`,
+    );
+  }
+  const sinkArgs = ((values.sink as string[] | undefined) ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of sinkArgs) {
+    if (!(SINKS as readonly string[]).includes(s))
+      throw new UsageError(`unknown sink "${s}" (one of ${SINKS.join(', ')})`);
+  }
+  const sinks = (sinkArgs.length ? [...new Set(sinkArgs)] : config.functions.analyticsSinks) as SinkKind[];
+  if (sinks.includes('http') && !config.functions.analyticsHttpUrl) {
+    throw new UsageError(
+      '--sink http needs functions.analyticsHttpUrl (MESH_APIM_FUNCTIONS_ANALYTICS_HTTP_URL)',
+    );
+  }
+  let batchSize = config.functions.batchSize;
+  if (values['batch-size'] !== undefined) {
+    const raw = values['batch-size'] as string;
+    batchSize = Number(raw);
+    if (!/^\d+$/.test(raw) || batchSize < 1 || batchSize > 100_000) {
+      throw new UsageError(`--batch-size "${raw}" must be an integer between 1 and 100000`);
+    }
+  }
+  return {
+    config,
+    args: {
+      fromMs,
+      toMs,
+      from: new Date(fromMs).toISOString(),
+      to: new Date(toMs).toISOString(),
+      topic: topicName(contract, config.bus.topicPrefix),
+      sinks,
+      dryRun: values['dry-run'] === true,
+      batchSize,
+      configFile: values.config as string | undefined,
+    },
+  };
+}
+
+function fmtDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return '?';
+  const s = Math.round(ms / 1000);
+  return s >= 3600
+    ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`
+    : s >= 60
+      ? `${Math.floor(s / 60)}m${s % 60}s`
+      : `${s}s`;
+}
+
+/** A progress reporter: a bar on a terminal, a plain line every `everyMs` otherwise. */
+export function progressReporter(stream: NodeJS.WriteStream | NodeJS.WritableStream, everyMs = 5000) {
+  const tty = (stream as NodeJS.WriteStream).isTTY === true;
+  if (tty) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: stream as NodeJS.WriteStream,
+        format: 'replay |{bar}| {percentage}% | {value}/{total} records | {rate}/s | ETA {eta_formatted}',
+        etaBuffer: 50,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      update(p: ReplayProgress) {
+        if (!started) {
+          bar.start(p.total, 0, { rate: 0 });
+          started = true;
+        }
+        bar.update(p.read, { rate: Math.round(p.read / Math.max(p.elapsedMs / 1000, 0.001)) });
+      },
+      done() {
+        if (started) bar.stop();
+      },
+    };
+  }
+  let last = 0;
+  return {
+    update(p: ReplayProgress) {
+      const now = Date.now();
+      if (now - last < everyMs && p.read < p.total) return;
+      last = now;
+      const rate = p.read / Math.max(p.elapsedMs / 1000, 0.001);
+      const pct = p.total ? ((100 * p.read) / p.total).toFixed(1) : '100.0';
+      stream.write(
+        `replay: ${p.read}/${p.total} records (${pct}%), ${Math.round(rate)}/s, ETA ${fmtDuration(((p.total - p.read) / Math.max(rate, 1e-9)) * 1000)}\n`,
+      );
+    },
+    done() {},
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseReplayArgs>;
+  try {
+    parsed = parseReplayArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof MeshApimError && err.code === 'CONFIG_INVALID')) {
+      process.stderr.write(`mesh-apim replay: ${err.message}\n\n${usage}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const { args, config } = parsed;
+  const logger = createLogger('replay');
+  const bus = createBus(config, logger);
+  const deps: FunctionDeps = args.dryRun
+    ? { ...busDeps(bus, config, logger), deadLetters: new MemoryDeadLetterPublisher() }
+    : busDeps(bus, config, logger);
+  const instance = create(
+    deps,
+    args.dryRun
+      ? { sinks: [] }
+      : { overrides: { only: args.sinks, fileName: replayFileName(args.from, args.to), truncateFile: true } },
+  );
+  const progress = progressReporter(process.stderr);
+  try {
+    const described = await bus.describeTopics([args.topic]).catch(() => null);
+    if (described && described.length === 0) {
+      process.stderr.write(`mesh-apim replay: topic ${args.topic} does not exist on the ${bus.kind} bus\n`);
+      return 2;
+    }
+    const summary = await replay({
+      bus,
+      topic: args.topic,
+      fromMs: args.fromMs,
+      toMs: args.toMs,
+      handler: instance.handler,
+      functionName: FUNCTION_NAME,
+      batchSize: args.batchSize,
+      onProgress: (p) => progress.update(p),
+    });
+    progress.done();
+    const rate = summary.read / Math.max(summary.elapsedMs / 1000, 0.001);
+    process.stdout.write(
+      [
+        `replay ${args.from} .. ${args.to} of ${args.topic}${args.dryRun ? ' (dry run: nothing published)' : ` -> ${args.sinks.join(', ')}`}`,
+        `  records read:    ${summary.read}`,
+        `  published:       ${summary.published}`,
+        `  skipped:         ${summary.skipped}`,
+        `  dead-lettered:   ${summary.deadLettered}`,
+        `  batch retries:   ${summary.retries}`,
+        `  partitions:      ${summary.partitions.map((p) => `${p.partition}:[${p.start},${p.end})`).join(' ')}`,
+        `  duration:        ${(summary.elapsedMs / 1000).toFixed(1)} s (${Math.round(rate)} records/s)`,
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  } catch (err) {
+    progress.done();
+    process.stderr.write(`mesh-apim replay: ${errorMessage(err)}\n`);
+    return 1;
+  } finally {
+    await instance.close();
+    await bus.close();
+  }
+}

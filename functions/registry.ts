@@ -1,0 +1,35 @@
+/**
+ * The functions this repo deploys, by name: what the local runner starts, `invoke` runs and replay
+ * drives. Each entry is loaded lazily (a function's dependencies load only when it is used).
+ * Adding a function: write functions/<name>.ts exporting `module: FunctionModule`, add a line here.
+ */
+import type { TopicContract } from '../events/topics.ts';
+import type { FunctionDeps } from './lib/deps.ts';
+import type { KafkaHandler } from './lib/handler.ts';
+
+export interface FunctionInstance {
+  handler: KafkaHandler;
+  /** Releases what the instance holds (sinks, clients). */
+  close(): Promise<void>;
+}
+
+export interface FunctionModule {
+  name: string;
+  description: string;
+  /** Trigger topics (the runner subscribes to their wire names with bus.topicPrefix). */
+  topics: readonly TopicContract[];
+  create(deps: FunctionDeps): FunctionInstance;
+}
+
+export const FUNCTIONS: Record<string, () => Promise<FunctionModule>> = {
+  'analytics-publisher': async () => (await import('./analytics-publisher.ts')).module,
+};
+
+export function functionNames(): string[] {
+  return Object.keys(FUNCTIONS).sort();
+}
+
+export async function loadFunction(name: string): Promise<FunctionModule | undefined> {
+  const load = FUNCTIONS[name];
+  return load ? load() : undefined;
+}

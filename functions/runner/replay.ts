@@ -1,0 +1,141 @@
+/**
+ * Replay for backfill: re-drives a time range of a topic through a function's handler in
+ * Lambda-shaped batches, reading with Bus.read (no consumer group: the live group's offsets are
+ * never touched). Per partition: start = offsetsForTime(from), end = offsetsForTime(to) (exclusive:
+ * the first record at/after `to`), as Kafka's offsets-for-times defines them.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Bus, InRecord } from '../../bus/types.ts';
+import { MeshApimError } from '../../common/errors.ts';
+import type { BatchSummary } from '../lib/batch.ts';
+import type { KafkaHandler } from '../lib/handler.ts';
+import { buildLambdaKafkaEvent } from '../lib/kafka-event.ts';
+
+export class ReplayError extends MeshApimError {
+  constructor(message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
+    super('REPLAY_FAILED', message, options);
+  }
+}
+
+export interface ReplayRange {
+  partition: number;
+  start: bigint;
+  end: bigint;
+}
+
+export interface ReplayProgress {
+  read: number;
+  total: number;
+  published: number;
+  skipped: number;
+  deadLettered: number;
+  elapsedMs: number;
+}
+
+export interface ReplaySummary extends ReplayProgress {
+  partitions: { partition: number; start: string; end: string }[];
+  retries: number;
+}
+
+export interface ReplayOptions {
+  bus: Pick<Bus, 'offsetsForTime' | 'read'>;
+  topic: string;
+  fromMs: number;
+  toMs: number;
+  handler: KafkaHandler;
+  functionName: string;
+  /** Records per handler invocation. */
+  batchSize: number;
+  /** Records per Bus.read (Kafka's read joins a throw-away group per call: read big, invoke small). */
+  readSize?: number;
+  /** Attempts per batch on retriable failure before the replay stops (rerun resumes nothing: it is idempotent). */
+  maxAttempts?: number;
+  backoffMs?: number;
+  onProgress?: (p: ReplayProgress) => void;
+}
+
+export async function replayRanges(
+  bus: Pick<Bus, 'offsetsForTime'>,
+  topic: string,
+  fromMs: number,
+  toMs: number,
+): Promise<ReplayRange[]> {
+  const [starts, ends] = await Promise.all([
+    bus.offsetsForTime(topic, fromMs),
+    bus.offsetsForTime(topic, toMs),
+  ]);
+  return starts.map((s) => {
+    const e = ends.find((x) => x.partition === s.partition);
+    const start = BigInt(s.offset);
+    const end = e ? BigInt(e.offset) : start;
+    return { partition: s.partition, start, end: end < start ? start : end };
+  });
+}
+
+export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
+  const started = Date.now();
+  const ranges = await replayRanges(o.bus, o.topic, o.fromMs, o.toMs);
+  const total = ranges.reduce((n, r) => n + Number(r.end - r.start), 0);
+  const p: ReplayProgress = { read: 0, total, published: 0, skipped: 0, deadLettered: 0, elapsedMs: 0 };
+  let retries = 0;
+  const readSize = Math.max(o.readSize ?? 10_000, o.batchSize);
+  const maxAttempts = o.maxAttempts ?? 5;
+
+  const invoke = async (records: InRecord[]) => {
+    const event = buildLambdaKafkaEvent(records, { shape: 'self-managed', bootstrapServers: 'replay' });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const s: BatchSummary = await o.handler(event, {
+          awsRequestId: randomUUID(),
+          functionName: o.functionName,
+        });
+        p.published += s.processed;
+        p.skipped += s.skipped;
+        p.deadLettered += s.deadLettered;
+        return;
+      } catch (err) {
+        if (attempt >= maxAttempts || !(err instanceof MeshApimError && err.retriable)) {
+          throw new ReplayError(
+            `batch at ${o.topic}-${records[0]!.partition}@${records[0]!.offset} failed after ${attempt} attempt(s): ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        retries++;
+        await sleep(Math.min(10_000, (o.backoffMs ?? 500) * 2 ** (attempt - 1)));
+      }
+    }
+  };
+
+  for (const r of ranges) {
+    let next = r.start;
+    while (next < r.end) {
+      const chunk = await o.bus.read(
+        o.topic,
+        r.partition,
+        next.toString(),
+        Number(r.end - next < BigInt(readSize) ? r.end - next : BigInt(readSize)),
+      );
+      if (chunk.length === 0) break; // retention removed the rest, or the log is shorter than announced
+      const inRange = chunk.filter((rec) => BigInt(rec.offset) < r.end);
+      for (let i = 0; i < inRange.length; i += o.batchSize) {
+        const batch = inRange.slice(i, i + o.batchSize);
+        await invoke(batch);
+        p.read += batch.length;
+        p.elapsedMs = Date.now() - started;
+        o.onProgress?.({ ...p });
+      }
+      next = BigInt(chunk[chunk.length - 1]!.offset) + 1n;
+    }
+  }
+  p.elapsedMs = Date.now() - started;
+  return {
+    ...p,
+    retries,
+    partitions: ranges.map((r) => ({
+      partition: r.partition,
+      start: r.start.toString(),
+      end: r.end.toString(),
+    })),
+  };
+}
