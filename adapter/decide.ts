@@ -65,6 +65,25 @@ function deny(
   } as DenyDecision<typeof e.kind>;
 }
 
+function isBearer(type: string): boolean {
+  return type === 'oauth2-jwt' || type === 'oauth2-opaque';
+}
+
+/** RFC 6750 section 3 challenge; no error attributes when the request carried no token. */
+export function bearerChallenge(error?: string, description?: string, scopes?: readonly string[]): string {
+  let challenge = 'Bearer realm="mesh-apim"';
+  if (error) challenge += `, error="${error}"`;
+  if (description) challenge += `, error_description="${description}"`;
+  if (scopes?.length) challenge += `, scope="${scopes.join(' ')}"`;
+  return challenge;
+}
+
+function invalidTokenHeaders(type: string): Record<string, string> {
+  return isBearer(type)
+    ? { 'www-authenticate': bearerChallenge('invalid_token', 'The access token is invalid') }
+    : {};
+}
+
 export function resolveApi(request: CheckRequest, snapshot: Snapshot): ApiEntry | null {
   const named = request.contextExtensions[API_CONTEXT_EXTENSION];
   if (named) return snapshot.apis.get(named) ?? snapshot.apisByContext.get(named) ?? null;
@@ -281,14 +300,34 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   switch (credential.status) {
     case 'missing':
       return deny('MISSING_CREDENTIALS', 'CREDENTIAL_MISSING', match, {
-        headers: { 'www-authenticate': 'apikey realm="mesh-apim"' },
+        headers: {
+          'www-authenticate': isBearer(credential.type) ? bearerChallenge() : 'apikey realm="mesh-apim"',
+        },
       });
     case 'invalid':
       match.credentialType = credential.type;
-      return deny('INVALID_CREDENTIALS', `CREDENTIAL_${credential.reason}`, match);
+      return deny('INVALID_CREDENTIALS', `CREDENTIAL_${credential.reason}`, match, {
+        headers: invalidTokenHeaders(credential.type),
+      });
     case 'expired':
       match.credentialType = credential.type;
-      return deny('EXPIRED_CREDENTIALS', 'CREDENTIAL_EXPIRED', match);
+      return deny('EXPIRED_CREDENTIALS', 'CREDENTIAL_EXPIRED', match, {
+        headers: isBearer(credential.type)
+          ? { 'www-authenticate': bearerChallenge('invalid_token', 'The access token expired') }
+          : {},
+      });
+    case 'unavailable': {
+      match.credentialType = credential.type;
+      if (!credential.failOpen) {
+        return deny('KEY_MANAGER_UNAVAILABLE', `CREDENTIAL_UNAVAILABLE_${credential.reason}`, match, {
+          headers: { 'retry-after': '5' },
+        });
+      }
+      // Fail-open API: no application is known, so only the API and resource quotas apply.
+      const outcome = throttle(apiLevels(snapshot, api, resource), match, now, state.throttle);
+      if (outcome.denied) return outcome.denied;
+      return { ...allow(request, match, outcome, strip), reason: 'KEY_MANAGER_UNAVAILABLE_FAIL_OPEN' };
+    }
   }
 
   const cred = credential;
@@ -304,10 +343,16 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
       issuedAtMs: cred.issuedAt ?? undefined,
     })
   ) {
-    return deny('INVALID_CREDENTIALS', 'CREDENTIAL_REVOKED', match);
+    return deny('INVALID_CREDENTIALS', 'CREDENTIAL_REVOKED', match, {
+      headers: invalidTokenHeaders(cred.type),
+    });
   }
   const app = resolveApplication(snapshot, cred);
-  if (!app) return deny('INVALID_CREDENTIALS', 'APPLICATION_UNKNOWN', match);
+  if (!app) {
+    return deny('INVALID_CREDENTIALS', 'APPLICATION_UNKNOWN', match, {
+      headers: invalidTokenHeaders(cred.type),
+    });
+  }
   match.application = app;
 
   const { permittedIPs, permittedReferers } = cred.restrictions;
@@ -322,7 +367,17 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
     });
   }
   if (resource.scopes.length > 0 && !resource.scopes.some((s) => cred.scopes.includes(s))) {
-    return deny('SCOPE_FORBIDDEN', 'SCOPE_MISSING', match);
+    return deny('SCOPE_FORBIDDEN', 'SCOPE_MISSING', match, {
+      headers: isBearer(cred.type)
+        ? {
+            'www-authenticate': bearerChallenge(
+              'insufficient_scope',
+              'The access token lacks a scope this resource requires',
+              resource.scopes,
+            ),
+          }
+        : {},
+    });
   }
 
   const sub = findSubscription(snapshot, api, app, cred);

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { Config } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import { type AdminServer, startAdminServer } from './admin.ts';
+import { ApimSnapshotSource, createApimSource, registerApimMetrics } from './controlplane/apim/source.ts';
 import { CredentialChain, defaultVerifiers } from './credentials/chain.ts';
+import { oauthVerifiers } from './credentials/oauth.ts';
 import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
@@ -66,10 +68,8 @@ export function fragmentsDirOf(config: Config): string {
 }
 
 /** Builds the configured snapshot source. */
-export function createSource(config: Config, signingKey: SigningKey | null): SnapshotSource {
-  if (config.adapter.controlPlane === 'apim') {
-    throw new Error('adapter.controlPlane "apim" is not available yet in this build');
-  }
+export function createSource(config: Config, signingKey: SigningKey | null, clock?: Clock): SnapshotSource {
+  if (config.adapter.controlPlane === 'apim') return createApimSource(config, clock);
   return new StandaloneSource({
     file: config.adapter.standaloneFile,
     fragmentsDir: fragmentsDirOf(config),
@@ -83,18 +83,23 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const metrics = createAdapterMetrics();
   const signingKey =
     config.adapter.controlPlane === 'standalone' && !deps.source ? ensureSigningKey(config.dataDir) : null;
-  const source = deps.source ?? createSource(config, signingKey);
+  const clock = deps.clock ?? systemClock;
+  const source = deps.source ?? createSource(config, signingKey, clock);
   const store = new SnapshotStore(source, { metrics, debounceMs: deps.reloadDebounceMs ?? 100 });
+  if (source instanceof ApimSnapshotSource) registerApimMetrics(metrics.registry, source, clock);
   const throttle = new ThrottleState(config.adapter.throttleMaxKeys);
   const revocations = deps.revocations ?? new RevocationStore();
   const chain = new CredentialChain(
-    deps.verifiers ?? defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
+    deps.verifiers ?? [
+      ...defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
+      ...oauthVerifiers(config, clock),
+    ],
   );
   const check = new CheckService({
     snapshot: () => store.current(),
     chain,
     state: { throttle, revocations },
-    clock: deps.clock ?? systemClock,
+    clock,
     failureMode: config.adapter.failureMode,
     metrics,
     instanceId,
@@ -108,7 +113,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   server.setServing(store.ready);
   store.onSwap(() => server.setServing(true));
   const sweeper = setInterval(() => {
-    const now = (deps.clock ?? systemClock).now();
+    const now = clock.now();
     throttle.sweep(now);
     revocations.prune(now);
     metrics.throttleKeys.set(throttle.size);

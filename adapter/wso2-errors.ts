@@ -129,6 +129,14 @@ export const WSO2_ERRORS = {
     'The access token does not allow you to access the requested resource',
     'User is NOT authorized to access the Resource: the credential lacks a required scope.',
   ),
+  /** The key manager (introspection, JWKS) could not be reached to validate the credential. */
+  KEY_MANAGER_UNAVAILABLE: e(
+    900900,
+    503,
+    'unavailable',
+    'Unclassified Authentication Failure',
+    'The key manager could not be reached to validate the access token. Try again later.',
+  ),
   /** Not a WSO2 gateway code: the adapter itself failed and the failure mode is closed. */
   INTERNAL_ERROR: e(
     900900,

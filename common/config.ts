@@ -109,6 +109,16 @@ export const ConfigSchema = z.object({
         .string()
         .default('')
         .describe('Pull only the APIs deployed to this gateway environment label (empty = all APIs).'),
+      apiKeyCertificateFile: z
+        .string()
+        .default('')
+        .describe(
+          'PEM certificate of the key API Manager signs API keys with (control plane apim; empty = API keys not accepted).',
+        ),
+      apiKeyKid: z
+        .string()
+        .default('gateway_certificate_alias')
+        .describe('`kid` of API Manager-issued API keys (WSO2 uses the certificate alias).'),
     })
     .prefault({}),
 

@@ -79,6 +79,18 @@ export type CredentialResult =
       strip: { headers: readonly string[]; queryParams: readonly string[] };
     }
   | {
+      /**
+       * The credential could not be checked because a dependency is down (key manager
+       * introspection, JWKS with no usable cached key). Denied 503 unless `failOpen`.
+       */
+      status: 'unavailable';
+      type: CredentialType;
+      reason: string;
+      /** The API is configured to allow requests during this outage (no application known). */
+      failOpen: boolean;
+      strip: { headers: readonly string[]; queryParams: readonly string[] };
+    }
+  | {
       status: 'expired';
       type: CredentialType;
       jti: string | null;

@@ -72,6 +72,11 @@ export interface CompileOptions {
    * for error messages when the data was merged from several files. Default: `<source>: <list>[i]`.
    */
   origins?: Partial<Record<OriginList, readonly string[]>>;
+  /**
+   * Index applications by name too (default true). API Manager names are unique per subscriber
+   * only (every user has a DefaultApplication), so its source refers to applications by id.
+   */
+  applicationNamesAreKeys?: boolean;
 }
 
 export type OriginList = 'apis' | 'applications' | 'subscriptions' | 'keyMappings' | 'keyIssuers';
@@ -202,7 +207,8 @@ export function compileSnapshot(
   data.applications.forEach((a, i) => {
     const id = a.id ?? a.name;
     const entry: ApplicationEntry = { id, uuid: a.uuid ?? id, name: a.name, owner: a.owner, tier: a.tier };
-    for (const k of new Set([id, entry.uuid, a.name])) {
+    const keys = options.applicationNamesAreKeys === false ? [id, entry.uuid] : [id, entry.uuid, a.name];
+    for (const k of new Set(keys)) {
       if (applications.has(k)) {
         throw new SnapshotError(loc('applications', i), `application id/name "${k}" is declared twice`);
       }

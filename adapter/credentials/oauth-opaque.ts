@@ -1,0 +1,97 @@
+/**
+ * Opaque OAuth2 access tokens (`Authorization: Bearer <not a JWT>`), validated by RFC 7662
+ * introspection at the key manager. The consumer key is the response's `client_id`; it maps to the
+ * application through the snapshot's key mappings in decide(). When introspection is unavailable the
+ * result says whether the API fails open (configured per API) or closed (default, 503).
+ */
+import { resolveApi } from '../decide.ts';
+import type { CheckRequest } from '../domain.ts';
+import { keyMappingKey, type Snapshot } from '../snapshot/types.ts';
+import { BEARER_STRIP, bearerToken, looksLikeJwt, scopesOf } from './bearer.ts';
+import type { IntrospectionClient } from './introspection.ts';
+import { credentialMetrics } from './metrics.ts';
+import type { CredentialResult, CredentialVerifier } from './types.ts';
+
+export interface OpaqueTokenVerifierOptions {
+  client: IntrospectionClient;
+  /** Key manager name of the introspected tokens' consumer keys in the key mappings. */
+  keyManager: string;
+  /** APIs (versioned context or id) that allow requests while introspection is down. */
+  failOpenApis?: Iterable<string>;
+}
+
+export class OpaqueTokenVerifier implements CredentialVerifier {
+  readonly type = 'oauth2-opaque' as const;
+  private readonly client: IntrospectionClient;
+  private readonly keyManager: string;
+  private readonly failOpenApis: ReadonlySet<string>;
+
+  constructor(options: OpaqueTokenVerifierOptions) {
+    this.client = options.client;
+    this.keyManager = options.keyManager;
+    this.failOpenApis = new Set(options.failOpenApis ?? []);
+  }
+
+  appliesTo(request: CheckRequest): boolean {
+    const token = bearerToken(request);
+    return token !== undefined && token !== '' && !looksLikeJwt(token);
+  }
+
+  async verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult> {
+    const token = bearerToken(request);
+    if (!token) return { status: 'missing', type: 'oauth2-opaque' };
+    const result = this.client.cached(token) ?? (await this.client.introspect(token));
+    switch (result.kind) {
+      case 'inactive':
+        return { status: 'invalid', type: 'oauth2-opaque', reason: 'INACTIVE', strip: BEARER_STRIP };
+      case 'unavailable': {
+        const api = resolveApi(request, snapshot);
+        const failOpen =
+          api !== null && (this.failOpenApis.has(api.versionedContext) || this.failOpenApis.has(api.info.id));
+        credentialMetrics().introspectionOutageDecisions.inc({ mode: failOpen ? 'open' : 'closed' });
+        return {
+          status: 'unavailable',
+          type: 'oauth2-opaque',
+          reason: 'INTROSPECTION_UNAVAILABLE',
+          failOpen,
+          strip: BEARER_STRIP,
+        };
+      }
+    }
+    const claims = result.claims;
+    if (typeof claims.exp === 'number' && claims.exp * 1000 <= now) {
+      return { status: 'expired', type: 'oauth2-opaque', jti: null, strip: BEARER_STRIP };
+    }
+    const consumerKey = claims.client_id;
+    if (typeof consumerKey !== 'string' || consumerKey === '') {
+      return {
+        status: 'invalid',
+        type: 'oauth2-opaque',
+        reason: 'CONSUMER_KEY_MISSING',
+        strip: BEARER_STRIP,
+      };
+    }
+    const mapping = snapshot.keyMappings.get(keyMappingKey(this.keyManager, consumerKey));
+    return {
+      status: 'valid',
+      type: 'oauth2-opaque',
+      application: { by: 'consumer-key', consumerKey, keyManager: this.keyManager },
+      keyType: mapping?.keyType ?? 'PRODUCTION',
+      scopes: scopesOf(claims),
+      jti: typeof claims.jti === 'string' ? claims.jti : null,
+      subject:
+        typeof claims.username === 'string'
+          ? claims.username
+          : typeof claims.sub === 'string'
+            ? claims.sub
+            : null,
+      issuer: typeof claims.iss === 'string' ? claims.iss : null,
+      issuedAt: typeof claims.iat === 'number' ? claims.iat * 1000 : null,
+      expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : null,
+      subscribedApis: null,
+      tierInfo: null,
+      restrictions: { permittedIPs: null, permittedReferers: null },
+      strip: BEARER_STRIP,
+    };
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Opaque access tokens end to end: a real adapter over gRPC, RFC 7662 introspection against the
+ * fake key manager, manual clock.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
+import { FakeApim } from '../../support/fake-apim.ts';
+
+const FIXTURE = readFileSync(new URL('./fixtures/oauth.yaml', import.meta.url), 'utf8');
+
+let km: FakeApim;
+let t: TestAdapter;
+let n = 0;
+
+/** A fresh active token for consumer key `ck` (fresh, so no case sees another's cache). */
+function token(ck = 'demo-ck', extra: Record<string, unknown> = {}): string {
+  const value = `opaque-${++n}-${Math.random().toString(36).slice(2)}`;
+  const now = Math.floor(t.clock.now() / 1000);
+  km.tokens.set(value, {
+    active: true,
+    claims: {
+      client_id: ck,
+      username: 'alice',
+      scope: 'default',
+      token_type: 'Bearer',
+      exp: now + 3600,
+      ...extra,
+    },
+  });
+  return value;
+}
+const calls = () => km.requestsTo('/oauth2/introspect').length;
+const check = (tok: string, path = '/petstore/v1/pets', method = 'GET') =>
+  t.client.check({ path, method, headers: { authorization: `Bearer ${tok}` } });
+
+beforeAll(async () => {
+  km = await new FakeApim().start();
+  t = await startTestAdapter({
+    yaml: FIXTURE,
+    overrides: {
+      'oauth.introspectionUrl': `${km.url}/oauth2/introspect`,
+      'oauth.introspectionClientId': km.introspectionClient.id,
+      'oauth.introspectionClientSecret': km.introspectionClient.secret,
+      'oauth.introspectionKeyManager': 'Resident Key Manager',
+      'oauth.introspectionNegativeCacheMs': 10_000,
+      'oauth.introspectionTimeoutMs': 1_000,
+      'oauth.introspectionFailOpenApis': ['/orders/v1'],
+    },
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  await km?.close();
+});
+beforeEach(() => {
+  km.mode = 'ok';
+});
+
+describe('opaque access tokens (RFC 7662 introspection)', () => {
+  it('active token: allowed as its client_id application, identity from the introspection answer', async () => {
+    const res = await check(token());
+    expect(res.allowed).toBe(true);
+    expect(res.headers).toMatchObject({
+      'x-mesh-apim-application-name': 'demo-app',
+      'x-mesh-apim-subscription-tier': 'Gold',
+      'x-mesh-apim-user': 'alice',
+    });
+    expect(res.headersToRemove).toContain('authorization');
+  });
+
+  it('inactive token: 401 900901 with an invalid_token challenge', async () => {
+    const res = await check('never-issued-token');
+    expect(res.httpStatus).toBe(401);
+    expect(res.body?.code).toBe('900901');
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="mesh-apim", error="invalid_token"/);
+  });
+
+  it('cached: repeated checks with one token make one introspection call', async () => {
+    const tok = token();
+    const before = calls();
+    for (let i = 0; i < 5; i++) expect((await check(tok)).allowed).toBe(true);
+    expect(calls()).toBe(before + 1);
+  });
+
+  it('negative-cached: an inactive token is asked once per negative TTL', async () => {
+    const before = calls();
+    for (let i = 0; i < 3; i++) expect((await check('garbage-token-1')).httpStatus).toBe(401);
+    expect(calls()).toBe(before + 1);
+    t.clock.advance(11_000);
+    await check('garbage-token-1');
+    expect(calls()).toBe(before + 2);
+  });
+
+  it('concurrent burst of one token: one upstream call, every check answered', async () => {
+    const tok = token();
+    let open!: () => void;
+    km.introspectionGate = new Promise<void>((r) => {
+      open = r;
+    });
+    const before = calls();
+    const burst = Array.from({ length: 25 }, () => check(tok));
+    while (calls() === before) await new Promise((r) => setTimeout(r, 5));
+    open();
+    const results = await Promise.all(burst);
+    km.introspectionGate = undefined;
+    expect(results.every((r) => r.allowed)).toBe(true);
+    expect(calls()).toBe(before + 1);
+  });
+
+  it('scopes come from the introspection answer', async () => {
+    expect((await check(token(), '/petstore/v1/pets', 'POST')).body?.code).toBe('900910');
+    expect(
+      (await check(token('demo-ck', { scope: 'pets:write' }), '/petstore/v1/pets', 'POST')).allowed,
+    ).toBe(true);
+  });
+
+  it('consumer key without a subscription: 403 900908', async () => {
+    const res = await check(token('unsub-ck'));
+    expect(res.httpStatus).toBe(403);
+    expect(res.body?.code).toBe('900908');
+  });
+
+  it('introspection endpoint down: fail closed (503) by default', async () => {
+    const tok = token();
+    km.mode = 'down';
+    const res = await check(tok);
+    expect(res.allowed).toBe(false);
+    expect(res.httpStatus).toBe(503);
+    expect(res.body?.code).toBe('900900');
+    expect(res.headers['retry-after']).toBeDefined();
+    // Not cached: once the key manager is back, the same token passes.
+    km.mode = 'ok';
+    expect((await check(tok)).allowed).toBe(true);
+  });
+
+  it('introspection endpoint down: an API configured to fail open allows', async () => {
+    const tok = token();
+    km.mode = 'error';
+    const res = await check(tok, '/orders/v1/orders');
+    expect(res.allowed).toBe(true);
+    expect(res.headers['x-mesh-apim-api-id']).toBe('orders-v1');
+    expect(res.headers['x-mesh-apim-application-id']).toBeUndefined();
+  });
+
+  it('a cached token keeps working while the key manager is down', async () => {
+    const tok = token();
+    expect((await check(tok)).allowed).toBe(true);
+    km.mode = 'down';
+    expect((await check(tok)).allowed).toBe(true);
+  });
+});

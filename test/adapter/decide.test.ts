@@ -1,0 +1,180 @@
+/** The pure decide(): built-in tiers and the credential cache, without the transport. */
+import { describe, expect, it } from 'vitest';
+import { ApiKeyVerifier } from '../../adapter/credentials/apikey.ts';
+import type { ValidCredential } from '../../adapter/credentials/types.ts';
+import { decide } from '../../adapter/decide.ts';
+import type { CheckRequest } from '../../adapter/domain.ts';
+import { compileSnapshot } from '../../adapter/snapshot/compile.ts';
+import { ThrottleState } from '../../adapter/throttle.ts';
+import { toCheckRequest } from '../../adapter/translate.ts';
+import { ManualClock } from '../support/adapter.ts';
+
+const snapshot = compileSnapshot(
+  {
+    apis: [
+      {
+        name: 'p',
+        version: 'v1',
+        context: '/p',
+        resources: [
+          { method: 'GET', path: '/*' },
+          { method: 'GET', path: '/open', auth: 'none' },
+        ],
+      },
+    ],
+    applications: [{ name: 'bronze' }, { name: 'small', tier: '10PerMin' }],
+    subscriptions: [
+      { application: 'bronze', api: 'p-v1', tier: 'Bronze' },
+      { application: 'small', api: 'p-v1', tier: 'Unlimited' },
+    ],
+  },
+  { source: 'test' },
+);
+
+function request(path: string, ip = '10.0.0.1'): CheckRequest {
+  return {
+    requestId: 'r',
+    method: 'GET',
+    host: 'h',
+    path,
+    query: new Map(),
+    headers: {},
+    clientIp: ip,
+    contextExtensions: {},
+    receivedAt: 0,
+  };
+}
+
+function cred(app: string): ValidCredential {
+  return {
+    status: 'valid',
+    type: 'apikey',
+    application: { by: 'id', id: app },
+    keyType: 'PRODUCTION',
+    scopes: [],
+    jti: `jti-${app}`,
+    subject: 'u',
+    issuer: null,
+    issuedAt: null,
+    expiresAt: null,
+    subscribedApis: null,
+    tierInfo: null,
+    restrictions: { permittedIPs: null, permittedReferers: null },
+    strip: { headers: ['apikey'], queryParams: ['apikey'] },
+  };
+}
+
+function countAllowed(app: string, n: number, clock: ManualClock, state: { throttle: ThrottleState }) {
+  let allowed = 0;
+  let last = null;
+  for (let i = 0; i < n; i++) {
+    last = decide({ request: request('/p/v1/x'), credential: cred(app) }, snapshot, clock, state);
+    if (last.kind === 'allow') allowed++;
+  }
+  return { allowed, last };
+}
+
+describe('decide with the built-in WSO2 tiers', () => {
+  it('Bronze subscription: exactly 1000 per minute, then 900804', () => {
+    const clock = new ManualClock();
+    const state = { throttle: new ThrottleState() };
+    const { allowed, last } = countAllowed('bronze', 1001, clock, state);
+    expect(allowed).toBe(1000);
+    expect(last).toMatchObject({ kind: 'rate-limited', code: 900804 });
+  });
+
+  it('10PerMin application tier: exactly 10, then 900803', () => {
+    const clock = new ManualClock();
+    const { allowed, last } = countAllowed('small', 11, clock, { throttle: new ThrottleState() });
+    expect(allowed).toBe(10);
+    expect(last).toMatchObject({ kind: 'rate-limited', code: 900803 });
+  });
+
+  it('Unauthenticated tier on unsecured resources: 500 per minute per client IP', () => {
+    const clock = new ManualClock();
+    const state = { throttle: new ThrottleState() };
+    const run = (ip: string) =>
+      decide(
+        { request: request('/p/v1/open', ip), credential: { status: 'missing', type: 'none' } },
+        snapshot,
+        clock,
+        state,
+      );
+    for (let i = 0; i < 500; i++) expect(run('1.1.1.1').kind).toBe('allow');
+    expect(run('1.1.1.1')).toMatchObject({ kind: 'rate-limited', code: 900804 });
+    expect(run('2.2.2.2').kind).toBe('allow');
+  });
+
+  it('a denied request uses up no quota at other levels', () => {
+    const clock = new ManualClock();
+    const state = { throttle: new ThrottleState() };
+    countAllowed('small', 15, clock, state);
+    expect(state.throttle.peek('app:small:u', 60_000, clock.now()).count).toBe(10);
+  });
+});
+
+describe('ApiKeyVerifier cache', () => {
+  it('verifies a key once and serves repeats from the cache until the trusted keys change', async () => {
+    const { ensureSigningKey, issueApiKey } = await import('../../adapter/standalone/issuer.ts');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const key = ensureSigningKey(mkdtempSync(join(tmpdir(), 'mesh-apim-key-')));
+    const snap = compileSnapshot(snapshot.data, { source: 'test', extraKeys: [key.trusted] });
+    const token = await issueApiKey(snap, key, { application: 'bronze', now: Date.now() });
+    const verifier = new ApiKeyVerifier();
+    const req = toCheckRequest(
+      { attributes: { request: { http: { path: '/p/v1/x', headers: { apikey: token } } } } },
+      0,
+    );
+    for (let i = 0; i < 5; i++) expect((await verifier.verify(req, snap, Date.now())).status).toBe('valid');
+    expect(verifier.verifications).toBe(1);
+    const reloaded = compileSnapshot(snapshot.data, { source: 'test', extraKeys: [key.trusted] });
+    expect((await verifier.verify(req, reloaded, Date.now())).status).toBe('valid');
+    expect(verifier.verifications).toBe(2);
+    const withoutKey = compileSnapshot(snapshot.data, { source: 'test' });
+    expect(await verifier.verify(req, withoutKey, Date.now())).toMatchObject({
+      status: 'invalid',
+      reason: 'UNKNOWN_KID',
+    });
+  });
+});
+
+describe('toCheckRequest', () => {
+  it('lower-cases headers, splits path and query, reads the source address and raw header_map', () => {
+    const r = toCheckRequest(
+      {
+        attributes: {
+          source: { address: { socket_address: { address: '203.0.113.9' } } },
+          request: {
+            http: {
+              id: 'envoy-id',
+              method: 'post',
+              host: 'api.example.com',
+              path: '/p/v1/x?a=1&a=2&b=%20c#frag',
+              header_map: { headers: [{ key: 'X-Thing', raw_value: Buffer.from('v') }] },
+            },
+          },
+          context_extensions: { api: 'p-v1' },
+        },
+      },
+      42,
+    );
+    expect(r).toMatchObject({
+      requestId: 'envoy-id',
+      method: 'POST',
+      host: 'api.example.com',
+      path: '/p/v1/x',
+      headers: { 'x-thing': 'v' },
+      clientIp: '203.0.113.9',
+      contextExtensions: { api: 'p-v1' },
+      receivedAt: 42,
+    });
+    expect(r.query.get('a')).toEqual(['1', '2']);
+    expect(r.query.get('b')).toEqual([' c']);
+  });
+
+  it('never throws on an empty request', () => {
+    expect(toCheckRequest({}, 0)).toMatchObject({ path: '/', method: 'GET', clientIp: null });
+  });
+});
