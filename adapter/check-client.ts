@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { authorizationService } from './proto.ts';
+import { readRequestContextMetadata } from './response.ts';
 import { fromStruct, type ProtoStruct } from './struct.ts';
 
 export interface CheckInput {
@@ -38,6 +39,8 @@ export interface CheckResult {
   responseHeadersToAdd: Record<string, string>;
   /** dynamic_metadata decoded to plain JSON. */
   dynamicMetadata: Record<string, unknown>;
+  /** The RequestContext the adapter put in dynamic_metadata (parsed JSON), null when absent. */
+  requestContext: unknown;
   raw: Record<string, unknown>;
 }
 
@@ -115,6 +118,7 @@ export function decodeCheckResponse(res: Record<string, unknown>): CheckResult {
     | undefined
     | null;
   const meta = fromStruct(res.dynamic_metadata as ProtoStruct | null);
+  const requestContext = readRequestContextMetadata(res.dynamic_metadata as ProtoStruct | null);
   if (grpcCode !== 0 && denied) {
     const codeRaw = denied.status.code;
     return {
@@ -128,6 +132,7 @@ export function decodeCheckResponse(res: Record<string, unknown>): CheckResult {
       queryParamsToRemove: [],
       responseHeadersToAdd: {},
       dynamicMetadata: meta,
+      requestContext,
       raw: res,
     };
   }
@@ -142,6 +147,7 @@ export function decodeCheckResponse(res: Record<string, unknown>): CheckResult {
     queryParamsToRemove: ok?.query_parameters_to_remove ?? [],
     responseHeadersToAdd: headerMap(ok?.response_headers_to_add),
     dynamicMetadata: meta,
+    requestContext,
     raw: res,
   };
 }

@@ -1,11 +1,13 @@
 /**
  * The one mapper from a Decision to Envoy's CheckResponse (proto-loader object shape). On allow,
- * the RequestContext goes to dynamic_metadata under REQUEST_CONTEXT_METADATA_KEY; Envoy stores it
- * in the `envoy.filters.http.ext_authz` filter-metadata namespace where the access log reads it.
+ * the RequestContext goes to dynamic_metadata under REQUEST_CONTEXT_METADATA_KEY, as a JSON
+ * string: Envoy stores it in the `envoy.filters.http.ext_authz` filter-metadata namespace where
+ * the access log reads it back (readRequestContextMetadata). A string because encoding the same
+ * context as a nested google.protobuf.Struct costs ~170 µs per check with protobufjs, a string ~2 µs.
  */
 import { REQUEST_CONTEXT_METADATA_KEY, type RequestContext } from '../events/request-attributes.ts';
 import type { CheckRequest, Decision } from './domain.ts';
-import { toStruct } from './struct.ts';
+import { fromStruct, fromValue, type ProtoStruct, type ProtoValue, toStruct } from './struct.ts';
 import { wso2Body } from './wso2-errors.ts';
 
 /** google.rpc.Code values Envoy reads from CheckResponse.status. */
@@ -63,7 +65,9 @@ export function toCheckResponse(decision: Decision, context: RequestContext | nu
         query_parameters_to_remove: [...decision.queryParamsToRemove],
         response_headers_to_add: responseHeaders,
       },
-      ...(context ? { dynamic_metadata: toStruct({ [REQUEST_CONTEXT_METADATA_KEY]: context }) } : {}),
+      ...(context
+        ? { dynamic_metadata: toStruct({ [REQUEST_CONTEXT_METADATA_KEY]: JSON.stringify(context) }) }
+        : {}),
     };
   }
   return {
@@ -112,4 +116,30 @@ export function toRequestContext(
     request: { method: request.method, host: request.host, path: request.path },
     adapterInstance,
   };
+}
+
+/**
+ * Reads the RequestContext back from Envoy metadata: pass the `envoy.filters.http.ext_authz`
+ * namespace of filter_metadata (a google.protobuf.Struct as proto-loader decodes it, or plain
+ * JSON). Returns null when absent or not parseable; validate with the RequestContext schema.
+ */
+export function readRequestContextMetadata(
+  namespace: ProtoStruct | Record<string, unknown> | null | undefined,
+): unknown {
+  if (!namespace) return null;
+  const raw =
+    'fields' in namespace && typeof namespace.fields === 'object'
+      ? fromStruct(namespace as ProtoStruct)[REQUEST_CONTEXT_METADATA_KEY]
+      : (namespace as Record<string, unknown>)[REQUEST_CONTEXT_METADATA_KEY];
+  if (typeof raw === 'string') {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return null;
+    }
+  }
+  if (raw && typeof raw === 'object' && ('structValue' in raw || 'stringValue' in raw)) {
+    return fromValue(raw as ProtoValue);
+  }
+  return raw ?? null;
 }

@@ -4,7 +4,7 @@ import { startRevocations } from '../../adapter/revocation/index.ts';
 import { RevocationStore } from '../../adapter/revocation/store.ts';
 import { createBus } from '../../bus/index.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
-import { createLogger } from '../../common/log.ts';
+import { createLogger, rootLogger } from '../../common/log.ts';
 
 export const description =
   'Run the pipeline on this machine: the ext_authz adapter (gRPC + admin HTTP) on the configured control plane.';
@@ -67,6 +67,7 @@ export async function startAll(config: Config): Promise<Running> {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
   const config = loadConfig({ file: values.config });
+  rootLogger.level = config.logLevel;
   const log = createLogger('start');
   const running = await startAll(config);
   await new Promise<void>((resolve) => {

@@ -39,7 +39,7 @@ describe('Check over gRPC', () => {
         'x-mesh-apim-key-type': 'PRODUCTION',
       });
       for (const h of res.headerOptions) expect(h.append_action).toBe('OVERWRITE_IF_EXISTS_OR_ADD');
-      const ctx = RequestContext.parse(res.dynamicMetadata.mesh_apim);
+      const ctx = RequestContext.parse(res.requestContext);
       expect(ctx).toMatchObject({
         requestId: 'rid-1',
         api: { id: 'petstore-v1', context: '/petstore/v1' },
@@ -80,7 +80,7 @@ describe('Check over gRPC', () => {
       const res = await get(`/petstore/v1/pets?limit=5&apikey=${key}`);
       expect(res.allowed).toBe(true);
       expect(res.queryParamsToRemove).toEqual(['apikey']);
-      const ctx = RequestContext.parse(res.dynamicMetadata.mesh_apim);
+      const ctx = RequestContext.parse(res.requestContext);
       expect(ctx.request.path).toBe('/petstore/v1/pets');
     });
 
@@ -405,7 +405,7 @@ describe('Check over gRPC', () => {
       const over = await get('/petstore/v1/pets', { apikey: key });
       expect(over.allowed).toBe(true);
       expect(over.headers['x-mesh-apim-over-quota']).toBe('true');
-      const ctx = RequestContext.parse(over.dynamicMetadata.mesh_apim);
+      const ctx = RequestContext.parse(over.requestContext);
       expect(ctx.decision).toMatchObject({ overQuota: true, reason: 'OVER_QUOTA' });
     });
 
