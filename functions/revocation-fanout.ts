@@ -20,6 +20,7 @@ import {
   kafkaBatchHandler,
   lambdaDeps,
 } from './lib/index.ts';
+import type { FunctionModule } from './registry.ts';
 
 export const name = 'revocation-fanout';
 
@@ -79,6 +80,31 @@ export function createHandler(
     deps,
   );
 }
+
+/**
+ * Local runner entry. With revocation.transport local (standalone default) adapters consume
+ * token-revoked from the bus themselves, so the function acknowledges without SQS.
+ */
+export const module: FunctionModule = {
+  name,
+  description: 'token-revoked -> every adapter SQS queue (<prefix>-<instance id>); stale queues deleted',
+  topics: [TOPICS.tokenRevoked],
+  create(deps) {
+    if (deps.config.revocation.transport === 'local') {
+      const skip: KafkaFunction<TokenRevoked> = {
+        name,
+        topics: [TOPICS.tokenRevoked],
+        idempotency: 'no side effect',
+        async process(records) {
+          return records.map(() => ({ status: 'skipped' as const, reason: 'revocation.transport is local' }));
+        },
+      };
+      return { handler: kafkaBatchHandler(skip, deps), close: async () => {} };
+    }
+    const sqs = sqsClientFromConfig(deps.config);
+    return { handler: createHandler(deps, () => sqs), close: async () => sqs.destroy() };
+  },
+};
 
 /** Lambda entry point (serverless.yml: functions/revocation-fanout.handler). */
 export const handler = createHandler(lambdaDeps());
