@@ -127,7 +127,7 @@ export class RevocationQueueConsumer {
           await this.ensureQueue().catch(() => {});
         } else log.warn({ err: String(err), backoffMs: backoff }, 'revocation poll failed');
         await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 10_000);
+        backoff = Math.min(backoff * 2, 2_000);
       }
     }
   }

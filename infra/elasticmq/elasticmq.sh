@@ -3,7 +3,8 @@
 #   infra/elasticmq/elasticmq.sh start|stop|status
 # Env: ELASTICMQ_PORT (default 9324), ELASTICMQ_VERSION, ELASTICMQ_RUN_DIR (pid/log/config, default
 # <repo>/.data/elasticmq), MESH_APIM_CACHE (jar cache outside the repo, default ~/.cache/mesh-apim).
-# Prints `SQS_ENDPOINT=http://127.0.0.1:<port>` once it answers.
+# Prints `SQS_ENDPOINT=http://127.0.0.1:<port>` once it answers. Queues and messages are kept in the
+# run dir across stop/start (delete the run dir for a clean broker).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -44,6 +45,10 @@ node-address { protocol = http, host = "127.0.0.1", port = $PORT, context-path =
 rest-sqs { enabled = true, bind-port = $PORT, bind-hostname = "127.0.0.1", sqs-limits = strict }
 rest-stats { enabled = false }
 generate-node-address = false
+aws { region = "us-east-1", accountId = "000000000000" }
+# Queues and messages survive a restart (SQS is durable; the outage tests stop and restart it).
+queues-storage { enabled = true, path = "$RUN_DIR/queues.conf" }
+messages-storage { enabled = true, uri = "jdbc:h2:$RUN_DIR/messages" }
 CONF
   nohup java -Xmx256m -Dconfig.file="$RUN_DIR/elasticmq.conf" -cp "$CACHE/lib/*" org.elasticmq.server.Main \
     > "$RUN_DIR/elasticmq.log" 2>&1 &
