@@ -68,6 +68,8 @@ stop() {
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$RABBITMQ_PID_FILE"
+  # The Erlang port mapper outlives the node; stop it only when no other node is registered.
+  if command -v epmd >/dev/null && ! epmd -names 2>/dev/null | grep -q '^name '; then epmd -kill >/dev/null 2>&1 || true; fi
 }
 
 status() {
