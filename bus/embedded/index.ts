@@ -98,7 +98,6 @@ CREATE TABLE IF NOT EXISTS records (
   size INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_offset ON records (topic_id, partition, offset);
-CREATE INDEX IF NOT EXISTS records_time ON records (topic_id, partition, ts_max, offset);
 CREATE TABLE IF NOT EXISTS group_offsets (
   group_id TEXT NOT NULL,
   topic_id INTEGER NOT NULL,
@@ -187,10 +186,11 @@ export class EmbeddedBus implements Bus, BusAdmin {
       read: db.prepare<[number, number, number, number], RecordRow>(
         'SELECT partition, offset, ts, key, value, headers FROM records WHERE topic_id = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?',
       ),
-      // ts_max is the running maximum timestamp, non-decreasing with the offset (Kafka's time index):
-      // the first offset whose ts_max >= t is the first offset whose own timestamp >= t.
-      offsetForTime: db.prepare<[number, number, number], { offset: number }>(
-        'SELECT offset FROM records WHERE topic_id = ? AND partition = ? AND ts_max >= ? ORDER BY ts_max, offset LIMIT 1',
+      firstAtOrAfterTime: db.prepare<[number, number, number, number], { offset: number }>(
+        'SELECT offset FROM records WHERE topic_id = ? AND partition = ? AND offset >= ? AND ts >= ? ORDER BY offset LIMIT 1',
+      ),
+      firstFrom: db.prepare<[number, number, number], { offset: number; ts_max: number }>(
+        'SELECT offset, ts_max FROM records WHERE topic_id = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT 1',
       ),
       sizesFrom: db.prepare<[number, number], { offset: number; size: number }>(
         'SELECT offset, size FROM records WHERE topic_id = ? AND partition = ? ORDER BY offset',
@@ -481,7 +481,12 @@ export class EmbeddedBus implements Bus, BusAdmin {
       }
     };
 
-    claimLeases();
+    try {
+      claimLeases();
+    } catch (err) {
+      // Locked for longer than busy_timeout: the loop claims the partitions as soon as it can.
+      log.warn({ err: toError('consume', err) }, 'could not claim partitions yet; retrying');
+    }
     const done = loop();
     const sub: Subscription = {
       stop: async () => {
@@ -507,6 +512,34 @@ export class EmbeddedBus implements Bus, BusAdmin {
     while (isRunning() && Date.now() < until) await this.idle(Math.min(until - Date.now(), 100));
   }
 
+  /**
+   * The first offset whose running maximum timestamp (ts_max, Kafka's time index: non-decreasing with
+   * the offset) is >= ts, the end offset if none. A binary search over the offset index finds it in
+   * O(log n) lookups: no second index to maintain on every insert. Retention by age cuts here.
+   */
+  private firstOffsetWithMaxTs(topicId: number, p: PartitionRow, ts: number): number {
+    let lo = p.start_offset;
+    let hi = p.next_offset;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const r = this.stmt.firstFrom.get(topicId, p.partition, mid);
+      if (!r || r.ts_max >= ts) hi = mid;
+      else lo = r.offset + 1;
+    }
+    return this.stmt.firstFrom.get(topicId, p.partition, lo)?.offset ?? p.next_offset;
+  }
+
+  /**
+   * Kafka's offsets-for-times: the first offset whose own timestamp is >= ts (end offset if none).
+   * Records before firstOffsetWithMaxTs are all older; from there a short scan finds the record, as
+   * Kafka scans the batch its time index points at (needed when retention or compaction removed the
+   * record that set ts_max).
+   */
+  private offsetForTime(topicId: number, p: PartitionRow, ts: number): number {
+    const from = this.firstOffsetWithMaxTs(topicId, p, ts);
+    return this.stmt.firstAtOrAfterTime.get(topicId, p.partition, from, ts)?.offset ?? p.next_offset;
+  }
+
   private partitionRows(topic: string): { t: TopicRow; parts: PartitionRow[] } {
     const t = this.topic(topic);
     return { t, parts: this.stmt.partitions.all(t.id) };
@@ -518,7 +551,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
       const { t, parts } = this.partitionRows(topic);
       return parts.map((p) => ({
         partition: p.partition,
-        offset: String(this.stmt.offsetForTime.get(t.id, p.partition, timestampMs)?.offset ?? p.next_offset),
+        offset: String(this.offsetForTime(t.id, p, timestampMs)),
       }));
     } catch (err) {
       throw toError('offsetsForTime', err);
@@ -600,8 +633,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
   private expirePartition(t: TopicRow, p: PartitionRow, now: number): number {
     let cut = p.start_offset;
     if (t.retention_ms >= 0) {
-      const keep = this.stmt.offsetForTime.get(t.id, p.partition, now - t.retention_ms);
-      cut = Math.max(cut, keep?.offset ?? p.next_offset);
+      cut = Math.max(cut, this.firstOffsetWithMaxTs(t.id, p, now - t.retention_ms));
     }
     if (t.retention_bytes >= 0 && p.bytes > t.retention_bytes) {
       let excess = p.bytes - t.retention_bytes;

@@ -186,6 +186,16 @@ export class KafkaBus implements Bus, BusAdmin {
     return this.producer;
   }
 
+  /**
+   * After a failed send the idempotent producer's sequence numbers may no longer match the broker's
+   * (the batch may or may not have been written): the next produce() starts a new producer id.
+   */
+  private resetProducer(): void {
+    const old = this.producer;
+    this.producer = null;
+    old?.then((p) => p.disconnect()).catch(() => undefined);
+  }
+
   private getAdmin(): Promise<Admin> {
     if (!this.admin) {
       const a = this.kafka.admin();
@@ -273,6 +283,7 @@ export class KafkaBus implements Bus, BusAdmin {
         });
       }
     } catch (err) {
+      this.resetProducer();
       const e = toBusError(`produce to ${topic}`, err);
       throw e instanceof BrokerUnavailableError || e instanceof TopicError
         ? e

@@ -88,8 +88,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
-# Short check interval so the retention integration test sees deletions within seconds.
+# Short check interval (and no 30 s initial delay) so the retention integration test sees deletions within seconds.
 log.retention.check.interval.ms=2000
+log.initial.task.delay.ms=0
 EOF
 }
 

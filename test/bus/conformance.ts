@@ -249,7 +249,8 @@ export function busConformance(label: string, harness: BusHarness): void {
       topic,
       Array.from({ length: 5 }, (_, i) => ({ key: 'k', value: `old${i}`, timestamp: old + i })),
     );
-    expect((await bus.read(topic, 0, '0', 10)).length).toBe(5);
+    // Not read back here: a broker may already have removed them (Kafka checks every 2 s in kafka.sh).
+    expect(await bus.endOffsets(topic)).toEqual([{ partition: 0, offset: '5' }]);
     await waitFor(
       'retention',
       async () => {

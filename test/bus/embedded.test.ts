@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { BrokerUnavailableError, BusClosedError, TopicError } from '../../bus/errors.ts';
@@ -214,6 +215,37 @@ describe('embedded log', () => {
     expect(await at(250)).toBe('1');
     expect(await at(350)).toBe('3');
     expect(await at(500)).toBe('4');
+  });
+
+  it('offsetsForTime equals a scan for the first record with timestamp >= t, with gaps from compaction', async () => {
+    const b = open();
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 1000 }), fc.constantFrom('a', 'b', 'c', 'd')), {
+          minLength: 1,
+          maxLength: 60,
+        }),
+        fc.integer({ min: -10, max: 1010 }),
+        fc.boolean(),
+        async (recs, t, compact) => {
+          const name = `prop-${n++}`;
+          await b.ensureTopics([
+            { name, partitions: 1, retentionMs: -1, cleanupPolicy: compact ? 'compact' : 'delete' },
+          ]);
+          await b.produce(
+            name,
+            recs.map(([ts, key]) => ({ key, value: String(ts), timestamp: ts })),
+          );
+          if (compact) b.enforceRetention();
+          const left = await b.read(name, 0, '0', 100);
+          const idx = left.findIndex((r) => r.timestamp >= t);
+          const expected = idx === -1 ? String(recs.length) : left[idx]!.offset;
+          expect((await b.offsetsForTime(name, t))[0]!.offset).toBe(expected);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('one consumer of a group owns a partition; another takes over when it stops', async () => {

@@ -36,6 +36,11 @@ describe.skipIf(!brokers)('kafka bus (real broker)', () => {
   busConformance('kafka', {
     open: async () => new KafkaBus(config()),
     interrupt: async () => {
+      await kafkaSh('status').catch(() => {
+        throw new Error(
+          `the broker at ${brokers} is not one infra/kafka/kafka.sh started with this KAFKA_RUN_DIR/KAFKA_PORT: cannot stop it`,
+        );
+      });
       await kafkaSh('stop');
       await new Promise((r) => setTimeout(r, 2000));
       await kafkaSh('start');

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { loadTopicDefinitions, TOPICS_FILE, topicSpecs } from '../../bus/topics.ts';
 import { run } from '../../cli/commands/topics.ts';
@@ -26,6 +26,7 @@ describe('topic definitions (infra/topics.yaml joined with events/topics.ts)', (
 
   const dir = mkdtempSync(join(tmpdir(), 'topics-'));
   afterEach(() => vi.restoreAllMocks());
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('names the topic missing from the file and the definition without a contract', () => {
     const text = readFileSync(TOPICS_FILE, 'utf8').replace(/^ {2}dead-letter:/m, '  dead-letters:');
