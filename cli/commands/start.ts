@@ -3,8 +3,10 @@ import { instanceIdOf, startAdapter } from '../../adapter/main.ts';
 import { startRevocations } from '../../adapter/revocation/index.ts';
 import { RevocationStore } from '../../adapter/revocation/store.ts';
 import { createBus } from '../../bus/index.ts';
+import type { Bus } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger, rootLogger } from '../../common/log.ts';
+import { startFunctions } from '../../functions/runner/index.ts';
 
 export const description =
   'Run the pipeline on this machine: the ext_authz adapter (gRPC + admin HTTP) on the configured control plane.';
@@ -18,8 +20,10 @@ export interface Running {
  * Everything `start` runs, composed in one place. The event emitter and the local function
  * runner join here (start them before/after the adapter, stop them in reverse order).
  */
-export async function startAll(config: Config): Promise<Running> {
-  const bus = createBus(config);
+export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promise<Running> {
+  // Revocations always need the stream (standalone: the adapter consumes token-revoked from it).
+  const ownBus = parts.bus ? null : createBus(config);
+  const bus = parts.bus ?? ownBus!;
   // The revoked set is loaded (data directory / API Manager) before the adapter reports ready.
   const revocations = new RevocationStore();
   const sqs =
@@ -54,12 +58,24 @@ export async function startAll(config: Config): Promise<Running> {
       : {}),
     ...(sqs ? { sqs } : {}),
   });
-  const adapter = await startAdapter(config, { revocations });
+  // The bus passed in by the integrator: with one, the adapter emits request events to it.
+  const adapter = await startAdapter(config, { revocations, ...(parts.bus ? { bus: parts.bus } : {}) });
+  // The functions consume what the adapter emits; stopped after it so its last events get processed.
+  let functions: Awaited<ReturnType<typeof startFunctions>> | null = null;
+  try {
+    if (parts.bus && config.functions.runLocal) functions = await startFunctions(config, parts.bus);
+  } catch (err) {
+    await adapter.stop();
+    await revocationFeed.stop();
+    await ownBus?.close();
+    throw err;
+  }
   return {
     async stop() {
       await adapter.stop();
+      await functions?.stop();
       await revocationFeed.stop();
-      await bus.close();
+      await ownBus?.close();
     },
   };
 }

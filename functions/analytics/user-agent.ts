@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { parse as parseYaml } from 'yaml';
 import { UNKNOWN } from '../../events/analytics.ts';
 
 interface Rule {
@@ -21,14 +20,54 @@ interface Rules {
 
 let rules: Rules | null = null;
 
+type RawRule = { regex: string; regex_flag?: string; family_replacement?: string; os_replacement?: string };
+
+/**
+ * regexes.yaml's user-agent and OS sections are flat lists of single-quoted scalars, so a line reader
+ * gets them in a few ms where a full YAML parse takes most of a second (Lambda cold start). A unit
+ * test checks this reader against the yaml package on the installed file.
+ */
+export function readUapSections(text: string): { user_agent_parsers: RawRule[]; os_parsers: RawRule[] } {
+  const out: { user_agent_parsers: RawRule[]; os_parsers: RawRule[] } = {
+    user_agent_parsers: [],
+    os_parsers: [],
+  };
+  let section: RawRule[] | null = null;
+  let current: RawRule | null = null;
+  const line = /^\s*(- )?([a-z0-9_]+): '((?:[^']|'')*)'\s*$/;
+  for (const raw of text.split('\n')) {
+    if (/^[a-z_]+:\s*$/.test(raw)) {
+      const name = raw.trim().slice(0, -1);
+      if (name === 'user_agent_parsers' || name === 'os_parsers') section = out[name];
+      else if (section)
+        break; // device_parsers and later: not needed
+      else section = null;
+      current = null;
+      continue;
+    }
+    if (!section) continue;
+    const m = line.exec(raw);
+    if (!m) {
+      if (raw.trim() === '' || raw.trim().startsWith('#')) continue;
+      throw new Error(`regexes.yaml: unexpected line: ${raw.slice(0, 80)}`);
+    }
+    const value = m[3]!.replace(/''/g, "'");
+    if (m[1]) {
+      current = { regex: '' };
+      section.push(current);
+    }
+    if (current) (current as Record<string, string>)[m[2]!] = value;
+  }
+  return out;
+}
+
+export function uapRegexesFile(): string {
+  return createRequire(import.meta.url).resolve('uap-core/regexes.yaml');
+}
+
 function loadRules(): Rules {
   if (rules) return rules;
-  const require = createRequire(import.meta.url);
-  const file = require.resolve('uap-core/regexes.yaml');
-  const doc = parseYaml(readFileSync(file, 'utf8')) as {
-    user_agent_parsers: { regex: string; regex_flag?: string; family_replacement?: string }[];
-    os_parsers: { regex: string; regex_flag?: string; os_replacement?: string }[];
-  };
+  const doc = readUapSections(readFileSync(uapRegexesFile(), 'utf8'));
   const compile = (regex: string, flag?: string) => new RegExp(regex, flag === 'i' ? 'i' : '');
   rules = {
     agents: doc.user_agent_parsers.map((p) => ({

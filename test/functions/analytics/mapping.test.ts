@@ -194,3 +194,25 @@ describe('request-attributes -> WSO2 analytics mapping', () => {
     }
   });
 });
+
+describe('the request-attributes samples of events/samples/ (emitter-made)', () => {
+  const dir = path.join(SAMPLES_DIR, '..', '..', 'request-attributes');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  it('exist', () => expect(files.length).toBeGreaterThan(0));
+  for (const f of files) {
+    it(`${f} maps to a valid WSO2 analytics event (or a documented skip)`, () => {
+      const ev = RequestAttributes.parse(JSON.parse(readFileSync(path.join(dir, f), 'utf8')));
+      const a = toAnalyticsEvent(ev);
+      if ('skip' in a) {
+        expect(ev.decision.kind).toBe('not-found');
+        return;
+      }
+      AnalyticsEvent.parse(a);
+      expect(a.metric).toBe(ev.decision.kind === 'allow' ? a.metric : 'apim:faulty');
+      if (ev.decision.kind === 'rate-limited' && a.metric === 'apim:faulty')
+        expect(a.data.errorType).toBe('THROTTLED');
+      if (['unauthenticated', 'forbidden'].includes(ev.decision.kind) && a.metric === 'apim:faulty')
+        expect(a.data.errorType).toBe('AUTH');
+    });
+  }
+});
