@@ -45,6 +45,8 @@ export interface DecideState {
 /** context_extensions key naming the API (its id or versioned context) for a route. */
 export const API_CONTEXT_EXTENSION = 'api';
 
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
+
 function deny(
   name: Wso2ErrorName,
   reason: string,
@@ -245,10 +247,9 @@ function findSubscription(
   const sub = snapshot.subscriptions.get(subscriptionKey(app.id, api.info.id));
   if (sub) return sub;
   if (api.trustClaims && cred.subscribedApis) {
+    // WSO2 puts the versioned context in the claim (e.g. /petstore/v1).
     const claim = cred.subscribedApis.find(
-      (s) =>
-        (s.context === api.versionedContext || s.context === `${api.versionedContext}`) &&
-        s.version === api.info.version,
+      (s) => s.context === api.versionedContext && s.version === api.info.version,
     );
     if (claim) {
       return {
@@ -267,6 +268,8 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   const now = clock.now();
   const match = emptyMatch();
 
+  // Dot segments would let a path match one resource here and reach another upstream.
+  if (DOT_SEGMENT.test(request.path)) return deny('NO_MATCHING_RESOURCE', 'PATH_NOT_NORMALIZED', match);
   const api = resolveApi(request, snapshot);
   if (!api || api.lifecycle === 'CREATED' || api.lifecycle === 'RETIRED') {
     return deny('NO_MATCHING_RESOURCE', 'API_NOT_FOUND', match);

@@ -104,7 +104,28 @@ export class CheckService {
     };
   }
 
+  /** Evaluates and notifies the observer; the gRPC handler answers before notifying. */
   async check(proto: ProtoCheckRequest): Promise<CheckResponseObject> {
+    const { response, record } = await this.evaluate(proto);
+    this.notify(record);
+    return response;
+  }
+
+  /** Calls the onCheck observer; never throws. */
+  notify(record: CheckRecord | null): void {
+    if (!record) return;
+    try {
+      this.observer(record);
+    } catch (err) {
+      this.o.metrics.observerErrors.inc();
+      this.log.warn({ err: errorMessage(err) }, 'onCheck observer threw');
+    }
+  }
+
+  /** The answer and the record for the observer (null only when even the mapping failed). Never rejects. */
+  async evaluate(
+    proto: ProtoCheckRequest,
+  ): Promise<{ response: CheckResponseObject; record: CheckRecord | null }> {
     const t0 = performance.now();
     const startedAt = this.o.clock.now();
     let request: CheckRequest | null = null;
@@ -128,6 +149,7 @@ export class CheckService {
       decision = this.failure(request ? 'decide' : 'translate', err, request);
     }
     let response: CheckResponseObject;
+    let record: CheckRecord | null = null;
     let context = null;
     try {
       const req = request ?? toCheckRequest({}, startedAt);
@@ -141,7 +163,7 @@ export class CheckService {
         code: String(decision.code ?? 0),
       });
       this.o.metrics.checkDuration.observe({ decision: decision.kind }, totalMs / 1000);
-      const record: CheckRecord = {
+      record = {
         request: req,
         credential,
         decision,
@@ -149,12 +171,6 @@ export class CheckService {
         timings: { startedAt, credentialMs, decideMs, totalMs },
         internalError,
       };
-      try {
-        this.observer(record);
-      } catch (err) {
-        this.o.metrics.observerErrors.inc();
-        this.log.warn({ err: errorMessage(err) }, 'onCheck observer threw');
-      }
     } catch (err) {
       // Mapping itself failed: answer with the failure mode, built without the mapper's helpers.
       this.o.metrics.internalErrors.inc({ stage: 'respond' });
@@ -164,7 +180,7 @@ export class CheckService {
           ? { status: { code: 0, message: 'FAIL_OPEN' } }
           : { status: { code: 14, message: 'INTERNAL_ERROR' } };
     }
-    return response;
+    return { response, record };
   }
 }
 
@@ -195,8 +211,12 @@ export class AdapterServer {
         call: grpc.ServerUnaryCall<ProtoCheckRequest, CheckResponseObject>,
         callback: grpc.sendUnaryData<CheckResponseObject>,
       ) => {
-        this.check.check(call.request).then(
-          (res) => callback(null, res),
+        this.check.evaluate(call.request).then(
+          ({ response, record }) => {
+            // Answer Envoy first; the observer (event emitter) runs after the reply is queued.
+            callback(null, response);
+            this.check.notify(record);
+          },
           // check() does not reject; this is the last line of defence.
           (err: unknown) => callback({ code: grpc.status.INTERNAL, details: errorMessage(err) }),
         );

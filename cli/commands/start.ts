@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { instanceIdOf, startAdapter } from '../../adapter/main.ts';
+import { type AdapterHandle, instanceIdOf, startAdapter } from '../../adapter/main.ts';
 import { startRevocations } from '../../adapter/revocation/index.ts';
 import { RevocationStore } from '../../adapter/revocation/store.ts';
 import { createBus } from '../../bus/index.ts';
@@ -13,6 +13,7 @@ export const description =
 export const usage = 'mesh-apim start [--config <file>]';
 
 export interface Running {
+  adapter: AdapterHandle;
   stop(): Promise<void>;
 }
 
@@ -71,6 +72,7 @@ export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promi
     throw err;
   }
   return {
+    adapter,
     async stop() {
       await adapter.stop();
       await functions?.stop();

@@ -178,3 +178,51 @@ describe('toCheckRequest', () => {
     expect(toCheckRequest({}, 0)).toMatchObject({ path: '/', method: 'GET', clientIp: null });
   });
 });
+
+describe('decide with OAuth2-style credentials (application by consumer key)', () => {
+  const snap = compileSnapshot(
+    {
+      ...snapshot.data,
+      keyMappings: [{ consumerKey: 'ck-1', keyManager: 'Resident Key Manager', application: 'bronze' }],
+    },
+    { source: 'test' },
+  );
+  const base = cred('bronze');
+
+  it('resolves the application through the key mappings', () => {
+    const d = decide(
+      {
+        request: request('/p/v1/x'),
+        credential: {
+          ...base,
+          type: 'oauth2-jwt',
+          application: { by: 'consumer-key', consumerKey: 'ck-1', keyManager: 'Resident Key Manager' },
+        },
+      },
+      snap,
+      new ManualClock(),
+      { throttle: new ThrottleState() },
+    );
+    expect(d).toMatchObject({
+      kind: 'allow',
+      match: { application: { name: 'bronze' }, credentialType: 'oauth2-jwt' },
+    });
+  });
+
+  it('an unknown consumer key is 401 900901', () => {
+    const d = decide(
+      {
+        request: request('/p/v1/x'),
+        credential: {
+          ...base,
+          type: 'oauth2-jwt',
+          application: { by: 'consumer-key', consumerKey: 'nope', keyManager: 'Resident Key Manager' },
+        },
+      },
+      snap,
+      new ManualClock(),
+      { throttle: new ThrottleState() },
+    );
+    expect(d).toMatchObject({ kind: 'unauthenticated', code: 900901, reason: 'APPLICATION_UNKNOWN' });
+  });
+});

@@ -8,6 +8,7 @@ import { accessLogService } from '../../adapter/proto.ts';
 import type { SnapshotSource } from '../../adapter/snapshot/source.ts';
 import { RequestContext } from '../../events/request-attributes.ts';
 import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
+import { signRs256, wso2Claims } from '../support/keys.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -192,6 +193,15 @@ describe('startAdapter', () => {
     }
     expect(received).toHaveLength(1);
     expect(() => t!.adapter.server.addService(Ctor.service, {})).toThrow(/before start/);
+  });
+
+  it('accepts keys without exp only when adapter.apiKeyAllowNoExpiry is set', async () => {
+    t = await startTestAdapter({ overrides: { 'adapter.apiKeyAllowNoExpiry': true } });
+    const sk = t.adapter.signingKey!;
+    const token = await signRs256(sk.privateKey, sk.kid, wso2Claims(t.clock.now(), { exp: undefined }));
+    expect((await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: token } })).allowed).toBe(
+      true,
+    );
   });
 
   it('two adapters in one process keep separate metrics', async () => {
