@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.int.test.ts', 'node_modules/**'],
+          exclude: ['test/**/*.int.test.ts', 'test/**/*.deploy.test.ts', 'node_modules/**'],
           testTimeout: 20_000,
           hookTimeout: 30_000,
         },
@@ -22,6 +22,10 @@ export default defineConfig({
           hookTimeout: 120_000,
           fileParallelism: false,
         },
+      },
+      {
+        // Reads the artifacts `npm run package` wrote (dist/serverless/<stage>); `npm run test:deploy`.
+        test: { name: 'deploy', include: ['test/**/*.deploy.test.ts'] },
       },
     ],
   },

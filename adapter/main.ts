@@ -33,7 +33,7 @@ export interface AdapterServices {
 
 export interface AdapterDeps {
   clock?: Clock;
-  /** Snapshot source; default: from config (standalone files; apim is plugged in by its issue). */
+  /** Snapshot source; default: from config (adapter.controlPlane: standalone files or API Manager). */
   source?: SnapshotSource;
   /** Credential verifiers in precedence order; default defaultVerifiers(). */
   verifiers?: CredentialVerifier[];
@@ -101,7 +101,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const chain = new CredentialChain(
     deps.verifiers ?? [
       ...defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
-      ...oauthVerifiers(config, clock),
+      ...oauthVerifiers(config, clock, metrics.registry),
     ],
   );
   const emission = deps.bus ? createEmission(config, deps.bus, metrics.registry) : null;

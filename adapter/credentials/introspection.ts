@@ -10,7 +10,7 @@ import type { AxiosInstance } from 'axios';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { createHttpClient } from '../http-client.ts';
-import { credentialMetrics } from './metrics.ts';
+import { type CredentialMetrics, defaultCredentialMetrics } from './metrics.ts';
 
 const log = createLogger('introspection');
 
@@ -49,6 +49,7 @@ export interface IntrospectionOptions {
   maxEntries?: number;
   timeoutMs?: number;
   http?: AxiosInstance;
+  metrics?: CredentialMetrics;
 }
 
 type CacheEntry = { result: IntrospectionResult & { kind: 'active' | 'inactive' }; until: number };
@@ -58,7 +59,8 @@ function formEncode(fields: Record<string, string>): string {
 }
 
 export class IntrospectionClient {
-  private readonly options: Required<Omit<IntrospectionOptions, 'http' | 'now'>>;
+  private readonly options: Required<Omit<IntrospectionOptions, 'http' | 'now' | 'metrics'>>;
+  readonly metrics: CredentialMetrics;
   private readonly now: () => number;
   private readonly http: AxiosInstance;
   private readonly cache = new Map<string, CacheEntry>();
@@ -79,6 +81,7 @@ export class IntrospectionClient {
     };
     this.now = options.now ?? Date.now;
     this.http = options.http ?? createHttpClient({ timeoutMs: this.options.timeoutMs });
+    this.metrics = options.metrics ?? defaultCredentialMetrics();
   }
 
   /** Cached answer if there is one; never blocks. The check path tries this before awaiting. */
@@ -89,7 +92,7 @@ export class IntrospectionClient {
       this.cache.delete(token);
       return undefined;
     }
-    credentialMetrics().introspectionCache.inc({
+    this.metrics.introspectionCache.inc({
       result: entry.result.kind === 'active' ? 'hit' : 'negative-hit',
     });
     return entry.result;
@@ -105,10 +108,10 @@ export class IntrospectionClient {
     if (hit) return Promise.resolve(hit);
     const running = this.inflight.get(token);
     if (running) {
-      credentialMetrics().introspectionCache.inc({ result: 'joined' });
+      this.metrics.introspectionCache.inc({ result: 'joined' });
       return running;
     }
-    credentialMetrics().introspectionCache.inc({ result: 'miss' });
+    this.metrics.introspectionCache.inc({ result: 'miss' });
     const call = this.call(token).finally(() => this.inflight.delete(token));
     this.inflight.set(token, call);
     return call;
@@ -146,11 +149,11 @@ export class IntrospectionClient {
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
       result = this.interpret(JSON.parse(res.data));
     } catch (err) {
-      credentialMetrics().introspections.inc({ result: 'error' });
+      this.metrics.introspections.inc({ result: 'error' });
       log.warn({ url: this.options.url, err: errorMessage(err) }, 'token introspection failed');
       return { kind: 'unavailable', reason: `introspection failed: ${errorMessage(err)}` };
     }
-    credentialMetrics().introspections.inc({ result: result.kind });
+    this.metrics.introspections.inc({ result: result.kind });
     if (result.kind === 'active') {
       const now = this.now();
       const cap = now + this.options.positiveTtlCapMs;

@@ -9,11 +9,11 @@
  * kids cannot turn into a flood of JWKS requests. Refreshes are single-flight.
  */
 import type { AxiosInstance } from 'axios';
-import { type CryptoKey, importJWK, importX509, type JWK } from 'jose';
+import { type CryptoKey, importJWK, importSPKI, importX509, type JWK } from 'jose';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { createHttpClient } from '../http-client.ts';
-import { credentialMetrics } from './metrics.ts';
+import { type CredentialMetrics, defaultCredentialMetrics } from './metrics.ts';
 
 const log = createLogger('jwks');
 
@@ -38,6 +38,7 @@ export interface JwksCacheOptions {
   timeoutMs?: number;
   /** HTTP client (carries the TLS settings); default: a plain client with timeoutMs. */
   http?: AxiosInstance;
+  metrics?: CredentialMetrics;
 }
 
 interface Entry {
@@ -53,6 +54,7 @@ export class JwksCache implements KeySource {
   private readonly staleWindowMs: number;
   private readonly cooldownMs: number;
   private readonly http: AxiosInstance;
+  private readonly metrics: CredentialMetrics;
   private keys = new Map<string, Entry>();
   private fetchedAt = Number.NEGATIVE_INFINITY;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
@@ -68,6 +70,7 @@ export class JwksCache implements KeySource {
     this.staleWindowMs = options.staleWindowMs ?? 24 * 3_600_000;
     this.cooldownMs = options.cooldownMs ?? 30_000;
     this.http = options.http ?? createHttpClient({ timeoutMs: options.timeoutMs ?? 5_000 });
+    this.metrics = options.metrics ?? defaultCredentialMetrics();
   }
 
   async lookup(kid: string | undefined, alg: string): Promise<KeyLookup> {
@@ -149,17 +152,20 @@ export class JwksCache implements KeySource {
       }
       this.keys = next;
       this.fetchedAt = this.now();
-      credentialMetrics().jwksRefreshes.inc({ issuer: this.name, result: 'ok' });
+      this.metrics.jwksRefreshes.inc({ issuer: this.name, result: 'ok' });
       return true;
     } catch (err) {
-      credentialMetrics().jwksRefreshes.inc({ issuer: this.name, result: 'error' });
+      this.metrics.jwksRefreshes.inc({ issuer: this.name, result: 'error' });
       log.warn({ jwks: this.url, err: errorMessage(err) }, 'JWKS refresh failed; keeping cached keys');
       return false;
     }
   }
 }
 
-/** A fixed key from a PEM certificate (issuers configured with a certificate instead of a JWKS URL). */
+/**
+ * A fixed key from a PEM X.509 certificate (or SPKI public key): issuers configured with a
+ * certificate instead of a JWKS URL.
+ */
 export class CertificateKeySource implements KeySource {
   private readonly imported = new Map<string, Promise<CryptoKey>>();
 
@@ -172,7 +178,7 @@ export class CertificateKeySource implements KeySource {
     if (this.kid !== undefined && kid !== undefined && kid !== this.kid) return { kind: 'unknown-kid' };
     let key = this.imported.get(alg);
     if (!key) {
-      key = importX509(this.pem, alg);
+      key = this.pem.includes('BEGIN CERTIFICATE') ? importX509(this.pem, alg) : importSPKI(this.pem, alg);
       this.imported.set(alg, key);
     }
     try {

@@ -9,7 +9,6 @@ import type { CheckRequest } from '../domain.ts';
 import { keyMappingKey, type Snapshot } from '../snapshot/types.ts';
 import { BEARER_STRIP, bearerToken, looksLikeJwt, scopesOf } from './bearer.ts';
 import type { IntrospectionClient } from './introspection.ts';
-import { credentialMetrics } from './metrics.ts';
 import type { CredentialResult, CredentialVerifier } from './types.ts';
 
 export interface OpaqueTokenVerifierOptions {
@@ -18,6 +17,8 @@ export interface OpaqueTokenVerifierOptions {
   keyManager: string;
   /** APIs (versioned context or id) that allow requests while introspection is down. */
   failOpenApis?: Iterable<string>;
+  /** Also introspect JWT-shaped tokens (no JWT issuer is configured to verify them locally). */
+  claimJwts?: boolean;
 }
 
 export class OpaqueTokenVerifier implements CredentialVerifier {
@@ -25,16 +26,18 @@ export class OpaqueTokenVerifier implements CredentialVerifier {
   private readonly client: IntrospectionClient;
   private readonly keyManager: string;
   private readonly failOpenApis: ReadonlySet<string>;
+  private readonly claimJwts: boolean;
 
   constructor(options: OpaqueTokenVerifierOptions) {
     this.client = options.client;
     this.keyManager = options.keyManager;
     this.failOpenApis = new Set(options.failOpenApis ?? []);
+    this.claimJwts = options.claimJwts ?? false;
   }
 
   appliesTo(request: CheckRequest): boolean {
     const token = bearerToken(request);
-    return token !== undefined && token !== '' && !looksLikeJwt(token);
+    return token !== undefined && token !== '' && (this.claimJwts || !looksLikeJwt(token));
   }
 
   async verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult> {
@@ -48,7 +51,7 @@ export class OpaqueTokenVerifier implements CredentialVerifier {
         const api = resolveApi(request, snapshot);
         const failOpen =
           api !== null && (this.failOpenApis.has(api.versionedContext) || this.failOpenApis.has(api.info.id));
-        credentialMetrics().introspectionOutageDecisions.inc({ mode: failOpen ? 'open' : 'closed' });
+        this.client.metrics.introspectionOutageDecisions.inc({ mode: failOpen ? 'open' : 'closed' });
         return {
           status: 'unavailable',
           type: 'oauth2-opaque',

@@ -1,11 +1,13 @@
 /** Builds the OAuth2 verifiers (JWT issuers, opaque-token introspection) from configuration. */
 import { readFileSync } from 'node:fs';
+import type { Registry } from 'prom-client';
 import type { Config } from '../../common/config.ts';
 import { ConfigError, errorMessage } from '../../common/errors.ts';
 import { type Clock, systemClock } from '../domain.ts';
 import { createHttpClient } from '../http-client.ts';
 import { IntrospectionClient } from './introspection.ts';
 import { CertificateKeySource, JwksCache } from './jwks.ts';
+import { createCredentialMetrics } from './metrics.ts';
 import { OAuthJwtVerifier } from './oauth-jwt.ts';
 import { OpaqueTokenVerifier } from './oauth-opaque.ts';
 import type { CredentialVerifier } from './types.ts';
@@ -27,8 +29,13 @@ function tlsFor(config: Config, url: string) {
 }
 
 /** [JWT verifier, opaque verifier] as configured; empty when no issuer and no introspection is set. */
-export function oauthVerifiers(config: Config, clock: Clock = systemClock): CredentialVerifier[] {
+export function oauthVerifiers(
+  config: Config,
+  clock: Clock = systemClock,
+  registry?: Registry,
+): CredentialVerifier[] {
   const { oauth } = config;
+  const metrics = registry ? { metrics: createCredentialMetrics(registry) } : {};
   const now = () => clock.now();
   const verifiers: CredentialVerifier[] = [];
   const introspection = oauth.introspectionUrl !== '';
@@ -44,6 +51,7 @@ export function oauthVerifiers(config: Config, clock: Clock = systemClock): Cred
           staleWindowMs: oauth.jwksStaleWindowMs,
           cooldownMs: oauth.jwksCooldownMs,
           http: createHttpClient({ timeoutMs: 5_000, ...tlsFor(config, i.jwksUrl) }),
+          ...metrics,
         });
       } else {
         let pem: string;
@@ -78,6 +86,7 @@ export function oauthVerifiers(config: Config, clock: Clock = systemClock): Cred
       positiveTtlCapMs: oauth.introspectionCacheMaxMs,
       negativeTtlMs: oauth.introspectionNegativeCacheMs,
       maxEntries: oauth.introspectionCacheMaxEntries,
+      ...metrics,
       http: createHttpClient({
         timeoutMs: oauth.introspectionTimeoutMs,
         ...tlsFor(config, oauth.introspectionUrl),
@@ -88,6 +97,7 @@ export function oauthVerifiers(config: Config, clock: Clock = systemClock): Cred
         client,
         keyManager: oauth.introspectionKeyManager,
         failOpenApis: oauth.introspectionFailOpenApis,
+        claimJwts: oauth.issuers.length === 0,
       }),
     );
   }

@@ -253,7 +253,9 @@ export class FakeApim {
 
   async start(): Promise<this> {
     // Load the spec validator now, so the first request's answer time is the fake's, not the loader's.
-    await validateRequest('internal-data', { method: 'GET', url: '/internal/data/v1/apis', headers: {} });
+    for (const path of [...Object.keys(COLLECTIONS), '/revokedjwt']) {
+      await validateRequest('internal-data', { method: 'GET', url: `/internal/data/v1${path}`, headers: {} });
+    }
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     return this;
   }
@@ -304,7 +306,7 @@ export class FakeApim {
       req.socket.destroy();
       return;
     }
-    if (this.mode === 'slow') await new Promise((r) => setTimeout(r, this.slowMs));
+    if (this.mode === 'slow') await new Promise((r) => setTimeout(r, this.slowMs).unref());
     if (res.destroyed) return;
     if (this.mode === 'error') return this.json(res, 500, { code: 500, message: 'Internal server error' });
     if (this.mode === 'malformed') {

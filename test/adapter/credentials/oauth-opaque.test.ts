@@ -115,6 +115,13 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     ).toBe(true);
   });
 
+  it('without a JWT issuer configured, JWT-shaped tokens are introspected too', async () => {
+    const jwtShaped = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
+    const now = Math.floor(t.clock.now() / 1000);
+    km.tokens.set(jwtShaped, { active: true, claims: { client_id: 'demo-ck', exp: now + 60 } });
+    expect((await check(jwtShaped)).allowed).toBe(true);
+  });
+
   it('consumer key without a subscription: 403 900908', async () => {
     const res = await check(token('unsub-ck'));
     expect(res.httpStatus).toBe(403);
@@ -141,6 +148,15 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     expect(res.allowed).toBe(true);
     expect(res.headers['x-mesh-apim-api-id']).toBe('orders-v1');
     expect(res.headers['x-mesh-apim-application-id']).toBeUndefined();
+  });
+
+  it('introspection calls, cache results and outage decisions are on /metrics', async () => {
+    const res = await fetch(`http://127.0.0.1:${t.adapter.adminPort}/metrics`);
+    const text = await res.text();
+    expect(text).toMatch(/mesh_apim_introspection_requests_total\{result="active"\} [1-9]/);
+    expect(text).toMatch(/mesh_apim_introspection_cache_total\{result="hit"\} [1-9]/);
+    expect(text).toMatch(/mesh_apim_introspection_outage_total\{mode="closed"\} [1-9]/);
+    expect(text).toMatch(/mesh_apim_introspection_outage_total\{mode="open"\} [1-9]/);
   });
 
   it('a cached token keeps working while the key manager is down', async () => {

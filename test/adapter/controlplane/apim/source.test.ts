@@ -24,7 +24,7 @@ function overrides(extra: Record<string, unknown> = {}) {
     'apim.username': 'admin',
     'apim.password': 'admin',
     'apim.refreshIntervalMs': 3_600_000,
-    'apim.requestTimeoutMs': 1_000,
+    'apim.requestTimeoutMs': 3_000,
     'oauth.introspectionUrl': `${km.url}/oauth2/introspect`,
     'oauth.introspectionClientId': km.introspectionClient.id,
     'oauth.introspectionClientSecret': km.introspectionClient.secret,
@@ -114,7 +114,7 @@ describe('API Manager control plane', () => {
 
   it.each([
     ['down', () => Object.assign(apim, { mode: 'down' })],
-    ['slow', () => Object.assign(apim, { mode: 'slow', slowMs: 3_000 })],
+    ['slow', () => Object.assign(apim, { mode: 'slow', slowMs: 10_000 })],
     ['answering 500', () => Object.assign(apim, { mode: 'error' })],
     ['answering malformed JSON', () => Object.assign(apim, { mode: 'malformed' })],
     ['answering a partial list', () => Object.assign(apim, { pageSize: 1 })],
@@ -135,6 +135,19 @@ describe('API Manager control plane', () => {
     apim.data = sampleApimData();
     expect((await refreshControlPlane(t.adapter.store)).status).toMatch(/ok|unchanged/);
     expect(await staleGauge(t)).toBe(0);
+  });
+
+  it('polls periodically: a change in API Manager reaches the adapter without a notification', async () => {
+    const t = await start({ 'apim.refreshIntervalMs': 50 });
+    const tok = token(t);
+    expect((await get(t, tok)).allowed).toBe(true);
+    apim.data.subscriptions[0]!.subscriptionState = 'ON_HOLD';
+    // Wait for the next poll to land (bounded), then the decision must have changed.
+    const version = t.adapter.store.current()!.version;
+    for (let i = 0; i < 200 && t.adapter.store.current()!.version === version; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect((await get(t, tok)).body?.code).toBe('900909');
   });
 
   it('restart while API Manager is down: ready from the last good snapshot on disk, stale', async () => {

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# One image for the adapter (`start`, the default), the controller (`controller`) and the bridge (`bridge`):
+#   docker build -t mesh-apim:0.1.0 .
+#   docker run --rm -p 9191:9191 -p 9192:9192 mesh-apim:0.1.0            # adapter, standalone
+#   docker run --rm mesh-apim:0.1.0 controller                           # any other command
+# Runs the TypeScript sources through tsx (a production dependency), as `npx mesh-apim` does.
+
+ARG NODE_IMAGE=node:22-bookworm
+
+# --- production dependencies only (native modules built here, where compilers exist) ---
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# --- runtime ---
+FROM ${NODE_IMAGE}-slim AS runtime
+# tini as PID 1: forwards SIGTERM/SIGINT to node (the CLI drains and exits on SIGTERM) and reaps zombies.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
+  && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production \
+  MESH_APIM_ADAPTER_GRPC_ADDRESS=0.0.0.0:9191 \
+  MESH_APIM_ADAPTER_ADMIN_ADDRESS=0.0.0.0:9192 \
+  MESH_APIM_DATA_DIR=/app/.data
+WORKDIR /app
+# Sources (.dockerignore keeps out tests, docs, deployment files and local state), then the
+# production node_modules from the deps stage.
+COPY --chown=root:root . .
+COPY --from=deps --chown=root:root /app/node_modules ./node_modules
+# Code is root-owned and read-only for the process; only the data directory is writable.
+RUN mkdir -p /app/.data && chown 1000:1000 /app/.data
+# uid/gid 1000 = the image's `node` user (numeric, so Kubernetes' runAsNonRoot can verify it).
+USER 1000:1000
+EXPOSE 9191 9192
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "infra/docker/healthcheck.mjs"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/mesh-apim.js"]
+CMD ["start"]
