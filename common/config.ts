@@ -462,7 +462,7 @@ export const ConfigSchema = z.object({
       queuePrefix: z
         .string()
         .regex(/^[A-Za-z0-9_-]{1,60}$/, 'SQS queue name characters only, at most 60')
-        .default('mesh-apim-revocations')
+        .default('mesh-apim-adapter')
         .describe('Name prefix of the per-adapter revocation queues (`<prefix>-<instance id>`).'),
       queueUrl: z
         .string()

@@ -35,7 +35,7 @@ const event = (values: unknown[], shape: 'msk' | 'self-managed' = 'self-managed'
 
 describe('revocation-fanout handler', () => {
   it('fans a Lambda Kafka batch (MSK shape) out to the adapter queues', async () => {
-    sqsMock.on(ListQueuesCommand).resolves({ QueueUrls: ['http://q/mesh-apim-revocations-a'] });
+    sqsMock.on(ListQueuesCommand).resolves({ QueueUrls: ['http://q/mesh-apim-adapter-a'] });
     sqsMock.on(SendMessageBatchCommand).resolves({});
     const { handler } = setup();
     const summary = await handler(event([revocation(), revocation()], 'msk'));
@@ -44,7 +44,7 @@ describe('revocation-fanout handler', () => {
   });
 
   it('dead-letters a schema-invalid record and still delivers the valid one', async () => {
-    sqsMock.on(ListQueuesCommand).resolves({ QueueUrls: ['http://q/mesh-apim-revocations-a'] });
+    sqsMock.on(ListQueuesCommand).resolves({ QueueUrls: ['http://q/mesh-apim-adapter-a'] });
     sqsMock.on(SendMessageBatchCommand).resolves({});
     const { bus, handler } = setup();
     const summary = await handler(event([{ type: 'token-revoked', kind: 'nonsense' }, revocation()]));
