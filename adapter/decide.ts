@@ -16,6 +16,7 @@ import {
   type MatchInfo,
   type RateLimitInfo,
 } from './domain.ts';
+import type { RevocationLookup } from './revocation/store.ts';
 import { UNAUTHENTICATED_TIER } from './snapshot/tiers.ts';
 import {
   type ApiEntry,
@@ -26,7 +27,7 @@ import {
   type SubscriptionEntry,
   subscriptionKey,
 } from './snapshot/types.ts';
-import type { RevocationSet, ThrottleState } from './throttle.ts';
+import type { ThrottleState } from './throttle.ts';
 import { WSO2_ERRORS, type Wso2ErrorName } from './wso2-errors.ts';
 
 export interface DecideInput {
@@ -37,8 +38,8 @@ export interface DecideInput {
 /** Mutable state decide() reads and counts in, passed explicitly so decide stays testable. */
 export interface DecideState {
   throttle: ThrottleState;
-  /** Dynamic revocations (revocation feed); the snapshot's static list is checked too. */
-  revocations?: RevocationSet;
+  /** Dynamic revocations (revocation feed: jti, consumer key, user); the snapshot's static list is checked too. */
+  revocations?: RevocationLookup;
 }
 
 /** context_extensions key naming the API (its id or versioned context) for a route. */
@@ -337,7 +338,15 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   match.credentialType = cred.type;
   match.keyType = cred.keyType;
   match.subject = cred.subject;
-  if (cred.jti && (snapshot.revokedJtis.has(cred.jti) || state.revocations?.has(cred.jti))) {
+  if (
+    (cred.jti && snapshot.revokedJtis.has(cred.jti)) ||
+    state.revocations?.revokedBy({
+      jti: cred.jti ?? undefined,
+      subject: cred.subject ?? undefined,
+      consumerKey: cred.application.by === 'consumer-key' ? cred.application.consumerKey : undefined,
+      issuedAtMs: cred.issuedAt ?? undefined,
+    })
+  ) {
     return deny('INVALID_CREDENTIALS', 'CREDENTIAL_REVOKED', match, {
       headers: invalidTokenHeaders(cred.type),
     });

@@ -16,12 +16,13 @@ import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
+import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import type { SnapshotSource } from './snapshot/source.ts';
 import { type RefreshResult, SnapshotStore } from './snapshot/store.ts';
 import { ensureSigningKey, type SigningKey } from './standalone/issuer.ts';
 import { FRAGMENTS_DIR, StandaloneSource } from './standalone/source.ts';
-import { RevocationSet, ThrottleState } from './throttle.ts';
+import { ThrottleState } from './throttle.ts';
 
 export interface AdapterServices {
   server: AdapterServer;
@@ -46,6 +47,8 @@ export interface AdapterDeps {
   decide?: DecideFn;
   /** Called before the gRPC server binds: register more services (access log) here. */
   registerServices?: (services: AdapterServices) => void;
+  /** The revoked set the revocation feed fills (adapter/revocation); default: a new empty one. */
+  revocations?: RevocationStore;
   /** Debounce of file-change reloads (ms). */
   reloadDebounceMs?: number;
 }
@@ -54,7 +57,7 @@ export interface AdapterHandle extends AdapterServices {
   grpcPort: number;
   adminPort: number;
   throttle: ThrottleState;
-  revocations: RevocationSet;
+  revocations: RevocationStore;
   /** The standalone issuer's key (standalone control plane only). */
   signingKey: SigningKey | null;
   instanceId: string;
@@ -94,7 +97,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const store = new SnapshotStore(source, { metrics, debounceMs: deps.reloadDebounceMs ?? 100 });
   if (source instanceof ApimSnapshotSource) registerApimMetrics(metrics.registry, source, clock);
   const throttle = new ThrottleState(config.adapter.throttleMaxKeys);
-  const revocations = new RevocationSet();
+  const revocations = deps.revocations ?? new RevocationStore();
   const chain = new CredentialChain(
     deps.verifiers ?? [
       ...defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),

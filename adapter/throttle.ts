@@ -106,6 +106,11 @@ export class RevocationSet {
     return this.entries.has(jti);
   }
 
+  /** RevocationLookup over jtis only (the full store is adapter/revocation/store.ts). */
+  revokedBy(f: { jti?: string | undefined }): 'jti' | null {
+    return f.jti !== undefined && this.entries.has(f.jti) ? 'jti' : null;
+  }
+
   prune(now: number): void {
     for (const [jti, exp] of this.entries) if (exp !== null && exp <= now) this.entries.delete(jti);
   }

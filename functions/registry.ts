@@ -24,6 +24,7 @@ export interface FunctionModule {
 export const FUNCTIONS: Record<string, () => Promise<FunctionModule>> = {
   'analytics-publisher': async () => (await import('./analytics-publisher.ts')).module,
   'api-auto-creator': async () => (await import('./api-auto-creator.ts')).module,
+  'revocation-fanout': async () => (await import('./revocation-fanout.ts')).module,
 };
 
 export function functionNames(): string[] {

@@ -98,6 +98,11 @@ export class IntrospectionClient {
     return entry.result;
   }
 
+  /** Drops a token's cached answer (a revoked opaque token must not be served from the cache). */
+  forget(token: string): void {
+    this.cache.delete(token);
+  }
+
   introspect(token: string): Promise<IntrospectionResult> {
     const hit = this.cached(token);
     if (hit) return Promise.resolve(hit);

@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
-import { type AdapterHandle, startAdapter } from '../../adapter/main.ts';
+import { type AdapterHandle, instanceIdOf, startAdapter } from '../../adapter/main.ts';
+import { startRevocations } from '../../adapter/revocation/index.ts';
+import { RevocationStore } from '../../adapter/revocation/store.ts';
 import { createBus } from '../../bus/index.ts';
 import { topicSpecs } from '../../bus/topics.ts';
 import type { Bus } from '../../bus/types.ts';
@@ -21,14 +23,61 @@ export interface Running {
  * runner join here (start them before/after the adapter, stop them in reverse order).
  */
 export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promise<Running> {
-  // With a bus the adapter emits request events to it and the local functions consume them.
-  const adapter = await startAdapter(config, parts.bus ? { bus: parts.bus } : {});
+  // Revocations always need the stream (standalone: the adapter consumes token-revoked from it).
+  const ownBus = parts.bus ? null : createBus(config);
+  const bus = parts.bus ?? ownBus!;
+  // The revoked set is loaded (data directory / API Manager) before the adapter reports ready.
+  const revocations = new RevocationStore();
+  const sqs =
+    config.revocation.transport === 'sqs'
+      ? new (await import('@aws-sdk/client-sqs')).SQSClient({
+          region: config.revocation.sqsRegion,
+          ...(config.revocation.sqsEndpoint ? { endpoint: config.revocation.sqsEndpoint } : {}),
+        })
+      : undefined;
+  const revocationFeed = await startRevocations({
+    config,
+    instanceId: instanceIdOf(config),
+    store: revocations,
+    bus,
+    ...(config.adapter.controlPlane === 'apim'
+      ? {
+          fetchRevokedJwt: async () => {
+            const { InternalDataClient } = await import('../../adapter/controlplane/apim/client.ts');
+            const a = config.apim;
+            return new InternalDataClient({
+              url: a.url,
+              username: a.username,
+              password: a.password,
+              tenant: a.tenant,
+              timeoutMs: a.requestTimeoutMs,
+              caFile: a.caFile,
+              certFile: a.certFile,
+              keyFile: a.keyFile,
+            }).fetchRevoked();
+          },
+        }
+      : {}),
+    ...(sqs ? { sqs } : {}),
+  });
+  // With a bus passed in (`start` always passes one), the adapter emits request events to it and the
+  // local functions consume them.
+  let adapter: AdapterHandle;
+  try {
+    adapter = await startAdapter(config, { revocations, ...(parts.bus ? { bus: parts.bus } : {}) });
+  } catch (err) {
+    await revocationFeed.stop();
+    await ownBus?.close();
+    throw err;
+  }
   // The functions consume what the adapter emits; stopped after it so its last events get processed.
   let functions: Awaited<ReturnType<typeof startFunctions>> | null = null;
   try {
     if (parts.bus && config.functions.runLocal) functions = await startFunctions(config, parts.bus);
   } catch (err) {
     await adapter.stop();
+    await revocationFeed.stop();
+    await ownBus?.close();
     throw err;
   }
   return {
@@ -36,6 +85,8 @@ export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promi
     async stop() {
       await adapter.stop();
       await functions?.stop();
+      await revocationFeed.stop();
+      await ownBus?.close();
     },
   };
 }

@@ -85,6 +85,11 @@ export class InternalDataClient {
     };
   }
 
+  /** GET /revokedjwt alone: the revocation feed's start-up load (before the adapter reports ready). */
+  fetchRevoked(): Promise<z.infer<typeof RevokedEvents>> {
+    return this.get('/revokedjwt', RevokedEvents);
+  }
+
   private async list<T>(
     path: string,
     schema: z.ZodType<{ list: T[]; pagination?: { next?: string | undefined } | undefined }>,

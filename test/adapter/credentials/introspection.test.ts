@@ -36,6 +36,17 @@ function client(overrides: Partial<IntrospectionOptions> = {}) {
 }
 
 describe('IntrospectionClient', () => {
+  it('forget() drops a cached answer: a revoked opaque token is asked again, not served from cache', async () => {
+    const c = client();
+    await c.introspect('good-token');
+    await c.introspect('good-token');
+    expect(c.calls).toBe(1);
+    c.forget('good-token');
+    expect(c.cached('good-token')).toBeUndefined();
+    await c.introspect('good-token');
+    expect(c.calls).toBe(2);
+  });
+
   it.each(['basic', 'client_secret_post'] as const)('active token (client auth %s)', async (clientAuth) => {
     const c = client({ clientAuth });
     const result = await c.introspect('good-token');

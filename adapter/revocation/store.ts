@@ -1,0 +1,156 @@
+/**
+ * The adapter's revoked set: what `decide` consults on every check, so lookups are O(1) map hits.
+ * - jti (API keys, JWT access tokens): revoked until the token's own expiry (then it is dead anyway).
+ * - consumer key / user: tokens of that application / subject issued at or before the revocation
+ *   time; a token whose issue time is unknown is treated as revoked (fail closed).
+ * - opaque token: kept as a SHA-256 digest (no bearer secrets in memory dumps or on disk); listeners
+ *   drop it from the introspection cache.
+ * Applying the same event twice is harmless: events are deduplicated by id.
+ */
+import { createHash } from 'node:crypto';
+import type { TokenRevoked } from '../../events/token-revoked.ts';
+
+export interface CredentialFacts {
+  jti?: string | undefined;
+  consumerKey?: string | undefined;
+  subject?: string | undefined;
+  /** Token `iat` in ms since epoch. */
+  issuedAtMs?: number | undefined;
+  /** The raw opaque token (hashed before lookup). */
+  opaqueToken?: string | undefined;
+}
+
+/** What decide() needs: why a credential is revoked, or null. */
+export interface RevocationLookup {
+  revokedBy(f: CredentialFacts): string | null;
+}
+
+export interface PersistedRevocations {
+  version: 1;
+  jti: [string, number | null][];
+  consumerKeys: [string, number][];
+  users: [string, number][];
+  tokens: [string, number | null][];
+  eventIds: string[];
+}
+
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
+export class RevocationStore implements RevocationLookup {
+  private readonly jti = new Map<string, number | null>();
+  private readonly consumerKeys = new Map<string, number>();
+  private readonly users = new Map<string, number>();
+  private readonly tokens = new Map<string, number | null>();
+  private readonly seen = new Set<string>();
+  private readonly listeners: ((e: TokenRevoked) => void)[] = [];
+
+  constructor(private readonly maxEventIds = 100_000) {}
+
+  /** Called for every newly applied revocation (e.g. drop an opaque token from the introspection cache). */
+  onRevoked(listener: (e: TokenRevoked) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Returns false for an event already applied (duplicate delivery). */
+  apply(e: TokenRevoked): boolean {
+    if (this.seen.has(e.eventId)) return false;
+    this.remember(e.eventId);
+    const exp = ms(e.expiresAt);
+    const at = Date.parse(e.revokedAt);
+    switch (e.kind) {
+      case 'jti':
+        this.jti.set(e.value, maxExpiry(this.jti.get(e.value), exp));
+        break;
+      case 'token':
+        this.tokens.set(tokenDigest(e.value), maxExpiry(this.tokens.get(tokenDigest(e.value)), exp));
+        break;
+      case 'consumer-key':
+        this.consumerKeys.set(e.value, Math.max(at, this.consumerKeys.get(e.value) ?? 0));
+        break;
+      case 'user':
+        this.users.set(e.value, Math.max(at, this.users.get(e.value) ?? 0));
+        break;
+    }
+    for (const l of this.listeners) l(e);
+    return true;
+  }
+
+  private remember(id: string): void {
+    this.seen.add(id);
+    if (this.seen.size > this.maxEventIds) {
+      const oldest = this.seen.values().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+  }
+
+  /** Direct jti revocation (CLI/tests; same semantics as a token-revoked event of kind jti). */
+  add(jti: string, expiresAt: number | null, _now?: number): void {
+    this.jti.set(jti, maxExpiry(this.jti.get(jti), expiresAt));
+  }
+
+  has(jti: string): boolean {
+    return this.jti.has(jti);
+  }
+
+  /** Why the credential is revoked, or null. */
+  revokedBy(f: CredentialFacts): TokenRevoked['kind'] | null {
+    if (f.jti !== undefined && this.jti.has(f.jti)) return 'jti';
+    if (f.opaqueToken !== undefined && this.tokens.has(tokenDigest(f.opaqueToken))) return 'token';
+    if (f.consumerKey !== undefined) {
+      const at = this.consumerKeys.get(f.consumerKey);
+      if (at !== undefined && (f.issuedAtMs === undefined || f.issuedAtMs <= at)) return 'consumer-key';
+    }
+    if (f.subject !== undefined) {
+      const at = this.users.get(f.subject);
+      if (at !== undefined && (f.issuedAtMs === undefined || f.issuedAtMs <= at)) return 'user';
+    }
+    return null;
+  }
+
+  /** Forgets jti/token entries past their expiry. */
+  prune(now: number): number {
+    let n = 0;
+    for (const m of [this.jti, this.tokens])
+      for (const [k, exp] of m)
+        if (exp !== null && exp <= now) {
+          m.delete(k);
+          n++;
+        }
+    return n;
+  }
+
+  get size(): number {
+    return this.jti.size + this.consumerKeys.size + this.users.size + this.tokens.size;
+  }
+
+  toJSON(): PersistedRevocations {
+    return {
+      version: 1,
+      jti: [...this.jti],
+      consumerKeys: [...this.consumerKeys],
+      users: [...this.users],
+      tokens: [...this.tokens],
+      eventIds: [...this.seen],
+    };
+  }
+
+  load(state: PersistedRevocations): void {
+    for (const [k, v] of state.jti) this.jti.set(k, maxExpiry(this.jti.get(k), v));
+    for (const [k, v] of state.tokens) this.tokens.set(k, maxExpiry(this.tokens.get(k), v));
+    for (const [k, v] of state.consumerKeys)
+      this.consumerKeys.set(k, Math.max(v, this.consumerKeys.get(k) ?? 0));
+    for (const [k, v] of state.users) this.users.set(k, Math.max(v, this.users.get(k) ?? 0));
+    for (const id of state.eventIds) this.remember(id);
+  }
+}
+
+/** null = no known expiry = keep; otherwise the later of the two. */
+function maxExpiry(a: number | null | undefined, b: number | null): number | null {
+  if (a === undefined) return b;
+  if (a === null || b === null) return null;
+  return Math.max(a, b);
+}

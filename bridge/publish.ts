@@ -1,0 +1,91 @@
+/**
+ * Bridge core: one incoming message -> one event on the bus, or a dead letter when it can never be
+ * mapped. Resolves only once the bus accepted what it produced; the transport acknowledges after.
+ */
+import type { Bus } from '../bus/types.ts';
+import type { ControlPlaneChanged } from '../events/control-plane-changed.ts';
+import type { DeadLetter } from '../events/dead-letter.ts';
+import type { TokenRevoked } from '../events/token-revoked.ts';
+import { TOPICS, topicName } from '../events/topics.ts';
+import { PoisonMessageError } from '../revocation/errors.ts';
+import { stableEventId } from './wso2.ts';
+
+export interface IncomingMessage {
+  /** Where it came from, e.g. `amq.topic/tokenRevocation` or `http:/jti`. */
+  source: string;
+  body: Buffer;
+  headers?: Record<string, string>;
+  /** Transport position (AMQP delivery tag) for the dead letter's coordinates. */
+  position?: string;
+  timestamp?: number;
+}
+
+export type Outcome =
+  | { status: 'published'; event: TokenRevoked | ControlPlaneChanged }
+  | { status: 'dead-lettered'; reason: string };
+
+export class EventPublisher {
+  constructor(
+    private readonly bus: Bus,
+    private readonly topicPrefix = '',
+    private readonly consumer = 'event-hub-bridge',
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async revoked(event: TokenRevoked): Promise<void> {
+    await this.bus.produce(topicName(TOPICS.tokenRevoked, this.topicPrefix), [
+      { key: TOPICS.tokenRevoked.key(event), value: JSON.stringify(event) },
+    ]);
+  }
+
+  async changed(event: ControlPlaneChanged): Promise<void> {
+    await this.bus.produce(topicName(TOPICS.controlPlaneChanged, this.topicPrefix), [
+      { key: TOPICS.controlPlaneChanged.key(event), value: JSON.stringify(event) },
+    ]);
+  }
+
+  /** Maps with `map`; a PoisonMessageError dead-letters the original instead. Bus errors propagate. */
+  async bridge(
+    msg: IncomingMessage,
+    map: (body: string) => TokenRevoked | ControlPlaneChanged,
+  ): Promise<Outcome> {
+    let event: TokenRevoked | ControlPlaneChanged;
+    try {
+      event = map(msg.body.toString('utf8'));
+    } catch (err) {
+      if (!(err instanceof PoisonMessageError)) throw err;
+      await this.deadLetter(msg, err);
+      return { status: 'dead-lettered', reason: err.message };
+    }
+    if (event.type === 'token-revoked') await this.revoked(event);
+    else await this.changed(event);
+    return { status: 'published', event };
+  }
+
+  private async deadLetter(msg: IncomingMessage, err: PoisonMessageError): Promise<void> {
+    const dl: DeadLetter = {
+      type: 'dead-letter',
+      schemaVersion: 1,
+      eventId: stableEventId('dl', msg.source, msg.body.toString('base64')),
+      occurredAt: new Date(this.now()).toISOString(),
+      consumer: this.consumer,
+      source: {
+        topic: msg.source,
+        partition: 0,
+        offset: msg.position ?? '0',
+        timestamp: msg.timestamp ?? null,
+      },
+      original: {
+        key: null,
+        value: msg.body.toString('base64'),
+        headers: Object.fromEntries(
+          Object.entries(msg.headers ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+        ),
+      },
+      error: { stage: 'decode', code: err.code, message: err.message },
+    };
+    await this.bus.produce(topicName(TOPICS.deadLetter, this.topicPrefix), [
+      { key: TOPICS.deadLetter.key(dl), value: JSON.stringify(dl) },
+    ]);
+  }
+}

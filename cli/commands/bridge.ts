@@ -1,0 +1,60 @@
+import { parseArgs } from 'node:util';
+import { AmqpBridge } from '../../bridge/amqp.ts';
+import { createReceiver, listen } from '../../bridge/http-receiver.ts';
+import { EventPublisher } from '../../bridge/publish.ts';
+import { createBus } from '../../bus/index.ts';
+import { loadConfig } from '../../common/config.ts';
+import { createLogger } from '../../common/log.ts';
+
+export const description =
+  "Bridge WSO2 API Manager's event hub (AMQP: token revocations, change notifications) and its revocation notifier (HTTP) to the event stream.";
+export const usage = 'mesh-apim bridge [--config <file>]';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
+  const config = loadConfig({ file: values.config });
+  const log = createLogger('bridge');
+  const b = config.bridge;
+  if (!b.amqpUrl && !b.httpAddress) {
+    process.stderr.write('mesh-apim bridge: set bridge.amqpUrl and/or bridge.httpAddress\n');
+    return 2;
+  }
+  const bus = createBus(config);
+  const publisher = new EventPublisher(bus, config.bus.topicPrefix);
+  const amqp = b.amqpUrl
+    ? new AmqpBridge(publisher, {
+        url: b.amqpUrl,
+        exchange: b.exchange,
+        queueName: b.queueName,
+        reconnectMaxMs: b.reconnectMaxMs,
+        tenantDomain: b.tenantDomain,
+        now: Date.now,
+      })
+    : null;
+  amqp?.start();
+  let http: ReturnType<typeof createReceiver> | null = null;
+  if (b.httpAddress) {
+    const i = b.httpAddress.lastIndexOf(':');
+    http = createReceiver(publisher, {
+      basePath: b.httpBasePath,
+      username: b.httpUsername,
+      password: b.httpPassword,
+      tenantDomain: b.tenantDomain,
+    });
+    const addr = await listen(http, b.httpAddress.slice(0, i), Number(b.httpAddress.slice(i + 1)));
+    log.info({ port: addr.port, basePath: b.httpBasePath }, 'revocation notifier receiver listening');
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await amqp?.stop();
+  if (http) await new Promise<void>((r) => http.close(() => r()));
+  await bus.close();
+  return 0;
+}
