@@ -71,15 +71,12 @@ const FUNCTIONS = {
 } as const;
 
 /**
- * Settings the functions read that common/config.ts does not define yet: secrets are passed by ARN and
- * resolved from Secrets Manager at cold start; the revocation fan-out settings belong to its issue.
- * Each must either become a config setting (then drop it here) or be read by that function directly.
+ * Settings the functions read that common/config.ts does not define yet (the secret ARNs are settings now:
+ * bus.kafka.secretArn, bus.kafka.caSecretArn, apim.secretArn); the revocation fan-out settings belong to
+ * its issue. Each must either become a config setting (then drop it here) or be read by that function directly.
  */
 const PENDING_ENV = new Set([
   'NODE_OPTIONS',
-  'MESH_APIM_BUS_KAFKA_SECRET_ARN',
-  'MESH_APIM_BUS_KAFKA_CA_SECRET_ARN',
-  'MESH_APIM_APIM_SECRET_ARN',
   'MESH_APIM_REVOCATION_QUEUE_PREFIX',
   'MESH_APIM_REVOCATION_STALE_QUEUE_GRACE_SECONDS',
 ]);
