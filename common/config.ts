@@ -86,6 +86,12 @@ export const ConfigSchema = z.object({
         .describe('WSO2 API Manager base URL, e.g. https://apim:9443 (empty = not used).'),
       username: z.string().default('').describe('Basic-auth user for the internal data API / DCR.'),
       password: z.string().default('').describe('Basic-auth password for the internal data API / DCR.'),
+      secretArn: z
+        .string()
+        .default('')
+        .describe(
+          'Secrets Manager ARN of the API Manager credentials, JSON {"username","password"}; read at Lambda cold start into apim.username/password (empty = not used).',
+        ),
       tenant: z.string().default('carbon.super').describe('Tenant domain sent as xWSO2Tenant.'),
       caFile: z
         .string()
@@ -237,6 +243,31 @@ export const ConfigSchema = z.object({
             .describe('Kafka bootstrap brokers (comma-separated in env: KAFKA_BROKERS).'),
           clientId: z.string().default('mesh-apim').describe('Kafka client id.'),
           ssl: z.boolean().default(false).describe('Use TLS to the brokers.'),
+          sslCa: z
+            .string()
+            .default('')
+            .describe('PEM CA bundle trusted for broker TLS (empty = system CAs).'),
+          sslCert: z
+            .string()
+            .default('')
+            .describe('Client certificate chain (PEM) for mutual TLS to the brokers (empty = none).'),
+          sslKey: z.string().default('').describe('Client private key (PEM) for mutual TLS to the brokers.'),
+          sslKeyPassword: z
+            .string()
+            .default('')
+            .describe('Passphrase of bus.kafka.sslKey when it is encrypted (empty = not encrypted).'),
+          secretArn: z
+            .string()
+            .default('')
+            .describe(
+              'Secrets Manager ARN of the Kafka client credentials, read at Lambda cold start: SASL/SCRAM JSON {"username","password"} (MSK AmazonMSK_* secret) into saslUsername/saslPassword, or mTLS JSON {"certificate","privateKey"[,"privateKeyPassword"]} into sslCert/sslKey (empty = not used).',
+            ),
+          caSecretArn: z
+            .string()
+            .default('')
+            .describe(
+              'Secrets Manager ARN of the brokers\' root CA: JSON {"certificate":"<PEM>"} (Lambda SERVER_ROOT_CA_CERTIFICATE format) or the PEM itself; read at Lambda cold start into sslCa and turns ssl on (empty = not used).',
+            ),
           saslMechanism: z
             .enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512', 'aws'])
             .default('none')

@@ -75,6 +75,23 @@ function sasl(cfg: KafkaBusConfig): SASLOptions | undefined {
   }
 }
 
+/** kafkajs `ssl`: true/false, or tls.connect options when a CA or client certificate is configured. */
+function tls(cfg: KafkaBusConfig): KafkaConfig['ssl'] {
+  if (!cfg.ssl) {
+    if (cfg.sslCa || cfg.sslCert || cfg.sslKey)
+      throw new ConfigError('bus.kafka.sslCa/sslCert/sslKey are set but bus.kafka.ssl is false');
+    return false;
+  }
+  if (!cfg.sslCert !== !cfg.sslKey)
+    throw new ConfigError('bus.kafka.sslCert and bus.kafka.sslKey must be set together (mutual TLS)');
+  if (!cfg.sslCa && !cfg.sslCert) return true;
+  return {
+    ...(cfg.sslCa ? { ca: [cfg.sslCa] } : {}),
+    ...(cfg.sslCert ? { cert: cfg.sslCert, key: cfg.sslKey } : {}),
+    ...(cfg.sslKeyPassword ? { passphrase: cfg.sslKeyPassword } : {}),
+  };
+}
+
 /** The kafkajs client settings for our configuration (pure: unit-tested without a broker). */
 export function kafkaClientConfig(cfg: KafkaBusConfig, logger: Logger): KafkaConfig {
   if (cfg.brokers.length === 0) throw new ConfigError('bus.kafka.brokers (KAFKA_BROKERS) is empty');
@@ -82,7 +99,7 @@ export function kafkaClientConfig(cfg: KafkaBusConfig, logger: Logger): KafkaCon
   return {
     clientId: cfg.clientId,
     brokers: cfg.brokers,
-    ssl: cfg.ssl,
+    ssl: tls(cfg),
     ...(mechanism ? { sasl: mechanism } : {}),
     connectionTimeout: cfg.connectionTimeoutMs,
     requestTimeout: cfg.requestTimeoutMs,

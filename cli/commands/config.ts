@@ -15,7 +15,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = loadConfig({ file: values.config });
   const redacted = JSON.parse(
-    JSON.stringify(config, (k, v) => (/password|secret/i.test(k) && v ? '***' : v)),
+    JSON.stringify(config, (k, v) => (/password|secret(?!Arn$)|^sslKey$/i.test(k) && v ? '***' : v)),
   );
   process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
   return 0;

@@ -7,6 +7,7 @@ import type { Bus, OutRecord } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { busDeadLetterPublisher, type DeadLetterPublisher } from './dead-letter.ts';
+import { type ResolveSecretsOptions, resolveSecrets } from './secrets.ts';
 
 export interface FunctionDeps {
   config: Config;
@@ -50,20 +51,36 @@ export function lazyKafkaProducer(config: Config): Pick<Bus, 'produce'> & { clos
   };
 }
 
-/** Deps on Lambda: configuration from the environment (KAFKA_BROKERS, MESH_APIM_*), Kafka created lazily. */
-export function lambdaDeps(env: NodeJS.ProcessEnv = process.env): () => FunctionDeps {
-  let deps: FunctionDeps | null = null;
-  return () => {
-    if (deps) return deps;
-    const config = loadConfig({ env });
+/**
+ * Deps on Lambda: configuration from the environment (KAFKA_BROKERS, MESH_APIM_*) with the secrets it
+ * names by ARN resolved from Secrets Manager (functions/lib/secrets.ts) before anything builds the
+ * Kafka bus or the API Manager client; Kafka created lazily. Built once per container; a failed
+ * build (secret unavailable or malformed) is retried on the next invocation.
+ */
+export function lambdaDeps(
+  env: NodeJS.ProcessEnv = process.env,
+  secrets: ResolveSecretsOptions = {},
+): () => Promise<FunctionDeps> {
+  let deps: Promise<FunctionDeps> | null = null;
+  const build = async (): Promise<FunctionDeps> => {
+    const logger = createLogger('functions');
+    const config = await resolveSecrets(loadConfig({ env }), { logger, ...secrets });
     const producer = lazyKafkaProducer(config);
-    deps = {
+    return {
       config,
       deadLetters: busDeadLetterPublisher(producer, config.bus.topicPrefix),
       producer,
-      logger: createLogger('functions'),
+      logger,
       now: () => new Date(),
     };
+  };
+  return () => {
+    if (!deps) {
+      deps = build();
+      deps.catch(() => {
+        deps = null;
+      });
+    }
     return deps;
   };
 }

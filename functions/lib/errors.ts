@@ -57,3 +57,16 @@ export class DeadLetterPublishError extends MeshApimError {
     super('DEAD_LETTER_PUBLISH_FAILED', message, { cause, retriable: true });
   }
 }
+
+/**
+ * A Secrets Manager secret named by configuration could not be used. Retriable when Secrets Manager
+ * throttled or failed (5xx, network); not retriable when the secret is missing, forbidden or malformed.
+ * Messages name the ARN and the missing key, never the secret's content.
+ */
+export class SecretError extends MeshApimError {
+  readonly arn: string;
+  constructor(arn: string, message: string, options: { retriable: boolean; cause?: unknown }) {
+    super(options.retriable ? 'SECRET_UNAVAILABLE' : 'SECRET_INVALID', `secret ${arn}: ${message}`, options);
+    this.arn = arn;
+  }
+}

@@ -59,4 +59,12 @@ describe('kafka errors', () => {
     const unknown = named('KafkaJSProtocolError', { retriable: false, type: 'UNKNOWN_TOPIC_OR_PARTITION' });
     expect(toBusError('produce', unknown)).toBeInstanceOf(TopicError);
   });
+
+  it('TLS options: CA and client certificate become tls.connect options; inconsistent settings fail', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----';
+    expect(kafkaClientConfig({ ...base(), ssl: true }, log).ssl).toBe(true);
+    expect(kafkaClientConfig({ ...base(), ssl: true, sslCa: pem }, log).ssl).toEqual({ ca: [pem] });
+    expect(() => kafkaClientConfig({ ...base(), sslCa: pem }, log)).toThrow(/ssl is false/);
+    expect(() => kafkaClientConfig({ ...base(), ssl: true, sslCert: pem }, log)).toThrow(/set together/);
+  });
 });
