@@ -2,6 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` needs nothing outside the process; `integration` needs the services
 // that infra/ starts (Kafka, ElasticMQ) and is run by `npm run test:integration`.
+// Logs of the code under test are off unless the developer sets MESH_APIM_LOG_LEVEL (child processes
+// the tests spawn inherit it; tests that read a child's logs set their own level).
+const env = { MESH_APIM_LOG_LEVEL: process.env.MESH_APIM_LOG_LEVEL ?? 'silent' };
 export default defineConfig({
   test: {
     projects: [
@@ -11,6 +14,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.int.test.ts', 'test/**/*.deploy.test.ts', 'node_modules/**'],
           testTimeout: 20_000,
+          env,
           hookTimeout: 30_000,
         },
       },
@@ -19,6 +23,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
           testTimeout: 120_000,
+          env,
           hookTimeout: 120_000,
           fileParallelism: false,
         },

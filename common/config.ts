@@ -21,7 +21,7 @@ export const ConfigSchema = z.object({
       'Directory for durable local state: signing key, embedded log, spool, snapshots, analytics files.',
     ),
   logLevel: z
-    .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+    .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
     .default('info')
     .describe('Log level of the structured JSON logs (stderr).'),
   instanceId: z

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { CheckClient } from '../../adapter/check-client.ts';
 import { loadConfig } from '../../common/config.ts';
@@ -6,7 +7,7 @@ import { errorMessage } from '../../common/errors.ts';
 export const description =
   'Send one ext_authz CheckRequest to a running adapter (as Envoy would) and print the answer as JSON.';
 export const usage =
-  'mesh-apim check [--path /petstore/v1/pets] [--method GET] [--apikey <key>] [--header name=value]... [--client-ip <ip>] [--address host:port] [--config <file>]';
+  'mesh-apim check [--path /petstore/v1/pets] [--method GET] [--apikey <key>] [--header name=value]... [--client-ip <ip>] [--request-id <id>] [--address host:port] [--config <file>]';
 
 export async function run(argv: string[]): Promise<number> {
   let values: {
@@ -15,6 +16,7 @@ export async function run(argv: string[]): Promise<number> {
     apikey?: string;
     header?: string[];
     'client-ip'?: string;
+    'request-id'?: string;
     address?: string;
     config?: string;
   };
@@ -27,6 +29,7 @@ export async function run(argv: string[]): Promise<number> {
         apikey: { type: 'string' },
         header: { type: 'string', multiple: true },
         'client-ip': { type: 'string' },
+        'request-id': { type: 'string' },
         address: { type: 'string' },
         config: { type: 'string' },
       },
@@ -58,6 +61,9 @@ export async function run(argv: string[]): Promise<number> {
       path: values.path!,
       method: values.method!,
       headers,
+      // A fresh x-request-id per check, as Envoy does: it is the analytics correlationId, and the file
+      // sink drops ids it wrote recently, so a fixed one would hide every check after the first.
+      requestId: values['request-id'] ?? randomUUID(),
       ...(values['client-ip'] ? { clientIp: values['client-ip'] } : {}),
     });
     const { raw: _raw, headerOptions: _h, ...shown } = res;

@@ -5,6 +5,7 @@ import { loadConfig } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
 import { startController } from '../../controller/main.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
+import { untilSignal } from '../signals.ts';
 
 export const description =
   'Watch Kubernetes Services with mesh-apim.io/* annotations and emit service-deployed / service-deleted.';
@@ -31,16 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   const wanted = topicName(TOPICS.serviceLifecycle, config.bus.topicPrefix);
   await bus.ensureTopics(topicSpecs(config.bus.topicPrefix).filter((t) => t.name === wanted));
   const handle = await startController(config, { bus, logger: log });
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'stopping');
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await untilSignal(log);
   await handle.stop();
   await bus.close();
   return 0;

@@ -8,6 +8,7 @@ import type { Bus } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger, rootLogger } from '../../common/log.ts';
 import { startFunctions } from '../../functions/runner/index.ts';
+import { untilSignal } from '../signals.ts';
 
 export const description =
   'Run the pipeline on this machine: the ext_authz adapter (gRPC + admin HTTP) on the configured control plane.';
@@ -106,16 +107,7 @@ export async function run(argv: string[]): Promise<number> {
     await bus.close();
     throw err;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      log.info({ signal }, 'stopping');
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  await untilSignal(log);
   await running.stop();
   await bus.close();
   return 0;

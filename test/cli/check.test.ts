@@ -40,4 +40,17 @@ describe('mesh-apim check', () => {
       body: { code: '900902' },
     });
   });
+
+  it('gives every check its own x-request-id (the analytics correlationId) unless --request-id is given', async () => {
+    const address = `127.0.0.1:${t.adapter.grpcPort}`;
+    const key = await t.apiKey('demo-app');
+    const ids = [];
+    for (const extra of [[], [], ['--request-id', 'mine-1']]) {
+      const res = await capture(['--address', address, '--apikey', key, ...extra]);
+      expect(res.code).toBe(0);
+      ids.push(JSON.parse(res.out).requestContext.requestId as string);
+    }
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(ids[2]).toBe('mine-1');
+  });
 });

@@ -32,7 +32,7 @@ describe('mesh-apim controller', () => {
       process.execPath,
       [bin, 'controller', '--kubeconfig', kubeconfig, '--cluster', 'cli'],
       {
-        env: { ...process.env, DATA_DIR: join(dir, 'data'), KAFKA_BROKERS: '' },
+        env: { ...process.env, DATA_DIR: join(dir, 'data'), KAFKA_BROKERS: '', MESH_APIM_LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -52,7 +52,7 @@ describe('mesh-apim controller', () => {
 
   it('a kubeconfig that cannot be read is a clear configuration error', async () => {
     const child = spawn(process.execPath, [bin, 'controller', '--kubeconfig', join(dir, 'missing')], {
-      env: { ...process.env, DATA_DIR: join(dir, 'data'), KAFKA_BROKERS: '' },
+      env: { ...process.env, DATA_DIR: join(dir, 'data'), KAFKA_BROKERS: '', MESH_APIM_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -2,9 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
-const docs = parseAllDocuments(
-  readFileSync(new URL('../../infra/k8s/controller-rbac.yaml', import.meta.url), 'utf8'),
-).map((d) => d.toJS() as Record<string, unknown>);
+const read = (file: string) =>
+  parseAllDocuments(readFileSync(new URL(`../../infra/k8s/base/${file}`, import.meta.url), 'utf8')).map(
+    (d) => d.toJS() as Record<string, unknown>,
+  );
+const docs = read('controller-rbac.yaml');
+// The base's Namespace is shared by everything in it; kustomization.yaml lists both files.
+const base = [...docs, ...read('namespace.yaml')];
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
 
@@ -14,7 +18,7 @@ function allowed(rules: Rule[], resource: string, verb: string): boolean {
   );
 }
 
-describe('infra/k8s/controller-rbac.yaml', () => {
+describe('infra/k8s/base/controller-rbac.yaml', () => {
   const role = docs.find((d) => d.kind === 'ClusterRole') as { rules: Rule[]; metadata: { name: string } };
   const binding = docs.find((d) => d.kind === 'ClusterRoleBinding') as {
     roleRef: { name: string };
@@ -30,7 +34,7 @@ describe('infra/k8s/controller-rbac.yaml', () => {
       { kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace },
     ]);
     expect(
-      docs.some(
+      base.some(
         (d) => d.kind === 'Namespace' && (d.metadata as { name: string }).name === sa.metadata.namespace,
       ),
     ).toBe(true);

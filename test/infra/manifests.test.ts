@@ -127,13 +127,15 @@ describe('Istio configuration', () => {
 
 describe('controller RBAC', () => {
   it('may read services and configmaps and record events, nothing else', () => {
-    const role = find('infra/k8s/base/controller.yaml', 'ClusterRole');
+    const kustomization = parse(readFileSync(path.join(root, 'infra/k8s/base/kustomization.yaml'), 'utf8'));
+    expect(kustomization.resources).toContain('controller-rbac.yaml');
+    const role = find('infra/k8s/base/controller-rbac.yaml', 'ClusterRole');
     expect(role.rules).toEqual([
-      { apiGroups: [''], resources: ['services', 'configmaps'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
     ]);
-    const binding = find('infra/k8s/base/controller.yaml', 'ClusterRoleBinding');
+    const binding = find('infra/k8s/base/controller-rbac.yaml', 'ClusterRoleBinding');
     const dep = find('infra/k8s/base/controller.yaml', 'Deployment');
     expect(binding.subjects).toEqual([
       { kind: 'ServiceAccount', name: dep.spec.template.spec.serviceAccountName, namespace: 'mesh-apim' },

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CertificateKeySource } from '../../../adapter/credentials/jwks.ts';
 import { OAuthJwtVerifier } from '../../../adapter/credentials/oauth-jwt.ts';
 import { compileSnapshot } from '../../../adapter/snapshot/compile.ts';
+import { hasOpenssl, selfSigned } from '../../support/openssl.ts';
 
 const NOW = Date.UTC(2030, 0, 1);
 const snapshot = compileSnapshot(
@@ -51,15 +51,6 @@ async function verifyWith(pem: string, privateKey: Parameters<SignJWT['sign']>[0
   return verifier.verify(request(token), snapshot, NOW);
 }
 
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 describe('issuer configured with a certificate instead of a JWKS URL', () => {
   it('verifies with a PEM public key', async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -75,27 +66,9 @@ describe('issuer configured with a certificate instead of a JWKS URL', () => {
   it.skipIf(!hasOpenssl)('verifies with a PEM X.509 certificate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cert-'));
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          join(dir, 'k.pem'),
-          '-out',
-          join(dir, 'c.pem'),
-          '-days',
-          '1',
-          '-subj',
-          '/CN=idp.test',
-        ],
-        { stdio: 'ignore' },
-      );
-      const key = await importPKCS8(readFileSync(join(dir, 'k.pem'), 'utf8'), 'RS256');
-      const result = await verifyWith(readFileSync(join(dir, 'c.pem'), 'utf8'), key);
+      const { key: keyFile, cert } = selfSigned(dir, 'idp', 'idp.test');
+      const key = await importPKCS8(readFileSync(keyFile, 'utf8'), 'RS256');
+      const result = await verifyWith(readFileSync(cert, 'utf8'), key);
       expect(result.status).toBe('valid');
     } finally {
       rmSync(dir, { recursive: true, force: true });

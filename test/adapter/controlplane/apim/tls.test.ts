@@ -2,7 +2,6 @@
  * TLS to API Manager: the configured CA is trusted (and only with it does the pull succeed), and the
  * optional client certificate is presented for mutual TLS. Certificates are made with openssl.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,15 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InternalDataClient } from '../../../../adapter/controlplane/apim/client.ts';
 import { sampleApimData } from '../../../support/fake-apim-internal-data.ts';
-
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { hasOpenssl, selfSigned } from '../../../support/openssl.ts';
 
 describe.skipIf(!hasOpenssl)('API Manager over TLS', () => {
   let dir: string;
@@ -28,34 +19,10 @@ describe.skipIf(!hasOpenssl)('API Manager over TLS', () => {
   let url: string;
   const clientSubjects: (string | null)[] = [];
 
-  function selfSigned(name: string, cn: string) {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${cn}`,
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, `${name}.key`),
-        '-out',
-        join(dir, `${name}.crt`),
-      ],
-      { stdio: 'ignore' },
-    );
-  }
-
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'apim-tls-'));
-    selfSigned('server', 'apim.test');
-    selfSigned('client', 'gateway-client');
+    selfSigned(dir, 'server', 'apim.test', { subjectAltName: 'IP:127.0.0.1' });
+    selfSigned(dir, 'client', 'gateway-client', { subjectAltName: 'IP:127.0.0.1' });
     const data = sampleApimData();
     server = createServer(
       {
