@@ -38,7 +38,10 @@ export interface DecideInput {
 /** Mutable state decide() reads and counts in, passed explicitly so decide stays testable. */
 export interface DecideState {
   throttle: ThrottleState;
-  /** Dynamic revocations (revocation feed: jti, consumer key, user); the snapshot's static list is checked too. */
+  /**
+   * Dynamic revocations (revocation feed: jti, consumer key, user, opaque token); the snapshot's
+   * static list is checked too.
+   */
   revocations?: RevocationLookup;
 }
 
@@ -345,6 +348,7 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
       subject: cred.subject ?? undefined,
       consumerKey: cred.application.by === 'consumer-key' ? cred.application.consumerKey : undefined,
       issuedAtMs: cred.issuedAt ?? undefined,
+      opaqueTokenDigest: cred.tokenDigest,
     })
   ) {
     return deny('INVALID_CREDENTIALS', 'CREDENTIAL_REVOKED', match, {

@@ -12,6 +12,7 @@ import { type AdminServer, startAdminServer } from './admin.ts';
 import { ApimSnapshotSource, createApimSource, registerApimMetrics } from './controlplane/apim/source.ts';
 import { CredentialChain, defaultVerifiers } from './credentials/chain.ts';
 import { oauthVerifiers } from './credentials/oauth.ts';
+import { OpaqueTokenVerifier } from './credentials/oauth-opaque.ts';
 import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
@@ -98,12 +99,21 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   if (source instanceof ApimSnapshotSource) registerApimMetrics(metrics.registry, source, clock);
   const throttle = new ThrottleState(config.adapter.throttleMaxKeys);
   const revocations = deps.revocations ?? new RevocationStore();
-  const chain = new CredentialChain(
-    deps.verifiers ?? [
-      ...defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
-      ...oauthVerifiers(config, clock, metrics.registry),
-    ],
-  );
+  const verifiers = deps.verifiers ?? [
+    ...defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
+    ...oauthVerifiers(config, clock, metrics.registry),
+  ];
+  // decide() denies a revoked opaque token by its digest; dropping the cached introspection answer
+  // too means the token is asked again (not served as active) if it is ever reinstated.
+  // The store may outlive this adapter (passed in by `start`): listeners are removed on stop.
+  const unlisten = verifiers
+    .filter((v): v is OpaqueTokenVerifier => v instanceof OpaqueTokenVerifier)
+    .map((v) =>
+      revocations.onRevoked((e) => {
+        if (e.kind === 'token') v.forget(e.value);
+      }),
+    );
+  const chain = new CredentialChain(verifiers);
   const emission = deps.bus ? createEmission(config, deps.bus, metrics.registry) : null;
   const onCheck = deps.onCheck ?? emission?.onCheck;
   const check = new CheckService({
@@ -140,6 +150,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     grpcPort = await server.start(config.adapter.grpcAddress);
     admin = await startAdminServer(config.adapter.adminAddress, { metrics, store });
   } catch (err) {
+    for (const off of unlisten) off();
     clearInterval(sweeper);
     store.stop();
     await server.stop(0);
@@ -167,6 +178,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     initialLoad,
     stop() {
       stopped ??= (async () => {
+        for (const off of unlisten) off();
         clearInterval(sweeper);
         store.stop();
         server.setServing(false);

@@ -6,6 +6,7 @@
  */
 import { resolveApi } from '../decide.ts';
 import type { CheckRequest } from '../domain.ts';
+import { tokenDigest } from '../revocation/store.ts';
 import { keyMappingKey, type Snapshot } from '../snapshot/types.ts';
 import { BEARER_STRIP, bearerToken, looksLikeJwt, scopesOf } from './bearer.ts';
 import type { IntrospectionClient } from './introspection.ts';
@@ -33,6 +34,11 @@ export class OpaqueTokenVerifier implements CredentialVerifier {
     this.keyManager = options.keyManager;
     this.failOpenApis = new Set(options.failOpenApis ?? []);
     this.claimJwts = options.claimJwts ?? false;
+  }
+
+  /** Drops a revoked token's cached introspection answer, so a later use is asked again, not served from cache. */
+  forget(token: string): void {
+    this.client.forget(token);
   }
 
   appliesTo(request: CheckRequest): boolean {
@@ -95,6 +101,8 @@ export class OpaqueTokenVerifier implements CredentialVerifier {
       tierInfo: null,
       restrictions: { permittedIPs: null, permittedReferers: null },
       strip: BEARER_STRIP,
+      // Hashed once per check, only for tokens that get as far as decide()'s revocation lookup.
+      tokenDigest: tokenDigest(token),
     };
   }
 }

@@ -67,6 +67,11 @@ export interface ValidCredential {
   restrictions: { permittedIPs: readonly string[] | null; permittedReferers: readonly string[] | null };
   /** Credential carriers to strip before the request goes upstream. */
   strip: { headers: readonly string[]; queryParams: readonly string[] };
+  /**
+   * Opaque tokens only: the token's SHA-256 digest (revocation/store.ts tokenDigest), the fact
+   * decide() looks up for revocations by token. Opaque tokens have no jti of their own.
+   */
+  tokenDigest?: string;
 }
 
 export type CredentialResult =

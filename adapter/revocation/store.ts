@@ -18,6 +18,8 @@ export interface CredentialFacts {
   issuedAtMs?: number | undefined;
   /** The raw opaque token (hashed before lookup). */
   opaqueToken?: string | undefined;
+  /** tokenDigest() of an opaque token, when the caller already has it (the check path hashes once). */
+  opaqueTokenDigest?: string | undefined;
 }
 
 /** What decide() needs: why a credential is revoked, or null. */
@@ -51,8 +53,12 @@ export class RevocationStore implements RevocationLookup {
   constructor(private readonly maxEventIds = 100_000) {}
 
   /** Called for every newly applied revocation (e.g. drop an opaque token from the introspection cache). */
-  onRevoked(listener: (e: TokenRevoked) => void): void {
+  onRevoked(listener: (e: TokenRevoked) => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   /** Returns false for an event already applied (duplicate delivery). */
@@ -65,9 +71,11 @@ export class RevocationStore implements RevocationLookup {
       case 'jti':
         this.jti.set(e.value, maxExpiry(this.jti.get(e.value), exp));
         break;
-      case 'token':
-        this.tokens.set(tokenDigest(e.value), maxExpiry(this.tokens.get(tokenDigest(e.value)), exp));
+      case 'token': {
+        const digest = tokenDigest(e.value);
+        this.tokens.set(digest, maxExpiry(this.tokens.get(digest), exp));
         break;
+      }
       case 'consumer-key':
         this.consumerKeys.set(e.value, Math.max(at, this.consumerKeys.get(e.value) ?? 0));
         break;
@@ -99,6 +107,7 @@ export class RevocationStore implements RevocationLookup {
   /** Why the credential is revoked, or null. */
   revokedBy(f: CredentialFacts): TokenRevoked['kind'] | null {
     if (f.jti !== undefined && this.jti.has(f.jti)) return 'jti';
+    if (f.opaqueTokenDigest !== undefined && this.tokens.has(f.opaqueTokenDigest)) return 'token';
     if (f.opaqueToken !== undefined && this.tokens.has(tokenDigest(f.opaqueToken))) return 'token';
     if (f.consumerKey !== undefined) {
       const at = this.consumerKeys.get(f.consumerKey);

@@ -4,9 +4,11 @@ import { ApiKeyVerifier } from '../../adapter/credentials/apikey.ts';
 import type { ValidCredential } from '../../adapter/credentials/types.ts';
 import { decide } from '../../adapter/decide.ts';
 import type { CheckRequest } from '../../adapter/domain.ts';
+import { RevocationStore, tokenDigest } from '../../adapter/revocation/store.ts';
 import { compileSnapshot } from '../../adapter/snapshot/compile.ts';
 import { ThrottleState } from '../../adapter/throttle.ts';
 import { toCheckRequest } from '../../adapter/translate.ts';
+import { revocation } from '../revocation/samples.ts';
 import { ManualClock } from '../support/adapter.ts';
 
 const snapshot = compileSnapshot(
@@ -253,5 +255,33 @@ describe('decide with OAuth2-style credentials (application by consumer key)', (
       { throttle: new ThrottleState() },
     );
     expect(d).toMatchObject({ kind: 'unauthenticated', code: 900901, reason: 'APPLICATION_UNKNOWN' });
+  });
+  it('a revoked opaque token (looked up by its digest) is 401 900901 with an invalid_token challenge', () => {
+    const revocations = new RevocationStore();
+    const opaque = (token: string): ValidCredential => ({
+      ...base,
+      type: 'oauth2-opaque',
+      jti: null,
+      application: { by: 'consumer-key', consumerKey: 'ck-1', keyManager: 'Resident Key Manager' },
+      tokenDigest: tokenDigest(token),
+    });
+    const run = (token: string) =>
+      decide({ request: request('/p/v1/x'), credential: opaque(token) }, snap, new ManualClock(), {
+        throttle: new ThrottleState(),
+        revocations,
+      });
+    expect(run('opaque-a').kind).toBe('allow');
+    revocations.apply(revocation({ kind: 'token', value: 'opaque-a', expiresAt: null }));
+    expect(run('opaque-a')).toMatchObject({
+      kind: 'unauthenticated',
+      httpStatus: 401,
+      code: 900901,
+      reason: 'CREDENTIAL_REVOKED',
+      headers: {
+        'www-authenticate': expect.stringMatching(/^Bearer realm="mesh-apim", error="invalid_token"/),
+      },
+    });
+    // Another token of the same application is untouched.
+    expect(run('opaque-b').kind).toBe('allow');
   });
 });

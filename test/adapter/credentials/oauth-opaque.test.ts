@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { revocation } from '../../revocation/samples.ts';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
 import { FakeApim } from '../../support/fake-apim-internal-data.ts';
 
@@ -157,6 +158,27 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     expect(text).toMatch(/mesh_apim_introspection_cache_total\{result="hit"\} [1-9]/);
     expect(text).toMatch(/mesh_apim_introspection_outage_total\{mode="closed"\} [1-9]/);
     expect(text).toMatch(/mesh_apim_introspection_outage_total\{mode="open"\} [1-9]/);
+  });
+
+  it('revoked (as the revocation consumer applies it): denied on the next check, cache entry dropped', async () => {
+    const tok = token();
+    const other = token();
+    expect((await check(tok)).allowed).toBe(true);
+    expect((await check(other)).allowed).toBe(true);
+    const before = calls();
+    expect((await check(tok)).allowed).toBe(true);
+    expect(calls()).toBe(before); // served from the positive cache
+    t.adapter.revocations.apply(revocation({ kind: 'token', value: tok, expiresAt: null }));
+    // The key manager still answers active (revocation not yet visible there): the store denies.
+    const res = await check(tok);
+    expect(res).toMatchObject({ allowed: false, httpStatus: 401 });
+    expect(res.body?.code).toBe('900901');
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="mesh-apim", error="invalid_token"/);
+    // The cached active answer was forgotten: that check introspected again.
+    expect(calls()).toBe(before + 1);
+    // Other tokens of the same application are untouched and still cached.
+    expect((await check(other)).allowed).toBe(true);
+    expect(calls()).toBe(before + 1);
   });
 
   it('a cached token keeps working while the key manager is down', async () => {

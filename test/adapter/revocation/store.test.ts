@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { revocationsFromRevokedJwt } from '../../../adapter/revocation/apim.ts';
 import { loadRevocations, saveRevocations } from '../../../adapter/revocation/persist.ts';
-import { RevocationStore } from '../../../adapter/revocation/store.ts';
+import { RevocationStore, tokenDigest } from '../../../adapter/revocation/store.ts';
 import { revocation } from '../../revocation/samples.ts';
 
 const T = Date.parse('2026-11-26T04:00:00Z');
@@ -62,6 +62,18 @@ describe('RevocationStore', () => {
     expect(s.revokedBy({ opaqueToken: 'opaque-secret' })).toBe('token');
     expect(seen).toEqual(['opaque-secret']);
     expect(JSON.stringify(s.toJSON())).not.toContain('opaque-secret');
+  });
+
+  it('looks an opaque token up by a precomputed digest; a listener can be removed', () => {
+    const s = new RevocationStore();
+    let calls = 0;
+    const off = s.onRevoked(() => calls++);
+    s.apply(revocation({ kind: 'token', value: 'opaque-a', expiresAt: null }));
+    expect(s.revokedBy({ opaqueTokenDigest: tokenDigest('opaque-a') })).toBe('token');
+    expect(s.revokedBy({ opaqueTokenDigest: tokenDigest('opaque-b') })).toBeNull();
+    off();
+    s.apply(revocation({ kind: 'token', value: 'opaque-b', expiresAt: null }));
+    expect(calls).toBe(1);
   });
 
   it('is idempotent by event id', () => {
