@@ -5,12 +5,14 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { Bus } from '../bus/types.ts';
 import type { Config } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import { type AdminServer, startAdminServer } from './admin.ts';
 import { CredentialChain, defaultVerifiers } from './credentials/chain.ts';
 import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
+import { createEmission, type Emission } from './emit/index.ts';
 import { AdapterError } from './errors.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
@@ -34,6 +36,11 @@ export interface AdapterDeps {
   /** Credential verifiers in precedence order; default defaultVerifiers(). */
   verifiers?: CredentialVerifier[];
   onCheck?: CheckObserver;
+  /**
+   * Event bus: when given, request events are emitted to it (adapter/emit: the check observer
+   * unless onCheck is set, the access-log service, the spool), started and stopped with the adapter.
+   */
+  bus?: Bus;
   /** Fault injection for tests. */
   decide?: DecideFn;
   /** Called before the gRPC server binds: register more services (access log) here. */
@@ -50,6 +57,8 @@ export interface AdapterHandle extends AdapterServices {
   /** The standalone issuer's key (standalone control plane only). */
   signingKey: SigningKey | null;
   instanceId: string;
+  /** Event emission (null without a bus). */
+  emission: Emission | null;
   /** First snapshot load result (a failed first load leaves the adapter not ready, not dead). */
   initialLoad: RefreshResult;
   stop(): Promise<void>;
@@ -88,6 +97,8 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const chain = new CredentialChain(
     deps.verifiers ?? defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
   );
+  const emission = deps.bus ? createEmission(config, deps.bus, metrics.registry) : null;
+  const onCheck = deps.onCheck ?? emission?.onCheck;
   const check = new CheckService({
     snapshot: () => store.current(),
     chain,
@@ -96,11 +107,14 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     failureMode: config.adapter.failureMode,
     metrics,
     instanceId,
-    ...(deps.onCheck ? { onCheck: deps.onCheck } : {}),
+    ...(onCheck ? { onCheck } : {}),
     ...(deps.decide ? { decide: deps.decide } : {}),
   });
   const server = new AdapterServer({ check });
+  emission?.register(server);
   deps.registerServices?.({ server, store, metrics, check });
+  // Before serving: events spooled by a previous run start draining, and no check waits on it.
+  await emission?.start();
 
   const initialLoad = await store.start();
   server.setServing(store.ready);
@@ -122,6 +136,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     clearInterval(sweeper);
     store.stop();
     await server.stop(0);
+    await emission?.stop();
     throw err;
   }
   log.info(
@@ -141,6 +156,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     revocations,
     signingKey,
     instanceId,
+    emission,
     initialLoad,
     stop() {
       stopped ??= (async () => {
@@ -148,6 +164,8 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
         store.stop();
         server.setServing(false);
         await server.stop();
+        // After the server: the last checks and access logs are in the buffer, flushed or spooled here.
+        await emission?.stop();
         await adminServer.close();
         log.info('adapter stopped');
       })();

@@ -89,9 +89,9 @@ export const RequestAttributes = z.object({
         .int()
         .nullable()
         .describe('Upstream time, first request byte to last response byte'),
-      requestBytes: z.number().int().nullable(),
-      responseBytes: z.number().int().nullable(),
-      upstreamHost: z.string().nullable(),
+      requestBytes: z.number().int().nullable().describe('Request body bytes received from the client'),
+      responseBytes: z.number().int().nullable().describe('Response body bytes sent to the client'),
+      upstreamHost: z.string().nullable().describe('Upstream address (ip:port) that served the request'),
     })
     .nullable()
     .describe('Known only from the access log; null when emitted from the check'),

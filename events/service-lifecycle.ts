@@ -36,7 +36,8 @@ export const ServiceDeployed = z.object({
   api: z.object({
     name: z.string().min(1),
     version: z.string().min(1),
-    context: z.string().startsWith('/'),
+    // regex, not startsWith: zod exports startsWith as a non-standard JSON Schema `format` nobody enforces.
+    context: z.string().regex(/^\//, 'must start with /'),
     endpoint: z.string().describe('In-mesh upstream URL, e.g. http://petstore.shop.svc.cluster.local:8080'),
     openapi: OpenApiSource,
     environments: z.array(z.string()).describe('Gateway environments to deploy to'),

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type AdapterHandle, startAdapter } from '../../adapter/main.ts';
+import type { Bus } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger, rootLogger } from '../../common/log.ts';
 
@@ -16,8 +17,10 @@ export interface Running {
  * Everything `start` runs, composed in one place. The event emitter and the local function
  * runner join here (start them before/after the adapter, stop them in reverse order).
  */
-export async function startAll(config: Config): Promise<Running> {
-  const adapter = await startAdapter(config);
+export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promise<Running> {
+  // The bus (createBus(config) from bus/index.ts) is connected by the integrator; with one, the
+  // adapter emits request events to it.
+  const adapter = await startAdapter(config, parts.bus ? { bus: parts.bus } : {});
   return {
     adapter,
     async stop() {

@@ -1,0 +1,129 @@
+/**
+ * Pure mapping of one Envoy HTTPAccessLogEntry (as @grpc/proto-loader decodes it with
+ * adapter/proto.ts LOADER_OPTIONS) to a request-attributes event. The entry alone is enough: the
+ * check wrote the RequestContext into its dynamic_metadata, and Envoy hands it back under
+ * common_properties.metadata.filter_metadata['envoy.filters.http.ext_authz'].mesh_apim, so any
+ * adapter replica can build the event without state shared with the replica that ran the check.
+ */
+import {
+  REQUEST_CONTEXT_METADATA_KEY,
+  REQUEST_CONTEXT_METADATA_NAMESPACE,
+  type RequestAttributes,
+  RequestContext,
+} from '../../events/request-attributes.ts';
+import { type ResponseAttributes, requestAttributesFromAccessLog } from '../emit/events.ts';
+import { fromValue, type ProtoStruct } from '../struct.ts';
+
+/* Decoded protobuf shapes (only what we read; every field may be null or absent). */
+export interface PbDuration {
+  seconds?: string | number | null;
+  nanos?: number | null;
+}
+interface PbAddress {
+  socket_address?: { address?: string | null; port_value?: number | null } | null;
+}
+export interface HttpAccessLogEntry {
+  common_properties?: {
+    start_time?: PbDuration | null;
+    time_to_last_rx_byte?: PbDuration | null;
+    time_to_first_upstream_tx_byte?: PbDuration | null;
+    time_to_last_upstream_rx_byte?: PbDuration | null;
+    time_to_last_downstream_tx_byte?: PbDuration | null;
+    duration?: PbDuration | null;
+    upstream_remote_address?: PbAddress | null;
+    metadata?: { filter_metadata?: Record<string, ProtoStruct> | null } | null;
+    intermediate_log_entry?: boolean | null;
+    access_log_type?: string | null;
+  } | null;
+  request?: {
+    request_id?: string | null;
+    request_body_bytes?: string | number | null;
+  } | null;
+  response?: {
+    response_code?: { value?: number | null } | null;
+    response_body_bytes?: string | number | null;
+  } | null;
+}
+
+function ms(d: PbDuration | null | undefined): number | null {
+  if (!d) return null;
+  return Number(d.seconds ?? 0) * 1000 + (d.nanos ?? 0) / 1e6;
+}
+
+function int(v: string | number | null | undefined): number | null {
+  if (v === null || v === undefined) return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+const round = (n: number | null) => (n === null ? null : Math.round(n));
+
+export type AlsMapping =
+  | { kind: 'event'; event: RequestAttributes }
+  /** No mesh_apim metadata: a denial (the check emitted it) or a request that never reached the check. */
+  | { kind: 'no-context' }
+  /** Periodic/intermediate entry of a long stream: the final entry carries the totals. */
+  | { kind: 'intermediate' }
+  /** Metadata present but not a valid RequestContext (another writer, or a version skew). */
+  | { kind: 'invalid-context'; problem: string };
+
+const FINAL_LOG_TYPES = new Set(['NotSet', 'DownstreamEnd', '', undefined, null]);
+
+/** Reads the RequestContext the check stored: a JSON string (adapter/response.ts), or a nested Struct. */
+export function requestContextOf(entry: HttpAccessLogEntry): RequestContext | string | null {
+  const ns = entry.common_properties?.metadata?.filter_metadata?.[REQUEST_CONTEXT_METADATA_NAMESPACE];
+  const raw = ns?.fields?.[REQUEST_CONTEXT_METADATA_KEY];
+  if (!raw) return null;
+  let value = fromValue(raw);
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return 'metadata is a string but not JSON';
+    }
+  }
+  const parsed = RequestContext.safeParse(value);
+  if (!parsed.success) {
+    return parsed.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.')}: ${i.message}`)
+      .join('; ');
+  }
+  return parsed.data;
+}
+
+/** Response fields from the entry; latencies in whole milliseconds. */
+export function responseOf(entry: HttpAccessLogEntry): ResponseAttributes {
+  const cp = entry.common_properties;
+  const total = ms(cp?.duration) ?? ms(cp?.time_to_last_downstream_tx_byte);
+  const upFirstTx = ms(cp?.time_to_first_upstream_tx_byte);
+  const upLastRx = ms(cp?.time_to_last_upstream_rx_byte);
+  const sock = cp?.upstream_remote_address?.socket_address;
+  const status = entry.response?.response_code?.value;
+  return {
+    // 0 = no response was sent (e.g. the downstream disconnected): unknown, not a status.
+    status: status ? status : null,
+    latencyMs: round(total),
+    backendLatencyMs:
+      upFirstTx !== null && upLastRx !== null ? round(Math.max(0, upLastRx - upFirstTx)) : null,
+    requestBytes: int(entry.request?.request_body_bytes),
+    responseBytes: int(entry.response?.response_body_bytes),
+    upstreamHost: sock?.address ? `${sock.address}:${sock.port_value ?? 0}` : null,
+  };
+}
+
+/** Maps one entry. `now` is used only when the entry has no start time. */
+export function mapAccessLogEntry(entry: HttpAccessLogEntry, now: Date): AlsMapping {
+  const cp = entry.common_properties;
+  if (cp?.intermediate_log_entry || !FINAL_LOG_TYPES.has(cp?.access_log_type ?? undefined)) {
+    return { kind: 'intermediate' };
+  }
+  const ctx = requestContextOf(entry);
+  if (ctx === null) return { kind: 'no-context' };
+  if (typeof ctx === 'string') return { kind: 'invalid-context', problem: ctx };
+  const response = responseOf(entry);
+  const start = ms(cp?.start_time);
+  const occurredAt = start !== null && start > 0 ? new Date(start + (response.latencyMs ?? 0)) : now;
+  // The context's requestId is authoritative (it is what the check saw); the entry's is the same header.
+  return { kind: 'event', event: requestAttributesFromAccessLog(ctx, response, occurredAt) };
+}

@@ -1,0 +1,55 @@
+/**
+ * Event emission of one adapter, composed from configuration: the Emitter over the bus and
+ * `<dataDir>/spool/`, the check observer, and the access-log service, all under one emission
+ * policy (adapter.accessLogs). startAdapter() wires it when it is given a bus.
+ */
+import type { Registry } from 'prom-client';
+import type { Bus } from '../../bus/types.ts';
+import type { Config } from '../../common/config.ts';
+import { addAccessLogService } from '../als/service.ts';
+import type { CheckObserver } from '../domain.ts';
+import type { AdapterServer } from '../server.ts';
+import { Emitter } from './emitter.ts';
+import { checkEmission } from './observer.ts';
+import { type EmissionPolicy, emissionPolicy } from './policy.ts';
+
+export interface Emission {
+  emitter: Emitter;
+  policy: EmissionPolicy;
+  onCheck: CheckObserver;
+  /** Registers envoy.service.accesslog.v3.AccessLogService on the adapter's gRPC server. */
+  register(server: AdapterServer): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function emitterOptionsOf(config: Config) {
+  const e = config.emitter;
+  return {
+    dataDir: config.dataDir,
+    batchSize: e.batchSize,
+    lingerMs: e.lingerMs,
+    bufferMax: e.bufferMax,
+    spoolMaxBytes: e.spoolMaxBytes,
+    produceTimeoutMs: e.produceTimeoutMs,
+    stopTimeoutMs: e.stopTimeoutMs,
+    topicPrefix: config.bus.topicPrefix,
+    ...(e.spoolSegmentBytes > 0 ? { spoolSegmentBytes: e.spoolSegmentBytes } : {}),
+    ...(e.spoolAtBuffered > 0 ? { spoolAtBuffered: e.spoolAtBuffered } : {}),
+  };
+}
+
+export function createEmission(config: Config, bus: Bus, registry: Registry): Emission {
+  const emitter = new Emitter({ bus, registry, ...emitterOptionsOf(config) });
+  const policy = emissionPolicy(config.adapter.accessLogs);
+  return {
+    emitter,
+    policy,
+    onCheck: checkEmission(emitter, policy),
+    register(server) {
+      addAccessLogService(server, { emitter, policy, registry });
+    },
+    start: () => emitter.start(),
+    stop: () => emitter.stop(),
+  };
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { mapAccessLogEntry } from '../../../adapter/als/mapping.ts';
+import { RequestAttributes } from '../../../events/request-attributes.ts';
+import { contextOf } from '../emit/helpers.ts';
+import { decoded, envoyEntry } from './fixtures.ts';
+
+const NOW = new Date('2030-01-01T00:00:00Z');
+
+describe('access-log entry -> request-attributes', () => {
+  it('builds the complete event of an allowed request from the entry alone (context as a Struct)', () => {
+    const ctx = contextOf('allowed-with-response');
+    const [entry] = decoded([envoyEntry({ context: ctx })]);
+    const m = mapAccessLogEntry(entry!, NOW);
+    expect(m.kind).toBe('event');
+    if (m.kind !== 'event') return;
+    const e = RequestAttributes.parse(m.event);
+    expect(e).toEqual(m.event);
+    expect(e.source).toBe('access-log');
+    expect(e.requestId).toBe(ctx.requestId);
+    expect(e.api).toEqual(ctx.api);
+    expect(e.application).toEqual(ctx.application);
+    expect(e.decision).toEqual(ctx.decision);
+    expect(e.response).toEqual({
+      status: 200,
+      latencyMs: 48, // last downstream byte 47.6 ms
+      backendLatencyMs: 45, // 46.4 - 1.2 ms
+      requestBytes: 0,
+      responseBytes: 1532,
+      upstreamHost: '10.1.4.7:8080',
+    });
+    // Request start + total latency; the event id differs from the check's for the same request.
+    expect(e.occurredAt).toBe('2026-11-26T04:20:00.171Z');
+    expect(e.eventId).toMatch(/^als-/);
+  });
+
+  it('is deterministic: the same entry gives the same event id (redelivery dedupes)', () => {
+    const ctx = contextOf('allowed-with-response');
+    const [a, b] = decoded([envoyEntry({ context: ctx }), envoyEntry({ context: ctx })]);
+    const ea = mapAccessLogEntry(a!, NOW);
+    const eb = mapAccessLogEntry(b!, new Date(0));
+    expect(ea).toEqual(eb);
+  });
+
+  it('reads the context as the check stores it: a JSON string (cheaper than a nested Struct)', () => {
+    const ctx = contextOf('allowed-with-response');
+    const [entry] = decoded([envoyEntry({ context: JSON.stringify(ctx) })]);
+    const m = mapAccessLogEntry(entry!, NOW);
+    expect(m.kind === 'event' && m.event.requestId).toBe(ctx.requestId);
+  });
+
+  it('an upstream 503 keeps the allow decision and records the response', () => {
+    const [entry] = decoded([envoyEntry({ context: contextOf('allowed-with-response'), status: 503 })]);
+    const m = mapAccessLogEntry(entry!, NOW);
+    expect(m.kind === 'event' && m.event.response?.status).toBe(503);
+    expect(m.kind === 'event' && m.event.decision.kind).toBe('allow');
+  });
+
+  it('no response sent (status 0) is unknown, not a status', () => {
+    const [entry] = decoded([envoyEntry({ context: contextOf('allowed-with-response'), status: 0 })]);
+    const m = mapAccessLogEntry(entry!, NOW);
+    expect(m.kind === 'event' && m.event.response?.status).toBeNull();
+  });
+
+  it('denied (no ext_authz metadata: Envoy does not pass it on a denial) is a duplicate', () => {
+    const [entry] = decoded([envoyEntry({ context: null, status: 403 })]);
+    expect(mapAccessLogEntry(entry!, NOW)).toEqual({ kind: 'no-context' });
+  });
+
+  it('intermediate (periodic) entries are not emitted', () => {
+    const ctx = contextOf('allowed-with-response');
+    const [a, b] = decoded([
+      envoyEntry({ context: ctx, intermediate: true }),
+      envoyEntry({ context: ctx, accessLogType: 'DownstreamPeriodic' }),
+    ]);
+    expect(mapAccessLogEntry(a!, NOW).kind).toBe('intermediate');
+    expect(mapAccessLogEntry(b!, NOW).kind).toBe('intermediate');
+  });
+
+  it('metadata that is not a RequestContext is reported with the problem', () => {
+    const [entry] = decoded([envoyEntry({ context: { requestId: 42 } })]);
+    const m = mapAccessLogEntry(entry!, NOW);
+    expect(m.kind).toBe('invalid-context');
+    expect(m.kind === 'invalid-context' && m.problem).toMatch(/requestId/);
+  });
+});
