@@ -3,8 +3,10 @@
  *   (default) | suite [--quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa]   side-by-side suite (bench/suite.ts)
  *   simple                                      full path vs no-op with grpc-js clients (bench/simple.ts)
  *   fuzz [--runs N] [--seed S]                  long run of the fuzz properties (test/support/fuzz-run.ts)
+ *   parts [args]                                every bench/*.bench.ts in turn (bus benches; each prints its own ratios)
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -22,6 +24,23 @@ if (mode === 'suite') {
     },
   );
   process.exitCode = r.status ?? 1;
+} else if (mode === 'parts') {
+  const dir = new URL('./', import.meta.url);
+  let failed = 0;
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.bench.ts'))
+    .sort()) {
+    console.log(`\n== ${file}`);
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', new URL(file, dir).pathname, ...process.argv.slice(3)],
+      {
+        stdio: 'inherit',
+      },
+    );
+    if (r.status !== 0) failed++;
+  }
+  process.exitCode = failed ? 1 : 0;
 } else if (mode === 'fuzz') {
   const { values } = parseArgs({
     args: process.argv.slice(3),
@@ -48,6 +67,6 @@ if (mode === 'suite') {
     await hx.close();
   }
 } else {
-  process.stderr.write(`unknown bench mode "${mode}" (suite | simple | fuzz)\n`);
+  process.stderr.write(`unknown bench mode "${mode}" (suite | simple | fuzz | parts)\n`);
   process.exitCode = 2;
 }

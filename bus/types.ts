@@ -76,7 +76,26 @@ export interface Bus {
   offsetsForTime(topic: string, timestampMs: number): Promise<PartitionOffset[]>;
   /** Per partition, the offset the next produced record will get. */
   endOffsets(topic: string): Promise<PartitionOffset[]>;
-  /** Reads without a consumer group (replay): up to maxRecords from `offset` on one partition. */
+  /**
+   * Reads without a consumer group (replay): up to maxRecords from `offset` on one partition. An offset
+   * below the log start (records removed by retention) reads from the log start, as a consumer with
+   * auto.offset.reset=earliest would; at or past the end it returns [].
+   */
   read(topic: string, partition: number, offset: string, maxRecords: number): Promise<InRecord[]>;
   close(): Promise<void>;
+}
+
+/** What a bus reports about an existing topic (`mesh-apim topics list`, `topics apply` verification). */
+export interface TopicDescription extends TopicSpec {
+  /** Per partition, the first offset still in the log (retention moves it) and the end offset. */
+  offsets: { partition: number; start: string; end: string }[];
+}
+
+/**
+ * Administration beside the data path, implemented by the Kafka and embedded buses (createBus returns
+ * both). Kept out of Bus so that test doubles of Bus need not implement it.
+ */
+export interface BusAdmin {
+  /** The named topics that exist (all topics when names is omitted), with their settings. */
+  describeTopics(names?: string[]): Promise<TopicDescription[]>;
 }

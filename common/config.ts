@@ -134,6 +134,72 @@ export const ConfigSchema = z.object({
             .describe('SASL mechanism; aws is the MSK IAM seam (not implemented yet).'),
           saslUsername: z.string().default('').describe('SASL username.'),
           saslPassword: z.string().default('').describe('SASL password.'),
+          replicationFactor: z
+            .number()
+            .int()
+            .positive()
+            .default(1)
+            .describe(
+              'Replication factor of topics created by `topics apply` (use 3 on production clusters).',
+            ),
+          connectionTimeoutMs: z
+            .number()
+            .int()
+            .positive()
+            .default(3000)
+            .describe('TCP/TLS connect timeout to a broker.'),
+          requestTimeoutMs: z
+            .number()
+            .int()
+            .positive()
+            .default(30_000)
+            .describe('Timeout of one broker request (produce waits for acks=all within it).'),
+          sessionTimeoutMs: z
+            .number()
+            .int()
+            .positive()
+            .default(30_000)
+            .describe(
+              'Consumer group session timeout: a consumer silent this long is dropped from its group. After a broker restart, a group resumes only once its old members expired.',
+            ),
+          retries: z
+            .number()
+            .int()
+            .nonnegative()
+            .default(5)
+            .describe(
+              'Client-side retries of a failed request (exponential backoff from 300 ms) before produce() rejects with a retriable error.',
+            ),
+        })
+        .prefault({}),
+      embedded: z
+        .object({
+          pollIntervalMs: z
+            .number()
+            .int()
+            .positive()
+            .default(50)
+            .describe(
+              'How often embedded-log consumers look for records written by another process (same-process writes wake them at once).',
+            ),
+          retentionCheckIntervalMs: z
+            .number()
+            .int()
+            .positive()
+            .default(60_000)
+            .describe('Period of the embedded log retention (age/size per topic) and compaction pass.'),
+          fsync: z
+            .boolean()
+            .default(true)
+            .describe(
+              'fsync every produce (SQLite synchronous=FULL): survives power loss. False: survives a process crash only, faster.',
+            ),
+          busyTimeoutMs: z
+            .number()
+            .int()
+            .positive()
+            .default(5000)
+            .describe('How long a write waits for another process holding the embedded log lock.'),
         })
         .prefault({}),
     })

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { BrokerUnavailableError, TopicError } from '../../bus/errors.ts';
+import { kafkaClientConfig, toBusError } from '../../bus/kafka/index.ts';
+import { loadConfig } from '../../common/config.ts';
+import { ConfigError } from '../../common/errors.ts';
+import { createLogger } from '../../common/log.ts';
+
+const base = () => loadConfig({ env: { KAFKA_BROKERS: '127.0.0.1:1' } }).bus.kafka;
+const log = createLogger('test');
+
+describe('kafka client configuration', () => {
+  it('plain settings: brokers, client id, timeouts, retries, our logger', () => {
+    const c = kafkaClientConfig(base(), log);
+    expect(c).toMatchObject({
+      brokers: ['127.0.0.1:1'],
+      clientId: 'mesh-apim',
+      ssl: false,
+      connectionTimeout: 3000,
+    });
+    expect(c.sasl).toBeUndefined();
+    expect(c.retry?.retries).toBe(5);
+    expect(typeof c.logCreator).toBe('function');
+  });
+
+  it.each(['plain', 'scram-sha-256', 'scram-sha-512'] as const)('SASL %s with TLS', (mechanism) => {
+    const c = kafkaClientConfig(
+      { ...base(), ssl: true, saslMechanism: mechanism, saslUsername: 'u', saslPassword: 'p' },
+      log,
+    );
+    expect(c.ssl).toBe(true);
+    expect(c.sasl).toEqual({ mechanism, username: 'u', password: 'p' });
+  });
+
+  it('SASL without credentials and MSK IAM are configuration errors', () => {
+    expect(() => kafkaClientConfig({ ...base(), saslMechanism: 'plain' }, log)).toThrow(/saslUsername/);
+    expect(() => kafkaClientConfig({ ...base(), saslMechanism: 'aws' }, log)).toThrow(ConfigError);
+    expect(() => kafkaClientConfig({ ...base(), saslMechanism: 'aws' }, log)).toThrow(
+      /MSK IAM.*not implemented yet/,
+    );
+  });
+});
+
+describe('kafka errors', () => {
+  const named = (name: string, props: Record<string, unknown> = {}, cause?: unknown) =>
+    Object.assign(new Error(name), { name, cause, ...props });
+
+  it('an unreachable broker is retriable, also behind "retries exceeded"', () => {
+    const conn = named('KafkaJSConnectionError', { retriable: true });
+    expect(toBusError('produce', conn)).toBeInstanceOf(BrokerUnavailableError);
+    const exceeded = named('KafkaJSNumberOfRetriesExceeded', { retriable: false }, conn);
+    const e = toBusError('produce', exceeded);
+    expect(e).toBeInstanceOf(BrokerUnavailableError);
+    expect(e.retriable).toBe(true);
+  });
+
+  it('a non-retriable protocol error is not retriable; an unknown topic is a TopicError', () => {
+    const tooLarge = named('KafkaJSProtocolError', { retriable: false, type: 'MESSAGE_TOO_LARGE' });
+    expect(toBusError('produce', tooLarge).retriable).toBe(false);
+    const unknown = named('KafkaJSProtocolError', { retriable: false, type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+    expect(toBusError('produce', unknown)).toBeInstanceOf(TopicError);
+  });
+});
