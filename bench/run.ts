@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- <mode> ...]` (not a test):
- *   (default) | suite [--quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa]   side-by-side suite (bench/suite.ts)
+ *   (default) | suite [--quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa]  [--fsync-ab]  side-by-side suite (bench/suite.ts)
  *   simple                                      full path vs no-op with grpc-js clients (bench/simple.ts)
  *   fuzz [--runs N] [--seed S]                  long run of the fuzz properties (test/support/fuzz-run.ts)
  *   parts [args]                                every bench/*.bench.ts in turn (bus benches; each prints its own ratios)

@@ -1,6 +1,6 @@
 /**
  * Bench contenders as separate processes (so each can be pinned to its own core with taskset):
- * `node --import tsx bench/servers.ts noop|adapter [--policies FILE] [--emit]`. Prints one JSON line
+ * `node --import tsx bench/servers.ts noop|adapter [--policies FILE] [--emit] [--no-fsync]`. Prints one JSON line
  * ({ port, adminPort?, apiKey?, startMs, emission? }) on stdout when ready; exits on SIGTERM or when stdin closes.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,11 @@ import type { Bus } from '../bus/types.ts';
 const t0 = performance.now();
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { policies: { type: 'string' }, emit: { type: 'boolean', default: false } },
+  options: {
+    policies: { type: 'string' },
+    emit: { type: 'boolean', default: false },
+    'no-fsync': { type: 'boolean', default: false },
+  },
 });
 
 // Quotas high enough never to trip, so every level is counted but every request is allowed.
@@ -56,8 +60,9 @@ async function embeddedBus(dir: string): Promise<{ bus: Bus; kind: string }> {
   // memory bus stands in (the emitter's batching and the observer cost are the same).
   const path = '../bus/embedded/index.ts';
   try {
-    const mod = (await import(path)) as { EmbeddedBus: new (o: { dir: string }) => Bus };
-    return { bus: new mod.EmbeddedBus({ dir }), kind: 'embedded-log' };
+    const mod = (await import(path)) as { EmbeddedBus: new (o: { dir: string; fsync?: boolean }) => Bus };
+    const fsync = !values['no-fsync'];
+    return { bus: new mod.EmbeddedBus({ dir, fsync }), kind: `embedded-log (fsync ${fsync ? 'on' : 'off'})` };
   } catch {
     const { MemoryBus } = await import('../bus/memory.ts');
     return { bus: new MemoryBus(), kind: 'memory-bus (embedded log not merged)' };

@@ -1,5 +1,5 @@
 /**
- * The side-by-side benchmark suite (`npm run bench [-- --quick] [--rounds N] [--cpu-prof] [--no-big]`):
+ * The side-by-side benchmark suite (`npm run bench [-- --quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa] [--fsync-ab]`):
  * ghz drives envoy.service.auth.v3.Authorization/Check against (1) a no-op grpc-js Check server,
  * (2) mesh-apim's full path (API key, subscription, four throttle levels that never trip, event
  * emission) and (3) the OPA stand-in (bench/opa-authz: OPA's Rego engine behind a Go ext_authz server,
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'no-big': { type: 'boolean', default: false },
     'no-opa': { type: 'boolean', default: false },
+    'fsync-ab': { type: 'boolean', default: false },
     'big-size': { type: 'string', default: '100000' },
   },
 });
@@ -340,10 +341,15 @@ export async function runSuite(): Promise<void> {
         values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
       ),
     );
+    if (values['fsync-ab']) {
+      // The embedded log without fsync per commit, side by side with the default (see PROFILE.md).
+      servers.push(await startNode('ours-nofsync', ['adapter', '--emit', '--no-fsync']));
+    }
     if (opaBin) servers.push(await startOpa(opaBin));
     else notes.push('OPA stand-in not available (build failed or --no-opa): no OPA column.');
     const ours = servers[1]!;
-    notes.push(`mesh-apim event emission: ${String(ours.info.emission)}`);
+    for (const s of servers.filter((x) => x.info.emission))
+      notes.push(`${s.name} event emission: ${String(s.info.emission)}`);
     const apiKey = ours.info.apiKey as string;
     const otherKey = ours.info.otherKey as string;
     const valid = checkRequest('bench-1', { apikey: apiKey, 'x-api-key': 'bench-valid-key' });
@@ -499,9 +505,12 @@ function writeReport(r: {
     '',
     '## Ratios (mesh-apim ÷ other; throughput: higher is better, latency/CPU: lower is better)',
     '',
-    '| metric | ours ÷ no-op | ours ÷ OPA |',
-    '| --- | --- | --- |',
-    ...rows.map((row) => `| ${row.metric} | ${fmt(ratio(row, 'no-op'))} | ${fmt(ratio(row, 'opa'))} |`),
+    `| metric | ours ÷ no-op | ours ÷ OPA |${contenders.includes('ours-nofsync') ? ' ours without fsync ÷ ours |' : ''}`,
+    `| --- | --- | --- |${contenders.includes('ours-nofsync') ? ' --- |' : ''}`,
+    ...rows.map(
+      (row) =>
+        `| ${row.metric} | ${fmt(ratio(row, 'no-op'))} | ${fmt(ratio(row, 'opa'))} |${contenders.includes('ours-nofsync') ? ` ${fmt(row.per['ours-nofsync']!.median / row.per['mesh-apim']!.median)} |` : ''}`,
+    ),
     '',
     '## Absolute',
     '',
