@@ -1,0 +1,559 @@
+/**
+ * The side-by-side benchmark suite (`npm run bench [-- --quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa] [--fsync-ab]`):
+ * ghz drives envoy.service.auth.v3.Authorization/Check against (1) a no-op grpc-js Check server,
+ * (2) mesh-apim's full path (API key, subscription, four throttle levels that never trip, event
+ * emission) and (3) the OPA stand-in (bench/opa-authz: OPA's Rego engine behind a Go ext_authz server,
+ * GOMAXPROCS=1). Servers are pinned to core 0, ghz to core 1 (taskset). Contenders alternate inside
+ * every step and rounds repeat; medians and min–max spread are reported, ratios first. Results:
+ * bench/results/suite-<time>.{json,md}. Tools are cached outside the repo (~/.cache/mesh-apim/bin):
+ * ghz via `go install`, the OPA stand-in via `go build` of bench/opa-authz.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
+
+export const GHZ_VERSION = 'v0.93.0';
+const BIN = process.env.MESH_APIM_BENCH_BIN ?? join(homedir(), '.cache', 'mesh-apim', 'bin');
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = join(HERE, '..');
+const CLK_TCK = 100;
+
+const { values } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== 'suite'),
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    'no-big': { type: 'boolean', default: false },
+    'no-opa': { type: 'boolean', default: false },
+    'fsync-ab': { type: 'boolean', default: false },
+    'big-size': { type: 'string', default: '100000' },
+  },
+});
+const QUICK = values.quick;
+const ROUNDS = Number(values.rounds ?? (QUICK ? 1 : 3));
+const MAX_SECONDS = QUICK ? 2 : 5;
+const RATE_SECONDS = QUICK ? 3 : 6;
+const CONCURRENCIES = [1, 8, 32, 128];
+const RATE_FRACTIONS = [0.25, 0.5, 0.75];
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------- tools
+
+function ensureGhz(): string {
+  const ghz = join(BIN, 'ghz');
+  if (existsSync(ghz)) return ghz;
+  log(`installing ghz ${GHZ_VERSION} into ${BIN} (go install)`);
+  mkdirSync(BIN, { recursive: true });
+  execFileSync('go', ['install', `github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION}`], {
+    env: { ...process.env, GOBIN: BIN },
+    stdio: 'inherit',
+    timeout: 30 * 60_000,
+  });
+  return ghz;
+}
+
+function ensureOpa(): string | null {
+  const bin = join(BIN, 'opa-authz');
+  if (existsSync(bin)) return bin;
+  log(`building the OPA stand-in (bench/opa-authz) into ${BIN} (go build; long on a loaded machine)`);
+  try {
+    execFileSync('go', ['build', '-o', bin, '.'], {
+      cwd: join(HERE, 'opa-authz'),
+      stdio: 'inherit',
+      timeout: 40 * 60_000,
+    });
+    return bin;
+  } catch (err) {
+    log(`OPA stand-in build failed: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- servers
+
+interface Server {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  port: number;
+  info: Record<string, unknown>;
+}
+
+function readLine(proc: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms`)), timeoutMs);
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = pattern.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[0]);
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before it was ready`));
+    });
+  });
+}
+
+async function startNode(name: string, args: string[], nodeFlags: string[] = []): Promise<Server> {
+  const proc = spawn(
+    'taskset',
+    ['-c', '0', process.execPath, ...nodeFlags, '--import', 'tsx', join(HERE, 'servers.ts'), ...args],
+    {
+      cwd: REPO,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const line = await readLine(proc, /^\{.*\}\n/m, 180_000);
+  const info = JSON.parse(line) as Record<string, unknown>;
+  return { name, proc, pid: proc.pid!, port: info.port as number, info };
+}
+
+async function startOpa(bin: string): Promise<Server> {
+  const proc = spawn('taskset', ['-c', '0', bin, '-policy', join(HERE, 'opa-authz', 'policy.rego')], {
+    env: { ...process.env, GOMAXPROCS: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await readLine(proc, /listening 127\.0\.0\.1:(\d+)/, 60_000);
+  return { name: 'opa', proc, pid: proc.pid!, port: Number(/:(\d+)/.exec(line)![1]), info: {} };
+}
+
+async function stop(s: Server): Promise<void> {
+  if (s.proc.exitCode !== null) return;
+  const exited = new Promise((r) => s.proc.once('exit', r));
+  s.proc.kill('SIGTERM');
+  const timer = setTimeout(() => s.proc.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+}
+
+function memKb(pid: number): { rssKb: number; hwmKb: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const get = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? Number.NaN);
+  return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') };
+}
+
+// ---------------------------------------------------------------- load
+
+function checkRequest(id: string, headers: Record<string, string>, path = '/petstore/v1/pets/42?limit=10') {
+  const q = path.indexOf('?');
+  return {
+    attributes: {
+      source: { address: { socket_address: { address: '10.1.2.3', port_value: 40000 } } },
+      request: {
+        http: {
+          id,
+          method: 'GET',
+          host: 'api.example.com',
+          path,
+          query: q >= 0 ? path.slice(q + 1) : '',
+          headers: { 'x-request-id': id, 'user-agent': 'ghz', ...headers },
+        },
+      },
+    },
+  };
+}
+
+interface Run {
+  contender: string;
+  workload: string;
+  concurrency: number;
+  rateTarget: number | null;
+  round: number;
+  count: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  cpuUsPerCheck: number;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length
+    ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! / 1e6
+    : Number.NaN;
+}
+
+async function ghzRun(
+  ghz: string,
+  dataFile: string,
+  s: Server,
+  opts: { concurrency: number; seconds: number; rps?: number; total?: number },
+): Promise<Omit<Run, 'contender' | 'workload' | 'round' | 'rateTarget'>> {
+  const out = join(tmpdir(), `mesh-apim-ghz-${process.pid}.json`);
+  const args = [
+    '-c',
+    '1',
+    ghz,
+    '--insecure',
+    '--proto',
+    EXT_AUTHZ_PROTO,
+    '-i',
+    ENVOY_PROTO_INCLUDE_DIRS.join(','),
+    '--call',
+    'envoy.service.auth.v3.Authorization.Check',
+    '-D',
+    dataFile,
+    '-c',
+    String(opts.concurrency),
+    ...(opts.total ? ['-n', String(opts.total)] : ['-z', `${opts.seconds}s`, '-n', '0']),
+    ...(opts.rps ? ['-r', String(Math.round(opts.rps))] : []),
+    '--connections',
+    String(Math.min(opts.concurrency, 4)),
+    '-O',
+    'json',
+    '-o',
+    out,
+    `127.0.0.1:${s.port}`,
+  ];
+  const before = cpuTicks(s.pid);
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn('taskset', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ghz exited ${code}`))));
+  });
+  const ticks = cpuTicks(s.pid) - before;
+  const r = JSON.parse(readFileSync(out, 'utf8')) as {
+    count: number;
+    rps: number;
+    details?: { latency: number; status: string; error?: string }[];
+  };
+  rmSync(out, { force: true });
+  const details = r.details ?? [];
+  const lat = details.map((d) => d.latency).sort((a, b) => a - b);
+  return {
+    concurrency: opts.concurrency,
+    count: r.count,
+    // ghz closes its connections when the duration ends: calls still in flight then fail with
+    // "transport is closing" — the load generator's doing, not the server's; not counted as errors.
+    errors: details.filter((d) => d.status !== 'OK' && !/transport is closing/.test(d.error ?? '')).length,
+    rps: r.rps,
+    p50: pct(lat, 0.5),
+    p99: pct(lat, 0.99),
+    p999: pct(lat, 0.999),
+    cpuUsPerCheck: (ticks * (1e6 / CLK_TCK)) / Math.max(1, r.count),
+  };
+}
+
+// ---------------------------------------------------------------- stats
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+interface Agg {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+function agg(xs: number[]): Agg {
+  const f = xs.filter((x) => Number.isFinite(x));
+  return { median: median(f), min: Math.min(...f), max: Math.max(...f), n: f.length };
+}
+
+const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+const fmtAgg = (a: Agg, d = 0) => `${fmt(a.median, d)} (${fmt(a.min, d)}–${fmt(a.max, d)})`;
+
+// ---------------------------------------------------------------- big snapshot
+
+function bigPolicies(n: number, file: string): void {
+  const lines = [
+    'apis:',
+    '  - { id: petstore-v1, name: petstore, version: v1, context: /petstore, resources: [{ method: GET, path: /pets }, { method: GET, path: "/pets/{id}" }] }',
+    'applications:',
+    '  - { name: bench-app, tier: Unlimited }',
+  ];
+  for (let i = 0; i < n; i++) lines.push(`  - { name: app-${i}, tier: Unlimited }`);
+  lines.push('subscriptions:', '  - { application: bench-app, api: petstore-v1, tier: Unlimited }');
+  for (let i = 0; i < n; i++) lines.push(`  - { application: app-${i}, api: petstore-v1, tier: Gold }`);
+  lines.push('keyMappings:');
+  for (let i = 0; i < n; i++) lines.push(`  - { consumerKey: ck-${i}, application: app-${i} }`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+async function bigSnapshot(n: number): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-big-'));
+  const file = join(dir, 'big.yaml');
+  bigPolicies(n, file);
+  const runs: Record<string, { startMs: number; rssKb: number }[]> = { small: [], big: [] };
+  try {
+    for (let r = 0; r < (QUICK ? 1 : 2); r++) {
+      for (const which of ['small', 'big'] as const) {
+        const s = await startNode(which, ['adapter', ...(which === 'big' ? ['--policies', file] : [])]);
+        global.gc?.();
+        await new Promise((res) => setTimeout(res, 500));
+        runs[which]!.push({ startMs: s.info.startMs as number, rssKb: memKb(s.pid).rssKb });
+        await stop(s);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const m = (w: string, k: 'startMs' | 'rssKb') => median(runs[w]!.map((x) => x[k]));
+  return {
+    entries: n,
+    small: { startMs: m('small', 'startMs'), rssMb: m('small', 'rssKb') / 1024 },
+    big: { startMs: m('big', 'startMs'), rssMb: m('big', 'rssKb') / 1024 },
+    ratio: {
+      start: m('big', 'startMs') / m('small', 'startMs'),
+      rss: m('big', 'rssKb') / m('small', 'rssKb'),
+    },
+    extraRssBytesPerEntry: ((m('big', 'rssKb') - m('small', 'rssKb')) * 1024) / n,
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+export async function runSuite(): Promise<void> {
+  const ghz = ensureGhz();
+  const opaBin = values['no-opa'] ? null : ensureOpa();
+  const work = mkdtempSync(join(tmpdir(), 'mesh-apim-suite-'));
+  const servers: Server[] = [];
+  const results: Run[] = [];
+  const notes: string[] = [];
+  try {
+    const profDir = join(HERE, 'results', 'prof');
+    if (values['cpu-prof']) mkdirSync(profDir, { recursive: true });
+    servers.push(await startNode('no-op', ['noop']));
+    servers.push(
+      await startNode(
+        'mesh-apim',
+        ['adapter', '--emit'],
+        values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
+      ),
+    );
+    if (values['fsync-ab']) {
+      // The embedded log without fsync per commit, side by side with the default (see PROFILE.md).
+      servers.push(await startNode('ours-nofsync', ['adapter', '--emit', '--no-fsync']));
+    }
+    if (opaBin) servers.push(await startOpa(opaBin));
+    else notes.push('OPA stand-in not available (build failed or --no-opa): no OPA column.');
+    const ours = servers[1]!;
+    for (const s of servers.filter((x) => x.info.emission))
+      notes.push(`${s.name} event emission: ${String(s.info.emission)}`);
+    const apiKey = ours.info.apiKey as string;
+    const otherKey = ours.info.otherKey as string;
+    const valid = checkRequest('bench-1', { apikey: apiKey, 'x-api-key': 'bench-valid-key' });
+    const denied = checkRequest('bench-2', { apikey: otherKey, 'x-api-key': 'someone-else' });
+    const files = {
+      valid: join(work, 'valid.json'),
+      mixed: join(work, 'mixed.json'),
+    };
+    writeFileSync(files.valid, JSON.stringify([valid]));
+    // 10 % denials: a subscribed app's key 9 times, an unsubscribed app's key (403) once.
+    writeFileSync(files.mixed, JSON.stringify([...Array.from({ length: 9 }, () => valid), denied]));
+
+    log(`warm-up (${servers.map((s) => s.name).join(', ')})`);
+    for (const s of servers) await ghzRun(ghz, files.mixed, s, { concurrency: 32, seconds: 0, total: 3000 });
+
+    const record = (
+      contender: string,
+      workload: string,
+      round: number,
+      rateTarget: number | null,
+      r: Awaited<ReturnType<typeof ghzRun>>,
+    ) => {
+      results.push({ contender, workload, round, rateTarget, ...r });
+      log(
+        `${contender.padEnd(9)} ${workload.padEnd(6)} c=${String(r.concurrency).padEnd(3)} ${rateTarget ? `rate=${rateTarget.toFixed(0)} ` : ''}rps=${r.rps.toFixed(0)} p50=${fmt(r.p50, 3)} p99=${fmt(r.p99, 3)} p99.9=${fmt(r.p999, 3)} ms cpu=${fmt(r.cpuUsPerCheck, 1)} us/check err=${r.errors}`,
+      );
+    };
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 ? servers : [...servers].reverse();
+      for (const c of CONCURRENCIES) {
+        for (const s of order)
+          record(
+            s.name,
+            'valid',
+            round,
+            null,
+            await ghzRun(ghz, files.valid, s, { concurrency: c, seconds: MAX_SECONDS }),
+          );
+      }
+      for (const s of order)
+        record(
+          s.name,
+          'mixed',
+          round,
+          null,
+          await ghzRun(ghz, files.mixed, s, { concurrency: 32, seconds: MAX_SECONDS }),
+        );
+    }
+    // Max throughput per contender: best concurrency, median over rounds.
+    const maxOf = (name: string) =>
+      Math.max(
+        ...CONCURRENCIES.map((c) =>
+          median(
+            results
+              .filter(
+                (r) => r.contender === name && r.workload === 'valid' && r.concurrency === c && !r.rateTarget,
+              )
+              .map((r) => r.rps),
+          ),
+        ),
+      );
+    const slowest = Math.min(...servers.map((s) => maxOf(s.name)));
+    log(
+      `slowest contender max: ${slowest.toFixed(0)} req/s; fixed-rate runs at ${RATE_FRACTIONS.join('/')} of it`,
+    );
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 ? servers : [...servers].reverse();
+      for (const f of RATE_FRACTIONS) {
+        for (const s of order)
+          record(
+            s.name,
+            `rate${f * 100}`,
+            round,
+            slowest * f,
+            await ghzRun(ghz, files.valid, s, { concurrency: 64, seconds: RATE_SECONDS, rps: slowest * f }),
+          );
+      }
+    }
+    const mem = Object.fromEntries(servers.map((s) => [s.name, memKb(s.pid)]));
+    const metrics = ours.info.adminPort
+      ? await fetch(`http://127.0.0.1:${String(ours.info.adminPort)}/metrics`).then((r) => r.text())
+      : '';
+    const checksByDecision = [
+      ...metrics.matchAll(/^mesh_apim_checks_total\{decision="(\w[\w-]*)".*\} (\d+)/gm),
+    ].map((m) => `${m[1]}=${m[2]}`);
+    const emitted = /^mesh_apim_emit_events_emitted_total\{[^}]*\} (\d+)/m.exec(metrics)?.[1];
+    notes.push(
+      `mesh-apim checks by decision: ${checksByDecision.join(', ')}; events emitted: ${emitted ?? 'n/a'}`,
+    );
+    for (const s of servers) await stop(s);
+    servers.length = 0;
+
+    const big = values['no-big'] ? null : await bigSnapshot(Number(values['big-size']));
+    writeReport({ results, mem, big, notes, slowest });
+  } finally {
+    for (const s of servers) await stop(s);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function writeReport(r: {
+  results: Run[];
+  mem: Record<string, { rssKb: number; hwmKb: number }>;
+  big: Record<string, unknown> | null;
+  notes: string[];
+  slowest: number;
+}): void {
+  const contenders = [...new Set(r.results.map((x) => x.contender))];
+  const sel = (c: string, w: string, conc?: number) =>
+    r.results.filter(
+      (x) => x.contender === c && x.workload === w && (conc === undefined || x.concurrency === conc),
+    );
+  const rows: { metric: string; per: Record<string, Agg>; higherBetter: boolean }[] = [];
+  for (const c of CONCURRENCIES)
+    rows.push({
+      metric: `max req/s, c=${c}`,
+      per: Object.fromEntries(contenders.map((n) => [n, agg(sel(n, 'valid', c).map((x) => x.rps))])),
+      higherBetter: true,
+    });
+  rows.push({
+    metric: 'max req/s, mixed 10% denials, c=32',
+    per: Object.fromEntries(contenders.map((n) => [n, agg(sel(n, 'mixed').map((x) => x.rps))])),
+    higherBetter: true,
+  });
+  for (const f of RATE_FRACTIONS) {
+    for (const [k, label] of [
+      ['p50', 'p50'],
+      ['p99', 'p99'],
+      ['p999', 'p99.9'],
+    ] as const)
+      rows.push({
+        metric: `${label} ms @ ${f * 100}% (${(r.slowest * f).toFixed(0)} req/s)`,
+        per: Object.fromEntries(contenders.map((n) => [n, agg(sel(n, `rate${f * 100}`).map((x) => x[k]))])),
+        higherBetter: false,
+      });
+  }
+  rows.push({
+    metric: 'server CPU µs/check, c=32',
+    per: Object.fromEntries(contenders.map((n) => [n, agg(sel(n, 'valid', 32).map((x) => x.cpuUsPerCheck))])),
+    higherBetter: false,
+  });
+  rows.push({
+    metric: 'server CPU µs/check @ 50% rate',
+    per: Object.fromEntries(contenders.map((n) => [n, agg(sel(n, 'rate50').map((x) => x.cpuUsPerCheck))])),
+    higherBetter: false,
+  });
+  const ratio = (row: (typeof rows)[number], other: string) =>
+    row.per['mesh-apim']!.median / (row.per[other]?.median ?? Number.NaN);
+  const md: string[] = [
+    `# Check benchmark suite — ${new Date().toISOString()}`,
+    '',
+    `${QUICK ? 'Quick mode. ' : ''}${ROUNDS} round(s), contenders alternating; servers on core 0, ghz ${GHZ_VERSION} on core 1. Values: median (min–max over rounds). Shared machine: read the ratios.`,
+    '',
+    '## Ratios (mesh-apim ÷ other; throughput: higher is better, latency/CPU: lower is better)',
+    '',
+    `| metric | ours ÷ no-op | ours ÷ OPA |${contenders.includes('ours-nofsync') ? ' ours without fsync ÷ ours |' : ''}`,
+    `| --- | --- | --- |${contenders.includes('ours-nofsync') ? ' --- |' : ''}`,
+    ...rows.map(
+      (row) =>
+        `| ${row.metric} | ${fmt(ratio(row, 'no-op'))} | ${fmt(ratio(row, 'opa'))} |${contenders.includes('ours-nofsync') ? ` ${fmt(row.per['ours-nofsync']!.median / row.per['mesh-apim']!.median)} |` : ''}`,
+    ),
+    '',
+    '## Absolute',
+    '',
+    `| metric | ${contenders.join(' | ')} |`,
+    `| --- | ${contenders.map(() => '---').join(' | ')} |`,
+    ...rows.map(
+      (row) =>
+        `| ${row.metric} | ${contenders.map((n) => fmtAgg(row.per[n]!, row.metric.includes('ms') ? 3 : row.metric.includes('CPU') ? 1 : 0)).join(' | ')} |`,
+    ),
+    `| RSS MiB at end (peak) | ${contenders.map((n) => `${fmt(r.mem[n]!.rssKb / 1024, 1)} (${fmt(r.mem[n]!.hwmKb / 1024, 1)})`).join(' | ')} |`,
+    '',
+  ];
+  if (r.big) {
+    const b = r.big as {
+      entries: number;
+      small: { startMs: number; rssMb: number };
+      big: { startMs: number; rssMb: number };
+      ratio: { start: number; rss: number };
+      extraRssBytesPerEntry: number;
+    };
+    md.push(
+      `## Snapshot with ${b.entries} applications + ${b.entries} subscriptions + ${b.entries} key mappings`,
+      '',
+      '| | start to ready (ms) | RSS after start (MiB) |',
+      '| --- | --- | --- |',
+      `| bench policies | ${fmt(b.small.startMs, 0)} | ${fmt(b.small.rssMb, 1)} |`,
+      `| ${b.entries} each | ${fmt(b.big.startMs, 0)} | ${fmt(b.big.rssMb, 1)} |`,
+      `| ratio | ${fmt(b.ratio.start)} | ${fmt(b.ratio.rss)} |`,
+      '',
+      `Extra RSS per (application + subscription + key mapping): ${fmt(b.extraRssBytesPerEntry, 0)} bytes.`,
+      '',
+    );
+  }
+  md.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
+  const dir = join(HERE, 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(dir, `suite-${stamp}.md`), md.join('\n'));
+  writeFileSync(
+    join(dir, `suite-${stamp}.json`),
+    `${JSON.stringify({ quick: QUICK, rounds: ROUNDS, ghz: GHZ_VERSION, slowestMaxRps: r.slowest, rows, runs: r.results, memory: r.mem, bigSnapshot: r.big, notes: r.notes }, null, 2)}\n`,
+  );
+  process.stdout.write(`${md.join('\n')}\nwritten: bench/results/suite-${stamp}.{md,json}\n`);
+}

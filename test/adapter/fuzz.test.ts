@@ -1,0 +1,84 @@
+/**
+ * Fuzzing and adversarial input against decide(), the CheckService and the running server over
+ * loopback (test/support/fuzz-run.ts). Bounded here (FUZZ_RUNS scales it); `npm run bench -- fuzz`
+ * runs the same properties for long.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertWellFormed, explainAllow, oracleFromYaml, templateMatches } from '../support/fuzz.ts';
+import { type FuzzHarness, runFuzz, startFuzzHarness } from '../support/fuzz-run.ts';
+
+const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
+
+describe('fuzz: adversarial CheckRequests', () => {
+  let hx: FuzzHarness;
+  beforeAll(async () => {
+    hx = await startFuzzHarness();
+  });
+  afterAll(async () => {
+    await hx?.close();
+  });
+
+  it('the oracle itself: allows what the policy file grants and nothing else', () => {
+    const o = oracleFromYaml(`
+apis:
+  - { id: a-v1, version: v1, context: /a, resources: [{ method: GET, path: '/x/{id}' }, { method: GET, path: /open, auth: none }] }
+applications: [{ name: in }, { name: out }]
+subscriptions: [{ application: in, api: a-v1 }]
+`);
+    const req = { method: 'GET', path: '/a/v1/x/1', ctxApi: undefined, clientIp: null };
+    const cred = (application: string) => [{ application, keyType: 'PRODUCTION', claimContexts: [] }];
+    expect(explainAllow(o, req, cred('in'), 'in')).not.toBeNull();
+    expect(explainAllow(o, req, cred('out'), 'out')).toBeNull();
+    expect(explainAllow(o, req, [], undefined)).toBeNull();
+    expect(explainAllow(o, { ...req, path: '/a/v1/x/../x/1' }, cred('in'), 'in')).toBeNull();
+    expect(explainAllow(o, { ...req, path: '/a/v1/open' }, [], undefined)).toBe('unsecured resource');
+    expect(templateMatches('/x/{id}', '/x/')).toBe(false);
+    expect(templateMatches('/x/{id}', '/x/1/')).toBe(true);
+    expect(() => assertWellFormed({ status: { code: 7 } })).toThrow(/without denied_response/);
+  });
+
+  it('the forged-credential suite end to end: every forged key is denied by the running server', async () => {
+    for (const [name, token, code] of hx.forged) {
+      for (const where of ['header', 'query'] as const) {
+        const res = await hx.t.client.check(
+          where === 'header'
+            ? { path: '/petstore/v1/pets', headers: { apikey: token } }
+            : { path: `/petstore/v1/pets?apikey=${encodeURIComponent(token)}` },
+        );
+        expect({ name, where, allowed: res.allowed, status: res.httpStatus, code: res.body?.code }).toEqual({
+          name,
+          where,
+          allowed: false,
+          status: 401,
+          code,
+        });
+      }
+    }
+    // Control: the genuine key the forgeries were derived from is allowed.
+    expect(
+      (await hx.t.client.check({ path: '/petstore/v1/pets', headers: { apikey: hx.pool[0]! } })).allowed,
+    ).toBe(true);
+  });
+
+  it('random and malformed requests: no crash, well-formed answers, no allow the policy does not grant', async () => {
+    const counts = await runFuzz(hx, {
+      decideRuns: Math.round(6000 * SCALE),
+      serviceRuns: Math.round(4000 * SCALE),
+      grpcRuns: Math.round(1500 * SCALE),
+    });
+    expect(counts.decide + counts.service + counts.grpc).toBe(Math.round(11500 * SCALE));
+    // The generators reach both outcomes (a property that only ever sees denials proves little).
+    expect(counts.allowed).toBeGreaterThan(50);
+    expect(counts.denied).toBeGreaterThan(1000);
+    // Nothing was answered through the failure mode: odd input is a decision, not an internal error.
+    const internal = (await hx.t.adapter.metrics.internalErrors.get()).values.reduce(
+      (n, v) => n + v.value,
+      0,
+    );
+    expect(internal).toBe(0);
+    // And the server still answers a plain good request.
+    expect(
+      (await hx.t.client.check({ path: '/petstore/v1/pets', headers: { apikey: hx.pool[0]! } })).allowed,
+    ).toBe(true);
+  }, 120_000);
+});
