@@ -102,7 +102,7 @@ function suite(kind: 'embedded' | 'kafka') {
         );
       }
       const liveFile = path.join(dataDir, 'analytics', 'apim_metrics.log');
-      const running = await startFunctions(config, bus);
+      const running = await startFunctions(config, bus, { only: ['analytics-publisher'] });
       try {
         await until(
           () => fake.docs.size === N && fileIds(liveFile).length === N,
