@@ -6,7 +6,6 @@
  */
 import { type FSWatcher, mkdirSync, readdirSync, readFileSync, watch } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { SnapshotError } from '../errors.ts';
@@ -14,6 +13,7 @@ import { compileSnapshot, type OriginList, parseControlPlaneData } from '../snap
 import type { ControlPlaneData } from '../snapshot/model.ts';
 import type { SnapshotSource } from '../snapshot/source.ts';
 import type { Snapshot, TrustedKey } from '../snapshot/types.ts';
+import { parseStandaloneYaml } from './yaml.ts';
 
 export const FRAGMENTS_DIR = 'standalone.d';
 
@@ -33,12 +33,7 @@ function readYaml(file: string): unknown {
   } catch (err) {
     throw new SnapshotError(file, `cannot read: ${errorMessage(err)}`, { cause: err });
   }
-  try {
-    return parseYaml(text, { prettyErrors: true });
-  } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? `${file}:${err.linePos[0].line}` : file;
-    throw new SnapshotError(where, `not valid YAML: ${errorMessage(err).split('\n')[0]}`, { cause: err });
-  }
+  return parseStandaloneYaml(text, file);
 }
 
 /** Reads, validates and merges the main file and the fragments (pure apart from reading files). */
