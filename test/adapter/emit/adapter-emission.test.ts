@@ -3,7 +3,6 @@
  * real ALS client stream against one server on port 0, events land on the in-memory bus.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readRequestContextMetadata } from '../../../adapter/response.ts';
 import { MemoryBus } from '../../../bus/memory.ts';
 import { type RequestAttributes, RequestContext } from '../../../events/request-attributes.ts';
 import { TOPICS } from '../../../events/topics.ts';
