@@ -1,6 +1,6 @@
 /**
  * Bench contenders as separate processes (so each can be pinned to its own core with taskset):
- * `node --import tsx bench/servers.ts noop|adapter [--policies FILE] [--emit] [--no-fsync]`. Prints one JSON line
+ * `node --import tsx bench/servers.ts noop|adapter [--policies FILE] [--emit] [--no-fsync] [--kafka]`. Prints one JSON line
  * ({ port, adminPort?, apiKey?, startMs, emission? }) on stdout when ready; exits on SIGTERM or when stdin closes.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,8 @@ const { positionals, values } = parseArgs({
     policies: { type: 'string' },
     emit: { type: 'boolean', default: false },
     'no-fsync': { type: 'boolean', default: false },
+    // Emit to the real Kafka at KAFKA_BROKERS (the suite starts one) instead of the embedded log.
+    kafka: { type: 'boolean', default: false },
   },
 });
 
@@ -69,6 +71,17 @@ async function embeddedBus(dir: string): Promise<{ bus: Bus; kind: string }> {
   }
 }
 
+async function kafkaBus(): Promise<{ bus: Bus; kind: string }> {
+  const brokers = process.env.KAFKA_BROKERS;
+  if (!brokers) throw new Error('--kafka needs KAFKA_BROKERS');
+  const { loadConfig } = await import('../common/config.ts');
+  const { KafkaBus } = await import('../bus/kafka/index.ts');
+  const bus = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: brokers } }).bus.kafka);
+  // Registered before the adapter's stop, so it runs after it (cleanups run in reverse): the emitter flushes first.
+  cleanups.push(() => bus.close());
+  return { bus, kind: `kafka ${brokers} (kafkajs, acks=all)` };
+}
+
 async function adapter(): Promise<void> {
   const { loadConfig } = await import('../common/config.ts');
   const { rootLogger } = await import('../common/log.ts');
@@ -94,7 +107,7 @@ async function adapter(): Promise<void> {
       instanceId: 'bench',
     },
   });
-  const emission = values.emit ? await embeddedBus(join(dir, 'log')) : null;
+  const emission = values.kafka ? await kafkaBus() : values.emit ? await embeddedBus(join(dir, 'log')) : null;
   const handle = await startAdapter(config, emission ? { bus: emission.bus } : {});
   const startMs = performance.now() - t0;
   cleanups.push(() => handle.stop());
@@ -128,6 +141,6 @@ async function noop(): Promise<void> {
 if (positionals[0] === 'adapter') await adapter();
 else if (positionals[0] === 'noop') await noop();
 else {
-  process.stderr.write('usage: servers.ts noop|adapter [--policies FILE] [--emit]\n');
+  process.stderr.write('usage: servers.ts noop|adapter [--policies FILE] [--emit] [--no-fsync] [--kafka]\n');
   process.exit(2);
 }

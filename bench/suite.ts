@@ -1,5 +1,5 @@
 /**
- * The side-by-side benchmark suite (`npm run bench [-- --quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa] [--fsync-ab]`):
+ * The side-by-side benchmark suite (`npm run bench [-- --quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa] [--fsync-ab] [--kafka [--kafka-cpus 1|all]]`):
  * ghz drives envoy.service.auth.v3.Authorization/Check against (1) a no-op grpc-js Check server,
  * (2) mesh-apim's full path (API key, subscription, four throttle levels that never trip, event
  * emission) and (3) the OPA stand-in (bench/opa-authz: OPA's Rego engine behind a Go ext_authz server,
@@ -7,14 +7,21 @@
  * every step and rounds repeat; medians and min–max spread are reported, ratios first. Results:
  * bench/results/suite-<time>.{json,md}. Tools are cached outside the repo (~/.cache/mesh-apim/bin):
  * ghz via `go install`, the OPA stand-in via `go build` of bench/opa-authz.
+ * --kafka (or KAFKA_BROKERS set): one more contender, ours-kafka — the same full path emitting to a real
+ * single-node Kafka that the suite starts itself (infra/kafka/kafka.sh, free port, run dir in a temp dir,
+ * stopped at the end whatever happens; a broker named by KAFKA_BROKERS is not used, its other load would
+ * be measured too). The broker's JVM runs on core 1 with ghz (--kafka-cpus all: unpinned).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
+import type { KafkaBus } from '../bus/kafka/index.ts';
+import { TOPICS } from '../events/topics.ts';
 
 export const GHZ_VERSION = 'v0.93.0';
 const BIN = process.env.MESH_APIM_BENCH_BIN ?? join(homedir(), '.cache', 'mesh-apim', 'bin');
@@ -32,8 +39,13 @@ const { values } = parseArgs({
     'no-opa': { type: 'boolean', default: false },
     'fsync-ab': { type: 'boolean', default: false },
     'big-size': { type: 'string', default: '100000' },
+    kafka: { type: 'boolean', default: false },
+    'kafka-cpus': { type: 'string', default: '1' },
   },
 });
+const KAFKA = values.kafka || Boolean(process.env.KAFKA_BROKERS);
+// taskset CPU list of the broker's JVM ('all': unpinned).
+const KAFKA_CPUS = values['kafka-cpus'];
 const QUICK = values.quick;
 const ROUNDS = Number(values.rounds ?? (QUICK ? 1 : 3));
 const MAX_SECONDS = QUICK ? 2 : 5;
@@ -106,12 +118,18 @@ function readLine(proc: ChildProcess, pattern: RegExp, timeoutMs: number): Promi
   });
 }
 
-async function startNode(name: string, args: string[], nodeFlags: string[] = []): Promise<Server> {
+async function startNode(
+  name: string,
+  args: string[],
+  nodeFlags: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Server> {
   const proc = spawn(
     'taskset',
     ['-c', '0', process.execPath, ...nodeFlags, '--import', 'tsx', join(HERE, 'servers.ts'), ...args],
     {
       cwd: REPO,
+      env,
       stdio: ['pipe', 'pipe', 'inherit'],
     },
   );
@@ -148,6 +166,113 @@ function memKb(pid: number): { rssKb: number; hwmKb: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const get = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? Number.NaN);
   return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') };
+}
+
+// ---------------------------------------------------------------- kafka (ours-kafka contender)
+
+const KAFKA_SH = join(REPO, 'infra', 'kafka', 'kafka.sh');
+const execFileP = promisify(execFile);
+
+/** A port p with p and p+1 (the controller's) free, away from kafka.sh's default 19092. */
+async function freePortPair(): Promise<number> {
+  const tryListen = (port: number) =>
+    new Promise<number | null>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(null));
+      srv.listen(port, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+  for (let i = 0; i < 20; i++) {
+    const p = await tryListen(0);
+    if (p && p < 65535 && p !== 19092 && (await tryListen(p + 1))) return p;
+  }
+  throw new Error('no free port pair for Kafka');
+}
+
+interface Kafka {
+  brokers: string;
+  env: NodeJS.ProcessEnv;
+  pinning: string;
+  stopped: boolean;
+}
+
+// Set while a broker of ours runs, so an exit or a signal still stops it (kafka.sh detaches it with setsid).
+let runningKafka: Kafka | null = null;
+function stopKafkaSync(): void {
+  const k = runningKafka;
+  if (!k || k.stopped) return;
+  k.stopped = true;
+  runningKafka = null;
+  try {
+    execFileSync('bash', [KAFKA_SH, 'stop'], { env: k.env, stdio: 'ignore', timeout: 60_000 });
+  } catch {
+    // kafka.sh stop escalates to SIGKILL itself; nothing more to do on the way out.
+  }
+}
+process.once('exit', stopKafkaSync);
+// The suite's temp dir (the broker's data among it), removed on a signal too.
+let workDir: string | null = null;
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    stopKafkaSync();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+    process.exit(130);
+  });
+
+async function startKafka(runDir: string): Promise<Kafka> {
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const port = await freePortPair();
+    // A fresh run dir per attempt: a half-formatted one would carry the other attempt's ports.
+    const dir = `${runDir}-${attempt}`;
+    const env = {
+      ...process.env,
+      KAFKA_PORT: String(port),
+      KAFKA_CONTROLLER_PORT: String(port + 1),
+      KAFKA_RUN_DIR: dir,
+      KAFKA_START_TIMEOUT: '300',
+    };
+    const pinning =
+      KAFKA_CPUS === 'all' ? 'unpinned (all cores)' : `pinned to core ${KAFKA_CPUS} (taskset; ghz's core)`;
+    const k: Kafka = { brokers: `127.0.0.1:${port}`, env, pinning, stopped: false };
+    runningKafka = k;
+    log(`starting Kafka on ${k.brokers} (run dir ${dir}; JVM ${pinning})`);
+    // The JVM inherits kafka.sh's CPU affinity.
+    const [file, ...args] =
+      KAFKA_CPUS === 'all'
+        ? ['bash', KAFKA_SH, 'start']
+        : ['taskset', '-c', KAFKA_CPUS, 'bash', KAFKA_SH, 'start'];
+    try {
+      await execFileP(file!, args, { env, timeout: 330_000 });
+      return k;
+    } catch (err) {
+      lastErr = err;
+      log(
+        `Kafka start failed: ${(err as { stderr?: string }).stderr?.trim().split('\n').slice(-5).join(' | ') ?? err}`,
+      );
+      stopKafkaSync();
+    }
+  }
+  throw lastErr;
+}
+
+async function stopKafka(k: Kafka): Promise<void> {
+  if (k.stopped) return;
+  k.stopped = true;
+  if (runningKafka === k) runningKafka = null;
+  await execFileP('bash', [KAFKA_SH, 'stop'], { env: k.env, timeout: 90_000 }).catch((err: unknown) =>
+    log(`kafka.sh stop: ${(err as Error).message}`),
+  );
+}
+
+/** Sum of every series of a Prometheus counter in a /metrics text. */
+function metricSum(text: string, name: string): number {
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce(
+    (n, m) => n + Number(m[1]),
+    0,
+  );
 }
 
 // ---------------------------------------------------------------- load
@@ -329,9 +454,13 @@ export async function runSuite(): Promise<void> {
   const ghz = ensureGhz();
   const opaBin = values['no-opa'] ? null : ensureOpa();
   const work = mkdtempSync(join(tmpdir(), 'mesh-apim-suite-'));
+  workDir = work;
   const servers: Server[] = [];
   const results: Run[] = [];
   const notes: string[] = [];
+  let kafka: Kafka | null = null;
+  let kafkaAdmin: KafkaBus | null = null;
+  let kafkaReport: KafkaReport | null = null;
   try {
     const profDir = join(HERE, 'results', 'prof');
     if (values['cpu-prof']) mkdirSync(profDir, { recursive: true });
@@ -346,6 +475,24 @@ export async function runSuite(): Promise<void> {
     if (values['fsync-ab']) {
       // The embedded log without fsync per commit, side by side with the default (see PROFILE.md).
       servers.push(await startNode('ours-nofsync', ['adapter', '--emit', '--no-fsync']));
+    }
+    if (KAFKA) {
+      kafka = await startKafka(join(work, 'kafka'));
+      const { rootLogger } = await import('../common/log.ts');
+      rootLogger.level = 'warn';
+      const { loadConfig } = await import('../common/config.ts');
+      const { KafkaBus } = await import('../bus/kafka/index.ts');
+      const { topicSpecs } = await import('../bus/topics.ts');
+      kafkaAdmin = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: kafka.brokers } }).bus.kafka);
+      // As `mesh-apim topics apply` would: every topic from infra/topics.yaml (the producer does not auto-create).
+      await kafkaAdmin.ensureTopics(topicSpecs());
+      servers.push(
+        await startNode('ours-kafka', ['adapter', '--kafka'], [], {
+          ...process.env,
+          KAFKA_BROKERS: kafka.brokers,
+        }),
+      );
+      notes.push(`Kafka broker for ours-kafka: ${kafka.brokers}, JVM ${kafka.pinning}.`);
     }
     if (opaBin) servers.push(await startOpa(opaBin));
     else notes.push('OPA stand-in not available (build failed or --no-opa): no OPA column.');
@@ -376,7 +523,7 @@ export async function runSuite(): Promise<void> {
     ) => {
       results.push({ contender, workload, round, rateTarget, ...r });
       log(
-        `${contender.padEnd(9)} ${workload.padEnd(6)} c=${String(r.concurrency).padEnd(3)} ${rateTarget ? `rate=${rateTarget.toFixed(0)} ` : ''}rps=${r.rps.toFixed(0)} p50=${fmt(r.p50, 3)} p99=${fmt(r.p99, 3)} p99.9=${fmt(r.p999, 3)} ms cpu=${fmt(r.cpuUsPerCheck, 1)} us/check err=${r.errors}`,
+        `${contender.padEnd(12)} ${workload.padEnd(6)} c=${String(r.concurrency).padEnd(3)} ${rateTarget ? `rate=${rateTarget.toFixed(0)} ` : ''}rps=${r.rps.toFixed(0)} p50=${fmt(r.p50, 3)} p99=${fmt(r.p99, 3)} p99.9=${fmt(r.p999, 3)} ms cpu=${fmt(r.cpuUsPerCheck, 1)} us/check err=${r.errors}`,
       );
     };
     for (let round = 1; round <= ROUNDS; round++) {
@@ -437,19 +584,64 @@ export async function runSuite(): Promise<void> {
     const checksByDecision = [
       ...metrics.matchAll(/^mesh_apim_checks_total\{decision="(\w[\w-]*)".*\} (\d+)/gm),
     ].map((m) => `${m[1]}=${m[2]}`);
+    const oursKafka = servers.find((s) => s.name === 'ours-kafka');
+    const kafkaMetrics = oursKafka
+      ? await fetch(`http://127.0.0.1:${String(oursKafka.info.adminPort)}/metrics`).then((r) => r.text())
+      : '';
     const emitted = /^mesh_apim_emit_events_emitted_total\{[^}]*\} (\d+)/m.exec(metrics)?.[1];
     notes.push(
       `mesh-apim checks by decision: ${checksByDecision.join(', ')}; events emitted: ${emitted ?? 'n/a'}`,
     );
+    // Stopping flushes each emitter's buffer (or spools what the bus does not take in time).
     for (const s of servers) await stop(s);
     servers.length = 0;
+    if (oursKafka && kafkaAdmin && kafka) {
+      // Count in = count out: every check ours-kafka answered (warm-up included) is one event on the topic.
+      const topic = TOPICS.requestAttributes.name;
+      const onTopic = (await kafkaAdmin.endOffsets(topic)).reduce((n, p) => n + Number(p.offset), 0);
+      kafkaReport = {
+        brokers: kafka.brokers,
+        pinning: kafka.pinning,
+        topic,
+        checksAnswered: metricSum(kafkaMetrics, 'mesh_apim_checks_total'),
+        eventsOnTopic: onTopic,
+        emittedBeforeStop: metricSum(kafkaMetrics, 'mesh_apim_emit_events_emitted_total'),
+        spooled: metricSum(kafkaMetrics, 'mesh_apim_emit_events_spooled_total'),
+        dropped: metricSum(kafkaMetrics, 'mesh_apim_emit_events_dropped_total'),
+        producerErrors: metricSum(kafkaMetrics, 'mesh_apim_emit_producer_errors_total'),
+      };
+      log(kafkaCountLine(kafkaReport));
+    }
 
     const big = values['no-big'] ? null : await bigSnapshot(Number(values['big-size']));
-    writeReport({ results, mem, big, notes, slowest });
+    writeReport({ results, mem, big, notes, slowest, kafka: kafkaReport });
   } finally {
     for (const s of servers) await stop(s);
+    if (kafkaAdmin) await Promise.race([kafkaAdmin.close(), new Promise((r) => setTimeout(r, 10_000))]);
+    if (kafka) {
+      log('stopping Kafka');
+      await stopKafka(kafka);
+    }
     rmSync(work, { recursive: true, force: true });
+    workDir = null;
   }
+}
+
+interface KafkaReport {
+  brokers: string;
+  pinning: string;
+  topic: string;
+  checksAnswered: number;
+  eventsOnTopic: number;
+  emittedBeforeStop: number;
+  spooled: number;
+  dropped: number;
+  producerErrors: number;
+}
+
+function kafkaCountLine(k: KafkaReport): string {
+  const ok = k.checksAnswered === k.eventsOnTopic;
+  return `count in = count out (ours-kafka): ${k.checksAnswered} checks answered, ${k.eventsOnTopic} events on ${k.topic} (sum of end offsets) — ${ok ? 'OK' : `MISMATCH (${k.eventsOnTopic - k.checksAnswered})`}; emitted before stop ${k.emittedBeforeStop}, spooled ${k.spooled}, dropped ${k.dropped}, producer errors ${k.producerErrors}`;
 }
 
 function writeReport(r: {
@@ -458,6 +650,7 @@ function writeReport(r: {
   big: Record<string, unknown> | null;
   notes: string[];
   slowest: number;
+  kafka: KafkaReport | null;
 }): void {
   const contenders = [...new Set(r.results.map((x) => x.contender))];
   const sel = (c: string, w: string, conc?: number) =>
@@ -500,11 +693,29 @@ function writeReport(r: {
   });
   const ratio = (row: (typeof rows)[number], other: string) =>
     row.per['mesh-apim']!.median / (row.per[other]?.median ?? Number.NaN);
+  const hasKafka = contenders.includes('ours-kafka');
+  const kafkaRatio = (row: (typeof rows)[number], other: string) =>
+    (row.per['ours-kafka']?.median ?? Number.NaN) / (row.per[other]?.median ?? Number.NaN);
   const md: string[] = [
     `# Check benchmark suite — ${new Date().toISOString()}`,
     '',
-    `${QUICK ? 'Quick mode. ' : ''}${ROUNDS} round(s), contenders alternating; servers on core 0, ghz ${GHZ_VERSION} on core 1. Values: median (min–max over rounds). Shared machine: read the ratios.`,
+    `${QUICK ? 'Quick mode. ' : ''}${ROUNDS} round(s), contenders alternating; servers on core 0, ghz ${GHZ_VERSION} on core 1${r.kafka ? `, Kafka's JVM ${r.kafka.pinning}` : ''}. Values: median (min–max over rounds). Shared machine: read the ratios.`,
     '',
+    ...(hasKafka
+      ? [
+          '## Full path emitting to a real Kafka (ours-kafka ÷ other; mesh-apim = ours-embedded, the embedded log)',
+          '',
+          '| metric | ours-kafka ÷ ours-embedded | ours-kafka ÷ no-op |',
+          '| --- | --- | --- |',
+          ...rows.map(
+            (row) =>
+              `| ${row.metric} | ${fmt(kafkaRatio(row, 'mesh-apim'))} | ${fmt(kafkaRatio(row, 'no-op'))} |`,
+          ),
+          '',
+          r.kafka ? kafkaCountLine(r.kafka) : 'count in = count out: not measured (the run did not finish).',
+          '',
+        ]
+      : []),
     '## Ratios (mesh-apim ÷ other; throughput: higher is better, latency/CPU: lower is better)',
     '',
     `| metric | ours ÷ no-op | ours ÷ OPA |${contenders.includes('ours-nofsync') ? ' ours without fsync ÷ ours |' : ''}`,
@@ -553,7 +764,7 @@ function writeReport(r: {
   writeFileSync(join(dir, `suite-${stamp}.md`), md.join('\n'));
   writeFileSync(
     join(dir, `suite-${stamp}.json`),
-    `${JSON.stringify({ quick: QUICK, rounds: ROUNDS, ghz: GHZ_VERSION, slowestMaxRps: r.slowest, rows, runs: r.results, memory: r.mem, bigSnapshot: r.big, notes: r.notes }, null, 2)}\n`,
+    `${JSON.stringify({ quick: QUICK, rounds: ROUNDS, ghz: GHZ_VERSION, slowestMaxRps: r.slowest, rows, runs: r.results, memory: r.mem, bigSnapshot: r.big, kafka: r.kafka, notes: r.notes }, null, 2)}\n`,
   );
   process.stdout.write(`${md.join('\n')}\nwritten: bench/results/suite-${stamp}.{md,json}\n`);
 }
