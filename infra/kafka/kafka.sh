@@ -132,7 +132,9 @@ wait_ready() {
       rm -f "$PIDFILE"
       exit 1
     fi
-    if port_open "$PORT" && tail -c +"$((from + 1))" "$LOG" | grep -q 'Kafka Server started'; then
+    # grep without -q reads to the end: with -q it exits at the first match, tail gets SIGPIPE on a
+    # large log, and pipefail turns the match into a failure (the "already running" path hung here).
+    if port_open "$PORT" && tail -c +"$((from + 1))" "$LOG" | grep 'Kafka Server started' >/dev/null; then
       say "ready on 127.0.0.1:$PORT"
       echo "127.0.0.1:$PORT"
       return 0

@@ -69,7 +69,7 @@ stop() {
   fi
   rm -f "$RABBITMQ_PID_FILE"
   # The Erlang port mapper outlives the node; stop it only when no other node is registered.
-  if command -v epmd >/dev/null && ! epmd -names 2>/dev/null | grep -q '^name '; then epmd -kill >/dev/null 2>&1 || true; fi
+  if command -v epmd >/dev/null && ! epmd -names 2>/dev/null | grep '^name ' >/dev/null; then epmd -kill >/dev/null 2>&1 || true; fi
 }
 
 status() {
