@@ -1,9 +1,12 @@
 /**
- * The side-by-side benchmark suite (`npm run bench [-- --quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa] [--fsync-ab] [--kafka [--kafka-cpus 1|all]]`):
+ * The side-by-side benchmark suite (`npm run bench [-- --quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa] [--no-standin] [--fsync-ab] [--kafka [--kafka-cpus 1|all]]`):
  * ghz drives envoy.service.auth.v3.Authorization/Check against (1) a no-op grpc-js Check server,
  * (2) mesh-apim's full path (API key, subscription, four throttle levels that never trip, event
- * emission) and (3) the OPA stand-in (bench/opa-authz: OPA's Rego engine behind a Go ext_authz server,
- * GOMAXPROCS=1). Servers are pinned to core 0, ghz to core 1 (taskset). Contenders alternate inside
+ * emission), (3) OPA-Envoy itself when OPA_ENVOY_BIN names an opa-envoy-plugin binary the operator
+ * has (the repo never builds or fetches it; policy bench/opa-envoy.rego, GOMAXPROCS=1) and (4) the OPA
+ * stand-in (bench/opa-authz: OPA's Rego engine behind a Go ext_authz server, GOMAXPROCS=1; skipped
+ * with --no-standin; --no-opa drops both OPA contenders). Servers are pinned to core 0, ghz to core 1
+ * (taskset). Contenders alternate inside
  * every step and rounds repeat; medians and min–max spread are reported, ratios first. Results:
  * bench/results/suite-<time>.{json,md}. Tools are cached outside the repo (~/.cache/mesh-apim/bin):
  * ghz via `go install`, the OPA stand-in via `go build` of bench/opa-authz.
@@ -13,12 +16,23 @@
  * be measured too). The broker's JVM runs on core 1 with ghz (--kafka-cpus all: unpinned).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
 import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
 import type { KafkaBus } from '../bus/kafka/index.ts';
 import { TOPICS } from '../events/topics.ts';
@@ -37,6 +51,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'no-big': { type: 'boolean', default: false },
     'no-opa': { type: 'boolean', default: false },
+    'no-standin': { type: 'boolean', default: false },
     'fsync-ab': { type: 'boolean', default: false },
     'big-size': { type: 'string', default: '100000' },
     kafka: { type: 'boolean', default: false },
@@ -87,6 +102,27 @@ function ensureOpa(): string | null {
     log(`OPA stand-in build failed: ${(err as Error).message}`);
     return null;
   }
+}
+
+/**
+ * OPA-Envoy is only accepted, never built: OPA_ENVOY_BIN names an opa-envoy-plugin binary the
+ * operator already has. Unset: null (the stand-in is the OPA contender). Set but unusable: an error,
+ * rather than silently measuring something else.
+ */
+function opaEnvoyBin(): string | null {
+  const raw = process.env.OPA_ENVOY_BIN;
+  if (!raw) return null;
+  const bin = raw.startsWith('~/') ? join(homedir(), raw.slice(2)) : raw;
+  try {
+    const st = statSync(bin);
+    if (!st.isFile()) throw new Error('not a file');
+    // access(X_OK) succeeds for root whatever the mode bits: look at them too.
+    if (!(st.mode & 0o111)) throw new Error('no execute permission');
+    accessSync(bin, constants.X_OK);
+  } catch (err) {
+    throw new Error(`OPA_ENVOY_BIN=${raw}: not an executable file (${(err as Error).message})`);
+  }
+  return bin;
 }
 
 // ---------------------------------------------------------------- servers
@@ -144,7 +180,132 @@ async function startOpa(bin: string): Promise<Server> {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const line = await readLine(proc, /listening 127\.0\.0\.1:(\d+)/, 60_000);
-  return { name: 'opa', proc, pid: proc.pid!, port: Number(/:(\d+)/.exec(line)![1]), info: {} };
+  return {
+    name: 'opa-standin',
+    proc,
+    pid: proc.pid!,
+    port: Number(/:(\d+)/.exec(line)![1]),
+    info: {},
+  };
+}
+
+/** A free loopback port (listen on 0, close); the caller retries if another process takes it first. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+export const OPA_ENVOY_POLICY = join(HERE, 'opa-envoy.rego');
+/** Package path of bench/opa-envoy.rego's rule (the plugin's `path`). */
+const OPA_ENVOY_RULE = 'envoy/authz/allow';
+
+/**
+ * `opa-envoy-plugin run --server` with the ext_authz gRPC plugin on a free port, REST API and
+ * diagnostics on free ports too, GOMAXPROCS=1, pinned to core 0. Ready when /health?plugins on the
+ * diagnostic address says every plugin is OK and the gRPC port accepts connections.
+ */
+async function startOpaEnvoy(bin: string): Promise<Server> {
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [api, diag, grpcPort] = [await freePort(), await freePort(), await freePort()];
+    const proc = spawn(
+      'taskset',
+      [
+        '-c',
+        '0',
+        bin,
+        'run',
+        '--server',
+        `--addr=127.0.0.1:${api}`,
+        `--diagnostic-addr=127.0.0.1:${diag}`,
+        `--set=plugins.envoy_ext_authz_grpc.addr=127.0.0.1:${grpcPort}`,
+        `--set=plugins.envoy_ext_authz_grpc.path=${OPA_ENVOY_RULE}`,
+        '--set=decision_logs.console=false',
+        '--log-level=error',
+        '--skip-version-check',
+        OPA_ENVOY_POLICY,
+      ],
+      { env: { ...process.env, GOMAXPROCS: '1' }, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    let exited: number | null | undefined;
+    proc.once('exit', (code) => {
+      exited = code;
+    });
+    const deadline = Date.now() + 60_000;
+    while (exited === undefined && Date.now() < deadline) {
+      const healthy = await fetch(`http://127.0.0.1:${diag}/health?plugins`)
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (healthy && (await canConnect(grpcPort)))
+        return { name: 'opa-envoy', proc, pid: proc.pid!, port: grpcPort, info: { api, diag } };
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (exited === undefined) {
+      proc.kill('SIGKILL');
+      throw new Error(`opa-envoy-plugin not ready within 60 s (health on :${diag}, gRPC on :${grpcPort})`);
+    }
+    // Most likely a port another process took between freePort() and the bind: try new ports.
+    lastErr = new Error(`opa-envoy-plugin exited (${exited}) before it was ready`);
+    log(`${(lastErr as Error).message}; retrying on other ports`);
+  }
+  throw lastErr;
+}
+
+function binVersion(bin: string): string {
+  try {
+    const out = execFileSync(bin, ['version'], { encoding: 'utf8', timeout: 30_000 });
+    return out
+      .split('\n')
+      .filter((l) => /^(Version|Go Version|Rego Version)\b/i.test(l))
+      .join('; ');
+  } catch (err) {
+    return `version unknown (${(err as Error).message})`;
+  }
+}
+
+/**
+ * One valid and one denied CheckRequest against each deciding contender before any load: ghz counts
+ * a denial as an OK call, so a policy that denied everything (wrong rule path, wrong header) would
+ * otherwise be measured as if it worked.
+ */
+async function sanityCheck(s: Server, valid: unknown, denied: unknown): Promise<void> {
+  const { authorizationService } = await import('../adapter/proto.ts');
+  const Ctor = authorizationService();
+  const client = new Ctor(`127.0.0.1:${s.port}`, grpc.credentials.createInsecure());
+  const call = (req: unknown) =>
+    new Promise<number>((resolve, reject) =>
+      (client as unknown as Record<string, (r: unknown, cb: grpc.requestCallback<unknown>) => void>).Check!(
+        req,
+        (err, res) =>
+          err ? reject(err) : resolve((res as { status?: { code?: number } } | undefined)?.status?.code ?? 0),
+      ),
+    );
+  try {
+    const [ok, no] = [await call(valid), await call(denied)];
+    if (ok !== 0 || no === 0)
+      throw new Error(
+        `${s.name} answered status ${ok} to the valid request and ${no} to the denied one (want 0 and non-zero)`,
+      );
+  } finally {
+    client.close();
+  }
 }
 
 async function stop(s: Server): Promise<void> {
@@ -452,7 +613,8 @@ async function bigSnapshot(n: number): Promise<Record<string, unknown>> {
 
 export async function runSuite(): Promise<void> {
   const ghz = ensureGhz();
-  const opaBin = values['no-opa'] ? null : ensureOpa();
+  const opaEnvoy = values['no-opa'] ? null : opaEnvoyBin();
+  const opaBin = values['no-opa'] || values['no-standin'] ? null : ensureOpa();
   const work = mkdtempSync(join(tmpdir(), 'mesh-apim-suite-'));
   workDir = work;
   const servers: Server[] = [];
@@ -494,8 +656,24 @@ export async function runSuite(): Promise<void> {
       );
       notes.push(`Kafka broker for ours-kafka: ${kafka.brokers}, JVM ${kafka.pinning}.`);
     }
+    if (opaEnvoy) {
+      servers.push(await startOpaEnvoy(opaEnvoy));
+      notes.push(
+        `OPA-Envoy: ${opaEnvoy} (${binVersion(opaEnvoy)}), policy bench/opa-envoy.rego, path ${OPA_ENVOY_RULE}, GOMAXPROCS=1.`,
+      );
+    } else
+      notes.push(
+        values['no-opa']
+          ? 'No OPA contender (--no-opa).'
+          : 'OPA-Envoy not measured: set OPA_ENVOY_BIN to an opa-envoy-plugin binary you have.',
+      );
     if (opaBin) servers.push(await startOpa(opaBin));
-    else notes.push('OPA stand-in not available (build failed or --no-opa): no OPA column.');
+    else if (!values['no-opa'])
+      notes.push(
+        values['no-standin']
+          ? 'OPA stand-in skipped (--no-standin).'
+          : 'OPA stand-in not available (build failed).',
+      );
     const ours = servers[1]!;
     for (const s of servers.filter((x) => x.info.emission))
       notes.push(`${s.name} event emission: ${String(s.info.emission)}`);
@@ -507,6 +685,11 @@ export async function runSuite(): Promise<void> {
       valid: join(work, 'valid.json'),
       mixed: join(work, 'mixed.json'),
     };
+    const deciding = servers.filter((x) => x.name !== 'no-op');
+    for (const s of deciding) await sanityCheck(s, valid, denied);
+    notes.push(
+      `Checked before load: ${deciding.map((s) => s.name).join(', ')} allow the valid request and deny the other.`,
+    );
     writeFileSync(files.valid, JSON.stringify([valid]));
     // 10 % denials: a subscribed app's key 9 times, an unsubscribed app's key (403) once.
     writeFileSync(files.mixed, JSON.stringify([...Array.from({ length: 9 }, () => valid), denied]));
@@ -696,6 +879,26 @@ function writeReport(r: {
   const hasKafka = contenders.includes('ours-kafka');
   const kafkaRatio = (row: (typeof rows)[number], other: string) =>
     (row.per['ours-kafka']?.median ?? Number.NaN) / (row.per[other]?.median ?? Number.NaN);
+  // Ratio columns in the issue's order: the runtime's ceiling, the widely used peer (OPA-Envoy itself
+  // when OPA_ENVOY_BIN is given), then the stand-in when it ran.
+  const ratioCols: { label: string; value: (row: (typeof rows)[number]) => number }[] = [
+    { label: 'ours ÷ no-op', value: (row) => ratio(row, 'no-op') },
+    ...[
+      ['opa-envoy', 'ours ÷ OPA-Envoy'],
+      ['opa-standin', 'ours ÷ OPA stand-in'],
+    ]
+      .filter(([name]) => contenders.includes(name!))
+      .map(([name, label]) => ({ label: label!, value: (row: (typeof rows)[number]) => ratio(row, name!) })),
+    ...(contenders.includes('ours-nofsync')
+      ? [
+          {
+            label: 'ours without fsync ÷ ours',
+            value: (row: (typeof rows)[number]) =>
+              row.per['ours-nofsync']!.median / row.per['mesh-apim']!.median,
+          },
+        ]
+      : []),
+  ];
   const md: string[] = [
     `# Check benchmark suite — ${new Date().toISOString()}`,
     '',
@@ -718,13 +921,16 @@ function writeReport(r: {
       : []),
     '## Ratios (mesh-apim ÷ other; throughput: higher is better, latency/CPU: lower is better)',
     '',
-    `| metric | ours ÷ no-op | ours ÷ OPA |${contenders.includes('ours-nofsync') ? ' ours without fsync ÷ ours |' : ''}`,
-    `| --- | --- | --- |${contenders.includes('ours-nofsync') ? ' --- |' : ''}`,
-    ...rows.map(
-      (row) =>
-        `| ${row.metric} | ${fmt(ratio(row, 'no-op'))} | ${fmt(ratio(row, 'opa'))} |${contenders.includes('ours-nofsync') ? ` ${fmt(row.per['ours-nofsync']!.median / row.per['mesh-apim']!.median)} |` : ''}`,
-    ),
+    `| metric | ${ratioCols.map((c) => c.label).join(' | ')} |`,
+    `| --- | ${ratioCols.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.metric} | ${ratioCols.map((c) => fmt(c.value(row))).join(' | ')} |`),
     '',
+    ...(contenders.includes('opa-envoy')
+      ? []
+      : [
+          'No OPA-Envoy column: set OPA_ENVOY_BIN to an opa-envoy-plugin binary you have; without it the OPA stand-in (bench/opa-authz) is the OPA contender.',
+          '',
+        ]),
     '## Absolute',
     '',
     `| metric | ${contenders.join(' | ')} |`,
