@@ -110,7 +110,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     .filter((v): v is OpaqueTokenVerifier => v instanceof OpaqueTokenVerifier)
     .map((v) =>
       revocations.onRevoked((e) => {
-        if (e.kind === 'token') v.forget(e.value);
+        if (e.kind === 'token') v.forgetDigest(e.value);
       }),
     );
   const chain = new CredentialChain(verifiers);

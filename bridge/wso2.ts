@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ControlPlaneChanged } from '../events/control-plane-changed.ts';
-import { TokenRevoked } from '../events/token-revoked.ts';
+import { TokenRevoked, tokenDigest } from '../events/token-revoked.ts';
 import { PoisonMessageError } from '../revocation/errors.ts';
 
 export const ROUTING_KEY_REVOCATION = 'tokenRevocation';
@@ -134,8 +134,9 @@ export function revocationFromWso2(body: string, o: MapOptions): TokenRevoked {
     kind = 'jti';
     value = p.revokedToken;
   } else {
+    // An opaque access token: only its digest leaves this function (the raw token is a live credential).
     kind = 'token';
-    value = p.revokedToken;
+    value = tokenDigest(p.revokedToken);
   }
   const event: TokenRevoked = {
     type: 'token-revoked',

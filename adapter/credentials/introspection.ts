@@ -5,11 +5,14 @@
  * - short negative cache for inactive tokens (a flood of garbage tokens costs one call each per TTL);
  * - single-flight: concurrent checks carrying the same token share one upstream call;
  * - an outage or malformed answer is `unavailable` (never cached); the caller decides open/closed.
+ * Entries are keyed by the token's SHA-256 digest (events/token-revoked.ts tokenDigest): a token-revoked
+ * event carries only that digest, and it must find the entry to drop it.
  */
 import type { AxiosInstance } from 'axios';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { createHttpClient } from '../http-client.ts';
+import { tokenDigest } from '../revocation/store.ts';
 import { type CredentialMetrics, defaultCredentialMetrics } from './metrics.ts';
 
 const log = createLogger('introspection');
@@ -84,12 +87,15 @@ export class IntrospectionClient {
     this.metrics = options.metrics ?? defaultCredentialMetrics();
   }
 
-  /** Cached answer if there is one; never blocks. The check path tries this before awaiting. */
-  cached(token: string): IntrospectionResult | undefined {
-    const entry = this.cache.get(token);
+  /**
+   * Cached answer if there is one; never blocks. The check path tries this before awaiting.
+   * `digest` is tokenDigest(token), passed when the caller has it already (hash once per check).
+   */
+  cached(token: string, digest: string = tokenDigest(token)): IntrospectionResult | undefined {
+    const entry = this.cache.get(digest);
     if (!entry) return undefined;
     if (entry.until <= this.now()) {
-      this.cache.delete(token);
+      this.cache.delete(digest);
       return undefined;
     }
     this.metrics.introspectionCache.inc({
@@ -100,33 +106,38 @@ export class IntrospectionClient {
 
   /** Drops a token's cached answer (a revoked opaque token must not be served from the cache). */
   forget(token: string): void {
-    this.cache.delete(token);
+    this.forgetDigest(tokenDigest(token));
   }
 
-  introspect(token: string): Promise<IntrospectionResult> {
-    const hit = this.cached(token);
+  /** Same, by the token's digest: what a token-revoked event of kind `token` carries. */
+  forgetDigest(digest: string): void {
+    this.cache.delete(digest);
+  }
+
+  introspect(token: string, digest: string = tokenDigest(token)): Promise<IntrospectionResult> {
+    const hit = this.cached(token, digest);
     if (hit) return Promise.resolve(hit);
-    const running = this.inflight.get(token);
+    const running = this.inflight.get(digest);
     if (running) {
       this.metrics.introspectionCache.inc({ result: 'joined' });
       return running;
     }
     this.metrics.introspectionCache.inc({ result: 'miss' });
-    const call = this.call(token).finally(() => this.inflight.delete(token));
-    this.inflight.set(token, call);
+    const call = this.call(token, digest).finally(() => this.inflight.delete(digest));
+    this.inflight.set(digest, call);
     return call;
   }
 
-  private store(token: string, entry: CacheEntry): void {
+  private store(digest: string, entry: CacheEntry): void {
     if (this.cache.size >= this.options.maxEntries) {
       // Drop the oldest insertion (Map keeps insertion order): bounded memory under token floods.
       const oldest = this.cache.keys().next();
       if (!oldest.done) this.cache.delete(oldest.value);
     }
-    this.cache.set(token, entry);
+    this.cache.set(digest, entry);
   }
 
-  private async call(token: string): Promise<IntrospectionResult> {
+  private async call(token: string, digest: string): Promise<IntrospectionResult> {
     this.calls++;
     const { clientAuth, clientId, clientSecret } = this.options;
     const fields: Record<string, string> = { token, token_type_hint: 'access_token' };
@@ -158,9 +169,9 @@ export class IntrospectionClient {
       const now = this.now();
       const cap = now + this.options.positiveTtlCapMs;
       const exp = result.claims.exp;
-      this.store(token, { result, until: typeof exp === 'number' ? Math.min(exp * 1000, cap) : cap });
+      this.store(digest, { result, until: typeof exp === 'number' ? Math.min(exp * 1000, cap) : cap });
     } else if (result.kind === 'inactive') {
-      this.store(token, { result, until: this.now() + this.options.negativeTtlMs });
+      this.store(digest, { result, until: this.now() + this.options.negativeTtlMs });
     }
     return result;
   }

@@ -41,6 +41,11 @@ export class OpaqueTokenVerifier implements CredentialVerifier {
     this.client.forget(token);
   }
 
+  /** Same, by the token's digest (a token-revoked event of kind `token` carries only that). */
+  forgetDigest(digest: string): void {
+    this.client.forgetDigest(digest);
+  }
+
   appliesTo(request: CheckRequest): boolean {
     const token = bearerToken(request);
     return token !== undefined && token !== '' && (this.claimJwts || !looksLikeJwt(token));
@@ -49,7 +54,9 @@ export class OpaqueTokenVerifier implements CredentialVerifier {
   async verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult> {
     const token = bearerToken(request);
     if (!token) return { status: 'missing', type: 'oauth2-opaque' };
-    const result = this.client.cached(token) ?? (await this.client.introspect(token));
+    // Hashed once per check: the cache key, and decide()'s revocation lookup.
+    const digest = tokenDigest(token);
+    const result = this.client.cached(token, digest) ?? (await this.client.introspect(token, digest));
     switch (result.kind) {
       case 'inactive':
         return { status: 'invalid', type: 'oauth2-opaque', reason: 'INACTIVE', strip: BEARER_STRIP };
@@ -101,8 +108,7 @@ export class OpaqueTokenVerifier implements CredentialVerifier {
       tierInfo: null,
       restrictions: { permittedIPs: null, permittedReferers: null },
       strip: BEARER_STRIP,
-      // Hashed once per check, only for tokens that get as far as decide()'s revocation lookup.
-      tokenDigest: tokenDigest(token),
+      tokenDigest: digest,
     };
   }
 }

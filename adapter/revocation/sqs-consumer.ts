@@ -108,8 +108,9 @@ export class RevocationQueueConsumer {
             event = TokenRevoked.parse(JSON.parse(m.Body ?? ''));
           } catch (err) {
             // The fan-out only sends validated events and the bus keeps the original: drop, loudly.
+            // Not the body: an invalid message may be a pre-digest event carrying a live token.
             log.error(
-              { err: String(err), body: m.Body?.slice(0, 500) },
+              { err: String(err), messageId: m.MessageId, bytes: m.Body?.length ?? 0 },
               'invalid revocation message dropped',
             );
           }

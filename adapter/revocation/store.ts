@@ -3,12 +3,13 @@
  * - jti (API keys, JWT access tokens): revoked until the token's own expiry (then it is dead anyway).
  * - consumer key / user: tokens of that application / subject issued at or before the revocation
  *   time; a token whose issue time is unknown is treated as revoked (fail closed).
- * - opaque token: kept as a SHA-256 digest (no bearer secrets in memory dumps or on disk); listeners
- *   drop it from the introspection cache.
+ * - opaque token: the event already carries its SHA-256 digest (events/token-revoked.ts), stored as
+ *   is; no bearer secret in memory dumps or on disk. Listeners drop it from the introspection cache.
  * Applying the same event twice is harmless: events are deduplicated by id.
  */
-import { createHash } from 'node:crypto';
-import type { TokenRevoked } from '../../events/token-revoked.ts';
+import { type TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
+
+export { tokenDigest };
 
 export interface CredentialFacts {
   jti?: string | undefined;
@@ -36,9 +37,9 @@ export interface PersistedRevocations {
   eventIds: string[];
 }
 
-export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
-}
+/** Digests persisted before they were hex (base64url of the same SHA-256): converted on load. */
+const LEGACY_DIGEST = /^[A-Za-z0-9_-]{43}$/;
+const hexDigest = (d: string) => (LEGACY_DIGEST.test(d) ? Buffer.from(d, 'base64url').toString('hex') : d);
 
 const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
@@ -71,11 +72,10 @@ export class RevocationStore implements RevocationLookup {
       case 'jti':
         this.jti.set(e.value, maxExpiry(this.jti.get(e.value), exp));
         break;
-      case 'token': {
-        const digest = tokenDigest(e.value);
-        this.tokens.set(digest, maxExpiry(this.tokens.get(digest), exp));
+      case 'token':
+        // value is the digest already (the schema enforces it): never re-hashed.
+        this.tokens.set(e.value, maxExpiry(this.tokens.get(e.value), exp));
         break;
-      }
       case 'consumer-key':
         this.consumerKeys.set(e.value, Math.max(at, this.consumerKeys.get(e.value) ?? 0));
         break;
@@ -149,7 +149,10 @@ export class RevocationStore implements RevocationLookup {
 
   load(state: PersistedRevocations): void {
     for (const [k, v] of state.jti) this.jti.set(k, maxExpiry(this.jti.get(k), v));
-    for (const [k, v] of state.tokens) this.tokens.set(k, maxExpiry(this.tokens.get(k), v));
+    for (const [d, v] of state.tokens) {
+      const k = hexDigest(d);
+      this.tokens.set(k, maxExpiry(this.tokens.get(k), v));
+    }
     for (const [k, v] of state.consumerKeys)
       this.consumerKeys.set(k, Math.max(v, this.consumerKeys.get(k) ?? 0));
     for (const [k, v] of state.users) this.users.set(k, Math.max(v, this.users.get(k) ?? 0));

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { EventPublisher } from '../../bridge/publish.ts';
 import { createBus } from '../../bus/index.ts';
 import { loadConfig } from '../../common/config.ts';
-import { TokenRevoked } from '../../events/token-revoked.ts';
+import { TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
 
 export const description =
   'Revoke an API key / JWT (jti), an application (consumer key), a user or an opaque token: publishes token-revoked to the stream.';
@@ -37,7 +37,13 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  const [kind, value] = given[0]!;
+  const [kind, raw = ''] = given[0]!;
+  if (kind === 'token' && raw === '') {
+    process.stderr.write('mesh-apim revoke: --token must not be empty\n');
+    return 2;
+  }
+  // An opaque token is published as its SHA-256 digest, never as the live credential itself.
+  const value = kind === 'token' ? tokenDigest(raw) : raw;
   const config = loadConfig({ file: values.config });
   const now = new Date().toISOString();
   const parsed = TokenRevoked.safeParse({

@@ -271,7 +271,7 @@ describe('decide with OAuth2-style credentials (application by consumer key)', (
         revocations,
       });
     expect(run('opaque-a').kind).toBe('allow');
-    revocations.apply(revocation({ kind: 'token', value: 'opaque-a', expiresAt: null }));
+    revocations.apply(revocation({ kind: 'token', value: tokenDigest('opaque-a'), expiresAt: null }));
     expect(run('opaque-a')).toMatchObject({
       kind: 'unauthenticated',
       httpStatus: 401,

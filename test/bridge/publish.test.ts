@@ -3,8 +3,9 @@ import { EventPublisher } from '../../bridge/publish.ts';
 import { revocationFromWso2 } from '../../bridge/wso2.ts';
 import { MemoryBus } from '../../bus/memory.ts';
 import { DeadLetter } from '../../events/dead-letter.ts';
+import { tokenDigest } from '../../events/token-revoked.ts';
 import { TOPICS } from '../../events/topics.ts';
-import { jwtRevocation } from './wso2-messages.ts';
+import { jwtRevocation, opaqueRevocation } from './wso2-messages.ts';
 
 const map = (b: string) => revocationFromWso2(b, { tenantDomain: 'carbon.super', now: Date.now });
 
@@ -18,6 +19,19 @@ describe('EventPublisher.bridge', () => {
     expect(out.status).toBe('published');
     const [r] = bus.records(TOPICS.tokenRevoked.name);
     expect(r!.key!.toString()).toBe('jti:j1');
+  });
+
+  it('publishes an opaque token revocation with no raw token in the Kafka key or value', async () => {
+    const raw = 'opaque-live-token-9f86d081884c7d65';
+    const bus = new MemoryBus();
+    const out = await new EventPublisher(bus).bridge(
+      { source: 'amq.topic/tokenRevocation', body: Buffer.from(opaqueRevocation(raw)) },
+      map,
+    );
+    expect(out.status).toBe('published');
+    const [r] = bus.records(TOPICS.tokenRevoked.name);
+    expect(r!.key!.toString()).toBe(`token:${tokenDigest(raw)}`);
+    expect(r!.value!.toString()).not.toContain(raw);
   });
 
   it('dead-letters a poison message with the original bytes and the reason', async () => {

@@ -9,11 +9,12 @@ export function jwtRevocation(jti: string, expiryTime = 1_900_000_000_000, event
   });
 }
 
-export function opaqueRevocation(token: string): string {
+/** API Manager's eventId is a UUID, unrelated to the token (a fixture must not leak it there either). */
+export function opaqueRevocation(token: string, eventId = '3f6c1a52-9b0e-4d7a-8e21-5c4b7d9a0f13'): string {
   return JSON.stringify({
     event: {
       payloadData: {
-        eventId: `e-${token}`,
+        eventId,
         revokedToken: token,
         ttl: '5000',
         expiryTime: 0,

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { entityOf, notificationFromWso2, revocationFromWso2 } from '../../bridge/wso2.ts';
+import { tokenDigest } from '../../events/token-revoked.ts';
+import { TOPICS } from '../../events/topics.ts';
 import { PoisonMessageError } from '../../revocation/errors.ts';
 import {
   consumerAppRevocation,
@@ -24,12 +26,29 @@ describe('revocationFromWso2', () => {
     });
   });
 
-  it('maps any other token type to an opaque token revocation', () => {
+  it('maps any other token type to an opaque token revocation carrying the token digest', () => {
     expect(revocationFromWso2(opaqueRevocation('tok'), o)).toMatchObject({
       kind: 'token',
-      value: 'tok',
+      value: tokenDigest('tok'),
       expiresAt: null,
     });
+  });
+
+  it('an opaque token revocation contains the raw token nowhere (value, key, event id)', () => {
+    const raw = 'opaque-live-token-2b7e151628aed2a6';
+    const e = revocationFromWso2(opaqueRevocation(raw), o);
+    expect(e.value).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(e)).not.toContain(raw);
+    expect(TOPICS.tokenRevoked.key(e)).not.toContain(raw);
+  });
+
+  it('an opaque token revocation without an API Manager event id derives its id from the digest only', () => {
+    const raw = 'opaque-live-token-no-event-id';
+    const msg = JSON.parse(opaqueRevocation(raw));
+    delete msg.event.payloadData.eventId;
+    const e = revocationFromWso2(JSON.stringify(msg), o);
+    expect(e.eventId).toMatch(/^apim-/);
+    expect(JSON.stringify(e)).not.toContain(raw);
   });
 
   it('decodes a consumer-app revocation with its revocation time', () => {

@@ -3,6 +3,7 @@ import {
   IntrospectionClient,
   type IntrospectionOptions,
 } from '../../../adapter/credentials/introspection.ts';
+import { tokenDigest } from '../../../adapter/revocation/store.ts';
 import { FakeApim } from '../../support/fake-apim-internal-data.ts';
 
 let fake: FakeApim;
@@ -45,6 +46,17 @@ describe('IntrospectionClient', () => {
     expect(c.cached('good-token')).toBeUndefined();
     await c.introspect('good-token');
     expect(c.calls).toBe(2);
+  });
+
+  it('forgetDigest() drops the cached answer of the token with that digest only (what a token-revoked event carries)', async () => {
+    const c = client();
+    await c.introspect('good-token');
+    await c.introspect('other-token');
+    c.forgetDigest(tokenDigest('good-token'));
+    expect(c.cached('good-token')).toBeUndefined();
+    expect(c.cached('other-token')).toBeDefined();
+    c.forgetDigest('good-token'); // a raw token is not a digest: nothing else is dropped
+    expect(c.cached('other-token')).toBeDefined();
   });
 
   it.each(['basic', 'client_secret_post'] as const)('active token (client auth %s)', async (clientAuth) => {

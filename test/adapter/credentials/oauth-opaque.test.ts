@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tokenDigest } from '../../../adapter/revocation/store.ts';
 import { revocation } from '../../revocation/samples.ts';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
 import { FakeApim } from '../../support/fake-apim-internal-data.ts';
@@ -168,7 +169,7 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     const before = calls();
     expect((await check(tok)).allowed).toBe(true);
     expect(calls()).toBe(before); // served from the positive cache
-    t.adapter.revocations.apply(revocation({ kind: 'token', value: tok, expiresAt: null }));
+    t.adapter.revocations.apply(revocation({ kind: 'token', value: tokenDigest(tok), expiresAt: null }));
     // The key manager still answers active (revocation not yet visible there): the store denies.
     const res = await check(tok);
     expect(res).toMatchObject({ allowed: false, httpStatus: 401 });

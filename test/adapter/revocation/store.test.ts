@@ -54,26 +54,48 @@ describe('RevocationStore', () => {
     expect(s.revokedBy({ consumerKey: 'a', issuedAtMs: T - 1 })).toBe('consumer-key');
   });
 
-  it('denies an opaque token by digest and tells listeners (introspection cache eviction)', () => {
+  it('stores the digest a token event carries as is (no re-hashing) and tells listeners', () => {
     const s = new RevocationStore();
     const seen: string[] = [];
     s.onRevoked((e) => seen.push(e.value));
-    s.apply(revocation({ kind: 'token', value: 'opaque-secret', expiresAt: null }));
+    const digest = tokenDigest('opaque-secret');
+    s.apply(revocation({ kind: 'token', value: digest, expiresAt: null }));
     expect(s.revokedBy({ opaqueToken: 'opaque-secret' })).toBe('token');
-    expect(seen).toEqual(['opaque-secret']);
-    expect(JSON.stringify(s.toJSON())).not.toContain('opaque-secret');
+    expect(s.revokedBy({ opaqueTokenDigest: digest })).toBe('token');
+    expect(s.revokedBy({ opaqueToken: digest })).toBeNull(); // the digest is not itself a revoked token
+    expect(seen).toEqual([digest]);
+    expect(s.toJSON().tokens).toEqual([[digest, null]]);
   });
 
   it('looks an opaque token up by a precomputed digest; a listener can be removed', () => {
     const s = new RevocationStore();
     let calls = 0;
     const off = s.onRevoked(() => calls++);
-    s.apply(revocation({ kind: 'token', value: 'opaque-a', expiresAt: null }));
+    s.apply(revocation({ kind: 'token', value: tokenDigest('opaque-a'), expiresAt: null }));
     expect(s.revokedBy({ opaqueTokenDigest: tokenDigest('opaque-a') })).toBe('token');
     expect(s.revokedBy({ opaqueTokenDigest: tokenDigest('opaque-b') })).toBeNull();
     off();
-    s.apply(revocation({ kind: 'token', value: 'opaque-b', expiresAt: null }));
+    s.apply(revocation({ kind: 'token', value: tokenDigest('opaque-b'), expiresAt: null }));
     expect(calls).toBe(1);
+  });
+
+  it('tokenDigest is the SHA-256 of the token in lowercase hex', () => {
+    expect(tokenDigest('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  it('loads a revoked set persisted with base64url digests (before hex) as hex digests', () => {
+    const legacyBase64Url = Buffer.from(tokenDigest('opaque-old'), 'hex').toString('base64url');
+    const s = new RevocationStore();
+    s.load({
+      version: 1,
+      jti: [],
+      consumerKeys: [],
+      users: [],
+      tokens: [[legacyBase64Url, null]],
+      eventIds: [],
+    });
+    expect(s.revokedBy({ opaqueToken: 'opaque-old' })).toBe('token');
+    expect(s.toJSON().tokens).toEqual([[tokenDigest('opaque-old'), null]]);
   });
 
   it('is idempotent by event id', () => {
