@@ -19,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { CheckClient } from '../adapter/check-client.ts';
+import { BENCH_POLICIES } from './fixtures.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -26,32 +27,6 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4);
 const MAX_SECONDS = Number(process.env.BENCH_MAX_SECONDS ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WARMUP = Math.min(2000, Math.ceil(REQUESTS / 10));
-
-// Quotas high enough never to trip, so every level is counted but every request is allowed.
-const BENCH_POLICIES = `
-apis:
-  - id: petstore-v1
-    name: petstore
-    version: v1
-    context: /petstore
-    policy: BenchApi
-    resources:
-      - { method: GET, path: /pets }
-      - { method: GET, path: '/pets/{id}', policy: BenchApi }
-applications:
-  - { name: bench-app, tier: BenchApp }
-keyMappings:
-  - { consumerKey: bench-ck, application: bench-app }
-subscriptions:
-  - { application: bench-app, api: petstore-v1, tier: BenchSub }
-policies:
-  subscription:
-    - { name: BenchSub, requestCount: 1000000000, burst: { limit: 1000000000, unit: sec } }
-  application:
-    - { name: BenchApp, requestCount: 1000000000 }
-  api:
-    - { name: BenchApi, requestCount: 1000000000 }
-`;
 
 interface Ports {
   adapter: number;

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import type { Bus } from '../bus/types.ts';
+import { BENCH_POLICIES } from './fixtures.ts';
 
 const t0 = performance.now();
 const { positionals, values } = parseArgs({
@@ -22,31 +23,6 @@ const { positionals, values } = parseArgs({
     kafka: { type: 'boolean', default: false },
   },
 });
-
-// Quotas high enough never to trip, so every level is counted but every request is allowed.
-export const BENCH_POLICIES = `
-apis:
-  - id: petstore-v1
-    name: petstore
-    version: v1
-    context: /petstore
-    policy: BenchApi
-    resources:
-      - { method: GET, path: /pets }
-      - { method: GET, path: '/pets/{id}', policy: BenchApi }
-applications:
-  - { name: bench-app, tier: BenchApp }
-  - { name: other-app, tier: BenchApp }
-subscriptions:
-  - { application: bench-app, api: petstore-v1, tier: BenchSub }
-policies:
-  subscription:
-    - { name: BenchSub, requestCount: 1000000000, burst: { limit: 1000000000, unit: sec } }
-  application:
-    - { name: BenchApp, requestCount: 1000000000 }
-  api:
-    - { name: BenchApi, requestCount: 1000000000 }
-`;
 
 const cleanups: (() => Promise<void> | void)[] = [];
 async function shutdown(): Promise<void> {

@@ -8,11 +8,12 @@
  * peak RSS (VmHWM).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeBigPolicies } from './fixtures.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -20,21 +21,6 @@ const { values } = parseArgs({
 });
 const N = Number(values.entries);
 const ROUNDS = Number(values.rounds);
-
-function writeBigFile(file: string, n: number): void {
-  const lines = [
-    'apis:',
-    '  - { id: petstore-v1, name: petstore, version: v1, context: /petstore, resources: [{ method: GET, path: /pets }, { method: GET, path: "/pets/{id}" }] }',
-    'applications:',
-    '  - { name: bench-app, tier: Unlimited }',
-  ];
-  for (let i = 0; i < n; i++) lines.push(`  - { name: app-${i}, tier: Unlimited }`);
-  lines.push('subscriptions:', '  - { application: bench-app, api: petstore-v1, tier: Unlimited }');
-  for (let i = 0; i < n; i++) lines.push(`  - { application: app-${i}, api: petstore-v1, tier: Gold }`);
-  lines.push('keyMappings:');
-  for (let i = 0; i < n; i++) lines.push(`  - { consumerKey: ck-${i}, application: app-${i} }`);
-  writeFileSync(file, `${lines.join('\n')}\n`);
-}
 
 interface Run {
   startMs: number;
@@ -92,7 +78,7 @@ const agg = (xs: number[], d: number) =>
 const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-standalone-load-'));
 try {
   const file = join(dir, 'standalone.yaml');
-  writeBigFile(file, N);
+  writeBigPolicies(file, N);
   const runs: Record<'old' | 'new', Run[]> = { old: [], new: [] };
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? (['old', 'new'] as const) : (['new', 'old'] as const);

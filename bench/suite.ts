@@ -36,6 +36,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
 import type { KafkaBus } from '../bus/kafka/index.ts';
 import { TOPICS } from '../events/topics.ts';
+import { writeBigPolicies } from './fixtures.ts';
 
 export const GHZ_VERSION = 'v0.93.0';
 const BIN = process.env.MESH_APIM_BENCH_BIN ?? join(homedir(), '.cache', 'mesh-apim', 'bin');
@@ -563,25 +564,10 @@ const fmtAgg = (a: Agg, d = 0) => `${fmt(a.median, d)} (${fmt(a.min, d)}–${fmt
 
 // ---------------------------------------------------------------- big snapshot
 
-function bigPolicies(n: number, file: string): void {
-  const lines = [
-    'apis:',
-    '  - { id: petstore-v1, name: petstore, version: v1, context: /petstore, resources: [{ method: GET, path: /pets }, { method: GET, path: "/pets/{id}" }] }',
-    'applications:',
-    '  - { name: bench-app, tier: Unlimited }',
-  ];
-  for (let i = 0; i < n; i++) lines.push(`  - { name: app-${i}, tier: Unlimited }`);
-  lines.push('subscriptions:', '  - { application: bench-app, api: petstore-v1, tier: Unlimited }');
-  for (let i = 0; i < n; i++) lines.push(`  - { application: app-${i}, api: petstore-v1, tier: Gold }`);
-  lines.push('keyMappings:');
-  for (let i = 0; i < n; i++) lines.push(`  - { consumerKey: ck-${i}, application: app-${i} }`);
-  writeFileSync(file, `${lines.join('\n')}\n`);
-}
-
 async function bigSnapshot(n: number): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-big-'));
   const file = join(dir, 'big.yaml');
-  bigPolicies(n, file);
+  writeBigPolicies(file, n);
   const runs: Record<string, { startMs: number; rssKb: number }[]> = { small: [], big: [] };
   try {
     for (let r = 0; r < (QUICK ? 1 : 2); r++) {
