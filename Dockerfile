@@ -22,7 +22,8 @@ RUN apt-get update \
 ENV NODE_ENV=production \
   MESH_APIM_ADAPTER_GRPC_ADDRESS=0.0.0.0:9191 \
   MESH_APIM_ADAPTER_ADMIN_ADDRESS=0.0.0.0:9192 \
-  MESH_APIM_DATA_DIR=/app/.data
+  MESH_APIM_DATA_DIR=/app/.data \
+  MESH_APIM_FUNCTIONS_RUN_LOCAL=false
 WORKDIR /app
 # Sources (.dockerignore keeps out tests, docs, deployment files and local state), then the
 # production node_modules from the deps stage.

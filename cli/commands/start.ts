@@ -7,7 +7,6 @@ import { topicSpecs } from '../../bus/topics.ts';
 import type { Bus } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger, rootLogger } from '../../common/log.ts';
-import { startFunctions } from '../../functions/runner/index.ts';
 import { untilSignal } from '../signals.ts';
 
 export const description =
@@ -72,9 +71,13 @@ export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promi
     throw err;
   }
   // The functions consume what the adapter emits; stopped after it so its last events get processed.
-  let functions: Awaited<ReturnType<typeof startFunctions>> | null = null;
+  // Loaded only when used: the container image leaves functions/ out (.dockerignore).
+  let functions: { stop(): Promise<void> } | null = null;
   try {
-    if (parts.bus && config.functions.runLocal) functions = await startFunctions(config, parts.bus);
+    if (parts.bus && config.functions.runLocal) {
+      const { startFunctions } = await import('../../functions/runner/index.ts');
+      functions = await startFunctions(config, parts.bus);
+    }
   } catch (err) {
     await adapter.stop();
     await revocationFeed.stop();
