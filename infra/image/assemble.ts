@@ -80,9 +80,8 @@ export function parseDockerfile(text: string): Instruction[] {
 function parseAssignments(s: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
-  let m: RegExpExecArray | null;
   let consumed = '';
-  while ((m = re.exec(s))) {
+  for (const m of s.matchAll(re)) {
     out[m[1]!] = m[2]!.startsWith('"') ? (JSON.parse(m[2]!) as string) : m[2]!;
     consumed += m[0];
   }
@@ -162,7 +161,8 @@ export function assemble(opts: AssembleOptions): ImageConfig {
   const stagesDir = path.join(opts.out, 'stages');
 
   const args: Record<string, string> = {};
-  const subst = (s: string) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args[a ?? b] ?? env[a ?? b] ?? '');
+  const subst = (s: string) =>
+    s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args[a ?? b] ?? env[a ?? b] ?? '');
   const stageNames: string[] = [];
   let root = '';
   let env: Record<string, string> = {};
@@ -242,7 +242,10 @@ export function assemble(opts: AssembleOptions): ImageConfig {
             if (!stageNames.includes(from)) throw new Error(`Dockerfile: COPY --from=${from}: no such stage`);
             const s = path.join(stagesDir, from, path.posix.resolve('/', src));
             if (!existsSync(s)) throw new Error(`Dockerfile: COPY --from=${from} ${src}: not found`);
-            const target = inRoot(destDir ? path.posix.join(dest, path.posix.basename(src)) : dest, config.workdir);
+            const target = inRoot(
+              destDir ? path.posix.join(dest, path.posix.basename(src)) : dest,
+              config.workdir,
+            );
             copyEntry(s, target);
             continue;
           }
@@ -252,7 +255,12 @@ export function assemble(opts: AssembleOptions): ImageConfig {
             prefix === '.' ? files : files.filter((f) => f === prefix || f.startsWith(`${prefix}/`));
           if (!picked.length) throw new Error(`Dockerfile: COPY ${src}: not in the build context`);
           for (const f of picked) {
-            const rel = f === prefix ? (destDir ? path.posix.basename(f) : '') : f.slice(prefix === '.' ? 0 : prefix.length + 1);
+            const rel =
+              f === prefix
+                ? destDir
+                  ? path.posix.basename(f)
+                  : ''
+                : f.slice(prefix === '.' ? 0 : prefix.length + 1);
             copyEntry(path.join(context, f), inRoot(path.posix.join(dest, rel), config.workdir));
           }
         }
@@ -271,11 +279,19 @@ export function assemble(opts: AssembleOptions): ImageConfig {
   if (!config) throw new Error('Dockerfile: no FROM');
   renameSync(root, path.join(opts.out, 'rootfs'));
   writeFileSync(path.join(opts.out, 'image.json'), `${JSON.stringify(config, null, 2)}\n`);
-  log(`image file set: ${path.join(opts.out, 'rootfs')} (${files.length} context files; ${config.skipped.length} RUN commands skipped: ${config.skipped.join('; ')})`);
+  log(
+    `image file set: ${path.join(opts.out, 'rootfs')} (${files.length} context files; ${config.skipped.length} RUN commands skipped: ${config.skipped.join('; ')})`,
+  );
   return config;
 }
 
-function runCommand(cmd: string, config: ImageConfig, root: string, cacheDir: string, log: (l: string) => void) {
+function runCommand(
+  cmd: string,
+  config: ImageConfig,
+  root: string,
+  cacheDir: string,
+  log: (l: string) => void,
+) {
   const words = cmd.split(/\s+/);
   const cwd = path.join(root, config.workdir);
   if (words[0] === 'npm' && words[1] === 'ci') {
@@ -301,11 +317,16 @@ function runCommand(cmd: string, config: ImageConfig, root: string, cacheDir: st
     return;
   }
   if (words[0] === 'mkdir' && words[1] === '-p') {
-    for (const d of words.slice(2)) mkdirSync(path.join(root, path.posix.resolve(config.workdir, d)), { recursive: true });
+    for (const d of words.slice(2))
+      mkdirSync(path.join(root, path.posix.resolve(config.workdir, d)), { recursive: true });
     return;
   }
   // Base-image and ownership changes: nothing the image's own files depend on.
-  if (['apt-get', 'chown', 'chmod'].includes(words[0]!) || (words[0] === 'rm' && /^\/var\/lib\/apt/.test(words.at(-1)!)) || cmd.startsWith('npm cache clean')) {
+  if (
+    ['apt-get', 'chown', 'chmod'].includes(words[0]!) ||
+    (words[0] === 'rm' && /^\/var\/lib\/apt/.test(words.at(-1)!)) ||
+    cmd.startsWith('npm cache clean')
+  ) {
     config.skipped.push(cmd);
     return;
   }
@@ -313,6 +334,8 @@ function runCommand(cmd: string, config: ImageConfig, root: string, cacheDir: st
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const { values } = parseArgs({ options: { out: { type: 'string', default: path.join(repoRoot, 'dist/image') } } });
+  const { values } = parseArgs({
+    options: { out: { type: 'string', default: path.join(repoRoot, 'dist/image') } },
+  });
   assemble({ out: path.resolve(values.out!) });
 }

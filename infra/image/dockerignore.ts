@@ -35,7 +35,10 @@ function compile(pattern: string): RegExp {
     else if (ch === '[') {
       const end = pattern.indexOf(']', i + 1);
       if (end < 0) throw new Error(`.dockerignore: unterminated character class in "${pattern}"`);
-      const body = pattern.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+      const body = pattern
+        .slice(i + 1, end)
+        .replace(/^!/, '^')
+        .replace(/\\/g, '\\\\');
       re += `[${body}]`;
       i = end;
     } else if (ch === '\\' && i + 1 < pattern.length) {

@@ -56,7 +56,8 @@ describe('container image file set', () => {
     const r = spawnSync(process.execPath, [command[0]!, '--help'], { cwd, env: env(), encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    for (const name of ['start', 'controller', 'bridge', 'check']) expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+    for (const name of ['start', 'controller', 'bridge', 'check'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
   });
 
   it('CMD starts the adapter to ready; the HEALTHCHECK passes; SIGTERM stops it with exit 0', async () => {

@@ -47,12 +47,17 @@ describe("the image's file set (this repository's Dockerfile context)", () => {
   const inImage = new Set(files);
 
   it('contains the entry point, the CLI and the HEALTHCHECK script, not tests or the Lambda sources', () => {
-    for (const f of ['bin/mesh-apim.js', 'cli/main.ts', 'cli/commands/start.ts', 'infra/docker/healthcheck.mjs']) {
+    for (const f of [
+      'bin/mesh-apim.js',
+      'cli/main.ts',
+      'cli/commands/start.ts',
+      'infra/docker/healthcheck.mjs',
+    ]) {
       expect(inImage.has(f), f).toBe(true);
     }
-    expect(files.some((f) => f.startsWith('test/') || f.startsWith('functions/') || f.startsWith('node_modules/'))).toBe(
-      false,
-    );
+    expect(
+      files.some((f) => f.startsWith('test/') || f.startsWith('functions/') || f.startsWith('node_modules/')),
+    ).toBe(false);
   });
 
   it('no module in it imports (statically) a module left out of it', () => {
@@ -61,7 +66,9 @@ describe("the image's file set (this repository's Dockerfile context)", () => {
     const missing: string[] = [];
     for (const f of files.filter((x) => /\.(ts|mjs|js)$/.test(x))) {
       const src = readFileSync(path.join(root, f), 'utf8');
-      for (const m of src.matchAll(/^\s*(?:import|export)\s(?:[^'";]*?\sfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+      for (const m of src.matchAll(
+        /^\s*(?:import|export)\s(?:[^'";]*?\sfrom\s*)?['"](\.{1,2}\/[^'"]+)['"]/gm,
+      )) {
         const target = path.posix.normalize(path.posix.join(path.posix.dirname(f), m[1]!));
         if (!inImage.has(target)) missing.push(`${f} -> ${target}`);
       }
