@@ -77,17 +77,19 @@ describe('every MESH_APIM_* variable named in docs and deployment files exists',
   });
 });
 
-describe('in-cluster ConfigMap vs the embedded default', () => {
-  const cm = parseAllDocuments(read('infra/k8s/base/config.yaml'))
-    .map((d) => d.toJS())
-    .find((d) => d.kind === 'ConfigMap').data as Record<string, string>;
-
-  it('the cluster runs the functions as Lambdas, no ELK file sink, SQS revocation', () => {
-    const c = loadConfig({ env: cm });
-    expect(c.functions.runLocal).toBe(false);
-    expect(c.functions.analyticsSinks).not.toContain('file');
-    expect(c.revocation.transport).toBe('sqs');
-  });
+describe('in-cluster ConfigMaps vs the embedded default', () => {
+  it.each(['infra/k8s/base/config.yaml', 'infra/k8s/overlays/sidecar/example-app.yaml'])(
+    '%s: the functions run as Lambdas, no ELK file sink, SQS revocation',
+    (file) => {
+      const cm = parseAllDocuments(read(file))
+        .map((d) => d.toJS())
+        .find((d) => d.kind === 'ConfigMap').data as Record<string, string>;
+      const c = loadConfig({ env: cm });
+      expect(c.functions.runLocal).toBe(false);
+      expect(c.functions.analyticsSinks).not.toContain('file');
+      expect(c.revocation.transport).toBe('sqs');
+    },
+  );
 
   it('`npm start` (no environment) keeps the embedded default', () => {
     const c = loadConfig({ env: {} });
