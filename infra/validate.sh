@@ -78,7 +78,7 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
 step "kustomize build + kubeconform"
-for dir in infra/k8s/overlays/* infra/istio/deployment infra/istio/sidecar; do
+for dir in infra/k8s/overlays/* infra/istio/deployment infra/istio/sidecar infra/istio/ingress-gateway; do
   name="$(echo "$dir" | tr / _)"
   "$KUSTOMIZE" build "$dir" >"$OUT/$name.yaml"
   echo "$dir: $(grep -c '^kind:' "$OUT/$name.yaml") resources"

@@ -184,3 +184,52 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/HEALTHCHECK .*\n?.*CMD \["node", "infra\/docker\/healthcheck\.mjs"\]/);
   });
 });
+
+describe('who may call the adapter (deployment mode)', () => {
+  const svc = find(ADAPTER, 'Service');
+  const port = (name: string) => (svc.spec.ports as Obj[]).find((p) => p.name === name)!.port as number;
+  const selector = find(ADAPTER, 'Deployment').spec.selector.matchLabels;
+  const callers = find('infra/istio/deployment/adapter-callers.yaml', 'AuthorizationPolicy');
+  const gatewayAp = find('infra/istio/ingress-gateway/authorization-policy.yaml', 'AuthorizationPolicy');
+
+  it('the ALLOW policy selects the adapter and admits only the gRPC and admin ports', () => {
+    expect(callers.spec.action).toBe('ALLOW');
+    expect(callers.metadata.namespace).toBe(find(ADAPTER, 'Deployment').metadata.namespace);
+    expect(callers.spec.selector.matchLabels).toEqual(selector);
+    const ports = (callers.spec.rules as Obj[]).flatMap((r) =>
+      (r.to as Obj[]).flatMap((t) => t.operation.ports),
+    );
+    expect(ports.sort()).toEqual([String(port('grpc-authz')), String(port('http-admin'))].sort());
+  });
+
+  it('the gateway identity may call the gRPC port (ingress-gateway mode)', () => {
+    const grpcRule = (callers.spec.rules as Obj[]).find((r) => r.to[0].operation.ports.includes('9191'))!;
+    const principals = (grpcRule.from as Obj[]).flatMap((f) => f.source.principals ?? []);
+    expect(principals).toContain('cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account');
+    expect(gatewayAp.spec.action).toBe('CUSTOM');
+    expect(gatewayAp.spec.provider.name).toBe('mesh-apim-ext-authz');
+    provider(gatewayAp.spec.provider.name);
+  });
+
+  it('the NetworkPolicy admits exactly the container ports (plus Istio merged metrics)', () => {
+    const np = find('infra/k8s/adapter/network-policy.yaml', 'NetworkPolicy');
+    expect(np.spec.podSelector.matchLabels).toEqual(selector);
+    const ports = (np.spec.ingress as Obj[])
+      .flatMap((r) => (r.ports as Obj[]).map((p) => p.port as number))
+      .sort((a, b) => a - b);
+    expect(ports).toEqual([9191, 9192, 15020]);
+  });
+
+  it('access logs come per namespace from selected workloads, not mesh-wide', () => {
+    for (const file of [
+      'infra/istio/deployment/telemetry.yaml',
+      'infra/istio/sidecar/telemetry.yaml',
+      'infra/istio/ingress-gateway/telemetry.yaml',
+    ]) {
+      const tel = find(file, 'Telemetry');
+      expect(tel.spec.selector?.matchLabels, file).toBeTruthy();
+    }
+    const gwTel = find('infra/istio/ingress-gateway/telemetry.yaml', 'Telemetry');
+    expect(gwTel.spec.selector.matchLabels).toEqual(gatewayAp.spec.selector.matchLabels);
+  });
+});
