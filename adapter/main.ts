@@ -16,6 +16,7 @@ import { OpaqueTokenVerifier } from './credentials/oauth-opaque.ts';
 import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
+import { monitorLoopDelay } from './loop-delay.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
@@ -91,6 +92,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const log = createLogger('adapter');
   const instanceId = instanceIdOf(config);
   const metrics = createAdapterMetrics();
+  const loopDelay = monitorLoopDelay(metrics.registry);
   const signingKey =
     config.adapter.controlPlane === 'standalone' && !deps.source ? ensureSigningKey(config.dataDir) : null;
   const clock = deps.clock ?? systemClock;
@@ -155,6 +157,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     store.stop();
     await server.stop(0);
     await emission?.stop();
+    loopDelay.stop();
     throw err;
   }
   log.info(
@@ -186,6 +189,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
         // After the server: the last checks and access logs are in the buffer, flushed or spooled here.
         await emission?.stop();
         await adminServer.close();
+        loopDelay.stop();
         log.info('adapter stopped');
       })();
       return stopped;

@@ -69,6 +69,14 @@ export const RequestContext = z.object({
     path: z.string().describe('Path without the query string (credentials never appear here)'),
   }),
   adapterInstance: z.string(),
+  checkId: z
+    .string()
+    .min(1)
+    .max(160)
+    .optional()
+    .describe(
+      'Identity of the check: `<adapterInstance>~<boot token>:<sequence>`, unique per check and carried by both possible events of the request. The eventId derives from it; absent in events of adapters before it existed',
+    ),
 });
 export type RequestContext = z.infer<typeof RequestContext>;
 

@@ -10,11 +10,13 @@ import type { RequestAttributes, RequestContext } from '../../events/request-att
 export type ResponseAttributes = NonNullable<RequestAttributes['response']>;
 
 /**
- * Deterministic event id. x-request-id can come from the client (Envoy may keep an incoming one),
- * so the id also covers when and where the check saw the request: two requests reusing one id stay
- * distinct. Plain concatenation (the check path pays for this); hashed only when too long.
+ * Deterministic event id: the source and the check's identity (ctx.checkId, see identity.ts), so
+ * every check has its own id however many requests share an x-request-id, and a re-sent event
+ * keeps it. Contexts without a checkId (from an adapter before it existed, via the access log) keep
+ * the former id: when, where and x-request-id, hashed only when too long.
  */
 export function requestEventId(source: RequestAttributes['source'], ctx: RequestContext): string {
+  if (ctx.checkId !== undefined) return `${source === 'check' ? 'chk' : 'als'}:${ctx.checkId}`;
   const id = `${source === 'check' ? 'chk' : 'als'}:${ctx.receivedAt}:${ctx.adapterInstance}:${ctx.requestId}`;
   if (id.length <= 200) return id;
   const digest = createHash('sha256').update(id).digest('base64url');

@@ -21,8 +21,9 @@ import type { AnalyticsSink, SinkItem } from './sinks/types.ts';
 export const FUNCTION_NAME = 'analytics-publisher';
 
 export const IDEMPOTENCY =
-  'Each analytics event is keyed by the request correlationId: the HTTP sink indexes it as the document id ' +
-  '(a re-send overwrites), the file sink drops correlationIds it wrote recently (window seeded from the file ' +
+  'Each analytics event is keyed by the eventId of the request-attributes event it came from (one per check, ' +
+  'never the x-request-id alone, which retries and clients share): the HTTP sink indexes it as the document id ' +
+  '(a re-send overwrites), the file sink drops ids it wrote recently (window seeded from the file ' +
   'tail at start; replays write a per-range file), and the Kafka sink carries a deterministic eventId for ' +
   'consumers to dedupe. Re-processing a batch therefore never double counts in the HTTP sink and, within the ' +
   'window, not in the file sink.';
@@ -30,6 +31,12 @@ export const IDEMPOTENCY =
 export interface AnalyticsPublisherOptions {
   sinks: readonly AnalyticsSink[];
   mapping?: MappingOptions;
+}
+
+/** `analytics:<request eventId>`; an over-long legacy id is cut to the envelope's 200 characters. */
+function analyticsEventId(requestEventId: string): string {
+  const id = `analytics:${requestEventId}`;
+  return id.length <= 200 ? id : id.slice(0, 200);
 }
 
 /** The WSO2 event of one request-attributes event, in the analytics topic's envelope; null = skip. */
@@ -43,7 +50,7 @@ export function toAnalyticsEvent(
     type: 'apim-analytics' as const,
     schemaVersion: 1 as const,
     // Deterministic (no clock): a replay produces byte-identical events.
-    eventId: `analytics:${m.data.correlationId}`,
+    eventId: analyticsEventId(ev.eventId),
     occurredAt: m.data.requestTimestamp,
   };
   return m.metric === 'apim:response'

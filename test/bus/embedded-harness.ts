@@ -24,7 +24,7 @@ export function embeddedHarness(
       locker.close();
     },
     retentionPass: async (bus) => {
-      (bus as EmbeddedBus).enforceRetention();
+      await (bus as EmbeddedBus).enforceRetention();
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };

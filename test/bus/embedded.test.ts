@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
@@ -133,6 +134,59 @@ describe('embedded log', () => {
     expect(all.map((r) => r.value!.toString())).toEqual(Array.from({ length: acked }, (_, i) => `c${i}`));
   });
 
+  it('a commit waiting for the write lock does not stall the event loop (the writer is a worker thread)', async () => {
+    const b = open({ busyTimeoutMs: 5000, fsync: true });
+    await b.ensureTopics([{ name: 'locked', partitions: 1, retentionMs: -1, cleanupPolicy: 'delete' }]);
+    // Another connection holds the write lock (as another process would) and lets go from a timer of this
+    // thread: a produce that waited on this thread would hold the loop, the timer could never fire, and the
+    // produce would end in SQLITE_BUSY after busyTimeoutMs.
+    const locker = new Database(b.path);
+    locker.exec('BEGIN IMMEDIATE');
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    setTimeout(() => locker.exec('COMMIT'), 200);
+    try {
+      await b.produce('locked', [{ key: 'k', value: 'v' }]);
+    } finally {
+      clearInterval(ticker);
+      locker.close();
+    }
+    expect(ticks).toBeGreaterThan(0);
+    expect((await b.read('locked', 0, '0', 10)).map((r) => r.value!.toString())).toEqual(['v']);
+  });
+
+  it('a writer that dies fails the produces in flight with a retriable error; acknowledged records stay', async () => {
+    const b = open();
+    for (let i = 0; i < 10; i++) await b.produce('crash', [{ key: null, value: `acked-${i}` }]);
+    const crash = b.writer.request({ op: 'crash' }).catch((e: unknown) => e);
+    const inFlight = b.produce('crash', [{ key: null, value: 'unacked' }]).then(
+      () => 'acked',
+      (e: unknown) => e,
+    );
+    const outcome = await inFlight;
+    await crash;
+    // Either it made it before the exit (acknowledged, so on the log) or it failed retriably: never a silent loss.
+    if (outcome !== 'acked') expect(outcome).toBeInstanceOf(BrokerUnavailableError);
+    expect(b.writer.stats.restarts).toBe(1);
+    await b.produce('crash', [{ key: null, value: 'after' }]); // a new writer
+    const values = (await b.read('crash', 0, '0', 100)).map((r) => r.value!.toString());
+    expect(values.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => `acked-${i}`));
+    expect(values.at(-1)).toBe('after');
+    expect(values.includes('unacked')).toBe(outcome === 'acked');
+  });
+
+  it('produces arriving while a commit runs share the next commit (group commit), in order', async () => {
+    const b = open({ fsync: true });
+    await b.produce('group', [{ key: 'k', value: 'warm' }]);
+    const before = b.writer.stats.commits;
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) => b.produce('group', [{ key: 'k', value: `v${i}` }])),
+    );
+    expect(b.writer.stats.commits - before).toBeLessThan(200);
+    const values = (await b.read('group', 0, '1', 1000)).map((r) => r.value!.toString());
+    expect(values).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`));
+  });
+
   it('retention by size keeps the newest records within the bound per partition', async () => {
     const b = open();
     await b.ensureTopics([
@@ -142,13 +196,13 @@ describe('embedded log', () => {
       'sized',
       Array.from({ length: 50 }, (_, i) => ({ key: null, value: 'x'.repeat(100 - String(i).length) + i })),
     );
-    b.enforceRetention();
+    await b.enforceRetention();
     const left = await b.read('sized', 0, '0', 100);
     expect(left.map((r) => r.offset)).toEqual(Array.from({ length: 10 }, (_, i) => String(40 + i)));
     expect((await b.describeTopics(['sized']))[0]!.offsets).toEqual([
       { partition: 0, start: '40', end: '50' },
     ]);
-    b.enforceRetention();
+    await b.enforceRetention();
     expect((await b.read('sized', 0, '0', 100)).length).toBe(10);
   });
 
@@ -171,7 +225,7 @@ describe('embedded log', () => {
       [1, 2, 3].map((i) => ({ key: null, value: `old${i}`, timestamp: Date.now() - 10_000 })),
     );
     await b.produce('lag', [{ key: null, value: 'new' }]);
-    b.enforceRetention();
+    await b.enforceRetention();
     expect((await b.describeTopics(['lag']))[0]!.offsets[0]!.start).toBe('4');
     subs.push(
       await b.consume({
@@ -194,7 +248,7 @@ describe('embedded log', () => {
       'compacted',
       ['a', 'b', 'a', 'c', 'b', 'a'].map((k, i) => ({ key: k, value: `${k}${i}` })),
     );
-    b.enforceRetention();
+    await b.enforceRetention();
     const left = await b.read('compacted', 0, '0', 10);
     expect(left.map((r) => [r.offset, r.value!.toString()])).toEqual([
       ['3', 'c3'],
@@ -237,7 +291,7 @@ describe('embedded log', () => {
             name,
             recs.map(([ts, key]) => ({ key, value: String(ts), timestamp: ts })),
           );
-          if (compact) b.enforceRetention();
+          if (compact) await b.enforceRetention();
           const left = await b.read(name, 0, '0', 100);
           const idx = left.findIndex((r) => r.timestamp >= t);
           const expected = idx === -1 ? String(recs.length) : left[idx]!.offset;

@@ -12,7 +12,7 @@ export interface FakeBulk {
   requests: number;
   /** Statuses to answer the next whole requests with (consumed in order). */
   failNext: number[];
-  /** Per-document status by correlationId: a number = always, an array = consumed per attempt. */
+  /** Per-document status by document _id (the event id, dedupKey): a number = always, an array = consumed per attempt. */
   itemStatus: Map<string, number | number[]>;
   close(): Promise<void>;
 }

@@ -4,12 +4,12 @@
  * (log4j DefaultRolloverStrategy naming), one write (+ fsync) per batch.
  *
  * Duplicates. A file cannot be overwritten by id, so:
- * - live: a bounded window of recently written correlationIds (seeded at open from the tail of the
+ * - live: a bounded window of recently written event ids (dedupKey: the request-attributes eventId) (seeded at open from the tail of the
  *   current file) drops redeliveries — batch retries and restarts after a crash before commit;
  * - replay: writes to its own file named by the range (`apim_metrics.replay-<from>_<to>.log`),
  *   truncated when the replay starts, so replaying a range twice leaves one copy of it. The replay
  *   file is for filling gaps the live file does not cover (sink down, a new ELK stack); if both are
- *   shipped for the same range, make Logstash use correlationId as document_id (as the HTTP sink does).
+ *   shipped for the same range, make Logstash use properties.eventId as document_id (as the HTTP sink does).
  */
 import {
   closeSync,
@@ -26,7 +26,7 @@ import {
 import path from 'node:path';
 import { SinkUnavailableError } from '../errors.ts';
 import { elkLine, parseElkLine } from './elk-line.ts';
-import type { AnalyticsSink, SinkItem, SinkItemResult } from './types.ts';
+import { type AnalyticsSink, dedupKey, type SinkItem, type SinkItemResult } from './types.ts';
 
 export interface FileSinkOptions {
   dir: string;
@@ -35,7 +35,7 @@ export interface FileSinkOptions {
   maxBytes: number;
   maxFiles: number;
   fsync: boolean;
-  /** correlationIds remembered for dedup (0 = no dedup). */
+  /** Event ids (dedupKey) remembered for dedup (0 = no dedup). */
   dedupWindow: number;
   /** Truncate the file at open (replay files). */
   truncate?: boolean;
@@ -67,7 +67,7 @@ export class FileSink implements AnalyticsSink {
     return this.fd;
   }
 
-  /** Remember the correlationIds at the end of the current file: a restart must not re-append them. */
+  /** Remember the event ids at the end of the current file: a restart must not re-append them. */
   private seed(): void {
     if (this.o.dedupWindow <= 0 || !existsSync(this.file)) return;
     const size = statSync(this.file).size;
@@ -82,8 +82,9 @@ export class FileSink implements AnalyticsSink {
     const lines = buf.toString('utf8').split('\n');
     if (len < size) lines.shift(); // partial first line
     for (const l of lines) {
-      const id = parseElkLine(l)?.data.correlationId;
-      if (typeof id === 'string') this.remember(id);
+      const data = parseElkLine(l)?.data;
+      if (data && typeof data.correlationId === 'string')
+        this.remember(dedupKey({ data: data as { correlationId: string } }));
     }
   }
 
@@ -115,7 +116,7 @@ export class FileSink implements AnalyticsSink {
       const batchIds = new Set<string>();
       let chunk = '';
       for (const item of items) {
-        const id = item.data.correlationId;
+        const id = dedupKey(item);
         if (this.recent.has(id) || batchIds.has(id)) continue; // already written: idempotent no-op
         batchIds.add(id);
         chunk += elkLine(item, now);

@@ -1,6 +1,6 @@
 /**
- * Elasticsearch/OpenSearch `_bulk` sink (NDJSON over axios). The correlationId is the document id,
- * so a redelivered batch or a replay overwrites instead of double counting. Documents go to
+ * Elasticsearch/OpenSearch `_bulk` sink (NDJSON over axios). The event id (dedupKey: the
+ * request-attributes eventId, one per check) is the document id, so a redelivered batch or a replay overwrites instead of double counting. Documents go to
  * `<indexPrefix>_response` / `<indexPrefix>_faulty` (default apim_event_*, the index names WSO2's
  * Kibana dashboards read) with an `@timestamp` copied from requestTimestamp.
  *
@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import axios, { type AxiosInstance } from 'axios';
 import { FAULTY_METRIC } from '../../../events/analytics.ts';
 import { SinkRejectedError, SinkUnavailableError } from '../errors.ts';
-import type { AnalyticsSink, SinkItem, SinkItemResult } from './types.ts';
+import { type AnalyticsSink, dedupKey, type SinkItem, type SinkItemResult } from './types.ts';
 
 export interface HttpSinkOptions {
   url: string;
@@ -41,7 +41,7 @@ export function indexFor(item: SinkItem, prefix: string): string {
 export function bulkBody(items: readonly SinkItem[], prefix: string): string {
   let body = '';
   for (const it of items) {
-    body += `${JSON.stringify({ index: { _index: indexFor(it, prefix), _id: it.data.correlationId } })}\n`;
+    body += `${JSON.stringify({ index: { _index: indexFor(it, prefix), _id: dedupKey(it) } })}\n`;
     body += `${JSON.stringify({ '@timestamp': it.data.requestTimestamp, ...it.data })}\n`;
   }
   return body;
@@ -75,7 +75,7 @@ export class HttpBulkSink implements AnalyticsSink {
 
   async write(items: readonly SinkItem[]): Promise<SinkItemResult[]> {
     const results: (SinkItemResult | undefined)[] = new Array(items.length);
-    // Within one batch the last event of a correlationId wins, as it would in the index.
+    // Within one batch the last event of an id wins, as it would in the index.
     let pending = items.map((_, i) => i);
     let lastError = 'no attempt made';
     for (let attempt = 1; attempt <= this.o.maxAttempts && pending.length > 0; attempt++) {

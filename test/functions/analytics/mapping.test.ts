@@ -181,7 +181,7 @@ describe('request-attributes -> WSO2 analytics mapping', () => {
       expect(a).toEqual(b);
       if (!('skip' in a)) {
         AnalyticsEvent.parse(a);
-        expect(a.eventId).toBe(`analytics:${ev.requestId}`);
+        expect(a.eventId).toBe(`analytics:${ev.eventId}`);
       }
     }
   });

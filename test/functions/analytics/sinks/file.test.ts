@@ -73,3 +73,27 @@ describe('ELK log-file sink', () => {
     expect(lines(path.join(dir, `${name}.log`))).toHaveLength(events.length);
   });
 });
+
+describe('ELK log-file sink deduplication key', () => {
+  it('writes one line per event id when many requests share an x-request-id; a redelivery adds none', async () => {
+    const shared = Array.from(
+      { length: 50 },
+      (_, i) =>
+        toAnalyticsEvent(
+          requestAttributes({ requestId: 'shared-x-request-id', eventId: `chk:adapter-0~boot:${i + 1}` }),
+        ) as AnalyticsEvent,
+    );
+    const s1 = new FileSink({ dir, ...opts });
+    await s1.write(shared);
+    await s1.write(shared.slice(0, 5));
+    await s1.close();
+    const s2 = new FileSink({ dir, ...opts }); // a restart: window seeded from the file by event id
+    await s2.write(shared);
+    await s2.close();
+    const out = lines(path.join(dir, 'apim_metrics.log'));
+    expect(out).toHaveLength(50);
+    expect(new Set(out.map((l) => parseElkLine(l)!.data.correlationId))).toEqual(
+      new Set(['shared-x-request-id']),
+    );
+  });
+});

@@ -4,6 +4,7 @@ import { SinkRejectedError, SinkUnavailableError } from '../../../../functions/a
 import { toAnalyticsEvent } from '../../../../functions/analytics/publisher.ts';
 import { analyticsCases } from '../../../../functions/analytics/samples.ts';
 import { HttpBulkSink } from '../../../../functions/analytics/sinks/http.ts';
+import { dedupKey } from '../../../../functions/analytics/sinks/types.ts';
 import { type FakeBulk, startFakeBulk } from '../../fake-bulk.ts';
 
 const events = Object.values(analyticsCases())
@@ -29,12 +30,12 @@ const sink = (maxAttempts = 4) =>
   });
 
 describe('HTTP _bulk sink', () => {
-  it('indexes every event under its correlationId in apim_event_response / apim_event_faulty', async () => {
+  it('indexes every event under its event id (not the shared x-request-id) in apim_event_response / apim_event_faulty', async () => {
     const results = await sink().write(events);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(fake.docs.size).toBe(events.length);
     const served = events.find((e) => e.metric === 'apim:response')!;
-    const doc = fake.docs.get(`apim_event_response/${served.data.correlationId}`);
+    const doc = fake.docs.get(`apim_event_response/${dedupKey(served)}`);
     expect(doc).toMatchObject({ ...served.data, '@timestamp': served.data.requestTimestamp });
     expect([...fake.docs.keys()].filter((k) => k.startsWith('apim_event_faulty/')).length).toBe(
       events.filter((e) => e.metric === 'apim:faulty').length,
@@ -56,15 +57,15 @@ describe('HTTP _bulk sink', () => {
 
   it('per-item errors: 429 items are retried, 400 items are rejected for good (poison)', async () => {
     const [a, b, c] = events;
-    fake.itemStatus.set(a!.data.correlationId, [429, 429]);
-    fake.itemStatus.set(b!.data.correlationId, 400);
+    fake.itemStatus.set(dedupKey(a!), [429, 429]);
+    fake.itemStatus.set(dedupKey(b!), 400);
     const results = await sink().write([a!, b!, c!]);
     expect(results[0]).toEqual({ ok: true });
     expect(results[1]!.ok).toBe(false);
     expect((results[1] as { error: unknown }).error).toBeInstanceOf(SinkRejectedError);
     expect(results[2]).toEqual({ ok: true });
     expect(fake.requests).toBe(3);
-    expect(fake.docs.has(`apim_event_response/${b!.data.correlationId}`)).toBe(false);
+    expect(fake.docs.has(`apim_event_response/${dedupKey(b!)}`)).toBe(false);
   });
 
   it('gives up retriably when attempts run out (the batch will be retried)', async () => {
