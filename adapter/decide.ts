@@ -343,8 +343,10 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   match.subject = cred.subject;
   if (
     (cred.jti && snapshot.revokedJtis.has(cred.jti)) ||
+    (cred.signature && snapshot.revokedJtis.has(cred.signature)) ||
     state.revocations?.revokedBy({
       jti: cred.jti ?? undefined,
+      signature: cred.signature,
       subject: cred.subject ?? undefined,
       consumerKey: cred.application.by === 'consumer-key' ? cred.application.consumerKey : undefined,
       issuedAtMs: cred.issuedAt ?? undefined,

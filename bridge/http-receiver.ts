@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger } from '../common/log.ts';
 import { TokenRevoked } from '../events/token-revoked.ts';
 import type { EventPublisher } from './publish.ts';
-import { stableEventId } from './wso2.ts';
+import { revokedTokenId, stableEventId } from './wso2.ts';
 
 const log = createLogger('bridge-http');
 const MAX_BODY = 64 * 1024;
@@ -89,16 +89,6 @@ const LEGACY_SEGMENT = /^(jti|consumer-keys|users)\/(.+)$/;
 function positiveMs(name: string, raw: string | undefined): number | undefined {
   const t = epochMs(name, raw);
   return t === undefined || t === 0 ? undefined : t;
-}
-
-/**
- * The key of a token revocation -> what adapters look up. A whole JWT (older releases revoke API
- * keys by publishing the key itself) becomes its signature segment: the id WSO2 records for it
- * (APIKeyRevokeServiceImpl, /revokedjwt jwt_signature) and never a usable credential.
- */
-export function revokedTokenId(key: string): string {
-  const parts = key.split('.');
-  return parts.length === 3 && parts[2] ? parts[2] : key;
 }
 
 /** Request -> event (pure). `key` is the path below the base. Throws BadRequest with the reason. */

@@ -191,6 +191,7 @@ export class ApiKeyVerifier implements CredentialVerifier {
         permittedReferers: splitClaim(payload.permittedReferer),
       },
       strip: STRIP,
+      signature: token.slice(token.lastIndexOf('.') + 1),
     };
   }
 }

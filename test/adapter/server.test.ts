@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestContext } from '../../events/request-attributes.ts';
 import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
 import { hs256WithPublicKey, otherRsaKey, signRs256, unsignedToken, wso2Claims } from '../support/keys.ts';
-import { jtiOf, wso2ApiKey } from '../support/wso2-apikey.ts';
+import { jtiOf, signatureOf, wso2ApiKey } from '../support/wso2-apikey.ts';
 
 /** A key as API Manager's Developer Portal issues it by default (validity -1: no exp). */
 const nonExpiringKey = (t: TestAdapter, extra: Partial<Parameters<typeof wso2ApiKey>[0]> = {}) =>
@@ -369,6 +369,17 @@ describe('Check over gRPC', () => {
         const key = nonExpiringKey(t);
         expect((await get('/petstore/v1/pets', { apikey: key })).allowed).toBe(true);
         t.adapter.revocations.add(jtiOf(key), null, t.clock.now());
+        const res = await get('/petstore/v1/pets', { apikey: key });
+        expect(res.httpStatus).toBe(401);
+        expect(res.body?.code).toBe('900901');
+      });
+
+      // wso2/carbon-apimgt ApiKeyAuthenticator (older releases) looks the key's signature segment up
+      // in RevokedJWTDataHolder; APIKeyRevokeServiceImpl records splitToken[2] (/revokedjwt jwt_signature).
+      it('an API key revoked by its signature (older releases) is 401 900901', async () => {
+        const key = nonExpiringKey(t);
+        expect((await get('/petstore/v1/pets', { apikey: key })).allowed).toBe(true);
+        t.adapter.revocations.add(signatureOf(key), null, t.clock.now());
         const res = await get('/petstore/v1/pets', { apikey: key });
         expect(res.httpStatus).toBe(401);
         expect(res.body?.code).toBe('900901');
