@@ -343,8 +343,10 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   match.subject = cred.subject;
   if (
     (cred.jti && snapshot.revokedJtis.has(cred.jti)) ||
+    (cred.signature && snapshot.revokedJtis.has(cred.signature)) ||
     state.revocations?.revokedBy({
       jti: cred.jti ?? undefined,
+      signature: cred.signature,
       subject: cred.subject ?? undefined,
       consumerKey: cred.application.by === 'consumer-key' ? cred.application.consumerKey : undefined,
       issuedAtMs: cred.issuedAt ?? undefined,
@@ -374,17 +376,21 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
       description: 'Access forbidden: the referer is not permitted for this API key',
     });
   }
-  if (resource.scopes.length > 0 && !resource.scopes.some((s) => cred.scopes.includes(s))) {
+  // Resource scopes bind OAuth2 tokens only: WSO2's ApiKeyAuthenticator skips resource-level scope
+  // validation for API keys (they carry no scopes), so an API key is never denied 900910.
+  if (
+    isBearer(cred.type) &&
+    resource.scopes.length > 0 &&
+    !resource.scopes.some((s) => cred.scopes.includes(s))
+  ) {
     return deny('SCOPE_FORBIDDEN', 'SCOPE_MISSING', match, {
-      headers: isBearer(cred.type)
-        ? {
-            'www-authenticate': bearerChallenge(
-              'insufficient_scope',
-              'The access token lacks a scope this resource requires',
-              resource.scopes,
-            ),
-          }
-        : {},
+      headers: {
+        'www-authenticate': bearerChallenge(
+          'insufficient_scope',
+          'The access token lacks a scope this resource requires',
+          resource.scopes,
+        ),
+      },
     });
   }
 

@@ -24,7 +24,10 @@ export interface CheckRequest {
   query: ReadonlyMap<string, readonly string[]>;
   /** Header names lower-cased; repeated headers joined with ',' as Envoy does. */
   headers: Readonly<Record<string, string>>;
-  /** Client IP from the source address Envoy reports (downstream peer); null when not an IP socket. */
+  /**
+   * The client's IP as Envoy trusts it (client-ip.ts: x-envoy-external-address, else X-Forwarded-For
+   * per the trusted hops, else the source address); null when none is an IP.
+   */
   clientIp: string | null;
   /** Per-route context_extensions set in Envoy's ext_authz filter config (e.g. `api`). */
   contextExtensions: Readonly<Record<string, string>>;

@@ -126,6 +126,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     failureMode: config.adapter.failureMode,
     metrics,
     instanceId,
+    xffTrustedHops: config.adapter.xffTrustedHops,
     ...(onCheck ? { onCheck } : {}),
     ...(deps.decide ? { decide: deps.decide } : {}),
   });

@@ -43,6 +43,8 @@ export interface CheckServiceOptions {
   failureMode: 'closed' | 'open';
   metrics: AdapterMetrics;
   instanceId: string;
+  /** Trusted X-Forwarded-For hops for the client IP (client-ip.ts); default 0. */
+  xffTrustedHops?: number;
   onCheck?: CheckObserver;
   /** Replaceable for fault-injection tests; defaults to the pure decide(). */
   decide?: DecideFn;
@@ -135,7 +137,7 @@ export class CheckService {
     let credentialMs = 0;
     let decideMs = 0;
     try {
-      request = toCheckRequest(proto, startedAt);
+      request = toCheckRequest(proto, startedAt, { trustedHops: this.o.xffTrustedHops ?? 0 });
       const snapshot = this.o.snapshot();
       if (!snapshot) throw new Error('no policy snapshot loaded');
       const t1 = performance.now();

@@ -1,4 +1,5 @@
 /** Envoy protobuf (as @grpc/proto-loader delivers it) -> domain CheckRequest. Never throws on odd input. */
+import { type ClientIpOptions, clientIpOf } from './client-ip.ts';
 import type { CheckRequest } from './domain.ts';
 
 /** The parts of envoy.service.auth.v3.CheckRequest the adapter reads (proto-loader, keepCase). */
@@ -50,7 +51,11 @@ function headersOf(
   return headers;
 }
 
-export function toCheckRequest(proto: ProtoCheckRequest, receivedAt: number): CheckRequest {
+export function toCheckRequest(
+  proto: ProtoCheckRequest,
+  receivedAt: number,
+  options: ClientIpOptions = {},
+): CheckRequest {
   const attrs = proto.attributes ?? {};
   const http = attrs.request?.http ?? {};
   const headers = headersOf(http);
@@ -68,7 +73,7 @@ export function toCheckRequest(proto: ProtoCheckRequest, receivedAt: number): Ch
     path: path || '/',
     query: parseQuery(query),
     headers,
-    clientIp: ip ? ip : null,
+    clientIp: clientIpOf(headers, ip ? ip : null, options),
     contextExtensions: attrs.context_extensions ?? {},
     receivedAt,
   };

@@ -7,8 +7,12 @@
  */
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { createLogger } from '../common/log.ts';
+import type { TokenRevoked } from '../events/token-revoked.ts';
+import { PoisonMessageError } from '../revocation/errors.ts';
 import type { EventPublisher, Outcome } from './publish.ts';
 import {
+  BATCH_REVOCATION_TYPE,
+  isBatchRevocation,
   type MapOptions,
   notificationFromWso2,
   ROUTING_KEY_NOTIFICATION,
@@ -26,6 +30,24 @@ export interface AmqpBridgeOptions extends MapOptions {
   reconnectMinMs?: number;
   prefetch?: number;
   onOutcome?: (o: Outcome) => void;
+  /**
+   * Re-pulls API Manager's revoked set (GET /internal/data/v1/revokedjwt) for a
+   * TOKEN_REVOCATION_BATCH_EVENT. Absent (no apim.url): such a message is dead-lettered.
+   */
+  repullRevoked?: () => Promise<TokenRevoked[]>;
+}
+
+/** A `tokenRevocation` message -> one event, or the re-pulled revoked set for a batch event. */
+export function revocationOrBatch(
+  body: string,
+  o: MapOptions & Pick<AmqpBridgeOptions, 'repullRevoked'>,
+): TokenRevoked | Promise<TokenRevoked[]> {
+  if (!isBatchRevocation(body)) return revocationFromWso2(body, o);
+  if (!o.repullRevoked)
+    throw new PoisonMessageError(
+      `${BATCH_REVOCATION_TYPE}: set apim.url so the bridge can re-pull /revokedjwt`,
+    );
+  return o.repullRevoked();
 }
 
 export class AmqpBridge {
@@ -113,7 +135,7 @@ export class AmqpBridge {
     const rk = msg.fields.routingKey;
     const map =
       rk === ROUTING_KEY_REVOCATION
-        ? (b: string) => revocationFromWso2(b, this.o)
+        ? (b: string) => revocationOrBatch(b, this.o)
         : (b: string) => notificationFromWso2(b, this.o);
     let backoff = 100;
     for (;;) {

@@ -1,11 +1,16 @@
 /**
- * HTTP receiver for API Manager's persistent revocation notifier (the deployments that configure it
- * instead of, or besides, the event hub):
- *   PUT <base>/jti/<jti>            value=<jti>&ttl=<s>[&expiryTime=<ms>]
- *   PUT <base>/consumer-keys/<key>  revocationTime=<ms> (or value=<ms>)
- *   PUT <base>/users/<id>           revocationTime=<ms> (or value=<ms>)
- * Basic auth. 401 wrong credentials, 400 malformed, 503 when the bus refused; nothing is published
- * unless the answer is 2xx.
+ * HTTP receiver for API Manager's persistent revocation notifier, accepting exactly what
+ * wso2/carbon-apimgt TokenRevocationNotifierImpl.sendMessageToPersistentStorage sends: one
+ * configured `hostname` (our <base>/) with the key appended, Basic auth, and a form body
+ * `value=true&ttl=<s>` plus
+ *   expiryTime=<ms>                                   a revoked token: the key is its jti, an opaque
+ *                                                     token, or (API keys of older releases) the whole JWT
+ *   consumerKey=<ck>&revocationTime=<ms>              tokens of an application issued before that time
+ *   entityId=<id>&entityType=USER_ID|CLIENT_ID&revocationTime=<ms>   tokens of a subject
+ *     PUT <base>/<key>
+ * Older releases defaulted to one path per stream (<base>/jti/, /consumer-keys/, /users/); that
+ * segment is accepted too. 401 wrong credentials, 400 malformed, 503 when the bus refused; nothing
+ * is published unless the answer is 2xx.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger } from '../common/log.ts';
 import { TokenRevoked } from '../events/token-revoked.ts';
 import type { EventPublisher } from './publish.ts';
-import { stableEventId } from './wso2.ts';
+import { revokedTokenId, stableEventId } from './wso2.ts';
 
 const log = createLogger('bridge-http');
 const MAX_BODY = 64 * 1024;
@@ -79,42 +84,65 @@ function epochMs(name: string, raw: string | undefined): number | undefined {
   return Number(raw);
 }
 
-/** Request -> event (pure). Throws BadRequest with the reason. */
+const LEGACY_SEGMENT = /^(jti|consumer-keys|users)\/(.+)$/;
+
+function positiveMs(name: string, raw: string | undefined): number | undefined {
+  const t = epochMs(name, raw);
+  return t === undefined || t === 0 ? undefined : t;
+}
+
+/** Request -> event (pure). `key` is the path below the base. Throws BadRequest with the reason. */
 export function eventFromNotifier(
-  kindSegment: string,
-  id: string,
+  key: string,
   f: Record<string, string>,
   o: ReceiverOptions,
   now: number,
 ): TokenRevoked {
-  if (!id) throw new BadRequest('missing id in path');
+  const legacy = LEGACY_SEGMENT.exec(key);
+  const id = legacy ? legacy[2]! : key;
+  if (!id) throw new BadRequest('missing key in path');
+  if (f.value !== undefined && f.value !== 'true' && !(legacy && legacy[1] !== 'jti'))
+    throw new BadRequest('value must be "true"');
+  let ttl: number | undefined;
+  if (f.ttl !== undefined && f.ttl !== '') {
+    if (!/^\d{1,10}$/.test(f.ttl)) throw new BadRequest('ttl must be whole seconds');
+    ttl = Number(f.ttl);
+  }
   let kind: TokenRevoked['kind'];
+  let value: string;
   let revokedAt = now;
   let expiresAt: number | null = null;
-  if (kindSegment === 'jti') {
-    kind = 'jti';
-    if (f.value !== undefined && f.value !== id)
-      throw new BadRequest('value does not match the jti in the path');
-    const expiry = epochMs('expiryTime', f.expiryTime);
-    let ttl: number | undefined;
-    if (f.ttl !== undefined && f.ttl !== '') {
-      if (!/^\d{1,10}$/.test(f.ttl)) throw new BadRequest('ttl must be whole seconds');
-      ttl = Number(f.ttl);
-    }
-    expiresAt = expiry ?? (ttl !== undefined ? now + ttl * 1000 : null);
-  } else {
-    kind = kindSegment === 'users' ? 'user' : 'consumer-key';
-    const t = epochMs('revocationTime', f.revocationTime ?? f.value);
+  const kindOfLegacy = legacy?.[1];
+  if (f.consumerKey !== undefined || kindOfLegacy === 'consumer-keys') {
+    kind = 'consumer-key';
+    value = f.consumerKey || id;
+    const t = positiveMs('revocationTime', f.revocationTime ?? (legacy ? f.value : undefined));
     if (t === undefined) throw new BadRequest('revocationTime is required');
     revokedAt = t;
+  } else if (f.entityId !== undefined || f.entityType !== undefined || kindOfLegacy === 'users') {
+    value = f.entityId || id;
+    const et = (f.entityType ?? 'USER_ID').toUpperCase();
+    if (et === 'USER_ID') kind = 'user';
+    else if (et === 'CLIENT_ID') kind = 'consumer-key';
+    else throw new BadRequest(`unknown entityType "${f.entityType}"`);
+    const t = positiveMs('revocationTime', f.revocationTime ?? (legacy ? f.value : undefined));
+    if (t === undefined) throw new BadRequest('revocationTime is required');
+    revokedAt = t;
+  } else {
+    if (f.revocationTime !== undefined) throw new BadRequest('revocationTime needs consumerKey or entityId');
+    kind = 'jti';
+    value = revokedTokenId(id);
+    // expiryTime is 0 for opaque tokens: then the store's ttl bounds how long we remember it.
+    const expiry = positiveMs('expiryTime', f.expiryTime);
+    expiresAt = expiry ?? (ttl !== undefined ? now + ttl * 1000 : null);
   }
   const parsed = TokenRevoked.safeParse({
     type: 'token-revoked',
     schemaVersion: 1,
-    eventId: stableEventId('notifier', kind, id, revokedAt, expiresAt),
+    eventId: stableEventId('notifier', kind, value, revokedAt, expiresAt),
     occurredAt: new Date(now).toISOString(),
     kind,
-    value: id,
+    value,
     revokedAt: new Date(revokedAt).toISOString(),
     expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
     tenantDomain: f.tenantDomain || o.tenantDomain,
@@ -133,26 +161,23 @@ export function createReceiver(publisher: EventPublisher, o: ReceiverOptions): S
   if (!o.username || !o.password)
     throw new Error('the revocation HTTP receiver needs bridge.httpUsername and bridge.httpPassword');
   const base = o.basePath.replace(/\/+$/, '');
-  const route = new RegExp(
-    `^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(jti|consumer-keys|users)/([^/]+)$`,
-  );
   return createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? '/', 'http://x');
-      const m = route.exec(url.pathname);
-      if (!m) return reply(res, 404, { error: 'not found' });
+      const rest = url.pathname.startsWith(`${base}/`) ? url.pathname.slice(base.length + 1) : '';
+      if (!rest) return reply(res, 404, { error: 'not found' });
       if (!authorized(req, o))
         return reply(res, 401, { error: 'unauthorized' }, { 'www-authenticate': 'Basic realm="mesh-apim"' });
       if (req.method !== 'PUT' && req.method !== 'POST')
         return reply(res, 405, { error: 'use PUT' }, { allow: 'PUT, POST' });
-      let id: string;
+      let key: string;
       try {
-        id = decodeURIComponent(m[2]!);
+        key = decodeURIComponent(rest);
       } catch {
         throw new BadRequest('bad percent-encoding in path');
       }
       const f = fields(await readBody(req), req.headers['content-type']);
-      const event = eventFromNotifier(m[1]!, id, f, o, (o.now ?? Date.now)());
+      const event = eventFromNotifier(key, f, o, (o.now ?? Date.now)());
       try {
         await publisher.revoked(event);
       } catch (err) {

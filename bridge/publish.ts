@@ -22,7 +22,11 @@ export interface IncomingMessage {
 
 export type Outcome =
   | { status: 'published'; event: TokenRevoked | ControlPlaneChanged }
+  /** A batch revocation: the re-pulled revoked set, published entry by entry (ids are stable). */
+  | { status: 'republished'; events: readonly TokenRevoked[] }
   | { status: 'dead-lettered'; reason: string };
+
+export type Mapped = TokenRevoked | ControlPlaneChanged | readonly TokenRevoked[];
 
 export class EventPublisher {
   constructor(
@@ -45,21 +49,28 @@ export class EventPublisher {
   }
 
   /** Maps with `map`; a PoisonMessageError dead-letters the original instead. Bus errors propagate. */
-  async bridge(
-    msg: IncomingMessage,
-    map: (body: string) => TokenRevoked | ControlPlaneChanged,
-  ): Promise<Outcome> {
-    let event: TokenRevoked | ControlPlaneChanged;
+  async bridge(msg: IncomingMessage, map: (body: string) => Mapped | Promise<Mapped>): Promise<Outcome> {
+    let event: Mapped;
     try {
-      event = map(msg.body.toString('utf8'));
+      event = await map(msg.body.toString('utf8'));
     } catch (err) {
       if (!(err instanceof PoisonMessageError)) throw err;
       await this.deadLetter(msg, err);
       return { status: 'dead-lettered', reason: err.message };
     }
-    if (event.type === 'token-revoked') await this.revoked(event);
-    else await this.changed(event);
-    return { status: 'published', event };
+    if (Array.isArray(event)) {
+      const events = event as readonly TokenRevoked[];
+      if (events.length > 0)
+        await this.bus.produce(
+          topicName(TOPICS.tokenRevoked, this.topicPrefix),
+          events.map((e) => ({ key: TOPICS.tokenRevoked.key(e), value: JSON.stringify(e) })),
+        );
+      return { status: 'republished', events };
+    }
+    const one = event as TokenRevoked | ControlPlaneChanged;
+    if (one.type === 'token-revoked') await this.revoked(one);
+    else await this.changed(one);
+    return { status: 'published', event: one };
   }
 
   private async deadLetter(msg: IncomingMessage, err: PoisonMessageError): Promise<void> {

@@ -6,6 +6,9 @@
  *   where `type` is JWT / API_KEY (revokedToken = jti), CONSUMER_APP_REVOCATION_EVENT (revokedToken =
  *   base64 JSON {consumerKey, revocationTime}), SUBJECT_ENTITY_REVOCATION_EVENT (base64 JSON {entityId,
  *   entityType USER_ID|CLIENT_ID, revocationTime}); anything else is an opaque access token.
+ *   `type` TOKEN_REVOCATION_BATCH_EVENT carries no token: gateways re-pull /revokedjwt
+ *   (CPTokenRevocationMessageListener -> RevokedJWTTokensRetriever); the bridge does the same.
+ *   API keys of older releases are published whole (APIKeyRevokeServiceImpl): kept by signature.
  * - routing key `notification`: {"event":{"payloadData":{eventType, timestamp, event}}} where `event` is
  *   the base64 JSON of the change (APIEvent, ApplicationEvent, SubscriptionEvent, ...).
  */
@@ -71,6 +74,30 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** payloadData.type of a batch revocation (carbon-apimgt APIConstants.NotificationEvent). */
+export const BATCH_REVOCATION_TYPE = 'TOKEN_REVOCATION_BATCH_EVENT';
+
+/**
+ * The id a revoked token is looked up by. A whole JWT becomes its signature segment: what WSO2
+ * records for it (APIKeyRevokeServiceImpl stores splitToken[2]; /revokedjwt jwt_signature) and
+ * never a usable credential on the bus. A jti or anything else is kept as is.
+ */
+export function revokedTokenId(token: string): string {
+  const parts = token.split('.');
+  return parts.length === 3 && parts[2] ? parts[2] : token;
+}
+
+/** True for a `tokenRevocation` message announcing a batch (re-pull /revokedjwt). Never throws. */
+export function isBatchRevocation(body: string): boolean {
+  try {
+    const type = (JSON.parse(body) as { event?: { payloadData?: { type?: unknown } } })?.event?.payloadData
+      ?.type;
+    return typeof type === 'string' && type.toUpperCase() === BATCH_REVOCATION_TYPE;
+  } catch {
+    return false;
+  }
+}
+
 /** Stable id: a redelivered message maps to the same event id, so consumers drop the duplicate. */
 export function stableEventId(prefix: string, ...parts: unknown[]): string {
   return `${prefix}-${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32)}`;
@@ -132,7 +159,7 @@ export function revocationFromWso2(body: string, o: MapOptions): TokenRevoked {
     }
   } else if (type === 'JWT' || type === 'API_KEY' || type === 'APIKEY') {
     kind = 'jti';
-    value = p.revokedToken;
+    value = revokedTokenId(p.revokedToken);
   } else {
     // An opaque access token: only its digest leaves this function (the raw token is a live credential).
     kind = 'token';

@@ -59,9 +59,18 @@ export const ConfigSchema = z.object({
         ),
       apiKeyAllowNoExpiry: z
         .boolean()
-        .default(false)
+        .default(true)
         .describe(
-          'Accept API keys without `exp` (WSO2 keys issued with validity -1). Off: such keys are invalid.',
+          'Accept API keys without `exp`: the Developer Portal issues keys with validity -1 by default and WSO2 then leaves `exp` out (its gateway accepts them). Revocation and the `jti` still apply. Set false to require `exp`.',
+        ),
+      xffTrustedHops: z
+        .number()
+        .int()
+        .min(0)
+        .max(16)
+        .default(0)
+        .describe(
+          'Trusted proxies whose own X-Forwarded-For entries sit at the right end of the header (Envoy `xff_num_trusted_hops`, Istio `numTrustedProxies` of the ingress gateway). The client IP (permittedIP, analytics userIp, Unauthenticated tier) is `x-envoy-external-address` when present, else the XFF entry this many places from the right, else the source address.',
         ),
       accessLogs: z
         .boolean()

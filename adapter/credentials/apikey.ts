@@ -1,7 +1,8 @@
 /**
  * WSO2 API key verifier: an RS256 JWT issued by API Manager (or by the standalone issuer), sent in
  * the `apikey` header or query parameter. Signature by `kid` against the snapshot's trusted keys,
- * RS256 only (no `none`, no HMAC confusion), `exp` required unless configured, `jti` required,
+ * RS256 only (no `none`, no HMAC confusion), `jti` required, `exp` optional as in WSO2 (keys issued
+ * with validity -1 carry none; ApiKeyAuthenticator accepts them) unless configured to require it,
  * `keytype` PRODUCTION|SANDBOX. Verified keys are cached by token until they expire so repeated
  * checks skip the RSA verification; the cache is bound to the trusted-key set it was verified with.
  */
@@ -19,7 +20,10 @@ import type {
 } from './types.ts';
 
 export interface ApiKeyVerifierOptions {
-  /** Accept keys without `exp` (WSO2 keys issued with validity -1). Default false. */
+  /**
+   * Accept keys without `exp` (WSO2 keys issued with validity -1; WSO2's ApiKeyAuthenticator only
+   * rejects an expired key, never a missing exp). Default true; false requires `exp`.
+   */
   allowNoExpiry?: boolean;
   /** Max verified keys cached. */
   cacheMaxEntries?: number;
@@ -78,7 +82,7 @@ export class ApiKeyVerifier implements CredentialVerifier {
   verifications = 0;
 
   constructor(options: ApiKeyVerifierOptions = {}) {
-    this.allowNoExpiry = options.allowNoExpiry ?? false;
+    this.allowNoExpiry = options.allowNoExpiry ?? true;
     this.cacheMax = options.cacheMaxEntries ?? 100_000;
   }
 
@@ -187,6 +191,7 @@ export class ApiKeyVerifier implements CredentialVerifier {
         permittedReferers: splitClaim(payload.permittedReferer),
       },
       strip: STRIP,
+      signature: token.slice(token.lastIndexOf('.') + 1),
     };
   }
 }

@@ -68,6 +68,11 @@ export interface ValidCredential {
   /** Credential carriers to strip before the request goes upstream. */
   strip: { headers: readonly string[]; queryParams: readonly string[] };
   /**
+   * API keys: the signature segment, by which older API Manager releases revoke them (decide()
+   * looks it up next to the jti).
+   */
+  signature?: string;
+  /**
    * Opaque tokens only: the token's SHA-256 digest (revocation/store.ts tokenDigest), the fact
    * decide() looks up for revocations by token. Opaque tokens have no jti of their own.
    */

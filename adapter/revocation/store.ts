@@ -13,6 +13,11 @@ export { tokenDigest };
 
 export interface CredentialFacts {
   jti?: string | undefined;
+  /**
+   * The JWT's signature segment: older API Manager releases revoke API keys by signature (the
+   * jwt_signature of /revokedjwt, ApiKeyAuthenticator's RevokedJWTDataHolder lookup); same set as jti.
+   */
+  signature?: string | undefined;
   consumerKey?: string | undefined;
   subject?: string | undefined;
   /** Token `iat` in ms since epoch. */
@@ -107,6 +112,7 @@ export class RevocationStore implements RevocationLookup {
   /** Why the credential is revoked, or null. */
   revokedBy(f: CredentialFacts): TokenRevoked['kind'] | null {
     if (f.jti !== undefined && this.jti.has(f.jti)) return 'jti';
+    if (f.signature !== undefined && this.jti.has(f.signature)) return 'jti';
     if (f.opaqueTokenDigest !== undefined && this.tokens.has(f.opaqueTokenDigest)) return 'token';
     if (f.opaqueToken !== undefined && this.tokens.has(tokenDigest(f.opaqueToken))) return 'token';
     if (f.consumerKey !== undefined) {

@@ -1,14 +1,32 @@
 import { parseArgs } from 'node:util';
+import { InternalDataClient } from '../../adapter/controlplane/apim/client.ts';
+import { revocationsFromRevokedJwt } from '../../adapter/revocation/apim.ts';
 import { AmqpBridge } from '../../bridge/amqp.ts';
 import { createReceiver, listen } from '../../bridge/http-receiver.ts';
 import { EventPublisher } from '../../bridge/publish.ts';
 import { createBus } from '../../bus/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
 
 export const description =
   "Bridge WSO2 API Manager's event hub (AMQP: token revocations, change notifications) and its revocation notifier (HTTP) to the event stream.";
 export const usage = 'mesh-apim bridge [--config <file>]';
+
+/** TOKEN_REVOCATION_BATCH_EVENT: re-pull API Manager's revoked set as its gateways do. */
+function repullRevoked(config: Config) {
+  const a = config.apim;
+  const client = new InternalDataClient({
+    url: a.url,
+    username: a.username,
+    password: a.password,
+    tenant: a.tenant,
+    timeoutMs: a.requestTimeoutMs,
+    caFile: a.caFile,
+    certFile: a.certFile,
+    keyFile: a.keyFile,
+  });
+  return async () => revocationsFromRevokedJwt(await client.fetchRevoked(), a.tenant);
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
@@ -29,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
         reconnectMaxMs: b.reconnectMaxMs,
         tenantDomain: b.tenantDomain,
         now: Date.now,
+        ...(config.apim.url ? { repullRevoked: repullRevoked(config) } : {}),
       })
     : null;
   amqp?.start();

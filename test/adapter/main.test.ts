@@ -195,13 +195,33 @@ describe('startAdapter', () => {
     expect(() => t!.adapter.server.addService(Ctor.service, {})).toThrow(/before start/);
   });
 
-  it('accepts keys without exp only when adapter.apiKeyAllowNoExpiry is set', async () => {
-    t = await startTestAdapter({ overrides: { 'adapter.apiKeyAllowNoExpiry': true } });
+  // wso2/carbon-apimgt DefaultApiKeyGenerator leaves exp out for validity -1; ApiKeyAuthenticator accepts.
+  it('accepts keys without exp by default; adapter.apiKeyAllowNoExpiry=false requires exp', async () => {
+    t = await startTestAdapter();
     const sk = t.adapter.signingKey!;
     const token = await signRs256(sk.privateKey, sk.kid, wso2Claims(t.clock.now(), { exp: undefined }));
     expect((await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: token } })).allowed).toBe(
       true,
     );
+    await t.close();
+    t = await startTestAdapter({ overrides: { 'adapter.apiKeyAllowNoExpiry': false } });
+    const sk2 = t.adapter.signingKey!;
+    const strict = await signRs256(sk2.privateKey, sk2.kid, wso2Claims(t.clock.now(), { exp: undefined }));
+    const res = await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: strict } });
+    expect(res.httpStatus).toBe(401);
+    expect(res.body?.code).toBe('900901');
+  });
+
+  it('adapter.xffTrustedHops picks the client address from X-Forwarded-For', async () => {
+    t = await startTestAdapter({ overrides: { 'adapter.xffTrustedHops': 1 } });
+    const key = await t.apiKey('demo-app', { permittedIP: '198.51.100.7' });
+    const res = await t.client.check({
+      path: '/petstore/v1/pets',
+      headers: { apikey: key, 'x-forwarded-for': '6.6.6.6, 198.51.100.7, 192.0.2.5' },
+      clientIp: '10.244.0.17',
+    });
+    expect(res.allowed).toBe(true);
+    expect(RequestContext.parse(res.requestContext).client.ip).toBe('198.51.100.7');
   });
 
   it('two adapters in one process keep separate metrics', async () => {

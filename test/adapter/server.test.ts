@@ -7,6 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestContext } from '../../events/request-attributes.ts';
 import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
 import { hs256WithPublicKey, otherRsaKey, signRs256, unsignedToken, wso2Claims } from '../support/keys.ts';
+import { jtiOf, signatureOf, wso2ApiKey } from '../support/wso2-apikey.ts';
+
+/** A key as API Manager's Developer Portal issues it by default (validity -1: no exp). */
+const nonExpiringKey = (t: TestAdapter, extra: Partial<Parameters<typeof wso2ApiKey>[0]> = {}) =>
+  wso2ApiKey({
+    kid: t.adapter.signingKey!.kid,
+    privateKey: t.adapter.signingKey!.privateKey,
+    nowMs: t.clock.now(),
+    validityPeriod: -1,
+    ...extra,
+  });
 
 const FIXTURE = readFileSync(new URL('./fixtures/every-decision.yaml', import.meta.url), 'utf8');
 
@@ -186,13 +197,51 @@ describe('Check over gRPC', () => {
           'known kid, signed by another key',
           (t) => signRs256(otherRsaKey(), t.adapter.signingKey!.kid, wso2Claims(t.clock.now())),
         ],
+        // Non-expiring keys are accepted (WSO2's rule); everything else still applies to them.
+        ['no exp, signed by another key', (t) => nonExpiringKey(t, { privateKey: otherRsaKey() })],
         [
-          'no exp',
+          'no exp, alg none',
+          (t) => unsignedToken(t.adapter.signingKey!.kid, wso2Claims(t.clock.now(), { exp: undefined })),
+        ],
+        [
+          'no exp, HS256 with the RSA public key as secret',
+          (t) =>
+            hs256WithPublicKey(
+              t.adapter.signingKey!.publicPem,
+              t.adapter.signingKey!.kid,
+              wso2Claims(t.clock.now(), { exp: undefined }),
+            ),
+        ],
+        [
+          'no exp, exp stripped from a signed key (padded WSO2 encoding)',
+          (t) => {
+            const [h, p, s] = wso2ApiKey({
+              kid: t.adapter.signingKey!.kid,
+              privateKey: t.adapter.signingKey!.privateKey,
+              nowMs: t.clock.now(),
+              validityPeriod: 60,
+            }).split('.');
+            const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
+            delete claims.exp;
+            return `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64')}.${s}`;
+          },
+        ],
+        [
+          'no exp, no jti',
           (t) =>
             signRs256(
               t.adapter.signingKey!.privateKey,
               t.adapter.signingKey!.kid,
-              wso2Claims(t.clock.now(), { exp: undefined }),
+              wso2Claims(t.clock.now(), { exp: undefined, jti: undefined }),
+            ),
+        ],
+        [
+          'an OAuth2 access token presented as an API key (scopes do not make it one)',
+          (t) =>
+            signRs256(
+              t.adapter.signingKey!.privateKey,
+              t.adapter.signingKey!.kid,
+              wso2Claims(t.clock.now(), { token_type: 'Bearer', scope: 'admin' }),
             ),
         ],
         [
@@ -296,10 +345,89 @@ describe('Check over gRPC', () => {
       expect(res.body?.code).toBe('900901');
     });
 
-    it('403 900910 when the resource needs a scope the key lacks', async () => {
+    // wso2/carbon-apimgt ApiKeyAuthenticator: "Not doing resource level authentication" (the verb
+    // info gets AUTH_NO_AUTHENTICATION), so API keys never meet a resource scope. OAuth2 tokens do
+    // (test/adapter/credentials/oauth-jwt.test.ts, oauth-opaque.test.ts).
+    it('an API key reaches a scoped resource: WSO2 checks scopes for OAuth2 tokens only', async () => {
       const res = await get('/petstore/v1/admin', { apikey: await t.apiKey('demo-app') });
-      expect(res.httpStatus).toBe(403);
-      expect(res.body?.code).toBe('900910');
+      expect(res.allowed).toBe(true);
+      expect(res.headers['www-authenticate']).toBeUndefined();
+    });
+
+    describe('non-expiring API keys (wso2/carbon-apimgt DefaultApiKeyGenerator, validity -1)', () => {
+      it('a key without exp is accepted by default', async () => {
+        const key = nonExpiringKey(t);
+        expect(key).toContain('=');
+        const res = await get('/petstore/v1/pets', { apikey: key });
+        expect(res.allowed).toBe(true);
+        expect(res.headers['x-mesh-apim-application-id']).toBe('demo-app');
+        t.clock.advance(10 * 365 * 86_400_000);
+        expect((await get('/petstore/v1/pets', { apikey: key })).allowed).toBe(true);
+      });
+
+      it('revocation by jti still applies to a key without exp', async () => {
+        const key = nonExpiringKey(t);
+        expect((await get('/petstore/v1/pets', { apikey: key })).allowed).toBe(true);
+        t.adapter.revocations.add(jtiOf(key), null, t.clock.now());
+        const res = await get('/petstore/v1/pets', { apikey: key });
+        expect(res.httpStatus).toBe(401);
+        expect(res.body?.code).toBe('900901');
+      });
+
+      // wso2/carbon-apimgt ApiKeyAuthenticator (older releases) looks the key's signature segment up
+      // in RevokedJWTDataHolder; APIKeyRevokeServiceImpl records splitToken[2] (/revokedjwt jwt_signature).
+      it('an API key revoked by its signature (older releases) is 401 900901', async () => {
+        const key = nonExpiringKey(t);
+        expect((await get('/petstore/v1/pets', { apikey: key })).allowed).toBe(true);
+        t.adapter.revocations.add(signatureOf(key), null, t.clock.now());
+        const res = await get('/petstore/v1/pets', { apikey: key });
+        expect(res.httpStatus).toBe(401);
+        expect(res.body?.code).toBe('900901');
+      });
+
+      it('subscription still applies to a key without exp', async () => {
+        const key = nonExpiringKey(t, {
+          application: {
+            id: 7,
+            uuid: 'unsubscribed-app',
+            name: 'unsubscribed-app',
+            tier: 'Unlimited',
+            owner: 'admin',
+          },
+        });
+        expect((await get('/petstore/v1/pets', { apikey: key })).body?.code).toBe('900908');
+      });
+    });
+
+    // Client address per Envoy's XFF rules (adapter/client-ip.ts); the fixture's XFF is what an
+    // Istio gateway forwards: client-supplied entries on the left, each trusted proxy's on the right.
+    it('permittedIP: a client prepending its own X-Forwarded-For entry does not pass', async () => {
+      const key = await t.apiKey('demo-app', { permittedIP: '192.168.1.0/24' });
+      const spoofed = await get(
+        '/petstore/v1/pets',
+        { apikey: key, 'x-forwarded-for': '192.168.1.5, 198.51.100.7' },
+        { clientIp: '10.0.0.9' },
+      );
+      expect(spoofed.httpStatus).toBe(403);
+      expect(spoofed.body?.code).toBe('900908');
+      expect(
+        (
+          await get(
+            '/petstore/v1/pets',
+            { apikey: key, 'x-forwarded-for': '198.51.100.7, 192.168.1.5' },
+            { clientIp: '10.0.0.9' },
+          )
+        ).allowed,
+      ).toBe(true);
+      expect(
+        (
+          await get(
+            '/petstore/v1/pets',
+            { apikey: key, 'x-envoy-external-address': '192.168.1.5', 'x-forwarded-for': '198.51.100.7' },
+            { clientIp: '10.0.0.9' },
+          )
+        ).allowed,
+      ).toBe(true);
     });
   });
 

@@ -36,29 +36,76 @@ function put(path: string, body: string, authorization = auth(), method = 'PUT')
 const published = () =>
   bus.records(TOPICS.tokenRevoked.name).map((r) => TokenRevoked.parse(JSON.parse(r.value!.toString())));
 
+/**
+ * Request bodies exactly as wso2/carbon-apimgt TokenRevocationNotifierImpl.sendMessageToPersistentStorage
+ * builds them (getEtcdParams): UrlEncodedFormEntity of value=true, ttl (default "3600"), then the
+ * fields of the event type, PUT to <hostname><key> with Basic auth.
+ */
+const wso2Form = (...extra: [string, string][]) =>
+  new URLSearchParams([['value', 'true'], ['ttl', '3600'], ...extra]).toString();
+
 describe('revocation HTTP receiver', () => {
-  it('publishes a jti revocation with its expiry', async () => {
-    const res = await put('/jti/abc-123', 'value=abc-123&ttl=3600&expiryTime=1900000000000');
+  it('token revocation: PUT <base>/<jti>, value=true&ttl&expiryTime', async () => {
+    const res = await put('/3c6d0a4e-5f1b-4c8e-9d2a-7b1e0f4a9c33', wso2Form(['expiryTime', '1900000000000']));
     expect(res.status).toBe(200);
     expect(published()).toMatchObject([
       {
         kind: 'jti',
-        value: 'abc-123',
+        value: '3c6d0a4e-5f1b-4c8e-9d2a-7b1e0f4a9c33',
         expiresAt: new Date(1_900_000_000_000).toISOString(),
         source: 'apim-notifier',
       },
     ]);
   });
 
-  it('derives the expiry from ttl when no expiryTime is sent', async () => {
-    expect((await put('/jti/j2', 'value=j2&ttl=60')).status).toBe(200);
-    expect(published()[0]!.expiresAt).toBe(new Date(NOW + 60_000).toISOString());
+  it('expiryTime 0 (an opaque token): remembered for ttl seconds', async () => {
+    expect((await put('/j2', wso2Form(['expiryTime', '0']))).status).toBe(200);
+    expect(published()[0]!.expiresAt).toBe(new Date(NOW + 3_600_000).toISOString());
   });
 
-  it('publishes consumer-key and user revocations with the revocation time', async () => {
+  it('an API key revoked whole (older releases): published by its signature, never the key', async () => {
+    const apiKey = 'eyJhbGciOiJSUzI1NiJ9.eyJqdGkiOiJrMSJ9.c2lnbmF0dXJlLXNlZ21lbnQ=';
+    expect((await put(`/${apiKey}`, wso2Form(['expiryTime', '0']))).status).toBe(200);
+    const [e] = published();
+    expect(e).toMatchObject({ kind: 'jti', value: 'c2lnbmF0dXJlLXNlZ21lbnQ=' });
+    expect(
+      JSON.stringify(bus.records(TOPICS.tokenRevoked.name).map((r) => r.value!.toString())),
+    ).not.toContain('eyJ');
+  });
+
+  it('consumer app revocation: consumerKey + revocationTime', async () => {
+    const body = wso2Form(['consumerKey', 'ck1'], ['revocationTime', '1764000000000']);
+    expect((await put('/ck1', body)).status).toBe(200);
+    expect(published()).toMatchObject([
+      { kind: 'consumer-key', value: 'ck1', revokedAt: new Date(1_764_000_000_000).toISOString() },
+    ]);
+  });
+
+  it('subject entity revocation: entityId + entityType (USER_ID, CLIENT_ID) + revocationTime', async () => {
+    const user = wso2Form(
+      ['entityId', 'alice@example.com'],
+      ['entityType', 'USER_ID'],
+      ['revocationTime', '1764000000001'],
+    );
+    const client = wso2Form(
+      ['entityId', 'ck9'],
+      ['entityType', 'CLIENT_ID'],
+      ['revocationTime', '1764000000002'],
+    );
+    expect((await put('/alice%40example.com', user)).status).toBe(200);
+    expect((await put('/ck9', client)).status).toBe(200);
+    expect(published()).toMatchObject([
+      { kind: 'user', value: 'alice@example.com', revokedAt: new Date(1_764_000_000_001).toISOString() },
+      { kind: 'consumer-key', value: 'ck9', revokedAt: new Date(1_764_000_000_002).toISOString() },
+    ]);
+  });
+
+  it('the per-stream default paths of older releases (jti/, consumer-keys/, users/) still work', async () => {
+    expect((await put('/jti/abc-123', wso2Form(['expiryTime', '1900000000000']))).status).toBe(200);
     expect((await put('/consumer-keys/ck1', 'revocationTime=1764000000000')).status).toBe(200);
     expect((await put('/users/alice%40example.com', 'value=1764000000001')).status).toBe(200);
     expect(published()).toMatchObject([
+      { kind: 'jti', value: 'abc-123' },
       { kind: 'consumer-key', value: 'ck1', revokedAt: new Date(1_764_000_000_000).toISOString() },
       { kind: 'user', value: 'alice@example.com', revokedAt: new Date(1_764_000_000_001).toISOString() },
     ]);
@@ -70,17 +117,23 @@ describe('revocation HTTP receiver', () => {
     ['wrong user', auth('someone', 's3cret')],
     ['not basic', 'Bearer x'],
   ])('401 with %s, nothing published', async (_n, authorization) => {
-    const res = await put('/jti/x', 'value=x&ttl=1', authorization);
+    const res = await put('/x', wso2Form(['expiryTime', '0']), authorization);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Basic/);
     expect(published()).toEqual([]);
   });
 
   it.each([
-    ['non-numeric ttl', '/jti/x', 'value=x&ttl=soon'],
-    ['value differing from the path', '/jti/x', 'value=y&ttl=1'],
-    ['missing revocation time', '/consumer-keys/ck', ''],
-    ['non-numeric revocation time', '/users/u', 'revocationTime=yesterday'],
+    ['non-numeric ttl', '/x', 'value=true&ttl=soon'],
+    ['value other than true', '/x', 'value=y&ttl=1'],
+    ['missing revocation time', '/ck', 'value=true&ttl=3600&consumerKey=ck'],
+    [
+      'non-numeric revocation time',
+      '/u',
+      'value=true&entityId=u&entityType=USER_ID&revocationTime=yesterday',
+    ],
+    ['unknown entity type', '/u', 'value=true&entityId=u&entityType=GROUP&revocationTime=1'],
+    ['revocation time without an entity', '/u', 'value=true&revocationTime=1'],
   ])('400 for %s, nothing published', async (_n, path, body) => {
     const res = await put(path, body);
     expect(res.status).toBe(400);
@@ -88,16 +141,17 @@ describe('revocation HTTP receiver', () => {
     expect(published()).toEqual([]);
   });
 
-  it('404 for unknown paths and 405 for GET', async () => {
-    expect((await put('/tokens/x', 'value=1')).status).toBe(404);
-    expect((await fetch(`${base}/jti/x`, { headers: { authorization: auth() } })).status).toBe(405);
+  it('404 outside the base path and 405 for GET', async () => {
+    expect((await fetch(`${base.replace('/revocations', '/other')}/x`, { method: 'PUT' })).status).toBe(404);
+    expect((await put('', 'value=true')).status).toBe(404);
+    expect((await fetch(`${base}/x`, { headers: { authorization: auth() } })).status).toBe(405);
   });
 
   it('503 when the bus refuses, so the notifier retries', async () => {
     bus.failProduce = new Error('broker down');
-    expect((await put('/jti/x', 'value=x&ttl=1')).status).toBe(503);
+    expect((await put('/x', wso2Form(['expiryTime', '0']))).status).toBe(503);
     bus.failProduce = null;
-    expect((await put('/jti/x', 'value=x&ttl=1')).status).toBe(200);
+    expect((await put('/x', wso2Form(['expiryTime', '0']))).status).toBe(200);
     expect(published()).toHaveLength(1);
   });
 });

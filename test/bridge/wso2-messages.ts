@@ -62,3 +62,22 @@ export function notification(
 ): string {
   return JSON.stringify({ event: { payloadData: { eventType, timestamp, event: b64(event) } } });
 }
+
+/**
+ * TOKEN_REVOCATION_BATCH_EVENT as API Manager's TokenRevocationNotifierImpl publishes it (no token:
+ * listeners such as CPTokenRevocationMessageListener re-pull /revokedjwt).
+ */
+export function batchRevocation(eventId = 'e-batch-1'): string {
+  return JSON.stringify({
+    event: {
+      payloadData: {
+        eventId,
+        revokedToken: '',
+        ttl: '3600',
+        expiryTime: 0,
+        type: 'TOKEN_REVOCATION_BATCH_EVENT',
+        tenantId: -1234,
+      },
+    },
+  });
+}

@@ -98,6 +98,13 @@ describe('RevocationStore', () => {
     expect(s.toJSON().tokens).toEqual([[tokenDigest('opaque-old'), null]]);
   });
 
+  it('a signature (older API Manager releases revoke API keys by it) is looked up in the jti set', () => {
+    const s = new RevocationStore();
+    s.add('c2lnbmF0dXJl', null, 0);
+    expect(s.revokedBy({ jti: 'other', signature: 'c2lnbmF0dXJl' })).toBe('jti');
+    expect(s.revokedBy({ jti: 'other', signature: 'different' })).toBeNull();
+  });
+
   it('is idempotent by event id', () => {
     const s = new RevocationStore();
     const e = revocation();
