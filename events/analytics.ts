@@ -3,7 +3,8 @@
  * ELKCounterMetric + ELKMetricEventBuilder): metric `apim:response` for served requests and
  * `apim:faulty` for failed ones, with WSO2's field names and types. The raw userAgentHeader is
  * replaced by its parsed `userAgent` + `platform` (browser and OS family), and `apiContext` /
- * `userName` sit at the root, exactly as the ELK builder emits them. Unknown values use WSO2's
+ * `userName` sit at the root of apim:response, exactly as the ELK builder emits them; apim:faulty
+ * carries only the ELK_ERROR attributes. Unknown values use WSO2's
  * placeholders: "UNKNOWN" for strings, -1 for numbers, "anonymous" for unauthenticated users.
  */
 import { z } from 'zod';
@@ -76,17 +77,42 @@ const responseShape = {
   backendLatency: int.describe('ms spent in the upstream'),
   requestMediationLatency: int.describe('ms spent in the mesh before the upstream'),
   responseMediationLatency: int.describe('ms spent in the mesh after the upstream'),
-  properties: z.record(z.string(), z.unknown()).describe('Extra attributes (WSO2 custom properties)'),
+  properties: z
+    .record(z.string(), z.unknown())
+    .describe(
+      "WSO2's properties (SynapseAnalyticsDataProvider.getProperties): userName (absent when unknown), apiContext, responseSize (0 when unknown), responseContentType (UNKNOWN when unknown)",
+    ),
 };
 
 export const ApimResponseEvent = z.strictObject(responseShape);
 export type ApimResponseEvent = z.infer<typeof ApimResponseEvent>;
 
+/**
+ * apim:faulty carries exactly GenericInputValidator's ELK_ERROR attributes: ELKMetricEventBuilder
+ * keeps only those keys, so no latencies, user agent, userIp, apiContext or userName at the root
+ * (apiContext and userName stay inside `properties`).
+ */
 export const ApimFaultyEvent = z.strictObject({
-  ...responseShape,
+  requestTimestamp: responseShape.requestTimestamp,
+  correlationId: responseShape.correlationId,
+  keyType: responseShape.keyType,
   errorType: z.enum(FAULT_TYPES),
-  errorCode: int.describe('WSO2 error code, e.g. 900901, 900804, 101504'),
+  errorCode: int.describe('WSO2 error code (Synapse ERROR_CODE), e.g. 900901, 900804, 101504, 404'),
   errorMessage: z.enum(FAULT_SUB_CATEGORIES).describe('WSO2 fault sub-category'),
+  apiId: responseShape.apiId,
+  apiType: responseShape.apiType,
+  apiName: responseShape.apiName,
+  apiVersion: responseShape.apiVersion,
+  apiCreator: responseShape.apiCreator,
+  apiCreatorTenantDomain: responseShape.apiCreatorTenantDomain,
+  applicationId: responseShape.applicationId,
+  applicationName: responseShape.applicationName,
+  applicationOwner: responseShape.applicationOwner,
+  regionId: responseShape.regionId,
+  gatewayType: responseShape.gatewayType,
+  proxyResponseCode: responseShape.proxyResponseCode,
+  targetResponseCode: int.describe('Always -1 for a fault (WSO2 FaultyRequestDataCollector)'),
+  properties: responseShape.properties,
 });
 export type ApimFaultyEvent = z.infer<typeof ApimFaultyEvent>;
 

@@ -100,6 +100,13 @@ export const RequestAttributes = z.object({
       requestBytes: z.number().int().nullable().describe('Request body bytes received from the client'),
       responseBytes: z.number().int().nullable().describe('Response body bytes sent to the client'),
       upstreamHost: z.string().nullable().describe('Upstream address (ip:port) that served the request'),
+      contentType: z
+        .string()
+        .nullable()
+        .optional()
+        .describe(
+          'Response Content-Type, when Envoy logs it (additional_response_headers_to_log: content-type)',
+        ),
     })
     .nullable()
     .describe('Known only from the access log; null when emitted from the check'),

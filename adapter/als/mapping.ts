@@ -42,6 +42,8 @@ export interface HttpAccessLogEntry {
   response?: {
     response_code?: { value?: number | null } | null;
     response_body_bytes?: string | number | null;
+    /** Only the headers listed in the ALS config's additional_response_headers_to_log. */
+    response_headers?: Record<string, string> | null;
   } | null;
 }
 
@@ -100,6 +102,7 @@ export function responseOf(entry: HttpAccessLogEntry): ResponseAttributes {
   const upLastRx = ms(cp?.time_to_last_upstream_rx_byte);
   const sock = cp?.upstream_remote_address?.socket_address;
   const status = entry.response?.response_code?.value;
+  const contentType = entry.response?.response_headers?.['content-type'];
   return {
     // 0 = no response was sent (e.g. the downstream disconnected): unknown, not a status.
     status: status ? status : null,
@@ -109,6 +112,8 @@ export function responseOf(entry: HttpAccessLogEntry): ResponseAttributes {
     requestBytes: int(entry.request?.request_body_bytes),
     responseBytes: int(entry.response?.response_body_bytes),
     upstreamHost: sock?.address ? `${sock.address}:${sock.port_value ?? 0}` : null,
+    // Logged only when the ALS config lists it (additional_response_headers_to_log): WSO2's responseContentType.
+    ...(contentType ? { contentType } : {}),
   };
 }
 

@@ -65,49 +65,71 @@ export const WSO2_ERROR_CODES: Record<number, { type: FaultType; sub: FaultSubCa
 const CODE_BY_SUB: Partial<Record<FaultSubCategory, number>> = {};
 for (const [code, { sub }] of Object.entries(WSO2_ERROR_CODES)) CODE_BY_SUB[sub] ??= Number(code);
 
+/** Synapse's ERROR_CODE for a resource miss inside a matched API (gateway analytics Constants). */
+export const RESOURCE_NOT_FOUND_ERROR_CODE = 404;
+export const METHOD_NOT_ALLOWED_ERROR_CODE = 405;
+const ENDPOINT_SUSPENDED_ERROR_CODE = 303001;
+
 interface Fault {
   type: FaultType;
   code: number;
   sub: FaultSubCategory;
 }
 
-function isSub(reason: string): reason is FaultSubCategory {
-  return (FAULT_SUB_CATEGORIES as readonly string[]).includes(reason);
+/** WSO2 SynapseAnalyticsDataProvider.getFaultType: the category is the error code's range. */
+export function faultCategory(code: number): FaultType {
+  if (code >= 900900 && code < 901000) return 'AUTH';
+  if (code >= 900800 && code < 900900) return 'THROTTLED';
+  if ((code >= 101500 && code < 101600) || code === ENDPOINT_SUSPENDED_ERROR_CODE)
+    return 'TARGET_CONNECTIVITY';
+  return 'OTHER';
 }
 
-/** Category from the decision kind; sub-category from the code (WSO2's classifier), else the reason. */
-function classify(ev: RequestAttributes): Fault | null {
+/** WSO2 FaultCodeClassifier.getFaultSubCategory (an unlisted AUTH/THROTTLED/TARGET code is OTHER). */
+export function faultSubCategory(type: FaultType, code: number): FaultSubCategory {
+  if (type === 'OTHER') {
+    if (code === METHOD_NOT_ALLOWED_ERROR_CODE) return 'METHOD_NOT_ALLOWED';
+    if (code === RESOURCE_NOT_FOUND_ERROR_CODE) return 'RESOURCE_NOT_FOUND';
+    return 'UNCLASSIFIED';
+  }
+  const known = WSO2_ERROR_CODES[code];
+  return known && known.type === type ? known.sub : 'OTHER';
+}
+
+const isSub = (reason: string): reason is FaultSubCategory =>
+  (FAULT_SUB_CATEGORIES as readonly string[]).includes(reason);
+
+/** The code WSO2's gateway would carry in ERROR_CODE for this decision. */
+function errorCode(ev: RequestAttributes): number | null {
   const d = ev.decision;
-  const fromCode = (type: FaultType, defaultCode: number, defaultSub: FaultSubCategory): Fault => {
-    const known = d.code === null ? undefined : WSO2_ERROR_CODES[d.code];
-    if (known && known.type === type) return { type, code: d.code!, sub: known.sub };
-    if (isSub(d.reason) && (d.code !== null || CODE_BY_SUB[d.reason] !== undefined)) {
-      return { type, code: d.code ?? CODE_BY_SUB[d.reason]!, sub: d.reason };
-    }
-    return { type, code: d.code ?? defaultCode, sub: defaultSub };
-  };
   switch (d.kind) {
     case 'allow': {
       const r = ev.response;
       // Envoy answered 502/503/504 itself (no upstream time): WSO2 counts that as a connectivity fault.
-      if (r && r.status !== null && [502, 503, 504].includes(r.status) && r.backendLatencyMs === null) {
-        return r.status === 504
-          ? { type: 'TARGET_CONNECTIVITY', code: 101504, sub: 'CONNECTION_TIMEOUT' }
-          : { type: 'TARGET_CONNECTIVITY', code: 101503, sub: 'OTHER' };
+      if (r && r.status !== null && (r.status === 502 || r.status === 503 || r.status === 504)) {
+        if (r.backendLatencyMs === null) return r.status === 504 ? 101504 : 101503;
       }
       return null;
     }
-    case 'unauthenticated':
-      return fromCode('AUTH', 900901, 'AUTHENTICATION_FAILURE');
-    case 'forbidden':
-      return fromCode('AUTH', 900908, 'SUBSCRIPTION_VALIDATION_FAILURE');
-    case 'rate-limited':
-      return fromCode('THROTTLED', 900800, 'OTHER');
+    // Synapse sets ERROR_CODE 404 for a resource miss inside a matched API (900906 is only the body's code).
     case 'not-found':
-      return fromCode('OTHER', 404, 'RESOURCE_NOT_FOUND');
+      return d.httpStatus === 405 ? METHOD_NOT_ALLOWED_ERROR_CODE : RESOURCE_NOT_FOUND_ERROR_CODE;
+    case 'unauthenticated':
+      return d.code ?? 900901;
+    case 'forbidden':
+      return d.code ?? 900908;
+    case 'rate-limited':
+      return d.code ?? (isSub(d.reason) ? (CODE_BY_SUB[d.reason] ?? 900800) : 900800);
     case 'unavailable':
-      return { type: 'OTHER', code: d.code ?? d.httpStatus, sub: 'UNCLASSIFIED' };
+      return d.code ?? d.httpStatus;
   }
+}
+
+function classify(ev: RequestAttributes): Fault | null {
+  const code = errorCode(ev);
+  if (code === null) return null;
+  const type = faultCategory(code);
+  return { type, code, sub: faultSubCategory(type, code) };
 }
 
 const orUnknown = (v: string | null | undefined): string =>
@@ -115,32 +137,66 @@ const orUnknown = (v: string | null | undefined): string =>
 const orMinusOne = (v: number | null | undefined): number =>
   v === null || v === undefined || !Number.isFinite(v) ? UNKNOWN_INT : Math.trunc(v);
 
-function common(ev: RequestAttributes, o: MappingOptions): ApimResponseEvent {
+/**
+ * WSO2's `properties` (SynapseAnalyticsDataProvider.getProperties): userName, apiContext,
+ * responseSize (0 when unknown) and responseContentType (UNKNOWN when unknown). Gson drops null
+ * map values, so an unknown userName is absent, not null.
+ */
+function wso2Properties(
+  ev: RequestAttributes,
+  userName: string | null,
+  apiContext: string,
+): Record<string, unknown> {
   const r = ev.response;
-  const anonymous = ev.credentialType === 'none';
+  const size = r?.responseBytes;
+  const props: Record<string, unknown> = {};
+  if (userName !== null) props.userName = userName;
+  props.apiContext = apiContext;
+  props.responseSize = size === null || size === undefined || !Number.isFinite(size) ? 0 : Math.trunc(size);
+  props.responseContentType = orUnknown(r?.contentType);
+  return props;
+}
+
+type App = Pick<ApimResponseEvent, 'keyType' | 'applicationId' | 'applicationName' | 'applicationOwner'>;
+
+const unknownApp: App = {
+  keyType: UNKNOWN,
+  applicationId: UNKNOWN,
+  applicationName: UNKNOWN,
+  applicationOwner: UNKNOWN,
+};
+const anonymousApp: App = {
+  keyType: ANONYMOUS,
+  applicationId: ANONYMOUS,
+  applicationName: ANONYMOUS,
+  applicationOwner: ANONYMOUS,
+};
+
+function knownApp(ev: RequestAttributes): App {
   const app = ev.application;
+  if (!app)
+    return ev.credentialType === 'none' ? { ...anonymousApp, keyType: orUnknown(ev.keyType) } : unknownApp;
+  return {
+    keyType: orUnknown(ev.keyType),
+    applicationId: orUnknown(app.id),
+    applicationName: orUnknown(app.name),
+    applicationOwner: orUnknown(app.owner),
+  };
+}
+
+function response(ev: RequestAttributes, o: MappingOptions): ApimResponseEvent {
+  const r = ev.response;
   const latency = r?.latencyMs ?? null;
   const backend = r?.backendLatencyMs ?? null;
   const reachedUpstream = r !== null && backend !== null;
-  const properties: Record<string, unknown> = {
-    eventId: ev.eventId,
-    source: ev.source,
-    host: ev.request.host,
-    credentialType: ev.credentialType,
-    decision: ev.decision.kind,
-    decisionReason: ev.decision.reason,
-    subscriptionTier: orUnknown(ev.subscriptionTier),
-    applicationTier: orUnknown(app?.tier),
-    overQuota: ev.decision.overQuota,
-    requestSize: orMinusOne(r?.requestBytes),
-    responseSize: orMinusOne(r?.responseBytes),
-    adapterInstance: ev.adapterInstance,
-  };
-  if (ev.decision.throttleKey !== null) properties.throttleKey = ev.decision.throttleKey;
+  const apiContext = orUnknown(ev.api?.context);
+  const userName = ev.userName || ANONYMOUS;
+  const app = knownApp(ev);
+  const ua = parseUserAgent(ev.client.userAgent);
   return {
     requestTimestamp: new Date(ev.receivedAt).toISOString(),
     correlationId: ev.requestId,
-    keyType: orUnknown(ev.keyType),
+    keyType: app.keyType,
     apiId: orUnknown(ev.api?.id),
     apiType: orUnknown(ev.api?.type),
     apiName: orUnknown(ev.api?.name),
@@ -148,16 +204,17 @@ function common(ev: RequestAttributes, o: MappingOptions): ApimResponseEvent {
     apiCreator: orUnknown(ev.api?.creator),
     apiCreatorTenantDomain: orUnknown(ev.api?.creatorTenantDomain),
     apiMethod: orUnknown(ev.resource?.method ?? ev.request.method),
-    apiContext: orUnknown(ev.api?.context),
+    apiContext,
     apiResourceTemplate: orUnknown(ev.resource?.template),
     destination: orUnknown(r?.upstreamHost),
-    applicationId: app ? orUnknown(app.id) : anonymous ? ANONYMOUS : UNKNOWN,
-    applicationName: app ? orUnknown(app.name) : anonymous ? ANONYMOUS : UNKNOWN,
-    applicationOwner: app ? orUnknown(app.owner) : anonymous ? ANONYMOUS : UNKNOWN,
+    applicationId: app.applicationId,
+    applicationName: app.applicationName,
+    applicationOwner: app.applicationOwner,
     regionId: o.regionId,
     gatewayType: o.gatewayType,
-    ...parseUserAgent(ev.client.userAgent),
-    userName: ev.userName || ANONYMOUS,
+    userAgent: ua.userAgent,
+    platform: ua.platform,
+    userName,
     userIp: orUnknown(ev.client.ip),
     proxyResponseCode: r?.status ?? ev.decision.httpStatus,
     targetResponseCode: reachedUpstream ? orMinusOne(r.status) : UNKNOWN_INT,
@@ -168,7 +225,43 @@ function common(ev: RequestAttributes, o: MappingOptions): ApimResponseEvent {
     requestMediationLatency:
       latency !== null && backend !== null ? Math.max(0, latency - backend) : UNKNOWN_INT,
     responseMediationLatency: latency !== null && backend !== null ? 0 : UNKNOWN_INT,
-    properties,
+    properties: wso2Properties(ev, userName, apiContext),
+  };
+}
+
+/**
+ * apim:faulty as WSO2's ELK reporter writes it: exactly GenericInputValidator's ELK_ERROR keys
+ * (ELKMetricEventBuilder filters the event to them). The application follows WSO2's fault
+ * collectors: AUTH -> UNKNOWN (AuthFaultDataCollector), otherwise the authenticated application,
+ * anonymous for an anonymous caller, UNKNOWN when unauthenticated.
+ */
+function faulty(ev: RequestAttributes, o: MappingOptions, f: Fault): ApimFaultyEvent {
+  const app = f.type === 'AUTH' ? unknownApp : knownApp(ev);
+  // The end user is only known once authentication passed (WSO2 sets END_USER_NAME there).
+  const userName =
+    f.type === 'AUTH' ? null : (ev.userName ?? (ev.credentialType === 'none' ? ANONYMOUS : null));
+  return {
+    requestTimestamp: new Date(ev.receivedAt).toISOString(),
+    correlationId: ev.requestId,
+    keyType: app.keyType,
+    errorType: f.type,
+    errorCode: f.code,
+    errorMessage: f.sub,
+    apiId: orUnknown(ev.api?.id),
+    apiType: orUnknown(ev.api?.type),
+    apiName: orUnknown(ev.api?.name),
+    apiVersion: orUnknown(ev.api?.version),
+    apiCreator: orUnknown(ev.api?.creator),
+    apiCreatorTenantDomain: orUnknown(ev.api?.creatorTenantDomain),
+    applicationId: app.applicationId,
+    applicationName: app.applicationName,
+    applicationOwner: app.applicationOwner,
+    regionId: o.regionId,
+    gatewayType: o.gatewayType,
+    proxyResponseCode: ev.response?.status ?? ev.decision.httpStatus,
+    // FaultyRequestDataCollector: the target response code of a fault is always UNKNOWN (-1).
+    targetResponseCode: UNKNOWN_INT,
+    properties: wso2Properties(ev, userName, orUnknown(ev.api?.context)),
   };
 }
 
@@ -177,11 +270,7 @@ export function toAnalytics(ev: RequestAttributes, o: MappingOptions = DEFAULT_M
   if (ev.decision.kind === 'not-found' && ev.api === null) {
     return { metric: null, reason: 'no API matched (WSO2 publishes no analytics for it)' };
   }
-  const base = common(ev, o);
   const fault = classify(ev);
-  if (!fault) return { metric: RESPONSE_METRIC, data: base };
-  return {
-    metric: FAULTY_METRIC,
-    data: { ...base, errorType: fault.type, errorCode: fault.code, errorMessage: fault.sub },
-  };
+  if (!fault) return { metric: RESPONSE_METRIC, data: response(ev, o) };
+  return { metric: FAULTY_METRIC, data: faulty(ev, o, fault) };
 }

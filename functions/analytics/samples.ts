@@ -167,7 +167,21 @@ export function analyticsCases(): Record<string, RequestAttributes> {
       ...denied('not-found', 404, null, 'NO_MATCHING_RESOURCE'),
       resource: null,
     },
+    // What the check emits: the API matched, the resource did not, with WSO2's body code 900906.
+    'faulty-resource-not-found-body-code-900906': {
+      ...denied('not-found', 404, 900906, 'RESOURCE_NOT_FOUND'),
+      resource: null,
+    },
     'faulty-adapter-unavailable': denied('unavailable', 503, null, 'SNAPSHOT_UNAVAILABLE'),
+    // Introspection / JWKS unreachable: the adapter denies 503 with WSO2's API_AUTH_GENERAL_ERROR.
+    'faulty-key-manager-unavailable': {
+      ...denied('unavailable', 503, 900900, 'CREDENTIAL_UNAVAILABLE_INTROSPECTION'),
+      credentialType: 'oauth2-opaque',
+    },
+    'faulty-api-blocked-lifecycle': {
+      ...denied('unavailable', 503, 700700, 'API_BLOCKED'),
+      response: null,
+    },
     'skipped-no-api-matched': {
       ...denied('not-found', 404, null, 'NO_MATCHING_API'),
       api: null,

@@ -34,6 +34,15 @@ describe('access-log entry -> request-attributes', () => {
     expect(e.eventId).toMatch(/^als:/);
   });
 
+  it('carries the response Content-Type when Envoy logs it (additional_response_headers_to_log)', () => {
+    const ctx = contextOf('allowed-with-response');
+    const raw = envoyEntry({ context: ctx });
+    (raw.response as Record<string, unknown>).response_headers = { 'content-type': 'application/json' };
+    const [entry] = decoded([raw]);
+    const m = mapAccessLogEntry(entry!, NOW);
+    expect(m.kind === 'event' && m.event.response?.contentType).toBe('application/json');
+  });
+
   it('event ids stay within the schema for a huge client-chosen x-request-id, and differ per source', () => {
     const ctx = contextOf('allowed-with-response', { requestId: 'x'.repeat(500) });
     const [entry] = decoded([envoyEntry({ context: ctx })]);

@@ -37,7 +37,13 @@ const expected: Record<string, [string | null, string?, number?, string?]> = {
   'faulty-target-timeout': ['apim:faulty', 'TARGET_CONNECTIVITY', 101504, 'CONNECTION_TIMEOUT'],
   'faulty-target-connection-failed': ['apim:faulty', 'TARGET_CONNECTIVITY', 101503, 'OTHER'],
   'faulty-resource-not-found': ['apim:faulty', 'OTHER', 404, 'RESOURCE_NOT_FOUND'],
+  // FaultCodeClassifier.isResourceNotFound: Synapse's ERROR_CODE 404, not the body's 900906.
+  'faulty-resource-not-found-body-code-900906': ['apim:faulty', 'OTHER', 404, 'RESOURCE_NOT_FOUND'],
   'faulty-adapter-unavailable': ['apim:faulty', 'OTHER', 503, 'UNCLASSIFIED'],
+  // 900900 is in WSO2's AUTH range (SynapseAnalyticsDataProvider.getFaultType): API_AUTH_GENERAL_ERROR.
+  'faulty-key-manager-unavailable': ['apim:faulty', 'AUTH', 900900, 'AUTHENTICATION_FAILURE'],
+  // 700700 is in no range: OTHER, and not 404/405, so UNCLASSIFIED.
+  'faulty-api-blocked-lifecycle': ['apim:faulty', 'OTHER', 700700, 'UNCLASSIFIED'],
   'skipped-no-api-matched': [null],
 };
 
@@ -74,6 +80,29 @@ const RESPONSE_FIELDS = [
   'responseMediationLatency',
   'properties',
 ].sort();
+// GenericInputValidator's ELK_ERROR attributes: ELKMetricEventBuilder keeps exactly these.
+const FAULTY_FIELDS = [
+  'requestTimestamp',
+  'correlationId',
+  'keyType',
+  'errorType',
+  'errorCode',
+  'errorMessage',
+  'apiId',
+  'apiType',
+  'apiName',
+  'apiVersion',
+  'apiCreator',
+  'apiCreatorTenantDomain',
+  'applicationId',
+  'applicationName',
+  'applicationOwner',
+  'regionId',
+  'gatewayType',
+  'proxyResponseCode',
+  'targetResponseCode',
+  'properties',
+].sort();
 const INT_FIELDS = [
   'proxyResponseCode',
   'targetResponseCode',
@@ -98,18 +127,37 @@ describe('request-attributes -> WSO2 analytics mapping', () => {
       if (m.metric === 'apim:response') {
         expect(keys).toEqual(RESPONSE_FIELDS);
         ApimResponseEvent.parse(m.data);
+        for (const f of INT_FIELDS)
+          expect(Number.isInteger((m.data as Record<string, unknown>)[f]), f).toBe(true);
+        expect(typeof m.data.responseCacheHit).toBe('boolean');
       } else {
-        expect(keys).toEqual([...RESPONSE_FIELDS, 'errorCode', 'errorMessage', 'errorType'].sort());
+        expect(keys).toEqual(FAULTY_FIELDS);
         ApimFaultyEvent.parse(m.data);
         expect([m.data.errorType, m.data.errorCode, m.data.errorMessage]).toEqual([
           errorType,
           errorCode,
           errorMessage,
         ]);
+        expect(m.data.targetResponseCode).toBe(-1);
+        // AuthFaultDataCollector: an AUTH fault names the application (and key type) UNKNOWN.
+        if (m.data.errorType === 'AUTH') {
+          expect(m.data).toMatchObject({
+            applicationId: 'UNKNOWN',
+            applicationName: 'UNKNOWN',
+            applicationOwner: 'UNKNOWN',
+            keyType: 'UNKNOWN',
+          });
+          expect(m.data.properties).not.toHaveProperty('userName');
+        }
       }
-      for (const f of INT_FIELDS)
-        expect(Number.isInteger((m.data as Record<string, unknown>)[f]), f).toBe(true);
-      expect(typeof m.data.responseCacheHit).toBe('boolean');
+      // SynapseAnalyticsDataProvider.getProperties: exactly these (userName only when known).
+      const props = m.data.properties;
+      expect(
+        Object.keys(props)
+          .filter((k) => k !== 'userName')
+          .sort(),
+      ).toEqual(['apiContext', 'responseContentType', 'responseSize'].sort());
+      expect(Number.isInteger(props.responseSize)).toBe(true);
       expect(m.data).not.toHaveProperty('userAgentHeader');
       expect(m.data.correlationId).toBe(cases[name]!.requestId);
     });
@@ -137,7 +185,12 @@ describe('request-attributes -> WSO2 analytics mapping', () => {
       gatewayType: 'ENVOY',
       regionId: 'default',
       destination: 'petstore.shop.svc.cluster.local:8080',
-      properties: { responseSize: 512, subscriptionTier: 'Gold' },
+      properties: {
+        userName: 'alice@carbon.super',
+        apiContext: '/petstore/1.0.0',
+        responseSize: 512,
+        responseContentType: 'UNKNOWN',
+      },
     });
   });
 
@@ -168,10 +221,31 @@ describe('request-attributes -> WSO2 analytics mapping', () => {
     const authFail = toAnalytics(cases['faulty-auth-invalid-credentials']!);
     expect(authFail.metric === 'apim:faulty' && authFail.data).toMatchObject({
       applicationId: 'UNKNOWN',
-      userName: 'anonymous',
       proxyResponseCode: 401,
       targetResponseCode: -1,
+      // Check-time fault: no response, so WSO2's responseSize 0 and responseContentType UNKNOWN.
+      properties: { apiContext: '/petstore/1.0.0', responseSize: 0, responseContentType: 'UNKNOWN' },
     });
+  });
+
+  it('a throttled fault keeps the authenticated application and user (ThrottledFaultDataCollector)', () => {
+    const m = toAnalytics(cases['faulty-throttled-subscription']!);
+    expect(m.metric === 'apim:faulty' && m.data).toMatchObject({
+      applicationId: 'app-uuid-1',
+      applicationName: 'ShopApp',
+      applicationOwner: 'alice',
+      keyType: 'PRODUCTION',
+      properties: { userName: 'alice@carbon.super', apiContext: '/petstore/1.0.0', responseSize: 0 },
+    });
+  });
+
+  it('the response content type Envoy logged lands in properties.responseContentType', () => {
+    const ev = structuredClone(cases['response-served']!);
+    ev.response = { ...ev.response!, contentType: 'application/json; charset=utf-8' };
+    const m = toAnalytics(ev);
+    expect(m.metric === 'apim:response' && m.data.properties.responseContentType).toBe(
+      'application/json; charset=utf-8',
+    );
   });
 
   it('analytics topic events are deterministic (a replay produces identical events) and valid', () => {
