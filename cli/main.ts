@@ -1,57 +1,85 @@
 /**
- * `mesh-apim <command> [options]`. Each command is a module in cli/commands/<name>.ts exporting
- * `description` and `run(argv): Promise<number>` (the exit code), loaded only when invoked so a
- * short command does not pay for the whole program's start-up.
+ * `mesh-apim <command> [options]`. cli/program.ts declares the commands (help, version, completion come
+ * from it); each command is a module cli/commands/<name>.ts exporting `run(argv): Promise<number>`,
+ * imported only when that command runs, so `--help` or a short command does not pay for the whole
+ * program's start-up. Exit codes (docs/cli.md): 0 ok, 1 failed, 2 usage error, 3 the answer is no.
  */
-import { readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { CommanderError } from 'commander';
 import { errorMessage, MeshApimError } from '../common/errors.ts';
+import { buildProgram } from './program.ts';
+import { version } from './version.ts';
 
-export interface Command {
-  description: string;
-  usage?: string;
+export const EXIT = { ok: 0, failed: 1, usage: 2, no: 3 } as const;
+
+interface CommandModule {
   run(argv: string[]): Promise<number>;
 }
 
-const commandsDir = fileURLToPath(new URL('./commands/', import.meta.url));
-
-function commandNames(): string[] {
-  return readdirSync(commandsDir)
-    .filter((f) => f.endsWith('.ts') && !f.startsWith('_'))
-    .map((f) => f.slice(0, -3))
-    .sort();
+/** A parse error from node:util parseArgs (unknown option, missing value, ...): a usage error. */
+function isParseArgsError(err: unknown): boolean {
+  return (
+    typeof (err as { code?: unknown })?.code === 'string' &&
+    /^ERR_PARSE_ARGS_/.test((err as { code: string }).code)
+  );
 }
 
-async function loadCommand(name: string): Promise<Command> {
-  return (await import(`./commands/${name}.ts`)) as Command;
-}
-
-async function help(): Promise<void> {
-  const lines = ['Usage: mesh-apim <command> [options]', '', 'Commands:'];
-  for (const name of commandNames()) {
-    const cmd = await loadCommand(name);
-    lines.push(`  ${name.padEnd(12)} ${cmd.description}`);
+async function runModule(name: string, argv: string[]): Promise<number> {
+  const mod = (await import(`./commands/${name}.ts`)) as CommandModule;
+  try {
+    return await mod.run(argv);
+  } catch (err) {
+    if (isParseArgsError(err) || (err instanceof MeshApimError && err.code === 'USAGE')) {
+      process.stderr.write(
+        `mesh-apim ${name}: ${errorMessage(err)}\nRun \`mesh-apim ${name} --help\` for its options.\n`,
+      );
+      return EXIT.usage;
+    }
+    throw err;
   }
-  lines.push('', 'Run `mesh-apim <command> --help` for its options.');
-  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    await help();
-    return name ? 0 : 1;
+  const v = version();
+  const program = buildProgram(v);
+  let code: number = EXIT.ok;
+  program.exitOverride().configureOutput({
+    writeOut: (s) => process.stdout.write(s),
+    writeErr: (s) => process.stderr.write(s),
+  });
+  for (const cmd of program.commands) {
+    const name = cmd.name();
+    cmd.exitOverride();
+    if (name === 'version') {
+      cmd.action((opts: { output: string }) => {
+        process.stdout.write(
+          opts.output === 'json' ? `${JSON.stringify({ version: v, node: process.version })}\n` : `${v}\n`,
+        );
+      });
+    } else if (name === 'completion') {
+      cmd.action(async (shell: 'bash' | 'zsh') => {
+        const { completionScript } = await import('./completion.ts');
+        process.stdout.write(completionScript(program, shell));
+      });
+    } else {
+      // The module gets the raw arguments after its name and parses them itself (cli/program.ts).
+      const action = async () => {
+        code = await runModule(name, argv.slice(argv.indexOf(name) + 1));
+      };
+      if (cmd.commands.length === 0) cmd.action(action);
+      for (const sub of cmd.commands) sub.exitOverride().action(action);
+    }
   }
-  if (!commandNames().includes(name)) {
-    process.stderr.write(`mesh-apim: unknown command "${name}". Run \`mesh-apim --help\`.\n`);
-    return 2;
+  if (argv.length === 0) {
+    program.outputHelp({ error: true });
+    return EXIT.usage;
   }
-  const cmd = await loadCommand(name);
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`${cmd.usage ?? `mesh-apim ${name}`}\n\n${cmd.description}\n`);
-    return 0;
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    throw err;
   }
-  return cmd.run(rest);
+  return code;
 }
 
 const isEntry = process.argv[1] && /mesh-apim(\.js)?$|cli[\\/]main\.ts$/.test(process.argv[1]);
@@ -63,7 +91,7 @@ if (isEntry) {
     (err: unknown) => {
       const prefix = err instanceof MeshApimError ? `${err.code}: ` : '';
       process.stderr.write(`mesh-apim: ${prefix}${errorMessage(err)}\n`);
-      process.exitCode = 1;
+      process.exitCode = EXIT.failed;
     },
   );
 }

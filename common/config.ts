@@ -748,6 +748,39 @@ export function configLeaves(schema: z.ZodType = ConfigSchema, path: string[] = 
   return [{ ...base, kind: 'string' }];
 }
 
+/** Edit distance, for "did you mean" on an unknown key (keys are short: the quadratic cost is nothing). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Every key of a config file the schema does not declare, as `path (did you mean ...?)`: zod would
+ * drop it silently, and a misspelt setting then quietly keeps its default.
+ */
+export function unknownKeys(raw: unknown, schema: z.ZodType = ConfigSchema, path: string[] = []): string[] {
+  const inner = unwrap(schema);
+  if (inner instanceof z.ZodObject && typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    const shape = inner.shape as Record<string, z.ZodType>;
+    return Object.entries(raw).flatMap(([k, v]) => {
+      if (Object.hasOwn(shape, k)) return unknownKeys(v, shape[k]!, [...path, k]);
+      const near = Object.keys(shape).find((known) => distance(known.toLowerCase(), k.toLowerCase()) <= 2);
+      return [`${[...path, k].join('.')}${near ? ` (did you mean ${[...path, near].join('.')}?)` : ''}`];
+    });
+  }
+  if (inner instanceof z.ZodArray && Array.isArray(raw)) {
+    return raw.flatMap((v, i) => unknownKeys(v, inner.element as z.ZodType, [...path, String(i)]));
+  }
+  return [];
+}
+
 /** Markdown table of every setting: docs/configuration.md is this output (a test keeps them equal). */
 export function configDocs(): string {
   const aliasOf = new Map(Object.entries(ENV_ALIASES).map(([env, path]) => [path, env]));
@@ -835,6 +868,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     if (parsed !== null && parsed !== undefined) {
       if (typeof parsed !== 'object' || Array.isArray(parsed)) {
         throw new ConfigError(`config file ${file}: top level must be a mapping`);
+      }
+      const unknown = unknownKeys(parsed);
+      if (unknown.length > 0) {
+        throw new ConfigError(
+          `config file ${file}: unknown setting${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`,
+        );
       }
       Object.assign(raw, parsed);
     }

@@ -127,9 +127,12 @@ export class SnapshotStore {
       this.lastError = error;
       this.metrics?.snapshotReloads.inc({ source, result: 'failed' });
       this.metrics?.snapshotFailures.inc({ source });
+      // On a first load there is no good snapshot to keep: say what that means instead.
       this.log.error(
         { err: error, keeping: this.snapshot?.version ?? null },
-        'policy snapshot load failed; keeping the last good snapshot',
+        this.snapshot
+          ? 'policy snapshot load failed; keeping the last good snapshot'
+          : 'policy snapshot load failed; no snapshot yet: not ready until the source is fixed (`mesh-apim validate` lists every problem)',
       );
       return { status: 'failed', error };
     }

@@ -39,17 +39,19 @@ function readYaml(file: string): unknown {
 /** Reads, validates and merges the main file and the fragments (pure apart from reading files). */
 export function loadStandaloneData(
   file: string,
-  fragmentsDir: string,
+  fragmentsDir: string | null,
 ): { data: ControlPlaneData; origins: Record<OriginList, string[]>; files: string[] } {
   let fragments: string[] = [];
   try {
-    fragments = readdirSync(fragmentsDir)
-      .filter((f) => /\.ya?ml$/i.test(f) && !f.startsWith('.'))
-      .sort()
-      .map((f) => join(fragmentsDir, f));
+    // null: the file alone (`mesh-apim validate <other file>`).
+    if (fragmentsDir !== null)
+      fragments = readdirSync(fragmentsDir)
+        .filter((f) => /\.ya?ml$/i.test(f) && !f.startsWith('.'))
+        .sort()
+        .map((f) => join(fragmentsDir, f));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new SnapshotError(fragmentsDir, `cannot list: ${errorMessage(err)}`, { cause: err });
+      throw new SnapshotError(fragmentsDir ?? file, `cannot list: ${errorMessage(err)}`, { cause: err });
     }
   }
   const merged: ControlPlaneData = {

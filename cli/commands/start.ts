@@ -6,8 +6,10 @@ import { createBus } from '../../bus/index.ts';
 import { topicSpecs } from '../../bus/topics.ts';
 import type { Bus } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
-import { createLogger, rootLogger } from '../../common/log.ts';
+import { createLogger, logFormat, rootLogger } from '../../common/log.ts';
+import { startBanner } from '../banner.ts';
 import { untilSignal } from '../signals.ts';
+import { version } from '../version.ts';
 
 export const description =
   'Run the pipeline on this machine: the ext_authz adapter (gRPC + admin HTTP) on the configured control plane.';
@@ -100,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadConfig({ file: values.config });
   rootLogger.level = config.logLevel;
   const log = createLogger('start');
+  log.info({ version: version(), node: process.version, pid: process.pid }, 'mesh-apim starting');
   // The embedded log by default, Kafka when brokers are configured; topics as infra/topics.yaml says.
   const bus = createBus(config);
   await bus.ensureTopics(topicSpecs(config.bus.topicPrefix));
@@ -110,8 +113,31 @@ export async function run(argv: string[]): Promise<number> {
     await bus.close();
     throw err;
   }
+  announce(config, running, values.config, log);
   await untilSignal(log);
   await running.stop();
   await bus.close();
   return 0;
+}
+
+/** The start banner: text for a person at a terminal, one `ready` record for log collectors. */
+function announce(
+  config: Config,
+  running: Running,
+  configFile: string | undefined,
+  log: ReturnType<typeof createLogger>,
+) {
+  const text = startBanner({
+    version: version(),
+    controlPlane: config.adapter.controlPlane,
+    grpcAddress: config.adapter.grpcAddress,
+    grpcPort: running.adapter.grpcPort,
+    adminAddress: config.adapter.adminAddress,
+    adminPort: running.adapter.adminPort,
+    dataDir: config.dataDir,
+    configFile,
+    snapshot: running.adapter.store.current(),
+  });
+  if (logFormat() === 'pretty') process.stderr.write(`\n${text}\n`);
+  else log.info({ banner: text.trimEnd().split('\n') }, 'ready');
 }
