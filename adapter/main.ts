@@ -130,7 +130,19 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     ...(onCheck ? { onCheck } : {}),
     ...(deps.decide ? { decide: deps.decide } : {}),
   });
-  const server = new AdapterServer({ check });
+  const a = config.adapter;
+  const server = new AdapterServer({
+    check,
+    transport: a.transport,
+    limits: {
+      maxMessageBytes: a.grpcMaxMessageBytes,
+      maxConcurrentStreams: a.grpcMaxConcurrentStreams,
+      requestTimeoutMs: a.grpcRequestTimeoutMs,
+      keepaliveIntervalMs: a.grpcKeepaliveIntervalMs,
+      keepaliveTimeoutMs: a.grpcKeepaliveTimeoutMs,
+    },
+    errors: metrics.transportErrors,
+  });
   emission?.register(server);
   deps.registerServices?.({ server, store, metrics, check });
   // Before serving: events spooled by a previous run start draining, and no check waits on it.
@@ -162,7 +174,13 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     throw err;
   }
   log.info(
-    { grpcPort, adminPort: admin.port, ready: store.ready, failureMode: config.adapter.failureMode },
+    {
+      grpcPort,
+      adminPort: admin.port,
+      ready: store.ready,
+      failureMode: config.adapter.failureMode,
+      transport: config.adapter.transport,
+    },
     'adapter started',
   );
   const adminServer = admin;

@@ -1,5 +1,6 @@
 /** Prometheus metrics of one adapter. A Registry per adapter: tests run several in one process. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Decision } from './domain.ts';
 
 export interface AdapterMetrics {
   readonly registry: Registry;
@@ -12,25 +13,55 @@ export interface AdapterMetrics {
   readonly snapshotInfo: Gauge<'source' | 'version'>;
   readonly throttleKeys: Gauge;
   readonly observerErrors: Counter;
+  /** Requests the gRPC transport answered with an error status or dropped (bad input, timeouts). */
+  readonly transportErrors: Counter<'transport' | 'reason'>;
+  /** Counts one answered check and its duration (labelled children cached: no label hashing per call). */
+  observeCheck(decision: Decision, seconds: number): void;
 }
+
+type CounterChild = ReturnType<Counter<string>['labels']>;
+type HistogramChild = ReturnType<Histogram<string>['labels']>;
 
 export function createAdapterMetrics(registry: Registry = new Registry()): AdapterMetrics {
   const r = [registry];
+  const checks = new Counter({
+    name: 'mesh_apim_checks_total',
+    help: 'Checks answered, by decision, API id and WSO2 code (0 = allowed)',
+    labelNames: ['decision', 'api', 'code'] as const,
+    registers: r,
+  });
+  const checkDuration = new Histogram({
+    name: 'mesh_apim_check_duration_seconds',
+    help: 'Time from receiving a Check to answering it',
+    labelNames: ['decision'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: r,
+  });
+  // Label sets are few (decision x API x code; API ids are '|'-free): children cached by one key.
+  const checkChildren = new Map<string, CounterChild>();
+  const durationChildren = new Map<string, HistogramChild>();
   return {
     registry,
-    checks: new Counter({
-      name: 'mesh_apim_checks_total',
-      help: 'Checks answered, by decision, API id and WSO2 code (0 = allowed)',
-      labelNames: ['decision', 'api', 'code'],
-      registers: r,
-    }),
-    checkDuration: new Histogram({
-      name: 'mesh_apim_check_duration_seconds',
-      help: 'Time from receiving a Check to answering it',
-      labelNames: ['decision'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
-      registers: r,
-    }),
+    checks,
+    checkDuration,
+    observeCheck(decision, seconds) {
+      const api = decision.match.api?.id ?? 'none';
+      const code = decision.code ?? 0;
+      const key = `${decision.kind}|${api}|${code}`;
+      let c = checkChildren.get(key);
+      if (!c) {
+        if (checkChildren.size > 10_000) checkChildren.clear();
+        c = checks.labels({ decision: decision.kind, api, code: String(code) });
+        checkChildren.set(key, c);
+      }
+      c.inc();
+      let h = durationChildren.get(decision.kind);
+      if (!h) {
+        h = checkDuration.labels({ decision: decision.kind });
+        durationChildren.set(decision.kind, h);
+      }
+      h.observe(seconds);
+    },
     internalErrors: new Counter({
       name: 'mesh_apim_check_internal_errors_total',
       help: 'Checks answered with the failure mode because the adapter failed, by stage',
@@ -64,6 +95,12 @@ export function createAdapterMetrics(registry: Registry = new Registry()): Adapt
     throttleKeys: new Gauge({
       name: 'mesh_apim_throttle_keys',
       help: 'Throttle counters held in memory',
+      registers: r,
+    }),
+    transportErrors: new Counter({
+      name: 'mesh_apim_grpc_transport_errors_total',
+      help: 'gRPC requests the transport answered with an error status or dropped, by transport and reason (bad input, deadline, reset, ...)',
+      labelNames: ['transport', 'reason'],
       registers: r,
     }),
     observerErrors: new Counter({

@@ -33,13 +33,17 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 let cached: grpc.GrpcObject | undefined;
+let cachedDefinition: protoLoader.PackageDefinition | undefined;
+
+/** The proto-loader definitions (message descriptors, serializers) of both services. Loaded once. */
+export function envoyPackageDefinition(): protoLoader.PackageDefinition {
+  cachedDefinition ??= protoLoader.loadSync([EXT_AUTHZ_PROTO, ALS_PROTO], LOADER_OPTIONS);
+  return cachedDefinition;
+}
 
 /** The loaded package tree (envoy.service.auth.v3, envoy.service.accesslog.v3, ...). Loaded once. */
 export function envoyProtos(): grpc.GrpcObject {
-  if (!cached) {
-    const def = protoLoader.loadSync([EXT_AUTHZ_PROTO, ALS_PROTO], LOADER_OPTIONS);
-    cached = grpc.loadPackageDefinition(def);
-  }
+  cached ??= grpc.loadPackageDefinition(envoyPackageDefinition());
   return cached;
 }
 

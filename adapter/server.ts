@@ -1,14 +1,14 @@
 /**
- * The gRPC transport: envoy.service.auth.v3.Authorization/Check and grpc.health.v1.Health, plus
- * any service registered with addService() before start() (the access-log service). The Check
- * handler only translates: protobuf -> CheckRequest -> credential chain -> decide() -> one mapper.
- * It never throws: an internal error is answered with the configured failure mode and counted.
+ * The Check logic (CheckService) and the adapter's gRPC server (AdapterServer) over one of two
+ * transports (adapter/transport: node:http2 with gRPC framing by hand, or grpc-js). Every
+ * transport only translates: protobuf -> CheckRequest -> credential chain -> decide() -> one
+ * mapper. It never throws: an internal error is answered with the configured failure mode and counted.
  */
 import { performance } from 'node:perf_hooks';
-import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../common/errors.ts';
 import { createLogger, type Logger } from '../common/log.ts';
+import type { RequestContext } from '../events/request-attributes.ts';
 import type { CredentialChain } from './credentials/chain.ts';
 import type { CredentialResult } from './credentials/types.ts';
 import { type DecideInput, type DecideState, decide as pureDecide } from './decide.ts';
@@ -24,13 +24,20 @@ import {
   emptyMatch,
 } from './domain.ts';
 import type { AdapterMetrics } from './metrics.ts';
-import { authorizationService } from './proto.ts';
 import { type CheckResponseObject, toCheckResponse, toRequestContext } from './response.ts';
 import type { Snapshot } from './snapshot/types.ts';
 import { type ProtoCheckRequest, toCheckRequest } from './translate.ts';
+import { GrpcJsTransport } from './transport/grpc-js.ts';
+import { Http2Transport } from './transport/http2/server.ts';
+import {
+  DEFAULT_LIMITS,
+  type Transport,
+  type TransportKind,
+  type TransportLimits,
+} from './transport/types.ts';
 import { WSO2_ERRORS } from './wso2-errors.ts';
 
-export const AUTHORIZATION_SERVICE_NAME = 'envoy.service.auth.v3.Authorization';
+export { AUTHORIZATION_SERVICE_NAME } from './transport/types.ts';
 
 export type DecideFn = (input: DecideInput, snapshot: Snapshot, clock: Clock, state: DecideState) => Decision;
 
@@ -125,9 +132,18 @@ export class CheckService {
   }
 
   /** The answer and the record for the observer (null only when even the mapping failed). Never rejects. */
-  async evaluate(
+  evaluate(proto: ProtoCheckRequest): Promise<{ response: CheckResponseObject; record: CheckRecord | null }> {
+    return this.evaluateWith(proto, OBJECT_RESPONDER);
+  }
+
+  /**
+   * evaluate() with the transport's own mapping of the Decision (the http2 transport encodes bytes
+   * directly; grpc-js gets the proto-loader object from response.ts). Never rejects.
+   */
+  async evaluateWith<R>(
     proto: ProtoCheckRequest,
-  ): Promise<{ response: CheckResponseObject; record: CheckRecord | null }> {
+    responder: CheckResponder<R>,
+  ): Promise<{ response: R; record: CheckRecord | null }> {
     const t0 = performance.now();
     const startedAt = this.o.clock.now();
     let request: CheckRequest | null = null;
@@ -150,21 +166,16 @@ export class CheckService {
       internalError = true;
       decision = this.failure(request ? 'decide' : 'translate', err, request);
     }
-    let response: CheckResponseObject;
+    let response: R;
     let record: CheckRecord | null = null;
     let context = null;
     try {
       const req = request ?? toCheckRequest({}, startedAt);
       const credType = credential.status === 'missing' ? 'none' : credential.type;
       context = toRequestContext(req, decision, credType, this.o.instanceId);
-      response = toCheckResponse(decision, decision.kind === 'allow' && !internalError ? context : null);
+      response = responder.respond(decision, decision.kind === 'allow' && !internalError ? context : null);
       const totalMs = performance.now() - t0;
-      this.o.metrics.checks.inc({
-        decision: decision.kind,
-        api: decision.match.api?.id ?? 'none',
-        code: String(decision.code ?? 0),
-      });
-      this.o.metrics.checkDuration.observe({ decision: decision.kind }, totalMs / 1000);
+      this.o.metrics.observeCheck(decision, totalMs / 1000);
       record = {
         request: req,
         credential,
@@ -177,94 +188,81 @@ export class CheckService {
       // Mapping itself failed: answer with the failure mode, built without the mapper's helpers.
       this.o.metrics.internalErrors.inc({ stage: 'respond' });
       this.log.error({ err: errorMessage(err) }, 'check response mapping failed');
-      response =
-        this.o.failureMode === 'open'
-          ? { status: { code: 0, message: 'FAIL_OPEN' } }
-          : { status: { code: 14, message: 'INTERNAL_ERROR' } };
+      response = responder.failed(this.o.failureMode);
     }
     return { response, record };
   }
 }
 
+/** How a transport turns the Decision into its answer: one mapping, plus the last-resort answer. */
+export interface CheckResponder<R> {
+  respond(decision: Decision, context: RequestContext | null): R;
+  /** The answer when even respond() failed (a bare status, per failure mode). */
+  failed(failureMode: 'closed' | 'open'): R;
+}
+
+const OBJECT_RESPONDER: CheckResponder<CheckResponseObject> = {
+  respond: toCheckResponse,
+  failed: (mode) =>
+    mode === 'open'
+      ? { status: { code: 0, message: 'FAIL_OPEN' } }
+      : { status: { code: 14, message: 'INTERNAL_ERROR' } },
+};
+
 export interface AdapterServerOptions {
   check: CheckService;
+  /** Which gRPC server carries the services (adapter.transport). */
+  transport?: TransportKind;
+  /** Limits of the http2 transport (the grpc-js transport applies maxMessageBytes and maxConcurrentStreams). */
+  limits?: Partial<TransportLimits>;
+  /** Transport errors counter (AdapterMetrics.transportErrors). */
+  errors?: { inc(labels: { transport: string; reason: string }): void };
   logger?: Logger;
 }
 
-/** The gRPC server. Register extra services before start(). */
-export class AdapterServer {
-  readonly server: grpc.Server;
-  readonly health: HealthImplementation;
-  private readonly check: CheckService;
-  private started = false;
-  private readonly log: Logger;
+/**
+ * The adapter's gRPC server: Check, grpc.health.v1 and any service registered with addService()
+ * before start() (the access-log service), on the configured transport.
+ */
+export class AdapterServer implements Transport {
+  readonly kind: TransportKind;
+  readonly transport: Transport;
 
   constructor(options: AdapterServerOptions) {
-    this.check = options.check;
-    this.log = options.logger ?? createLogger('grpc');
-    this.server = new grpc.Server({ 'grpc.max_concurrent_streams': 1000 });
-    this.health = new HealthImplementation({
-      '': 'NOT_SERVING',
-      [AUTHORIZATION_SERVICE_NAME]: 'NOT_SERVING',
-    });
-    this.health.addToServer(this.server);
-    this.server.addService(authorizationService().service, {
-      Check: (
-        call: grpc.ServerUnaryCall<ProtoCheckRequest, CheckResponseObject>,
-        callback: grpc.sendUnaryData<CheckResponseObject>,
-      ) => {
-        this.check.evaluate(call.request).then(
-          ({ response, record }) => {
-            // Answer Envoy first; the observer (event emitter) runs after the reply is queued.
-            callback(null, response);
-            this.check.notify(record);
-          },
-          // check() does not reject; this is the last line of defence.
-          (err: unknown) => callback({ code: grpc.status.INTERNAL, details: errorMessage(err) }),
-        );
-      },
-    });
+    this.kind = options.transport ?? 'http2';
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.transport =
+      this.kind === 'http2'
+        ? new Http2Transport({
+            check: options.check,
+            limits,
+            ...(options.errors ? { errors: options.errors } : {}),
+            ...(options.logger ? { logger: options.logger } : {}),
+          })
+        : new GrpcJsTransport({
+            check: options.check,
+            limits,
+            ...(options.logger ? { logger: options.logger } : {}),
+          });
   }
 
   /** Adds a service (e.g. envoy.service.accesslog.v3.AccessLogService). Only before start(). */
   addService(service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): void {
-    if (this.started) throw new Error('addService must be called before start()');
-    this.server.addService(service, implementation);
+    this.transport.addService(service, implementation);
   }
 
   /** Serving status reported by grpc.health.v1 (overall and for the Authorization service). */
   setServing(serving: boolean): void {
-    const s = serving ? 'SERVING' : 'NOT_SERVING';
-    this.health.setStatus('', s);
-    this.health.setStatus(AUTHORIZATION_SERVICE_NAME, s);
+    this.transport.setServing(serving);
   }
 
   /** Binds (plaintext: Envoy talks to the adapter inside the pod/mesh) and returns the port. */
   start(address: string): Promise<number> {
-    this.started = true;
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
-        if (err) reject(err);
-        else {
-          this.log.info({ address, port }, 'gRPC server listening');
-          resolve(port);
-        }
-      });
-    });
+    return this.transport.start(address);
   }
 
-  /** Graceful: in-flight calls finish; forced after graceMs. */
+  /** Graceful: GOAWAY, in-flight calls finish; forced after graceMs. */
   stop(graceMs = 5000): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      timer.unref();
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.transport.stop(graceMs);
   }
 }

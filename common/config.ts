@@ -84,6 +84,46 @@ export const ConfigSchema = z.object({
         .positive()
         .default(1_000_000)
         .describe('Upper bound of throttle counters kept in memory; idle keys expire first.'),
+      transport: z
+        .enum(['http2', 'grpc-js'])
+        .default('http2')
+        .describe(
+          'gRPC server of Check, ALS and health: http2 = the lean node:http2 transport (adapter/transport/http2); grpc-js = @grpc/grpc-js (fallback).',
+        ),
+      grpcMaxMessageBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(4 * 1024 * 1024)
+        .describe('Largest gRPC request message accepted (after decompression); larger: RESOURCE_EXHAUSTED.'),
+      grpcMaxConcurrentStreams: z
+        .number()
+        .int()
+        .min(1)
+        .default(1000)
+        .describe('Concurrent gRPC calls per HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS).'),
+      grpcRequestTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(10_000)
+        .describe(
+          'http2 transport: a unary call (Check, health) not received and answered within this is ended DEADLINE_EXCEEDED, with or without grpc-timeout.',
+        ),
+      grpcKeepaliveIntervalMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe(
+          'http2 transport: interval of server PINGs on each connection (0 = off; client PINGs are always answered).',
+        ),
+      grpcKeepaliveTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(20_000)
+        .describe('http2 transport: a server PING unanswered this long closes the connection.'),
     })
     .prefault({}),
 

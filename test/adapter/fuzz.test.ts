@@ -4,15 +4,16 @@
  * runs the same properties for long.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRANSPORTS } from '../support/adapter.ts';
 import { assertWellFormed, explainAllow, oracleFromYaml, templateMatches } from '../support/fuzz.ts';
 import { type FuzzHarness, runFuzz, startFuzzHarness } from '../support/fuzz-run.ts';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 
-describe('fuzz: adversarial CheckRequests', () => {
+describe.each(TRANSPORTS)('fuzz: adversarial CheckRequests (%s transport)', (transport) => {
   let hx: FuzzHarness;
   beforeAll(async () => {
-    hx = await startFuzzHarness();
+    hx = await startFuzzHarness(transport);
   });
   afterAll(async () => {
     await hx?.close();

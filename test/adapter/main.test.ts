@@ -7,7 +7,7 @@ import type { CheckRecord } from '../../adapter/domain.ts';
 import { accessLogService } from '../../adapter/proto.ts';
 import type { SnapshotSource } from '../../adapter/snapshot/source.ts';
 import { RequestContext } from '../../events/request-attributes.ts';
-import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
+import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../support/adapter.ts';
 import { signRs256, wso2Claims } from '../support/keys.ts';
 
 const require = createRequire(import.meta.url);
@@ -41,7 +41,7 @@ async function text(port: number, path: string): Promise<{ status: number; body:
   return { status: res.status, body: await res.text() };
 }
 
-describe('startAdapter', () => {
+describe.each(TRANSPORTS)('startAdapter (%s transport)', (transport) => {
   let t: TestAdapter | undefined;
   afterEach(async () => {
     await t?.close();
@@ -50,6 +50,7 @@ describe('startAdapter', () => {
 
   it('fails closed on an internal error: 503, counted', async () => {
     t = await startTestAdapter({
+      transport,
       deps: {
         decide: () => {
           throw new Error('injected');
@@ -72,6 +73,7 @@ describe('startAdapter', () => {
 
   it('fails open when configured: allowed, but identity headers and the key are still stripped', async () => {
     t = await startTestAdapter({
+      transport,
       overrides: { 'adapter.failureMode': 'open' },
       deps: {
         decide: () => {
@@ -91,7 +93,7 @@ describe('startAdapter', () => {
 
   it('calls onCheck with a record whose context is a valid RequestContext; a throwing observer does not break the check', async () => {
     const records: CheckRecord[] = [];
-    t = await startTestAdapter({ deps: { onCheck: (r) => records.push(r) } });
+    t = await startTestAdapter({ transport, deps: { onCheck: (r) => records.push(r) } });
     const key = await t.apiKey('demo-app');
     await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: key } });
     await t.client.check({ path: '/petstore/v1/pets' });
@@ -111,7 +113,7 @@ describe('startAdapter', () => {
   });
 
   it('serves grpc.health.v1 and the admin endpoints', async () => {
-    t = await startTestAdapter();
+    t = await startTestAdapter({ transport });
     const health = healthClient(t.adapter.grpcPort);
     try {
       expect(await health.check('')).toBe('SERVING');
@@ -141,7 +143,7 @@ describe('startAdapter', () => {
         throw new Error('control plane unreachable');
       },
     };
-    t = await startTestAdapter({ deps: { source: broken } });
+    t = await startTestAdapter({ transport, deps: { source: broken } });
     expect(t.adapter.initialLoad.status).toBe('failed');
     const ready = await text(t.adapter.adminPort, '/readyz');
     expect(ready.status).toBe(503);
@@ -162,6 +164,7 @@ describe('startAdapter', () => {
   it('registers extra gRPC services before start (e.g. the access-log service)', async () => {
     const received: unknown[] = [];
     t = await startTestAdapter({
+      transport,
       deps: {
         registerServices: ({ server }) =>
           server.addService(accessLogService().service, {
@@ -197,14 +200,14 @@ describe('startAdapter', () => {
 
   // wso2/carbon-apimgt DefaultApiKeyGenerator leaves exp out for validity -1; ApiKeyAuthenticator accepts.
   it('accepts keys without exp by default; adapter.apiKeyAllowNoExpiry=false requires exp', async () => {
-    t = await startTestAdapter();
+    t = await startTestAdapter({ transport });
     const sk = t.adapter.signingKey!;
     const token = await signRs256(sk.privateKey, sk.kid, wso2Claims(t.clock.now(), { exp: undefined }));
     expect((await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: token } })).allowed).toBe(
       true,
     );
     await t.close();
-    t = await startTestAdapter({ overrides: { 'adapter.apiKeyAllowNoExpiry': false } });
+    t = await startTestAdapter({ transport, overrides: { 'adapter.apiKeyAllowNoExpiry': false } });
     const sk2 = t.adapter.signingKey!;
     const strict = await signRs256(sk2.privateKey, sk2.kid, wso2Claims(t.clock.now(), { exp: undefined }));
     const res = await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: strict } });
@@ -213,7 +216,7 @@ describe('startAdapter', () => {
   });
 
   it('adapter.xffTrustedHops picks the client address from X-Forwarded-For', async () => {
-    t = await startTestAdapter({ overrides: { 'adapter.xffTrustedHops': 1 } });
+    t = await startTestAdapter({ transport, overrides: { 'adapter.xffTrustedHops': 1 } });
     const key = await t.apiKey('demo-app', { permittedIP: '198.51.100.7' });
     const res = await t.client.check({
       path: '/petstore/v1/pets',
@@ -225,8 +228,8 @@ describe('startAdapter', () => {
   });
 
   it('two adapters in one process keep separate metrics', async () => {
-    t = await startTestAdapter();
-    const other = await startTestAdapter();
+    t = await startTestAdapter({ transport });
+    const other = await startTestAdapter({ transport });
     try {
       await other.client.check({ path: '/petstore/v1/pets' });
       expect((await text(t.adapter.adminPort, '/metrics')).body).not.toMatch(/mesh_apim_checks_total\{/);

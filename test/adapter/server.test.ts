@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestContext } from '../../events/request-attributes.ts';
-import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
+import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../support/adapter.ts';
 import { hs256WithPublicKey, otherRsaKey, signRs256, unsignedToken, wso2Claims } from '../support/keys.ts';
 import { jtiOf, signatureOf, wso2ApiKey } from '../support/wso2-apikey.ts';
 
@@ -21,10 +21,10 @@ const nonExpiringKey = (t: TestAdapter, extra: Partial<Parameters<typeof wso2Api
 
 const FIXTURE = readFileSync(new URL('./fixtures/every-decision.yaml', import.meta.url), 'utf8');
 
-describe('Check over gRPC', () => {
+describe.each(TRANSPORTS)('Check over gRPC (%s transport)', (transport) => {
   let t: TestAdapter;
   beforeAll(async () => {
-    t = await startTestAdapter({ yaml: FIXTURE });
+    t = await startTestAdapter({ yaml: FIXTURE, transport });
   });
   afterAll(async () => {
     await t?.close();

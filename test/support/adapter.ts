@@ -8,8 +8,12 @@ import { join } from 'node:path';
 import type { Clock } from '../../adapter/domain.ts';
 import { type AdapterDeps, type AdapterHandle, startAdapter } from '../../adapter/main.ts';
 import { type IssueApiKeyOptions, issueApiKey } from '../../adapter/standalone/issuer.ts';
+import type { TransportKind } from '../../adapter/transport/types.ts';
 import { loadConfig } from '../../common/config.ts';
 import { CheckClient } from './check-client.ts';
+
+/** Both gRPC transports: the end-to-end suites run on each (describe.each(TRANSPORTS)). */
+export const TRANSPORTS = ['http2', 'grpc-js'] as const satisfies readonly TransportKind[];
 
 export const SHIPPED_STANDALONE = new URL('../../config/standalone.yaml', import.meta.url).pathname;
 
@@ -41,6 +45,8 @@ export interface TestAdapterOptions {
   overrides?: Record<string, unknown>;
   deps?: AdapterDeps;
   clock?: ManualClock;
+  /** adapter.transport (default: the configured default, http2). */
+  transport?: TransportKind;
 }
 
 export async function startTestAdapter(options: TestAdapterOptions = {}): Promise<TestAdapter> {
@@ -57,6 +63,7 @@ export async function startTestAdapter(options: TestAdapterOptions = {}): Promis
       'adapter.adminAddress': '127.0.0.1:0',
       'adapter.standaloneFile': standaloneFile,
       instanceId: 'test-adapter',
+      ...(options.transport ? { 'adapter.transport': options.transport } : {}),
       ...options.overrides,
     },
   });

@@ -10,6 +10,7 @@ import { decide } from '../../adapter/decide.ts';
 import { toCheckResponse } from '../../adapter/response.ts';
 import { ThrottleState } from '../../adapter/throttle.ts';
 import type { ProtoCheckRequest } from '../../adapter/translate.ts';
+import type { TransportKind } from '../../adapter/transport/types.ts';
 import { startTestAdapter, type TestAdapter } from './adapter.ts';
 import {
   type AllowedCredential,
@@ -61,10 +62,10 @@ function claimContexts(token: string): string[] {
     .map((s) => s.context);
 }
 
-export async function startFuzzHarness(): Promise<FuzzHarness> {
+export async function startFuzzHarness(transport?: TransportKind): Promise<FuzzHarness> {
   const yaml = readFileSync(FUZZ_POLICIES, 'utf8');
   const oracle = oracleFromYaml(yaml);
-  const t = await startTestAdapter({ yaml });
+  const t = await startTestAdapter({ yaml, ...(transport ? { transport } : {}) });
   const key = t.adapter.signingKey!;
   const now = t.clock.now();
   const genuine = new Map<string, AllowedCredential>();

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RevocationStore } from '../../../adapter/revocation/store.ts';
 import { revocation } from '../../revocation/samples.ts';
-import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
+import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../../support/adapter.ts';
 
 let t: TestAdapter | null = null;
 afterEach(async () => {
@@ -13,10 +13,10 @@ afterEach(async () => {
 const claims = (key: string) => JSON.parse(Buffer.from(key.split('.')[1]!, 'base64url').toString());
 const check = (key: string) => t!.client.check({ path: '/petstore/v1/pets', headers: { apikey: key } });
 
-describe('revocations on the check path', () => {
+describe.each(TRANSPORTS)('revocations on the check path (%s transport)', (transport) => {
   it('denies a revoked jti with 401 and keeps allowing other keys', async () => {
     const store = new RevocationStore();
-    t = await startTestAdapter({ deps: { revocations: store } });
+    t = await startTestAdapter({ transport, deps: { revocations: store } });
     const revoked = await t.apiKey('demo-app');
     const other = await t.apiKey('demo-app');
     store.apply(revocation({ kind: 'jti', value: claims(revoked).jti, expiresAt: null }));
@@ -26,7 +26,7 @@ describe('revocations on the check path', () => {
 
   it('a user revocation denies that subject’s keys issued before it, not those issued after', async () => {
     const store = new RevocationStore();
-    t = await startTestAdapter({ deps: { revocations: store } });
+    t = await startTestAdapter({ transport, deps: { revocations: store } });
     const before = await t.apiKey('demo-app');
     const sub = claims(before).sub as string;
     expect(sub).toBeTruthy();
