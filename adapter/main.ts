@@ -17,6 +17,7 @@ import type { CredentialVerifier } from './credentials/types.ts';
 import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
+import { registerProcessMetrics } from './process-metrics.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import type { SnapshotSource } from './snapshot/source.ts';
@@ -91,6 +92,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const log = createLogger('adapter');
   const instanceId = instanceIdOf(config);
   const metrics = createAdapterMetrics();
+  registerProcessMetrics(metrics.registry, 'adapter');
   const signingKey =
     config.adapter.controlPlane === 'standalone' && !deps.source ? ensureSigningKey(config.dataDir) : null;
   const clock = deps.clock ?? systemClock;
