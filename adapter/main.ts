@@ -147,10 +147,11 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   sweeper.unref();
 
   let admin: AdminServer | null = null;
+  let draining = false;
   let grpcPort: number;
   try {
     grpcPort = await server.start(config.adapter.grpcAddress);
-    admin = await startAdminServer(config.adapter.adminAddress, { metrics, store });
+    admin = await startAdminServer(config.adapter.adminAddress, { metrics, store, draining: () => draining });
   } catch (err) {
     for (const off of unlisten) off();
     clearInterval(sweeper);
@@ -180,6 +181,11 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     initialLoad,
     stop() {
       stopped ??= (async () => {
+        if (config.adapter.drainMs > 0) {
+          draining = true;
+          log.info({ drainMs: config.adapter.drainMs }, 'draining: not ready, still answering checks');
+          await new Promise((resolve) => setTimeout(resolve, config.adapter.drainMs));
+        }
         for (const off of unlisten) off();
         clearInterval(sweeper);
         store.stop();
