@@ -1,4 +1,4 @@
-/** Admin HTTP: /healthz (process alive), /readyz (a policy snapshot is in force), /metrics (Prometheus). */
+/** Admin HTTP: /healthz (process alive), /readyz (a policy snapshot is in force, not draining), /metrics (Prometheus). */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errorMessage } from '../common/errors.ts';
@@ -18,7 +18,7 @@ export function splitHostPort(address: string): { host: string; port: number } {
 
 export async function startAdminServer(
   address: string,
-  deps: { metrics: AdapterMetrics; store: SnapshotStore },
+  deps: { metrics: AdapterMetrics; store: SnapshotStore; draining?: () => boolean },
 ): Promise<AdminServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -30,12 +30,16 @@ export async function startAdminServer(
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
       const snap = deps.store.current();
+      // Draining (stop requested): not ready, so traffic moves elsewhere while checks are still answered.
+      const draining = deps.draining?.() ?? false;
+      const ready = snap !== null && !draining;
       const body = JSON.stringify({
-        ready: snap !== null,
+        ready,
+        ...(draining ? { draining } : {}),
         snapshot: snap ? { source: snap.source, version: snap.version, apis: snap.apis.size } : null,
         lastError: deps.store.error,
       });
-      res.writeHead(snap ? 200 : 503, { 'content-type': 'application/json' }).end(body);
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(body);
     } else if (path === '/metrics') {
       deps.metrics.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(text),

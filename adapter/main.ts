@@ -18,6 +18,7 @@ import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
 import { monitorLoopDelay } from './loop-delay.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
+import { registerProcessMetrics } from './process-metrics.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import type { SnapshotSource } from './snapshot/source.ts';
@@ -93,6 +94,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const instanceId = instanceIdOf(config);
   const metrics = createAdapterMetrics();
   const loopDelay = monitorLoopDelay(metrics.registry);
+  registerProcessMetrics(metrics.registry, 'adapter');
   const signingKey =
     config.adapter.controlPlane === 'standalone' && !deps.source ? ensureSigningKey(config.dataDir) : null;
   const clock = deps.clock ?? systemClock;
@@ -160,10 +162,11 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   sweeper.unref();
 
   let admin: AdminServer | null = null;
+  let draining = false;
   let grpcPort: number;
   try {
     grpcPort = await server.start(config.adapter.grpcAddress);
-    admin = await startAdminServer(config.adapter.adminAddress, { metrics, store });
+    admin = await startAdminServer(config.adapter.adminAddress, { metrics, store, draining: () => draining });
   } catch (err) {
     for (const off of unlisten) off();
     clearInterval(sweeper);
@@ -200,6 +203,11 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     initialLoad,
     stop() {
       stopped ??= (async () => {
+        if (config.adapter.drainMs > 0) {
+          draining = true;
+          log.info({ drainMs: config.adapter.drainMs }, 'draining: not ready, still answering checks');
+          await new Promise((resolve) => setTimeout(resolve, config.adapter.drainMs));
+        }
         for (const off of unlisten) off();
         clearInterval(sweeper);
         store.stop();

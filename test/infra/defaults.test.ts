@@ -28,7 +28,7 @@ const envOf = (): [string, string][] =>
     .flatMap((e) => Object.entries(e as Record<string, string>));
 
 describe('Lambda defaults = adapter defaults', () => {
-  it('every ${param:x} a function receives as a setting defaults to the schema default', () => {
+  it('every param a function receives as a setting defaults to the schema default', () => {
     const pairs = envOf()
       .map(([env, v]) => [env, /^\$\{param:(\w+)\}$/.exec(String(v))?.[1]] as const)
       .filter(
@@ -96,5 +96,16 @@ describe('in-cluster ConfigMaps vs the embedded default', () => {
     expect(c.functions.runLocal).toBe(true);
     expect(c.functions.analyticsSinks).toEqual(['file']);
     expect(c.revocation.transport).toBe('local');
+  });
+});
+
+describe('Helm chart', () => {
+  it('its config values are the base ConfigMap (minus the listen addresses the chart derives)', () => {
+    const values = parse(read('infra/helm/mesh-apim/values.yaml')) as { config: Record<string, string> };
+    const base = parseAllDocuments(read('infra/k8s/base/config.yaml'))
+      .map((d) => d.toJS())
+      .find((d) => d.kind === 'ConfigMap').data as Record<string, string>;
+    const { MESH_APIM_ADAPTER_GRPC_ADDRESS: _g, MESH_APIM_ADAPTER_ADMIN_ADDRESS: _a, ...rest } = base;
+    expect(values.config).toEqual(rest);
   });
 });

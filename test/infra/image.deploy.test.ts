@@ -58,7 +58,7 @@ describe('container image file set', () => {
     expect(r.status).toBe(0);
     for (const name of ['start', 'controller', 'bridge', 'check'])
       expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
-  });
+  }, 60_000);
 
   it('CMD starts the adapter to ready; the HEALTHCHECK passes; SIGTERM stops it with exit 0', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'mesh-apim-image-data-'));

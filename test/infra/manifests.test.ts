@@ -233,3 +233,19 @@ describe('who may call the adapter (deployment mode)', () => {
     expect(gwTel.spec.selector.matchLabels).toEqual(gatewayAp.spec.selector.matchLabels);
   });
 });
+
+describe('graceful stop (deployment mode)', () => {
+  it('preStop sleep + drain + final flush fit the termination grace period', async () => {
+    const { loadConfig } = await import('../../common/config.ts');
+    const dep = find(ADAPTER, 'Deployment');
+    const c = dep.spec.template.spec.containers[0];
+    const cm = find('infra/k8s/base/config.yaml', 'ConfigMap').data as Record<string, string>;
+    const config = loadConfig({ env: cm });
+    const preStop = c.lifecycle.preStop.sleep.seconds as number;
+    expect(preStop).toBeGreaterThan(0);
+    expect(config.adapter.drainMs).toBeGreaterThan(0);
+    // 5 s for the revocation queue deletion and process exit.
+    const needed = preStop + config.adapter.drainMs / 1000 + config.emitter.stopTimeoutMs / 1000 + 5;
+    expect(needed).toBeLessThanOrEqual(dep.spec.template.spec.terminationGracePeriodSeconds);
+  });
+});
