@@ -1,12 +1,24 @@
 import type { Logger } from '../common/log.ts';
 
-/** Resolves on the first SIGINT or SIGTERM (logged), after which both handlers are removed. */
+/**
+ * Resolves on the first SIGINT or SIGTERM (logged). Later signals are logged and ignored while the
+ * caller stops: with no handler left, a second SIGTERM (an impatient supervisor, or two sent 2 ms
+ * apart) would kill the process mid-flush and lose the events of checks already answered. SIGKILL
+ * remains the way to force an exit.
+ */
 export function untilSignal(log: Logger): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let first: NodeJS.Signals | null = null;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (first) {
+        log.warn(
+          { signal, stopping: first },
+          'already stopping; flushing events first (SIGKILL forces an exit)',
+        );
+        return;
+      }
+      first = signal;
       log.info({ signal }, 'stopping');
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
       resolve(signal);
     };
     process.on('SIGINT', onSignal);

@@ -457,6 +457,12 @@ export const ConfigSchema = z.object({
         .describe(
           'On stop (SIGTERM), how long the final flush may wait for the bus before spooling the rest.',
         ),
+      journal: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Write every event to <dataDir>/spool/journal-*.wal as it is emitted (before the check is answered), so a SIGKILL loses ~nothing; off: a crash loses the events still in memory (one linger period plus one in-flight produce).',
+        ),
     })
     .prefault({}),
 

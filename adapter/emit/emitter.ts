@@ -12,11 +12,16 @@
  * The buffer is also spooled eagerly when it grows past spoolAtBuffered (a slow bus) so little sits
  * in memory.
  *
- * Loss window (SIGKILL / crash): events accepted by emit() that are still in memory: at most one
- * linger period plus one in-flight produce (bounded by produceTimeoutMs) in direct mode, one linger
- * period in spool mode. Spooled events are fsynced per batch and delivered after a restart.
+ * Loss window (SIGKILL / crash): ~0. emit() serialises the event at once and the journal
+ * (journal.ts) writes it to `<dataDir>/spool/` before the loop moves on, so before the check's
+ * answer leaves the process; the next start spools what the journal holds beyond its cursor. What
+ * remains is an event whose write(2) had not returned when the process died (microseconds), and
+ * power loss before the page cache reached the disk (the journal is not fsynced; spooled events
+ * are fsynced per batch, the bus per its own setting). With the journal off (emitter.journal=false),
+ * the window is the events in memory: one linger period plus one in-flight produce.
  * Delivery is at-least-once: a produce that timed out may still have landed, and is spooled and sent
- * again; consumers dedupe on eventId.
+ * again; after a crash, up to one batch journaled after the last cursor write is sent again;
+ * consumers dedupe on eventId.
  */
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
@@ -24,6 +29,7 @@ import type { Bus, OutRecord } from '../../bus/types.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { TOPICS, type TopicKey, topicName } from '../../events/topics.ts';
+import { Journal, type JournalPosition } from './journal.ts';
 import { type EmitterMetrics, emitterMetrics } from './metrics.ts';
 import { Spool, type SpoolRecord } from './spool.ts';
 
@@ -50,14 +56,20 @@ export interface EmitterOptions {
   /** On stop, how long the final flush may wait for the bus before spooling. */
   stopTimeoutMs?: number;
   topicPrefix?: string;
+  /** Journal every event before the loop moves on (SIGKILL loses ~nothing); default true. */
+  journal?: boolean;
+  /** Size at which the journal starts a new file (covered files are deleted). */
+  journalFileBytes?: number;
   logger?: Logger;
   now?: () => number;
 }
 
 interface Pending {
-  topic: TopicKey;
-  event: unknown;
+  /** Serialised at emit(): the event is built once and not re-serialised later. */
+  record: SpoolRecord;
   at: number;
+  /** Where the journal holds it (null: journal off or not started). */
+  pos: JournalPosition | null;
 }
 
 class ProduceTimeout extends Error {}
@@ -69,8 +81,11 @@ export class Emitter {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly o: Required<
-    Omit<EmitterOptions, 'bus' | 'dataDir' | 'registry' | 'logger' | 'now' | 'topicPrefix'>
+    Omit<EmitterOptions, 'bus' | 'dataDir' | 'registry' | 'logger' | 'now' | 'topicPrefix' | 'journal'>
   >;
+  private readonly journal: Journal | null;
+  private journalOpen = false;
+  private readonly wireTopics = new Map<TopicKey, string>();
   private readonly prefix: string;
   private buffer: Pending[] = [];
   private spoolMode = false;
@@ -106,6 +121,7 @@ export class Emitter {
       retryMinMs: options.retryMinMs ?? 100,
       retryMaxMs: options.retryMaxMs ?? 5_000,
       stopTimeoutMs: options.stopTimeoutMs ?? 5_000,
+      journalFileBytes: options.journalFileBytes ?? 8 * 1024 * 1024,
     };
     this.retryMs = this.o.retryMinMs;
     this.metrics = emitterMetrics(options.registry);
@@ -115,12 +131,30 @@ export class Emitter {
       logger: this.log,
       onDrop: (count, reason) => this.metrics.dropped.inc({ reason }, count),
     });
+    this.journal =
+      options.journal === false
+        ? null
+        : new Journal(join(options.dataDir, 'spool'), {
+            maxFileBytes: this.o.journalFileBytes,
+            logger: this.log,
+          });
   }
 
   /** Opens the spool (events a previous process left are drained first) and starts the loop. */
   async start(): Promise<void> {
     if (this.running) return;
     await this.spool.open();
+    if (this.journal) {
+      // Events a killed process had journaled but not yet handed on: spooled ahead of anything new.
+      const recovered = this.journal.recover();
+      if (recovered.length > 0) {
+        await this.spool.append(recovered);
+        this.metrics.spooled.inc(recovered.length);
+        this.log.warn({ events: recovered.length }, 'journal of a previous run recovered into the spool');
+      }
+      this.journal.reset();
+      this.journalOpen = true;
+    }
     this.spoolMode = !this.spool.isEmpty();
     if (this.spoolMode)
       this.log.info({ events: this.spool.pending }, 'spool holds events from a previous run; draining');
@@ -154,10 +188,41 @@ export class Emitter {
       return;
     }
     const at = this.now();
+    const contract = TOPICS[topic];
+    let record: SpoolRecord;
+    try {
+      record = {
+        topic: this.wireTopic(topic),
+        key: (contract.key as (e: unknown) => string)(event),
+        value: JSON.stringify(event),
+        enqueuedAt: at,
+      };
+    } catch (err) {
+      // A caller bug, not a bus problem: never let one event block the others.
+      this.metrics.dropped.inc({ reason: 'unserializable' });
+      this.log.error({ err, topic: contract.name }, 'event cannot be serialized; dropped');
+      return;
+    }
+    const pos = this.journalOpen ? this.journal!.append(record) : null;
     if (this.buffer.length === 0) this.firstPendingAt = at;
-    this.buffer.push({ topic, event, at });
+    this.buffer.push({ record, at, pos });
     this.acceptedCounter(topic).inc();
     if (this.wake && (this.buffer.length >= this.o.batchSize || this.buffer.length === 1)) this.signal();
+  }
+
+  private wireTopic(topic: TopicKey): string {
+    let name = this.wireTopics.get(topic);
+    if (name === undefined) {
+      name = topicName(TOPICS[topic], this.prefix);
+      this.wireTopics.set(topic, name);
+    }
+    return name;
+  }
+
+  /** The batch is on the bus or in the spool: the journal need not replay it. */
+  private covered(batch: Pending[]): void {
+    const pos = batch.at(-1)?.pos;
+    if (pos && this.journalOpen) this.journal!.cover(pos);
   }
 
   // Labelled children resolved once: emit() is on the check path.
@@ -262,6 +327,7 @@ export class Emitter {
         this.nextDrainAt = this.now() + this.retryMs;
         await this.appendToSpool(records.slice(accepted));
       }
+      this.covered(batch);
       return;
     }
     const wait = this.buffer.length > 0 ? this.firstPendingAt + this.o.lingerMs - t : 60_000;
@@ -277,27 +343,13 @@ export class Emitter {
   }
 
   private toRecords(batch: Pending[]): SpoolRecord[] {
-    const out: SpoolRecord[] = [];
-    for (const p of batch) {
-      const contract = TOPICS[p.topic];
-      let key: string;
-      let value: string;
-      try {
-        key = (contract.key as (e: unknown) => string)(p.event);
-        value = JSON.stringify(p.event);
-      } catch (err) {
-        // A caller bug, not a bus problem: never let one event block the others.
-        this.metrics.dropped.inc({ reason: 'unserializable' });
-        this.log.error({ err, topic: contract.name }, 'event cannot be serialized; dropped');
-        continue;
-      }
-      out.push({ topic: topicName(contract, this.prefix), key, value, enqueuedAt: p.at });
-    }
-    return out;
+    return batch.map((p) => p.record);
   }
 
   private async spoolBuffer(): Promise<void> {
-    await this.appendToSpool(this.toRecords(this.take(this.buffer.length)));
+    const batch = this.take(this.buffer.length);
+    await this.appendToSpool(this.toRecords(batch));
+    this.covered(batch);
   }
 
   private async appendToSpool(records: SpoolRecord[]): Promise<void> {
@@ -376,6 +428,13 @@ export class Emitter {
   }
 
   private async finalFlush(): Promise<void> {
+    await this.flushBuffer();
+    // Everything is on the bus or in the spool: the journal has nothing left to replay.
+    if (this.journalOpen) await this.journal!.close();
+    this.journalOpen = false;
+  }
+
+  private async flushBuffer(): Promise<void> {
     if (this.buffer.length === 0) return;
     const records = this.toRecords(this.take(this.buffer.length));
     if (!this.spoolMode) {

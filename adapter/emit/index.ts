@@ -34,6 +34,7 @@ export function emitterOptionsOf(config: Config) {
     produceTimeoutMs: e.produceTimeoutMs,
     stopTimeoutMs: e.stopTimeoutMs,
     topicPrefix: config.bus.topicPrefix,
+    journal: e.journal,
     ...(e.spoolSegmentBytes > 0 ? { spoolSegmentBytes: e.spoolSegmentBytes } : {}),
     ...(e.spoolAtBuffered > 0 ? { spoolAtBuffered: e.spoolAtBuffered } : {}),
   };

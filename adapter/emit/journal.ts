@@ -1,0 +1,164 @@
+/**
+ * The emitter's write-ahead journal: every event handed to emit() is written to
+ * `<dataDir>/spool/journal-<generation>.wal` before control returns to the event loop, so an event
+ * whose check was answered is in the kernel's page cache before the answer leaves the process
+ * (grpc-js and node:http2 write responses to the socket from a later phase of the loop). A SIGKILL
+ * therefore loses ~nothing: the next start puts what the journal holds beyond its cursor (events not
+ * yet on the bus or in the spool) in the spool, ahead of new events. Not fsynced: it covers process
+ * death, not power loss (the bus's fsync setting and the spool cover that once the event got there).
+ *
+ * Cost on the loop: one write(2) per turn for all events of that turn (page cache, no fsync): the
+ * same order of cost as the socket write of one response. Records use the spool's format (spool.ts:
+ * length-prefixed, crc32-checked), so a torn tail is detected and cut on recovery.
+ *
+ * Coverage: the emitter hands events on in order; cover(position) says everything up to there is on
+ * the bus or in the spool. Files wholly covered are deleted; the cursor (generation, records) is
+ * written in place right after each covered batch, with one small positional write(2) and no await
+ * in between, so a SIGKILL almost never lands between "spooled" and "cursor moved" (if it does, or
+ * on power loss, the batch is delivered twice: never skipped; consumers dedupe on eventId).
+ */
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../common/log.ts';
+import { decodeRecords, encodeRecord, type SpoolRecord } from './spool.ts';
+
+export interface JournalPosition {
+  generation: number;
+  /** Records of that generation up to and including this one. */
+  records: number;
+}
+
+const FILE = /^journal-(\d+)\.wal$/;
+const fileName = (g: number) => `journal-${g}.wal`;
+const CURSOR_BYTES = 64;
+
+export class Journal {
+  private fd: number | null = null;
+  private generation = 0;
+  private records = 0;
+  private bytes = 0;
+  private chunks: Buffer[] = [];
+  private scheduled = false;
+  private failed = false;
+  private cursorFd: number | null = null;
+  /** Generations with a file on disk, oldest first. */
+  private live: number[] = [];
+  private readonly cursorPath: string;
+
+  constructor(
+    private readonly dir: string,
+    private readonly o: { maxFileBytes: number; logger: Logger },
+  ) {
+    this.cursorPath = join(dir, 'journal.cursor.json');
+  }
+
+  private generations(): number[] {
+    return readdirSync(this.dir)
+      .map((f) => FILE.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+  }
+
+  /**
+   * What a previous process journaled beyond its cursor, in order (a torn tail is cut). Call once,
+   * before append(); put the result in the spool, then call reset().
+   */
+  recover(): SpoolRecord[] {
+    let cursor: JournalPosition = { generation: -1, records: 0 };
+    try {
+      const c = JSON.parse(readFileSync(this.cursorPath, 'utf8').trim()) as JournalPosition;
+      if (Number.isInteger(c.generation) && Number.isInteger(c.records)) cursor = c;
+    } catch {
+      // no cursor: nothing was covered
+    }
+    const out: SpoolRecord[] = [];
+    this.live = this.generations();
+    for (const g of this.live) {
+      this.generation = Math.max(this.generation, g + 1);
+      if (g < cursor.generation) continue;
+      const { records } = decodeRecords(readFileSync(join(this.dir, fileName(g))));
+      out.push(...(g === cursor.generation ? records.slice(cursor.records) : records));
+    }
+    return out;
+  }
+
+  /** Removes every journal file and the cursor (after recover()'s records are safe in the spool, or on a clean stop). */
+  reset(): void {
+    this.closeFile();
+    for (const g of this.generations()) rmSync(join(this.dir, fileName(g)), { force: true });
+    if (this.cursorFd !== null) closeSync(this.cursorFd);
+    this.cursorFd = null;
+    rmSync(this.cursorPath, { force: true });
+    this.live = [];
+    this.records = 0;
+    this.bytes = 0;
+  }
+
+  /** Journals one record (written at the end of this turn); returns its position. */
+  append(record: SpoolRecord): JournalPosition {
+    if (this.fd === null || this.bytes >= this.o.maxFileBytes) this.roll();
+    const buf = encodeRecord(record);
+    this.chunks.push(buf);
+    this.bytes += buf.length;
+    this.records += 1;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      // A microtask: before the loop moves on, so before the response of this turn's checks is sent.
+      queueMicrotask(() => this.flush());
+    }
+    return { generation: this.generation, records: this.records };
+  }
+
+  /** Writes what this turn journaled (one write call). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.chunks.length === 0 || this.fd === null) return;
+    const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = [];
+    if (this.failed) return;
+    try {
+      writeSync(this.fd, buf);
+    } catch (err) {
+      // Disk full or similar: emission goes on (memory + spool); only the SIGKILL window widens.
+      this.failed = true;
+      this.o.logger.error({ err }, 'emitter journal write failed; journaling off until restart');
+    }
+  }
+
+  /** Everything up to `pos` is on the bus or in the spool: delete older files, persist the cursor. */
+  cover(pos: JournalPosition): void {
+    while (this.live.length > 0 && this.live[0]! < pos.generation)
+      rmSync(join(this.dir, fileName(this.live.shift()!)), { force: true });
+    try {
+      this.cursorFd ??= openSync(this.cursorPath, 'w');
+      // Fixed width, overwritten in place: never a shorter body followed by stale bytes.
+      writeSync(this.cursorFd, JSON.stringify(pos).padEnd(CURSOR_BYTES), 0);
+    } catch (err) {
+      this.o.logger.warn({ err }, 'journal cursor write failed (a restart re-delivers more)');
+    }
+  }
+
+  private roll(): void {
+    this.flush();
+    this.closeFile();
+    this.generation += 1;
+    this.records = 0;
+    this.bytes = 0;
+    this.fd = openSync(join(this.dir, fileName(this.generation)), 'a');
+    this.live.push(this.generation);
+  }
+
+  private closeFile(): void {
+    if (this.fd !== null) {
+      this.flush();
+      closeSync(this.fd);
+    }
+    this.fd = null;
+  }
+
+  /** Clean stop: everything was flushed or spooled, so the journal holds nothing to recover. */
+  async close(): Promise<void> {
+    this.reset();
+  }
+}
