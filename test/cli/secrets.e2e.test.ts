@@ -119,7 +119,7 @@ describe('no credential in logs or /metrics', () => {
     const signature = key.split('.')[2]!;
     const forged = `${key.slice(0, -6)}AAAAAA`;
     const jwt = `${b64({ alg: 'RS256', kid: 'idp-key-1', typ: 'JWT' })}.${b64({ iss: 'https://idp.test', sub: 'u', exp: 4102444800 })}.c2lnbmF0dXJl`;
-    const checks = [
+    const checks: { path: string; headers: Record<string, string> }[] = [
       { path: '/petstore/v1/pets', headers: { apikey: key } },
       { path: `/petstore/v1/pets?apikey=${key}`, headers: {} },
       { path: '/nowhere/v9/x', headers: { apikey: key } },
