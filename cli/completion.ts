@@ -63,8 +63,8 @@ _mesh_apim() {
   prev="\${COMP_WORDS[COMP_CWORD-1]}"
   # The command path: the leading words that name a command (options and arguments come after it).
   for ((i = 1; i < COMP_CWORD; i++)); do
-    case "\${path:+$path }\${COMP_WORDS[i]}" in
-      ${paths}) path="\${path:+$path }\${COMP_WORDS[i]}" ;;
+    case "\${cmdpath:+$cmdpath }\${COMP_WORDS[i]}" in
+      ${paths}) cmdpath="\${cmdpath:+$cmdpath }\${COMP_WORDS[i]}" ;;
       *) break ;;
     esac
   done

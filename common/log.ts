@@ -56,24 +56,26 @@ function destination(format: LogFormat): DestinationStream {
  * apikey` prints only the key). Every record has URL user info masked and secret-named fields
  * replaced, so a credential in a URL or an error message never reaches the log.
  */
-export const rootLogger: Logger = pino(
-  {
-    level,
-    base: { service: 'mesh-apim' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }), log: (obj) => maskLogFields(obj) },
-    hooks: {
-      logMethod(args, method) {
-        for (let i = 0; i < args.length; i++) {
-          if (typeof args[i] === 'string') args[i] = maskUrlCredentials(args[i] as string);
-        }
-        method.apply(this, args);
-      },
+export const loggerOptions: pino.LoggerOptions = {
+  level,
+  base: { service: 'mesh-apim' },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: {
+    level: (label) => ({ level: label }),
+    log: (obj) => maskLogFields(obj),
+  },
+  hooks: {
+    logMethod(args, method) {
+      for (let i = 0; i < args.length; i++) {
+        if (typeof args[i] === 'string') args[i] = maskUrlCredentials(args[i] as string);
+      }
+      method.apply(this, args);
     },
   },
-  destination(logFormat()),
-);
+};
+
+export const rootLogger: Logger = pino(loggerOptions, destination(logFormat()));
 
 export function createLogger(component: string, bindings: Record<string, unknown> = {}): Logger {
-  return rootLogger.child({ component, ...bindings });
+  return rootLogger.child(maskLogFields({ component, ...bindings }));
 }

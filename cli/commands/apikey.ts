@@ -4,11 +4,12 @@ import { ensureSigningKey, issueApiKey } from '../../adapter/standalone/issuer.t
 import { StandaloneSource } from '../../adapter/standalone/source.ts';
 import { loadConfig } from '../../common/config.ts';
 import { errorMessage } from '../../common/errors.ts';
+import { outputFormat } from '../output.ts';
 
 export const description =
   'Print a WSO2-format API key for a standalone application (signed with the key in the data directory).';
 export const usage =
-  'mesh-apim apikey --application <name> [--validity <seconds>] [--key-type PRODUCTION|SANDBOX] [--permitted-ip <ips/cidrs>] [--permitted-referer <patterns>] [--config <file>]';
+  'mesh-apim apikey --application <name> [--validity <seconds>] [--key-type PRODUCTION|SANDBOX] [--permitted-ip <ips/cidrs>] [--permitted-referer <patterns>] [--config <file>] [-o text|json]';
 
 export async function run(argv: string[]): Promise<number> {
   let values: Record<string, string | undefined>;
@@ -22,8 +23,10 @@ export async function run(argv: string[]): Promise<number> {
         'permitted-ip': { type: 'string' },
         'permitted-referer': { type: 'string' },
         config: { type: 'string' },
+        output: { type: 'string', short: 'o' },
       },
     }));
+    outputFormat(values.output, ['text', 'json']);
   } catch (err) {
     process.stderr.write(`mesh-apim apikey: ${errorMessage(err)}\nUsage: ${usage}\n`);
     return 2;
@@ -62,7 +65,11 @@ export async function run(argv: string[]): Promise<number> {
       ...(values['permitted-ip'] ? { permittedIP: values['permitted-ip'] } : {}),
       ...(values['permitted-referer'] ? { permittedReferer: values['permitted-referer'] } : {}),
     });
-    process.stdout.write(`${token}\n`);
+    process.stdout.write(
+      values.output === 'json'
+        ? `${JSON.stringify({ apiKey: token, application: values.application, keyType, ...(validity !== undefined ? { validitySeconds: validity } : {}) })}\n`
+        : `${token}\n`,
+    );
     return 0;
   } catch (err) {
     process.stderr.write(`mesh-apim apikey: ${errorMessage(err)}\n`);

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { CheckClient } from '../../adapter/check-client.ts';
 import { loadConfig } from '../../common/config.ts';
 import { errorMessage } from '../../common/errors.ts';
+import { outputFormat } from '../output.ts';
 
 export const description =
   'Send one ext_authz CheckRequest to a running adapter (as Envoy would) and print the answer as JSON.';
@@ -19,6 +20,7 @@ export async function run(argv: string[]): Promise<number> {
     'request-id'?: string;
     address?: string;
     config?: string;
+    output?: string;
   };
   try {
     ({ values } = parseArgs({
@@ -32,8 +34,10 @@ export async function run(argv: string[]): Promise<number> {
         'request-id': { type: 'string' },
         address: { type: 'string' },
         config: { type: 'string' },
+        output: { type: 'string', short: 'o' },
       },
     }));
+    outputFormat(values.output, ['json']);
   } catch (err) {
     process.stderr.write(`mesh-apim check: ${errorMessage(err)}\nUsage: ${usage}\n`);
     return 2;

@@ -22,6 +22,7 @@ import {
   MemoryDeadLetterPublisher,
 } from '../../functions/lib/index.ts';
 import { type FunctionModule, functionNames, loadFunction } from '../../functions/registry.ts';
+import { outputFormat } from '../output.ts';
 
 export const description = 'Run one function handler on one Lambda-shaped (or plain) event file.';
 export const usage = `mesh-apim invoke <function> --event <file> [--dry-run] [--config <file>]
@@ -70,14 +71,20 @@ export function toLambdaEvent(json: unknown, fn: FunctionModule, prefix = ''): L
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { event?: string; 'dry-run'?: boolean; config?: string };
+  let values: { event?: string; 'dry-run'?: boolean; config?: string; output?: string };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
       args: argv,
-      options: { event: { type: 'string' }, 'dry-run': { type: 'boolean' }, config: { type: 'string' } },
+      options: {
+        event: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        config: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+      },
       allowPositionals: true,
     }));
+    outputFormat(values.output, ['json']);
   } catch (err) {
     process.stderr.write(`mesh-apim invoke: ${errorMessage(err)}\n\n${usage}\n`);
     return 2;

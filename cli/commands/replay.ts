@@ -17,6 +17,7 @@ import { replayFileName } from '../../functions/analytics/sinks/file.ts';
 import { create } from '../../functions/analytics-publisher.ts';
 import { busDeps, type FunctionDeps, MemoryDeadLetterPublisher } from '../../functions/lib/index.ts';
 import { type ReplayProgress, replay } from '../../functions/runner/replay.ts';
+import { outputFormat } from '../output.ts';
 
 export const description =
   'Replay a time range of request-attributes through the analytics publisher (backfill).';
@@ -28,6 +29,7 @@ export const usage = `mesh-apim replay --from <ISO time> --to <ISO time> [option
   --sink <kinds>       file,http,kafka (repeatable or comma-separated; default: functions.analyticsSinks)
   --dry-run            map and count only: publish nothing, dead-letter nothing
   --batch-size <n>     records per handler invocation (default: functions.batchSize)
+  -o, --output <fmt>   text or json (default: text)
   --config <file>      configuration file`;
 
 const SINKS = ['file', 'http', 'kafka'] as const;
@@ -58,6 +60,7 @@ export interface ReplayArgs {
   dryRun: boolean;
   batchSize: number;
   configFile: string | undefined;
+  output: 'text' | 'json';
 }
 
 /** Validates the arguments against the config; throws UsageError with a clear message. */
@@ -80,6 +83,7 @@ export function parseReplayArgs(
         'dry-run': { type: 'boolean' },
         'batch-size': { type: 'string' },
         config: { type: 'string' },
+        output: { type: 'string', short: 'o' },
       },
       strict: true,
       allowPositionals: false,
@@ -87,6 +91,7 @@ export function parseReplayArgs(
   } catch (err) {
     throw new UsageError(errorMessage(err));
   }
+  const output = outputFormat(values.output as string | undefined, ['text', 'json'] as const);
   const fromMs = parseTime('from', values.from as string | undefined);
   const toMs = parseTime('to', values.to as string | undefined);
   if (toMs <= fromMs) throw new UsageError(`--to (${values.to}) must be after --from (${values.from})`);
@@ -135,6 +140,7 @@ export function parseReplayArgs(
       dryRun: values['dry-run'] === true,
       batchSize,
       configFile: values.config as string | undefined,
+      output,
     },
   };
 }
@@ -197,7 +203,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parseReplayArgs(argv);
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof MeshApimError && err.code === 'CONFIG_INVALID')) {
+    if (err instanceof MeshApimError && (err.code === 'USAGE' || err.code === 'CONFIG_INVALID')) {
       process.stderr.write(`mesh-apim replay: ${err.message}\n\n${usage}\n`);
       return 2;
     }
@@ -234,13 +240,38 @@ export async function run(argv: string[]): Promise<number> {
     });
     progress.done();
     const rate = summary.read / Math.max(summary.elapsedMs / 1000, 0.001);
+    // A dry run maps every record but sends it nowhere: its count is what a real run would publish.
+    if (args.output === 'json') {
+      process.stdout.write(
+        `${JSON.stringify(
+          {
+            from: args.from,
+            to: args.to,
+            topic: args.topic,
+            dryRun: args.dryRun,
+            sinks: args.dryRun ? [] : args.sinks,
+            read: summary.read,
+            published: args.dryRun ? 0 : summary.published,
+            ...(args.dryRun ? { wouldPublish: summary.published } : {}),
+            skipped: summary.skipped,
+            deadLettered: summary.deadLettered,
+            retries: summary.retries,
+            partitions: summary.partitions,
+            elapsedMs: summary.elapsedMs,
+          },
+          null,
+          2,
+        )}\n`,
+      );
+      return 0;
+    }
     process.stdout.write(
       [
         `replay ${args.from} .. ${args.to} of ${args.topic}${args.dryRun ? ' (dry run: nothing published)' : ` -> ${args.sinks.join(', ')}`}`,
         `  records read:    ${summary.read}`,
-        `  published:       ${summary.published}`,
+        args.dryRun ? `  would publish:   ${summary.published}` : `  published:       ${summary.published}`,
         `  skipped:         ${summary.skipped}`,
-        `  dead-lettered:   ${summary.deadLettered}`,
+        `  ${args.dryRun ? 'would dead-letter:' : 'dead-lettered:  '} ${summary.deadLettered}`,
         `  batch retries:   ${summary.retries}`,
         `  partitions:      ${summary.partitions.map((p) => `${p.partition}:[${p.start},${p.end})`).join(' ')}`,
         `  duration:        ${(summary.elapsedMs / 1000).toFixed(1)} s (${Math.round(rate)} records/s)`,

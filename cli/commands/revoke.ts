@@ -4,6 +4,7 @@ import { EventPublisher } from '../../bridge/publish.ts';
 import { createBus } from '../../bus/index.ts';
 import { loadConfig } from '../../common/config.ts';
 import { TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
+import { outputFormat } from '../output.ts';
 
 export const description =
   'Revoke an API key / JWT (jti), an application (consumer key), a user or an opaque token: publishes token-revoked to the stream.';
@@ -21,8 +22,10 @@ export async function run(argv: string[]): Promise<number> {
       'expires-at': { type: 'string' },
       tenant: { type: 'string' },
       config: { type: 'string' },
+      output: { type: 'string', short: 'o' },
     },
   });
+  const output = outputFormat(values.output, ['text', 'json']);
   const given = (
     [
       ['jti', values.jti],
@@ -70,6 +73,6 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await bus.close();
   }
-  process.stdout.write(`${parsed.data.eventId}\n`);
+  process.stdout.write(output === 'json' ? `${JSON.stringify(parsed.data)}\n` : `${parsed.data.eventId}\n`);
   return 0;
 }

@@ -3,6 +3,7 @@ import { createBus } from '../../bus/index.ts';
 import { topicSpecs } from '../../bus/topics.ts';
 import type { TopicDescription, TopicSpec } from '../../bus/types.ts';
 import { loadConfig } from '../../common/config.ts';
+import { outputFormat } from '../output.ts';
 
 export const description =
   'Create/verify the topics of infra/topics.yaml on the configured bus, or list them.';
@@ -10,7 +11,7 @@ export const usage = `mesh-apim topics apply [--dry-run] [--config <file>]
 mesh-apim topics list [--config <file>]
 
 apply   creates missing topics (partitions, retention, cleanup policy from infra/topics.yaml) and
-        verifies existing ones; exit 1 when an existing topic differs (partitions are never changed).
+        verifies existing ones; exit 3 when an existing topic differs (partitions are never changed).
 list    prints every topic on the bus with its settings and records per partition.`;
 
 function fmtMs(ms: number): string {
@@ -37,8 +38,13 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    options: {
+      config: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      output: { type: 'string', short: 'o' },
+    },
   });
+  const json = outputFormat(values.output, ['text', 'json']) === 'json';
   const sub = positionals[0];
   if (sub !== 'apply' && sub !== 'list') {
     process.stderr.write(`mesh-apim topics: expected "apply" or "list"\n\n${usage}\n`);
@@ -46,10 +52,27 @@ export async function run(argv: string[]): Promise<number> {
   }
   const config = loadConfig({ file: values.config });
   const bus = createBus(config);
-  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const out = (line: string) => {
+    if (!json) process.stdout.write(`${line}\n`);
+  };
+  const emit = (doc: unknown) => {
+    if (json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  };
   try {
     if (sub === 'list') {
-      for (const t of await bus.describeTopics()) {
+      const topics = await bus.describeTopics();
+      emit({
+        bus: bus.kind,
+        topics: topics.map((t) => ({
+          name: t.name,
+          partitions: t.partitions,
+          retentionMs: t.retentionMs,
+          retentionBytes: t.retentionBytes ?? -1,
+          cleanupPolicy: t.cleanupPolicy,
+          records: t.offsets.map((o) => Number(o.end) - Number(o.start)),
+        })),
+      });
+      for (const t of topics) {
         const records = t.offsets.map((o) => Number(o.end) - Number(o.start));
         out(
           `${t.name}  partitions=${t.partitions} retention=${fmtMs(t.retentionMs)} retention.bytes=${t.retentionBytes ?? -1} cleanup=${t.cleanupPolicy} records=[${records.join(',')}]`,
@@ -61,8 +84,14 @@ export async function run(argv: string[]): Promise<number> {
     const existing = new Map((await bus.describeTopics(specs.map((s) => s.name))).map((d) => [d.name, d]));
     const missing = specs.filter((s) => !existing.has(s.name));
     let drift = false;
+    const plan: { name: string; action: 'create' | 'ok' | 'differs'; differences: string[] }[] = [];
     for (const s of specs) {
       const have = existing.get(s.name);
+      plan.push({
+        name: s.name,
+        action: have ? (differences(s, have).length ? 'differs' : 'ok') : 'create',
+        differences: have ? differences(s, have) : [],
+      });
       if (!have) {
         out(
           `${values['dry-run'] ? 'would create' : 'create'}  ${s.name} (partitions=${s.partitions} retention=${fmtMs(s.retentionMs)} cleanup=${s.cleanupPolicy})`,
@@ -74,10 +103,17 @@ export async function run(argv: string[]): Promise<number> {
       out(`${diffs.length ? 'DIFFERS' : 'ok'}  ${s.name}${diffs.length ? `: ${diffs.join(', ')}` : ''}`);
     }
     if (!values['dry-run'] && missing.length > 0) await bus.ensureTopics(missing);
+    emit({
+      bus: bus.kind,
+      dryRun: values['dry-run'] === true,
+      topics: plan,
+      created: values['dry-run'] ? 0 : missing.length,
+    });
     out(
       `${bus.kind} bus: ${specs.length} topics, ${missing.length} ${values['dry-run'] ? 'to create' : 'created'}${drift ? ', some differ (not changed)' : ''}`,
     );
-    return drift ? 1 : 0;
+    // 3: the command ran and the answer is "no, the bus does not match" (docs/cli.md).
+    return drift ? 3 : 0;
   } finally {
     await bus.close();
   }

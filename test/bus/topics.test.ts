@@ -91,7 +91,7 @@ describe('topic definitions (infra/topics.yaml joined with events/topics.ts)', (
       await bus.close();
       vi.stubEnv('MESH_APIM_BUS_TOPIC_PREFIX', 'x.');
       lines.length = 0;
-      expect(await run(['apply'])).toBe(1);
+      expect(await run(['apply'])).toBe(3);
       expect(lines.join('')).toMatch(
         /DIFFERS {2}x\.mesh-apim\.dead-letter\.v1: partitions 1 \(want 3\), retention forever \(want 14d\)/,
       );

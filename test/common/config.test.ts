@@ -92,3 +92,37 @@ describe('oauth settings', () => {
     ).toThrow(/introspectionClientId/);
   });
 });
+
+describe('unknown keys in a config file', () => {
+  const write = (text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cfg-unknown-')), 'unknown-keys.yaml');
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('are rejected with every key path, a suggestion when one is close, inside lists too', () => {
+    const file = write(
+      [
+        'adapter:',
+        '  grpcAdress: 0.0.0.0:9191',
+        'bus:',
+        '  kafka:',
+        '    brokerz: [b:9092]',
+        'oauth:',
+        '  issuers:',
+        '    - { issuer: https://idp, jwksUrl: https://idp/jwks, colour: red }',
+        'telemetry: {}',
+        '',
+      ].join('\n'),
+    );
+    expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);
+    expect(() => loadConfig({ file, env: {} })).toThrow(
+      'unknown settings adapter.grpcAdress (did you mean adapter.grpcAddress?), bus.kafka.brokerz (did you mean bus.kafka.brokers?), oauth.issuers.0.colour, telemetry',
+    );
+  });
+
+  it('a file of known keys only still loads', () => {
+    const file = write('adapter:\n  grpcAddress: 0.0.0.0:9191\nlogLevel: warn\n');
+    expect(loadConfig({ file, env: {} }).logLevel).toBe('warn');
+  });
+});
