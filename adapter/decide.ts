@@ -318,10 +318,10 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
       });
     case 'expired':
       match.credentialType = credential.type;
+      // WSO2's ApiKeyAuthenticator answers an expired API key with 900901 (Invalid Credentials).
+      if (!isBearer(credential.type)) return deny('INVALID_CREDENTIALS', 'CREDENTIAL_EXPIRED', match);
       return deny('EXPIRED_CREDENTIALS', 'CREDENTIAL_EXPIRED', match, {
-        headers: isBearer(credential.type)
-          ? { 'www-authenticate': bearerChallenge('invalid_token', 'The access token expired') }
-          : {},
+        headers: { 'www-authenticate': bearerChallenge('invalid_token', 'The access token expired') },
       });
     case 'unavailable': {
       match.credentialType = credential.type;

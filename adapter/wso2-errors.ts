@@ -1,7 +1,11 @@
 /**
- * WSO2 API Manager's gateway error codes ('Error Handling' table of the WSO2 API-M docs), with
- * the HTTP status WSO2's gateway answers and the documented message. Bodies are
- * `{"code","message","description"}` as WSO2's JSON fault sequences send them.
+ * WSO2 API Manager 4.x gateway error codes with the HTTP status its gateway answers, as the 'Error
+ * Handling' page of wso2/docs-apim documents them (401: 900901 900902 900905 900907 900909; 403:
+ * 900906 900908 900910; 429: 9008xx; 500: 900900; 503: 700700 900801), and messages / descriptions
+ * as WSO2 words them: wso2/carbon-apimgt APISecurityConstants (message; description = message + ". "
+ * + detail, getFailureMessageDetailDescription) and the enforcer's ThrottleConstants
+ * (wso2/product-microgateway: every throttle-out is "Message throttled out" / "You have exceeded
+ * your quota"). Bodies are `{"code","message","description"}` as WSO2's JSON fault sequences send them.
  */
 import type { DecisionKind } from './domain.ts';
 
@@ -23,6 +27,9 @@ function e(
   return { code, httpStatus, kind, message, description };
 }
 
+const THROTTLED = 'Message throttled out';
+const QUOTA = 'You have exceeded your quota';
+
 export const WSO2_ERRORS = {
   API_BLOCKED: e(
     700700,
@@ -31,48 +38,19 @@ export const WSO2_ERRORS = {
     'API blocked',
     'This API has been blocked temporarily. Please try again later or contact the system administrators.',
   ),
-  API_THROTTLED: e(
-    900800,
-    429,
-    'rate-limited',
-    'Message throttled out',
-    'The maximum number of requests that can be made to the API within a designated time period is reached and the API is throttled for the user.',
-  ),
-  RESOURCE_THROTTLED: e(
-    900802,
-    429,
-    'rate-limited',
-    'Resource level throttle out',
-    'Message is throttled out because resource level has exceeded',
-  ),
-  APPLICATION_THROTTLED: e(
-    900803,
-    429,
-    'rate-limited',
-    'Application level throttle out',
-    'Message is throttled out because application level is exceeded',
-  ),
-  SUBSCRIPTION_THROTTLED: e(
-    900804,
-    429,
-    'rate-limited',
-    'Subscription level throttled out',
-    'Message throttled out due to subscription level throttling limit reached.',
-  ),
-  BURST_THROTTLED: e(
-    900807,
-    429,
-    'rate-limited',
-    'Message throttled out',
-    'Messaged throttled out because of exceeding the burst control/rate limit (requests per second) in the subscription level policy.',
-  ),
+  API_THROTTLED: e(900800, 429, 'rate-limited', THROTTLED, QUOTA),
+  RESOURCE_THROTTLED: e(900802, 429, 'rate-limited', THROTTLED, QUOTA),
+  APPLICATION_THROTTLED: e(900803, 429, 'rate-limited', THROTTLED, QUOTA),
+  SUBSCRIPTION_THROTTLED: e(900804, 429, 'rate-limited', THROTTLED, QUOTA),
+  BURST_THROTTLED: e(900807, 429, 'rate-limited', THROTTLED, QUOTA),
   UNCLASSIFIED_AUTH_FAILURE: e(
     900900,
-    401,
-    'unauthenticated',
+    500,
+    'unavailable',
     'Unclassified Authentication Failure',
-    'An unspecified error has occurred',
+    'Unclassified Authentication Failure',
   ),
+  /** Also an expired API key: WSO2's ApiKeyAuthenticator answers 900901 for it (not 900903). */
   INVALID_CREDENTIALS: e(
     900901,
     401,
@@ -85,28 +63,29 @@ export const WSO2_ERRORS = {
     401,
     'unauthenticated',
     'Missing Credentials',
-    "Invalid Credentials. Make sure your API invocation call has a header: 'apikey' (or an 'apikey' query parameter)",
+    "Missing Credentials. Make sure your API invocation call has a header: 'Authorization : Bearer ACCESS_TOKEN' or 'apikey: API_KEY'",
   ),
+  /** OAuth2 tokens only. */
   EXPIRED_CREDENTIALS: e(
     900903,
     401,
     'unauthenticated',
     'Access Token Expired',
-    'Access Token has expired. Renew Access token',
+    'Access Token Expired. Renew the access token and try again',
   ),
   NO_MATCHING_RESOURCE: e(
     900906,
-    404,
+    403,
     'not-found',
-    'No matching resource found for given API Request',
-    'A resource with the name in the request can not be found in the API',
+    'No matching resource found in the API for the given request',
+    'No matching resource found in the API for the given request. Check the API documentation and add a proper REST resource path to the invocation URL',
   ),
   SUBSCRIPTION_BLOCKED: e(
     900907,
-    403,
+    401,
     'forbidden',
     'The requested API is temporarily blocked',
-    'The subscription to the API has been blocked',
+    'The requested API is temporarily blocked',
   ),
   RESOURCE_FORBIDDEN: e(
     900908,
@@ -117,27 +96,27 @@ export const WSO2_ERRORS = {
   ),
   SUBSCRIPTION_INACTIVE: e(
     900909,
-    403,
+    401,
     'forbidden',
     'The subscription to the API is inactive',
-    'The subscription to the API is inactive (on hold or rejected)',
+    'The subscription to the API is inactive',
   ),
   SCOPE_FORBIDDEN: e(
     900910,
     403,
     'forbidden',
     'The access token does not allow you to access the requested resource',
-    'User is NOT authorized to access the Resource: the credential lacks a required scope.',
+    'The access token does not allow you to access the requested resource',
   ),
-  /** The key manager (introspection, JWKS) could not be reached to validate the credential. */
+  /** The key manager (introspection, JWKS) could not be reached: WSO2's documented 900900 / 500. */
   KEY_MANAGER_UNAVAILABLE: e(
     900900,
-    503,
+    500,
     'unavailable',
     'Unclassified Authentication Failure',
-    'The key manager could not be reached to validate the access token. Try again later.',
+    'Unclassified Authentication Failure. The key manager could not be reached to validate the credential. Try again later.',
   ),
-  /** Not a WSO2 gateway code: the adapter itself failed and the failure mode is closed. */
+  /** Not a WSO2 gateway answer: the adapter itself failed and the failure mode is closed (retryable). */
   INTERNAL_ERROR: e(
     900900,
     503,

@@ -108,7 +108,7 @@ describe('service annotation -> API served by the adapter (standalone, no restar
       t.client.check({ path: '/inventory/v1/items', headers: { apikey: key } });
     const before = await check();
     expect(before.allowed).toBe(false);
-    expect(before.httpStatus).toBe(404);
+    expect(before.httpStatus).toBe(403); // 900906: WSO2 answers 403
 
     await until(
       async () => kube.openWatches(),
@@ -152,7 +152,7 @@ describe('service annotation -> API served by the adapter (standalone, no restar
     console.log(
       `[measure] delete watch event -> first denied check: ${(performance.now() - deletedAt).toFixed(1)} ms`,
     );
-    expect(denied.httpStatus).toBe(404);
+    expect(denied.httpStatus).toBe(403); // 900906: WSO2 answers 403
     expect(controller.controller.stats).toMatchObject({ deployed: 1, deleted: 1 });
   });
 });

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as fc from 'fast-check';
+import { clientIpOf } from '../../adapter/client-ip.ts';
 import { decide } from '../../adapter/decide.ts';
 import { toCheckResponse } from '../../adapter/response.ts';
 import { ThrottleState } from '../../adapter/throttle.ts';
@@ -32,7 +33,7 @@ export interface FuzzHarness {
   genuine: Map<string, AllowedCredential>;
   /** Every credential string handed to the generators: genuine and forged. */
   pool: string[];
-  /** Forged credentials by case name (each must be 401 900901 or 900903 end to end). */
+  /** Forged credentials by case name (each must be 401 900901 end to end). */
   forged: [string, string, string][];
   close(): Promise<void>;
 }
@@ -71,7 +72,7 @@ export async function startFuzzHarness(transport?: TransportKind): Promise<FuzzH
   const genuine = new Map<string, AllowedCredential>();
   const pool: string[] = [];
   const add = (token: string, cred: Omit<AllowedCredential, 'claimContexts'>) => {
-    genuine.set(canonical(token)!, { ...cred, claimContexts: claimContexts(token) });
+    genuine.set(canonical(token)!, { ...cred, apiKey: true, claimContexts: claimContexts(token) });
     pool.push(token);
   };
   for (const app of oracle.applications)
@@ -116,7 +117,13 @@ export async function startFuzzHarness(transport?: TransportKind): Promise<FuzzH
     ],
     ['unknown kid', await signRs256(otherRsaKey(), 'someone-else', wso2Claims(now)), '900901'],
     ['known kid, another key', await signRs256(otherRsaKey(), key.kid, wso2Claims(now)), '900901'],
-    ['no exp', await signRs256(key.privateKey, key.kid, wso2Claims(now, { exp: undefined })), '900901'],
+    // Keys without exp are accepted (WSO2's rule); forged ones still are not.
+    [
+      'no exp, another key',
+      await signRs256(otherRsaKey(), key.kid, wso2Claims(now, { exp: undefined })),
+      '900901',
+    ],
+    ['no exp, alg none', unsignedToken(key.kid, wso2Claims(now, { exp: undefined })), '900901'],
     ['no jti', await signRs256(key.privateKey, key.kid, wso2Claims(now, { jti: undefined })), '900901'],
     [
       'wrong keytype',
@@ -141,7 +148,8 @@ export async function startFuzzHarness(transport?: TransportKind): Promise<FuzzH
     ],
     ['signature stripped', `${h}.${good.split('.')[1]}.`, '900901'],
     ['truncated signature', good.slice(0, -10), '900901'],
-    ['expired', await t.apiKey('demo-app', { now: now - 7_200_000, validitySeconds: 60 }), '900903'],
+    // An expired API key is 900901 in WSO2 (ApiKeyAuthenticator), not 900903.
+    ['expired', await t.apiKey('demo-app', { now: now - 7_200_000, validitySeconds: 60 }), '900901'],
     [
       'not yet valid (nbf)',
       await signRs256(key.privateKey, key.kid, wso2Claims(now, { nbf: Math.floor(now / 1000) + 3600 })),
@@ -196,13 +204,21 @@ function oracleRequest(p: ProtoCheckRequest) {
   const http = p.attributes?.request?.http ?? {};
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(http.headers ?? {})) headers[k.toLowerCase()] = v;
+  for (const h of http.header_map?.headers ?? []) {
+    if (!h.key) continue;
+    const k = h.key.toLowerCase();
+    const v =
+      h.raw_value && h.raw_value.length > 0 ? Buffer.from(h.raw_value).toString('utf8') : (h.value ?? '');
+    headers[k] = headers[k] !== undefined ? `${headers[k]},${v}` : v;
+  }
   const raw = http.path || headers[':path'] || '/';
   const path = raw.split('#')[0]!.split('?')[0] || '/';
   return {
     method: http.method || headers[':method'] || 'GET',
     path,
     ctxApi: p.attributes?.context_extensions?.api || undefined,
-    clientIp: p.attributes?.source?.address?.socket_address?.address || null,
+    // The trusted client address (adapter/client-ip.ts, unit-tested on its own), default 0 hops.
+    clientIp: clientIpOf(headers, p.attributes?.source?.address?.socket_address?.address || null),
   };
 }
 
@@ -263,6 +279,7 @@ export async function runFuzz(hx: FuzzHarness, o: FuzzRunOptions): Promise<FuzzC
             claimContexts: claims,
             permittedIPs: credential.restrictions.permittedIPs,
             scopes: credential.scopes,
+            apiKey: credential.type === 'apikey',
           });
         }
       }

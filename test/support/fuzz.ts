@@ -87,11 +87,14 @@ export interface AllowedCredential {
   permittedIPs?: readonly string[] | null;
   /** OAuth2-style scopes the credential carries (API keys: none). */
   scopes?: readonly string[];
+  /** API keys meet no resource scope (WSO2 ApiKeyAuthenticator skips resource-level scopes). */
+  apiKey?: boolean;
 }
 
 /**
  * Why an allow is legitimate, or null when it is not. `creds`: the genuine credentials present in
- * the request; `ctxApi`: context_extensions.api; `path` without query; `clientIp` as Envoy reported it.
+ * the request; `ctxApi`: context_extensions.api; `path` without query; `clientIp` the trusted client
+ * address (x-envoy-external-address, rightmost X-Forwarded-For, source address).
  */
 export function explainAllow(
   o: Oracle,
@@ -116,9 +119,9 @@ export function explainAllow(
   if (resources.length === 0) return null;
   if (resources.some((r) => r.auth === 'none')) return 'unsecured resource';
   for (const c of creds) {
-    const scoped = resources.some(
-      (r) => (r.scopes ?? []).length === 0 || r.scopes!.some((x) => c.scopes?.includes(x)),
-    );
+    const scoped =
+      c.apiKey === true ||
+      resources.some((r) => (r.scopes ?? []).length === 0 || r.scopes!.some((x) => c.scopes?.includes(x)));
     if (!scoped) continue;
     if (allowedApplication !== undefined && c.application !== allowedApplication) continue;
     if (c.permittedIPs) {

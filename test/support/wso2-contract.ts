@@ -150,6 +150,35 @@ export async function validateRequest(spec: Wso2Spec, req: ContractRequest): Pro
   return { valid: errors.length === 0, operationId: operation.operationId ?? null, errors };
 }
 
+/** Validates a response body against the operation's declared schema for that status. */
+export async function validateResponse(
+  spec: Wso2Spec,
+  method: string,
+  path: string,
+  status: number,
+  body: unknown,
+): Promise<ContractResult> {
+  const { api } = await backend(spec);
+  const operation = api.matchOperation({ method: method.toLowerCase(), path, headers: {} });
+  if (!operation) return { valid: false, operationId: null, errors: [`${method} ${path}: no such operation`] };
+  const result = api.validateResponse(body, operation, status);
+  const errors = (result.errors ?? []).map((e) => `${e.instancePath || '(body)'} ${e.message ?? ''}`.trim());
+  return { valid: errors.length === 0, operationId: operation.operationId ?? null, errors };
+}
+
+/** The query parameters an operation declares (name -> schema), from the converted spec. */
+export async function declaredQueryParameters(
+  spec: Wso2Spec,
+  method: string,
+  path: string,
+): Promise<string[]> {
+  const { api } = await backend(spec);
+  const operation = api.matchOperation({ method: method.toLowerCase(), path, headers: {} });
+  if (!operation) throw new Error(`${method} ${path}: no such operation`);
+  const params = (operation.parameters ?? []) as { in?: string; name?: string }[];
+  return params.filter((p) => p.in === 'query' && p.name).map((p) => p.name!);
+}
+
 export class ContractViolation extends Error {}
 
 /** Throws a ContractViolation naming the request and every problem; returns the operationId. */

@@ -130,12 +130,13 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     expect(res.body?.code).toBe('900908');
   });
 
-  it('introspection endpoint down: fail closed (503) by default', async () => {
+  // docs-apim error-handling: 900900 (key validation backend not accessible) is answered 500.
+  it('introspection endpoint down: fail closed (500 900900) by default', async () => {
     const tok = token();
     km.mode = 'down';
     const res = await check(tok);
     expect(res.allowed).toBe(false);
-    expect(res.httpStatus).toBe(503);
+    expect(res.httpStatus).toBe(500);
     expect(res.body?.code).toBe('900900');
     expect(res.headers['retry-after']).toBeDefined();
     // Not cached: once the key manager is back, the same token passes.

@@ -110,7 +110,7 @@ describe('standalone source', () => {
   it('serves API fragments from standalone.d without a restart, and stops serving deleted ones', async () => {
     t = await startTestAdapter();
     const key = await t.apiKey('demo-app');
-    expect((await t.client.check({ path: '/orders/v2/1', headers: { apikey: key } })).httpStatus).toBe(404);
+    expect((await t.client.check({ path: '/orders/v2/1', headers: { apikey: key } })).httpStatus).toBe(403); // 900906: WSO2 answers 403
     mkdirSync(t.fragmentsDir, { recursive: true });
     const fragment = join(t.fragmentsDir, 'orders.yaml');
     writeFileSync(fragment, ORDERS_FRAGMENT);
@@ -131,7 +131,7 @@ describe('standalone source', () => {
 
     rmSync(fragment);
     expect(await t.adapter.store.refresh()).toMatchObject({ status: 'ok' });
-    expect((await t.client.check({ path: '/orders/v2/1', headers: { apikey: key } })).httpStatus).toBe(404);
+    expect((await t.client.check({ path: '/orders/v2/1', headers: { apikey: key } })).httpStatus).toBe(403); // 900906: WSO2 answers 403
   });
 
   it('the file watcher reloads the main file', async () => {
