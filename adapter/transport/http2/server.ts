@@ -424,7 +424,8 @@ export class Http2Transport implements Transport {
           ? 'stream ended inside a message (bad length prefix)'
           : 'unary call without a request message';
         setImmediate(() => {
-          if (!call.done && !stream.aborted) this.fail(call, new GrpcError(Status.INTERNAL, problem, 'bad-frame'));
+          if (!call.done && !stream.aborted)
+            this.fail(call, new GrpcError(Status.INTERNAL, problem, 'bad-frame'));
         });
         return;
       }
