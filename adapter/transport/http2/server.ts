@@ -370,7 +370,7 @@ export class Http2Transport implements Transport {
       );
     }
     this.calls.add(call);
-    stream.once('close', () => {
+    const reset = () => {
       if (!call.done) {
         // The client reset the stream (or the connection went) before the answer.
         call.done = true;
@@ -386,9 +386,15 @@ export class Http2Transport implements Transport {
           }
         }
       }
+    };
+    // A peer RST_STREAM also ends the readable side ('aborted' comes first): not a truncated message.
+    stream.once('aborted', reset);
+    stream.once('close', () => {
+      reset();
       this.finish(call);
-      if (method.kind === 'health-watch')
+      if (method.kind === 'health-watch') {
         for (const w of this.watchers) if (w.call === call) this.watchers.delete(w);
+      }
     });
     if (method.kind === 'client-stream') this.startClientStream(call, method);
     const deframer = new Deframer(this.limits.maxMessageBytes, (compressed, body) => {
@@ -411,23 +417,23 @@ export class Http2Transport implements Transport {
     });
     stream.once('end', () => {
       if (call.done) return;
-      if (deframer.partial) {
-        this.fail(
-          call,
-          new GrpcError(Status.INTERNAL, 'stream ended inside a message (bad length prefix)', 'bad-frame'),
-        );
+      if (deframer.partial || (!call.emitter && !call.messages[0])) {
+        // A peer RST_STREAM ends the readable side before 'aborted' is emitted: judge on the next
+        // turn, so a reset is counted as one and not as a truncated message.
+        const problem = deframer.partial
+          ? 'stream ended inside a message (bad length prefix)'
+          : 'unary call without a request message';
+        setImmediate(() => {
+          if (!call.done && !stream.aborted)
+            this.fail(call, new GrpcError(Status.INTERNAL, problem, 'bad-frame'));
+        });
         return;
       }
       if (call.emitter) {
         call.emitter.emit('end');
         return;
       }
-      const msg = call.messages[0];
-      if (!msg) {
-        this.fail(call, new GrpcError(Status.INTERNAL, 'unary call without a request message', 'bad-frame'));
-        return;
-      }
-      this.unary(call, msg);
+      this.unary(call, call.messages[0]!);
     });
   }
 
