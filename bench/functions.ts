@@ -3,11 +3,17 @@
  *  1. events/s into the ELK file sink through the whole handler (Lambda event decode, schema
  *     validation, WSO2 mapping, file write + fsync per batch), against a baseline that only appends
  *     the same pre-rendered lines with the same batching/fsync: the ratio is the handler's overhead.
- *  2. replay time of BENCH_REPLAY_EVENTS (default 100000) request-attributes from the embedded log
- *     through the handler into a replay file, against a plain Bus.read scan of the same range.
+ *  2. events/s through the whole handler into the HTTP `_bulk` sink against a local fake (127.0.0.1:0).
+ *  3. replay time of BENCH_REPLAY_EVENTS (default 100000) request-attributes from the embedded log
+ *     through the handler into a replay file, against a plain Bus.read scan of the same range, with
+ *     the RSS sampled over the replay (flat = bounded memory) and the process's peak RSS.
+ *  4. with BENCH_KAFKA_BROKERS (e.g. 127.0.0.1:19292, infra/kafka/kafka.sh): the local runner on a real
+ *     Kafka, BENCH_KAFKA_EVENTS (default 100000) consumed, mapped and written to the file sink (fsync per
+ *     batch: the consumer commits a batch's offsets only after the handler, and so the fsync, returned).
+ * 1M mode: `npm run bench:functions -- --1m` (or BENCH_MODE=1m): the replay section over 1,000,000 events.
  * Knobs: BENCH_EVENTS (default 50000), BENCH_BATCH (100), BENCH_REPLAY_EVENTS, BENCH_REPLAY_BATCH (1000).
  */
-import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
@@ -22,11 +28,16 @@ import { elkLine } from '../functions/analytics/sinks/elk-line.ts';
 import { replayFileName } from '../functions/analytics/sinks/file.ts';
 import { create } from '../functions/analytics-publisher.ts';
 import { buildLambdaKafkaEvent, busDeps, MemoryDeadLetterPublisher } from '../functions/lib/index.ts';
+import { consumerGroup, startFunctions } from '../functions/runner/index.ts';
 import { replay } from '../functions/runner/replay.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
-const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
+const ONE_M = process.argv.includes('--1m') || process.env.BENCH_MODE === '1m';
+const REPLAY_EVENTS = ONE_M ? 1_000_000 : Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
+const KAFKA = process.env.BENCH_KAFKA_BROKERS ?? '';
+const KAFKA_EVENTS = Number(process.env.BENCH_KAFKA_EVENTS ?? 100_000);
+const mib = (b: number) => `${Math.round(b / 1048576)} MiB`;
 const REPLAY_BATCH = Number(process.env.BENCH_REPLAY_BATCH ?? 1000);
 const topic = TOPICS.requestAttributes.name;
 
@@ -72,6 +83,65 @@ async function handlerToFile(dir: string, fsync: boolean): Promise<number> {
   const s = (performance.now() - t) / 1000;
   await inst.close();
   return EVENTS / s;
+}
+
+/**
+ * A minimal `_bulk` endpoint on 127.0.0.1:0: counts the documents (every other NDJSON line) and
+ * answers `errors: false`, so the figure is the sink's, not a fake Elasticsearch's (it runs in this
+ * process). test/functions/fake-bulk.ts is the full fake the tests use.
+ */
+async function startCountingBulk() {
+  const { createServer } = await import('node:http');
+  let docs = 0;
+  const server = createServer((req, res) => {
+    let lines = 0;
+    req.on('data', (c: Buffer) => {
+      for (let i = c.indexOf(10); i !== -1; i = c.indexOf(10, i + 1)) lines++;
+    });
+    req.on('end', () => {
+      docs += lines / 2;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"took":1,"errors":false,"items":[]}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    docs: () => docs,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+async function handlerToHttp(dir: string): Promise<number> {
+  const fake = await startCountingBulk();
+  try {
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        dataDir: dir,
+        'functions.analyticsSinks': ['http'],
+        'functions.analyticsHttpUrl': fake.url,
+      },
+    });
+    const deps = {
+      ...busDeps({ produce: async () => {} }, config, silent),
+      deadLetters: new MemoryDeadLetterPublisher(),
+    };
+    const inst = create(deps);
+    const recs = records(EVENTS);
+    const events = [];
+    for (let i = 0; i < recs.length; i += BATCH) events.push(buildLambdaKafkaEvent(recs.slice(i, i + BATCH)));
+    await inst.handler(buildLambdaKafkaEvent(records(1, EVENTS)));
+    const t = performance.now();
+    for (const e of events) await inst.handler(e);
+    const s = (performance.now() - t) / 1000;
+    await inst.close();
+    if (fake.docs() < EVENTS) throw new Error(`fake _bulk received ${fake.docs()} of ${EVENTS} documents`);
+    return EVENTS / s;
+  } finally {
+    await fake.close();
+  }
 }
 
 function baselineFile(dir: string, fsync: boolean): number {
@@ -135,8 +205,16 @@ async function replayBench(dir: string) {
   const inst = create(busDeps(bus, config, silent), {
     overrides: { fileName: replayFileName(from, to), truncateFile: true },
   });
+  const rss: number[] = [];
+  let nextSample = 0;
   t = performance.now();
   const summary = await replay({
+    onProgress: (p) => {
+      if (p.read >= nextSample) {
+        rss.push(process.memoryUsage.rss());
+        nextSample += Math.max(1, Math.floor(p.total / 10));
+      }
+    },
     bus,
     topic,
     fromMs,
@@ -148,7 +226,93 @@ async function replayBench(dir: string) {
   const replayS = (performance.now() - t) / 1000;
   await inst.close();
   await bus.close();
-  return { produceS, scanS, scanned, replayS, summary };
+  rss.push(process.memoryUsage.rss());
+  return { produceS, scanS, scanned, replayS, summary, rss };
+}
+
+/** The local runner on a real Kafka: produce, then time the analytics function draining its group. */
+async function kafkaRunnerBench(dir: string) {
+  const { createBus } = await import('../bus/index.ts');
+  const prefix = `bench${Date.now()}.`;
+  const config = loadConfig({
+    env: { KAFKA_BROKERS: KAFKA },
+    overrides: {
+      dataDir: dir,
+      'bus.topicPrefix': prefix,
+      'functions.analyticsSinks': ['file'],
+      'functions.analyticsFileFsync': true,
+      'functions.batchSize': 1000,
+    },
+  });
+  const bus = createBus(config, silent);
+  const wire = `${prefix}${topic}`;
+  await bus.ensureTopics([{ name: wire, partitions: 3, retentionMs: -1, cleanupPolicy: 'delete' }]);
+  for (let i = 0; i < KAFKA_EVENTS; i += 5000) {
+    const n = Math.min(5000, KAFKA_EVENTS - i);
+    await bus.produce(
+      wire,
+      Array.from({ length: n }, (_, j) => {
+        const e = event(i + j);
+        return { key: e.requestId, value: JSON.stringify(e) };
+      }),
+    );
+  }
+  const file = path.join(dir, 'analytics', 'apim_metrics.log');
+  // Lines written so far, read incrementally (a full re-read every poll would compete with the runner).
+  let readTo = 0;
+  let count = 0;
+  const chunk = Buffer.alloc(1 << 20);
+  const lines = () => {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      return 0;
+    }
+    try {
+      for (
+        let n = readSync(fd, chunk, 0, chunk.length, readTo);
+        n > 0;
+        n = readSync(fd, chunk, 0, chunk.length, readTo)
+      ) {
+        for (let i = chunk.indexOf(10); i !== -1 && i < n; i = chunk.indexOf(10, i + 1)) count++;
+        readTo += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return count;
+  };
+  const t = performance.now();
+  const running = await startFunctions(config, bus, { only: ['analytics-publisher'], logger: silent });
+  const deadline = Date.now() + 300_000;
+  let seen = lines();
+  while (seen < KAFKA_EVENTS && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    seen = lines();
+  }
+  const s = (performance.now() - t) / 1000;
+  // After the file holds every line: the group's committed offsets must reach the log's end (the
+  // runner commits a batch only once the handler, whose file write fsyncs, has returned).
+  const ends = await bus.endOffsets(wire);
+  const { Kafka } = await import('kafkajs');
+  const admin = new Kafka({ brokers: KAFKA.split(','), logLevel: 0 }).admin();
+  await admin.connect();
+  let committed = 0;
+  for (let i = 0; i < 50; i++) {
+    const [offsets] = await admin.fetchOffsets({
+      groupId: consumerGroup(config, 'analytics-publisher'),
+      topics: [wire],
+    });
+    committed = (offsets?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+    if (committed >= KAFKA_EVENTS) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await admin.disconnect();
+  await running.stop();
+  await bus.close();
+  const end = ends.reduce((n, p) => n + Number(p.offset), 0);
+  return { seen, s, rate: seen / s, committed, end };
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'mesh-apim-bench-fn-'));
@@ -159,27 +323,42 @@ try {
     best[k] = Math.max(best[k] ?? 0, v);
   };
   // Alternating rounds: load from other processes on the shared machine hits both alike.
-  for (let round = 0; round < 2; round++) {
-    for (const fsync of [true, false]) {
-      keep(`handler_${fsync}`, await handlerToFile(path.join(dir, `h-${round}-${fsync}`), fsync));
-      keep(`baseline_${fsync}`, baselineFile(dir, fsync));
+  if (!ONE_M) {
+    for (let round = 0; round < 2; round++) {
+      for (const fsync of [true, false]) {
+        keep(`handler_${fsync}`, await handlerToFile(path.join(dir, `h-${round}-${fsync}`), fsync));
+        keep(`baseline_${fsync}`, baselineFile(dir, fsync));
+      }
+      keep('http', await handlerToHttp(path.join(dir, `http-${round}`)));
     }
   }
   const r = await replayBench(dir);
+  const k = KAFKA ? await kafkaRunnerBench(path.join(dir, 'kafka')) : null;
   const line = (label: string, fsync: boolean) =>
-    `  ${label}: handler ${Math.round(best[`handler_${fsync}`]!)} events/s vs append-only baseline ${Math.round(best[`baseline_${fsync}`]!)} events/s (baseline/handler ${(best[`baseline_${fsync}`]! / best[`handler_${fsync}`]!).toFixed(2)}x)`;
-  process.stdout.write(
-    [
-      `analytics-publisher -> ELK file sink, ${EVENTS} events, batches of ${BATCH} (best of 2 alternating rounds):`,
-      line('fsync per batch', true),
-      line('no fsync       ', false),
-      `replay of ${REPLAY_EVENTS} events from the embedded log (3 partitions), batches of ${REPLAY_BATCH}, file sink:`,
-      `  produce ${r.produceS.toFixed(1)} s; plain Bus.read scan ${r.scanS.toFixed(1)} s (${r.scanned} records); replay ${r.replayS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.replayS)} events/s; replay/scan ${(r.replayS / r.scanS).toFixed(1)}x)`,
-      `  replay summary: read ${r.summary.read}, published ${r.summary.published}, skipped ${r.summary.skipped}, dead-lettered ${r.summary.deadLettered}`,
-      `  extrapolated to 1,000,000 events: ${((r.replayS * 1_000_000) / REPLAY_EVENTS).toFixed(0)} s`,
-      '',
-    ].join('\n'),
+    `  ${label}: handler ${Math.round(best[`handler_${fsync}`]!)} events/s vs append-only baseline ${Math.round(best[`baseline_${fsync}`]!)} events/s (handler/baseline ${(best[`handler_${fsync}`]! / best[`baseline_${fsync}`]!).toFixed(2)}x)`;
+  const out = ONE_M
+    ? []
+    : [
+        `analytics-publisher -> ELK file sink, ${EVENTS} events, batches of ${BATCH} (best of 2 alternating rounds):`,
+        line('fsync per batch', true),
+        line('no fsync       ', false),
+        `analytics-publisher -> HTTP _bulk sink (local fake), ${EVENTS} events, batches of ${BATCH}: ${Math.round(best.http!)} events/s`,
+      ];
+  out.push(
+    `replay of ${REPLAY_EVENTS} events from the embedded log (3 partitions), batches of ${REPLAY_BATCH}, file sink:`,
+    `  produce ${r.produceS.toFixed(1)} s; plain Bus.read scan ${r.scanS.toFixed(1)} s (${r.scanned} records); replay ${r.replayS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.replayS)} events/s; replay/scan ${(r.replayS / r.scanS).toFixed(1)}x)`,
+    `  replay summary: read ${r.summary.read}, published ${r.summary.published}, skipped ${r.summary.skipped}, dead-lettered ${r.summary.deadLettered}`,
+    `  RSS over the replay (every 10%): ${r.rss.map(mib).join(', ')}; peak RSS of the process ${mib(process.resourceUsage().maxRSS * 1024)}`,
+    ONE_M
+      ? `  1,000,000 events end to end into the file sink: ${r.replayS.toFixed(1)} s`
+      : `  extrapolated to 1,000,000 events: ${((r.replayS * 1_000_000) / REPLAY_EVENTS).toFixed(0)} s`,
   );
+  if (k) {
+    out.push(
+      `local runner on Kafka (${KAFKA}), ${KAFKA_EVENTS} events, 3 partitions, file sink with fsync per batch: ${k.seen} written in ${k.s.toFixed(1)} s (${Math.round(k.rate)} events/s consumed, mapped, published); committed offsets ${k.committed} of end ${k.end}`,
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

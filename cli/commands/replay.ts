@@ -29,6 +29,8 @@ export const usage = `mesh-apim replay --from <ISO time> --to <ISO time> [option
   --sink <kinds>       file,http,kafka (repeatable or comma-separated; default: functions.analyticsSinks)
   --dry-run            map and count only: publish nothing, dead-letter nothing
   --batch-size <n>     records per handler invocation (default: functions.batchSize)
+  --rate <n>           at most n records per second (throttled backfill; default: unlimited)
+  --partition <n>      only this partition (repeatable or comma-separated; default: all)
   -o, --output <fmt>   text or json (default: text)
   --config <file>      configuration file`;
 
@@ -59,6 +61,8 @@ export interface ReplayArgs {
   sinks: SinkKind[];
   dryRun: boolean;
   batchSize: number;
+  rate: number | undefined;
+  partitions: number[] | undefined;
   configFile: string | undefined;
   output: 'text' | 'json';
 }
@@ -82,6 +86,8 @@ export function parseReplayArgs(
         sink: { type: 'string', multiple: true },
         'dry-run': { type: 'boolean' },
         'batch-size': { type: 'string' },
+        rate: { type: 'string' },
+        partition: { type: 'string', multiple: true },
         config: { type: 'string' },
         output: { type: 'string', short: 'o' },
       },
@@ -128,6 +134,20 @@ export function parseReplayArgs(
       throw new UsageError(`--batch-size "${raw}" must be an integer between 1 and 100000`);
     }
   }
+  let rate: number | undefined;
+  if (values.rate !== undefined) {
+    const raw = values.rate as string;
+    rate = Number(raw);
+    if (!/^\d+$/.test(raw) || rate < 1)
+      throw new UsageError(`--rate "${raw}" must be a positive integer (records/s)`);
+  }
+  const partitionArgs = ((values.partition as string[] | undefined) ?? []).flatMap((s) => s.split(','));
+  for (const raw of partitionArgs) {
+    if (!/^\d+$/.test(raw.trim())) throw new UsageError(`--partition "${raw}" must be a partition number`);
+  }
+  const partitions = partitionArgs.length
+    ? [...new Set(partitionArgs.map((s) => Number(s.trim())))]
+    : undefined;
   return {
     config,
     args: {
@@ -139,6 +159,8 @@ export function parseReplayArgs(
       sinks,
       dryRun: values['dry-run'] === true,
       batchSize,
+      rate,
+      partitions,
       configFile: values.config as string | undefined,
       output,
     },
@@ -236,6 +258,8 @@ export async function run(argv: string[]): Promise<number> {
       handler: instance.handler,
       functionName: FUNCTION_NAME,
       batchSize: args.batchSize,
+      ...(args.rate ? { rate: args.rate } : {}),
+      ...(args.partitions ? { partitions: args.partitions } : {}),
       onProgress: (p) => progress.update(p),
     });
     progress.done();

@@ -132,6 +132,10 @@ function classify(ev: RequestAttributes): Fault | null {
   return { type, code, sub: faultSubCategory(type, code) };
 }
 
+const CANONICAL_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** toISOString of the time, without a Date round trip when it is already in that form (the emitter's). */
+const isoUtc = (t: string): string => (CANONICAL_UTC.test(t) ? t : new Date(t).toISOString());
+
 const orUnknown = (v: string | null | undefined): string =>
   v === null || v === undefined || v === '' ? UNKNOWN : v;
 const orMinusOne = (v: number | null | undefined): number =>
@@ -194,7 +198,7 @@ function response(ev: RequestAttributes, o: MappingOptions): ApimResponseEvent {
   const app = knownApp(ev);
   const ua = parseUserAgent(ev.client.userAgent);
   return {
-    requestTimestamp: new Date(ev.receivedAt).toISOString(),
+    requestTimestamp: isoUtc(ev.receivedAt),
     correlationId: ev.requestId,
     keyType: app.keyType,
     apiId: orUnknown(ev.api?.id),
@@ -241,7 +245,7 @@ function faulty(ev: RequestAttributes, o: MappingOptions, f: Fault): ApimFaultyE
   const userName =
     f.type === 'AUTH' ? null : (ev.userName ?? (ev.credentialType === 'none' ? ANONYMOUS : null));
   return {
-    requestTimestamp: new Date(ev.receivedAt).toISOString(),
+    requestTimestamp: isoUtc(ev.receivedAt),
     correlationId: ev.requestId,
     keyType: app.keyType,
     errorType: f.type,

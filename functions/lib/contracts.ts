@@ -1,13 +1,49 @@
-/** Topic wire name -> its events/ contract, and record value -> validated event. */
-import type { z } from 'zod';
+/**
+ * Topic wire name -> its events/ contract, and record value -> validated event.
+ *
+ * Validation at the trust boundary has two paths. The fast one is an ajv validator compiled once from
+ * the zod schema's own JSON Schema (output mode: unknown keys are not allowed, so an accepted value
+ * is exactly what zod would return); a value it accepts is used as parsed. Anything it rejects goes
+ * through zod, which gives the full error (poison) or the canonical value (e.g. unknown keys
+ * stripped). Only schemas without defaults or transforms may take the fast path (FAST_SCHEMAS): for
+ * them "ajv accepts" implies "zod accepts with the same value" (test/functions/lib/contracts.test.ts).
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { z } from 'zod';
 import type { InRecord } from '../../bus/types.ts';
+import { RequestAttributes } from '../../events/request-attributes.ts';
 import { TOPICS, type TopicContract } from '../../events/topics.ts';
 import { RecordDecodeError, RecordSchemaError } from './errors.ts';
 
+const ALL_CONTRACTS = Object.values(TOPICS) as TopicContract[];
+const byWireName = new Map<string, TopicContract | undefined>();
+
 /** The contract of a wire topic name, with or without the configured prefix; undefined when unknown. */
 export function contractForTopic(topic: string, prefix = ''): TopicContract | undefined {
+  const key = `${prefix}\u0000${topic}`;
+  if (byWireName.has(key)) return byWireName.get(key);
   const bare = prefix && topic.startsWith(prefix) ? topic.slice(prefix.length) : topic;
-  return Object.values(TOPICS).find((t) => t.name === bare || t.name === topic) as TopicContract | undefined;
+  const found = ALL_CONTRACTS.find((t) => t.name === bare || t.name === topic);
+  if (byWireName.size < 1000) byWireName.set(key, found); // bounded: topic names come from records
+  return found;
+}
+
+/** Schemas with neither defaults nor transforms: their validated value is the input itself. */
+const FAST_SCHEMAS: readonly z.ZodType[] = [RequestAttributes];
+const compiled = new WeakMap<z.ZodType, ValidateFunction | null>();
+
+export function fastValidator(schema: z.ZodType): ValidateFunction | null {
+  let v = compiled.get(schema);
+  if (v !== undefined) return v;
+  v = null;
+  if (FAST_SCHEMAS.includes(schema)) {
+    const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'output' }) as Record<string, unknown>;
+    delete json.$schema;
+    // Formats are carried by zod's own patterns in the schema; ajv need not know them.
+    v = new Ajv({ strict: false, validateFormats: false, allErrors: false }).compile(json);
+  }
+  compiled.set(schema, v);
+  return v;
 }
 
 /** UTF-8 JSON of the record value. Throws RecordDecodeError (poison). */
@@ -28,6 +64,7 @@ export function decodeJsonValue(record: InRecord): unknown {
 /** Parses and validates a record value against a schema. Throws RecordDecodeError / RecordSchemaError. */
 export function validateRecord<S extends z.ZodType>(record: InRecord, schema: S): z.infer<S> {
   const json = decodeJsonValue(record);
+  if (fastValidator(schema)?.(json)) return json as z.infer<S>;
   const result = schema.safeParse(json);
   if (!result.success) {
     const issues = result.error.issues

@@ -6,10 +6,11 @@
 
 import { randomUUID } from 'node:crypto';
 import middy from '@middy/core';
+import type { InRecord } from '../../bus/types.ts';
 import type { BatchContext, BatchSummary, KafkaFunction } from './batch.ts';
 import { settleBatch } from './batch.ts';
 import type { FunctionDeps } from './deps.ts';
-import { decodeKafkaEvent, type LambdaKafkaEvent } from './kafka-event.ts';
+import { type DecodedEntry, decodeKafkaEvent, type LambdaKafkaEvent } from './kafka-event.ts';
 
 /** The subset of Lambda's context we use; the local runner and `invoke` pass a compatible object. */
 export interface InvocationContext {
@@ -18,7 +19,16 @@ export interface InvocationContext {
   getRemainingTimeInMillis?: () => number;
 }
 
-export type KafkaHandler = (event: LambdaKafkaEvent, context?: InvocationContext) => Promise<BatchSummary>;
+export type KafkaHandler = ((
+  event: LambdaKafkaEvent,
+  context?: InvocationContext,
+) => Promise<BatchSummary>) & {
+  /**
+   * The same batch core over records already read from the bus (replay): skips only the Lambda
+   * transport encoding (base64 out, base64 back in), which is most of a replay's own cost.
+   */
+  records?: (records: readonly InRecord[], context?: InvocationContext) => Promise<BatchSummary>;
+};
 
 /**
  * Builds the handler. `fn` is the function definition or a factory of it from the deps (for
@@ -39,7 +49,10 @@ export function kafkaBatchHandler<E>(
     }
     return f;
   };
-  const core = async (event: LambdaKafkaEvent, context: InvocationContext = {}): Promise<BatchSummary> => {
+  const settle = async (
+    entries: readonly DecodedEntry[],
+    context: InvocationContext,
+  ): Promise<BatchSummary> => {
     const d = typeof deps === 'function' ? await deps() : deps;
     const fn = resolve(d);
     const requestId = context.awsRequestId ?? randomUUID();
@@ -50,9 +63,18 @@ export function kafkaBatchHandler<E>(
       now: d.now,
       requestId,
     };
-    return settleBatch(fn, decodeKafkaEvent(event), ctx, d.deadLetters);
+    return settleBatch(fn, entries, ctx, d.deadLetters);
   };
+  const core = async (event: LambdaKafkaEvent, context: InvocationContext = {}): Promise<BatchSummary> =>
+    settle(decodeKafkaEvent(event), context);
   const handler = middy(core as (event: LambdaKafkaEvent, context: never) => Promise<BatchSummary>);
   // middy's handler takes (event, context); a missing context is fine for our core.
-  return (event, context) => handler(event, (context ?? {}) as never) as Promise<BatchSummary>;
+  const out: KafkaHandler = (event, context) =>
+    handler(event, (context ?? {}) as never) as Promise<BatchSummary>;
+  out.records = (records, context = {}) =>
+    settle(
+      records.map((record) => ({ ok: true, record })),
+      context,
+    );
+  return out;
 }

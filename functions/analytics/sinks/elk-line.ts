@@ -11,9 +11,19 @@ function hhmmss(d: Date): string {
   return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())},${p(d.getUTCMilliseconds(), 3)}`;
 }
 
-export function elkLine(item: SinkItem, now: Date, thread = 'analytics-publisher'): string {
+/** The part of a line before the metric name: the same for every line of one batch (one clock read). */
+export function elkPrefix(now: Date, thread = 'analytics-publisher'): string {
+  return `${hhmmss(now)} [-] [${thread}]  INFO ELKCounterMetric apimMetrics: `;
+}
+
+/** One line from a batch's prefix (elkPrefix). */
+export function elkLineWith(prefix: string, item: SinkItem): string {
   // JSON.stringify never emits raw CR/LF (they are escaped), so one event is always one line.
-  return `${hhmmss(now)} [-] [${thread}]  INFO ELKCounterMetric apimMetrics: ${item.metric}, properties :${JSON.stringify(item.data)}\n`;
+  return `${prefix}${item.metric}, properties :${JSON.stringify(item.data)}\n`;
+}
+
+export function elkLine(item: SinkItem, now: Date, thread = 'analytics-publisher'): string {
+  return elkLineWith(elkPrefix(now, thread), item);
 }
 
 const LINE = /apimMetrics: (apim:[a-z]+), properties :(\{.*\})\s*$/;

@@ -25,7 +25,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { SinkUnavailableError } from '../errors.ts';
-import { elkLine, parseElkLine } from './elk-line.ts';
+import { elkLineWith, elkPrefix, parseElkLine } from './elk-line.ts';
 import { type AnalyticsSink, dedupKey, type SinkItem, type SinkItemResult } from './types.ts';
 
 export interface FileSinkOptions {
@@ -112,14 +112,14 @@ export class FileSink implements AnalyticsSink {
   async write(items: readonly SinkItem[]): Promise<SinkItemResult[]> {
     try {
       const fd = this.open();
-      const now = this.o.now();
+      const prefix = elkPrefix(this.o.now());
       const batchIds = new Set<string>();
       let chunk = '';
       for (const item of items) {
         const id = dedupKey(item);
         if (this.recent.has(id) || batchIds.has(id)) continue; // already written: idempotent no-op
         batchIds.add(id);
-        chunk += elkLine(item, now);
+        chunk += elkLineWith(prefix, item);
       }
       if (chunk) {
         const bytes = Buffer.from(chunk);

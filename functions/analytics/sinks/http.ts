@@ -40,9 +40,14 @@ export function indexFor(item: SinkItem, prefix: string): string {
 
 export function bulkBody(items: readonly SinkItem[], prefix: string): string {
   let body = '';
+  const response = JSON.stringify(`${prefix}_response`);
+  const faulty = JSON.stringify(`${prefix}_faulty`);
   for (const it of items) {
-    body += `${JSON.stringify({ index: { _index: indexFor(it, prefix), _id: dedupKey(it) } })}\n`;
-    body += `${JSON.stringify({ '@timestamp': it.data.requestTimestamp, ...it.data })}\n`;
+    const index = it.metric === FAULTY_METRIC ? faulty : response;
+    // Spliced rather than spread + stringified twice: the same bytes, one stringify per document.
+    const doc = JSON.stringify(it.data);
+    body += `{"index":{"_index":${index},"_id":${JSON.stringify(dedupKey(it))}}}\n`;
+    body += `{"@timestamp":${JSON.stringify(it.data.requestTimestamp)}${doc.length > 2 ? ',' : ''}${doc.slice(1)}\n`;
   }
   return body;
 }

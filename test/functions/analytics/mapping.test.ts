@@ -239,6 +239,13 @@ describe('request-attributes -> WSO2 analytics mapping', () => {
     });
   });
 
+  it('requestTimestamp is UTC ISO-8601 whatever offset the event was stamped with', () => {
+    const ev = structuredClone(cases['response-served']!);
+    ev.receivedAt = '2026-11-26T06:00:00.5+02:00';
+    const m = toAnalytics(ev);
+    expect(m.metric !== null && m.data.requestTimestamp).toBe('2026-11-26T04:00:00.500Z');
+  });
+
   it('the response content type Envoy logged lands in properties.responseContentType', () => {
     const ev = structuredClone(cases['response-served']!);
     ev.response = { ...ev.response!, contentType: 'application/json; charset=utf-8' };

@@ -97,6 +97,27 @@ describe('Lambda Kafka events, both shapes', () => {
     }
   });
 
+  it('strict base64: base64url characters, padding in the middle and whitespace are corrupt; canonical values decode', () => {
+    const decodeValue = (value: string) => {
+      const event = buildLambdaKafkaEvent([rec()]);
+      event.records['mesh-apim.request-attributes.v1-3']![0]!.value = value;
+      return decodeKafkaEvent(event)[0]!;
+    };
+    for (const bad of ['ab-_', 'QQ==QQ==', 'QUJD RA==', '=QUJ', 'QUJDRA=', 'Q===']) {
+      expect(decodeValue(bad).ok, bad).toBe(false);
+    }
+    for (const [text, plain] of [
+      ['', ''],
+      ['QQ==', 'A'],
+      ['QUI=', 'AB'],
+      ['QUJD', 'ABC'],
+      [Buffer.from('ÿþ{"a":1}').toString('base64'), 'ÿþ{"a":1}'],
+    ] as const) {
+      const d = decodeValue(text);
+      expect(d.ok && d.record.value?.toString(), text).toBe(plain);
+    }
+  });
+
   it('rejects events that are not Kafka events', () => {
     expect(() => decodeKafkaEvent({ Records: [] })).toThrow(/eventSource/);
     expect(() => decodeKafkaEvent({ eventSource: 'aws:kafka', records: {} })).toThrow(/eventSourceArn/);
