@@ -2,6 +2,7 @@
  * The pure decision: request + verified credential + snapshot + clock + explicit throttle state ->
  * Decision. Synchronous, no I/O; the only side effect is counting in the ThrottleState it is given.
  */
+import { revokedSignatures } from './credentials/canonical.ts';
 import { ipPermitted, refererPermitted } from './credentials/restrictions.ts';
 import type { CredentialResult, ValidCredential } from './credentials/types.ts';
 import {
@@ -267,6 +268,13 @@ function findSubscription(
   return null;
 }
 
+/** WSO2 names revoked JWTs (and API keys) by signature: compared in canonical spelling, never raw. */
+function revokedBySignature(snapshot: Snapshot, cred: ValidCredential): boolean {
+  if (!cred.signatures?.length || snapshot.revokedJtis.size === 0) return false;
+  const revoked = revokedSignatures(snapshot.revokedJtis);
+  return cred.signatures.some((s) => revoked.has(s));
+}
+
 export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, state: DecideState): Decision {
   const { request, credential } = input;
   const now = clock.now();
@@ -343,8 +351,10 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   match.subject = cred.subject;
   if (
     (cred.jti && snapshot.revokedJtis.has(cred.jti)) ||
+    revokedBySignature(snapshot, cred) ||
     state.revocations?.revokedBy({
       jti: cred.jti ?? undefined,
+      signatures: cred.signatures,
       subject: cred.subject ?? undefined,
       consumerKey: cred.application.by === 'consumer-key' ? cred.application.consumerKey : undefined,
       issuedAtMs: cred.issuedAt ?? undefined,

@@ -100,7 +100,12 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const throttle = new ThrottleState(config.adapter.throttleMaxKeys);
   const revocations = deps.revocations ?? new RevocationStore();
   const verifiers = deps.verifiers ?? [
-    ...defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
+    ...defaultVerifiers({
+      apiKey: {
+        allowNoExpiry: config.adapter.apiKeyAllowNoExpiry,
+        cacheMaxBytes: config.adapter.credentialCacheMaxBytes,
+      },
+    }),
     ...oauthVerifiers(config, clock, metrics.registry),
   ];
   // decide() denies a revoked opaque token by its digest; dropping the cached introspection answer

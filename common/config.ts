@@ -75,6 +75,14 @@ export const ConfigSchema = z.object({
         .positive()
         .default(1_000_000)
         .describe('Upper bound of throttle counters kept in memory; idle keys expire first.'),
+      credentialCacheMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024)
+        .describe(
+          'Bound in (estimated) bytes of each credential cache (verified API keys, verified JWT access tokens, introspection answers), beside its entry bound.',
+        ),
     })
     .prefault({}),
 
