@@ -83,6 +83,11 @@ export class ApiKeyVerifier implements CredentialVerifier {
   /** RSA verifications performed (cache misses): lets tests and the bench see the cache work. */
   verifications = 0;
 
+  /** Verified keys held and their estimated bytes (tests, diagnostics). */
+  get cacheStats(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
+  }
+
   constructor(options: ApiKeyVerifierOptions = {}) {
     this.allowNoExpiry = options.allowNoExpiry ?? false;
     this.cache = new LRUCache<string, CacheEntry>({
