@@ -11,6 +11,7 @@ export interface AdapterMetrics {
   readonly snapshotLoaded: Gauge<'source'>;
   readonly snapshotInfo: Gauge<'source' | 'version'>;
   readonly throttleKeys: Gauge;
+  readonly throttleRefused: Counter;
   readonly observerErrors: Counter;
 }
 
@@ -64,6 +65,12 @@ export function createAdapterMetrics(registry: Registry = new Registry()): Adapt
     throttleKeys: new Gauge({
       name: 'mesh_apim_throttle_keys',
       help: 'Throttle counters held in memory',
+      registers: r,
+    }),
+    throttleRefused: new Counter({
+      name: 'mesh_apim_throttle_refused_total',
+      help: 'Requests denied 429 because every throttle counter held was live and none could be made for them (client: authenticated | unauthenticated)',
+      labelNames: ['client'],
       registers: r,
     }),
     observerErrors: new Counter({

@@ -74,7 +74,9 @@ export const ConfigSchema = z.object({
         .int()
         .positive()
         .default(1_000_000)
-        .describe('Upper bound of throttle counters kept in memory; idle keys expire first.'),
+        .describe(
+          'Upper bound of throttle counters kept in memory (unauthenticated clients at most half). Ended windows are dropped to make room; a live counter is never evicted: a request that needs a new counter when none fits is denied 429 (THROTTLE_CAPACITY_EXCEEDED) and counted in mesh_apim_throttle_refused_total.',
+        ),
       credentialCacheMaxBytes: z
         .number()
         .int()
