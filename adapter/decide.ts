@@ -2,6 +2,7 @@
  * The pure decision: request + verified credential + snapshot + clock + explicit throttle state ->
  * Decision. Synchronous, no I/O; the only side effect is counting in the ThrottleState it is given.
  */
+import { revokedSignatures } from './credentials/canonical.ts';
 import { ipPermitted, refererPermitted } from './credentials/restrictions.ts';
 import type { CredentialResult, ValidCredential } from './credentials/types.ts';
 import {
@@ -27,7 +28,7 @@ import {
   type SubscriptionEntry,
   subscriptionKey,
 } from './snapshot/types.ts';
-import type { ThrottleState } from './throttle.ts';
+import { clientBucket, type ThrottleState, throttleKey } from './throttle.ts';
 import { WSO2_ERRORS, type Wso2ErrorName } from './wso2-errors.ts';
 
 export interface DecideInput {
@@ -115,6 +116,8 @@ interface Level {
   quota: Quota;
   /** False only for a soft subscription quota: over it the request is allowed and marked. */
   hard: boolean;
+  /** Keyed by an unauthenticated client's address (its own, smaller share of the counters). */
+  anonymous?: boolean;
 }
 
 type ThrottleOutcome =
@@ -125,10 +128,14 @@ function throttle(levels: Level[], match: MatchInfo, now: number, state: Throttl
   let overQuota = false;
   let overKey: string | null = null;
   const active = levels.filter((l) => l.quota.requestCount !== null);
+  const newcomers: Level[] = [];
+  let firstReset = Number.POSITIVE_INFINITY;
   // Check every level before counting: a denied request uses up no quota.
   for (const l of active) {
     const limit = l.quota.requestCount!;
-    const { count, resetAt } = state.peek(l.key, l.quota.windowMs, now);
+    const { count, resetAt, tracked } = state.peek(l.key, l.quota.windowMs, now);
+    if (!tracked) newcomers.push(l);
+    firstReset = Math.min(firstReset, resetAt);
     if (count < limit) continue;
     if (!l.hard) {
       overQuota = true;
@@ -148,9 +155,22 @@ function throttle(levels: Level[], match: MatchInfo, now: number, state: Throttl
       }),
     };
   }
+  // No room for this request's new counters (every counter held is live): refused, fail closed,
+  // rather than counted nowhere (throttle.ts). Room comes back when a window ends.
+  if (!state.admit(newcomers, now)) {
+    const l = newcomers[0]!;
+    const resetSeconds = Math.max(1, Math.ceil((firstReset - now) / 1000));
+    return {
+      denied: deny(l.name, 'THROTTLE_CAPACITY_EXCEEDED', match, {
+        throttleKey: l.key,
+        headers: { 'retry-after': String(resetSeconds) },
+      }),
+    };
+  }
   let tightest: RateLimitInfo | null = null;
   for (const l of active) {
-    const count = state.consume(l.key, l.quota.windowMs, now);
+    // Admitted above and nothing runs in between (synchronous): never null here.
+    const count = state.consume(l.key, l.quota.windowMs, now, l.anonymous) ?? 0;
     const limit = l.quota.requestCount!;
     const remaining = Math.max(0, limit - count);
     if (!tightest || remaining < tightest.remaining) {
@@ -168,7 +188,7 @@ function apiLevels(snapshot: Snapshot, api: ApiEntry, resource: ResourceEntry): 
     levels.push({
       name: 'API_THROTTLED',
       reason: 'API_LIMIT_EXCEEDED',
-      key: `api:${api.info.id}`,
+      key: throttleKey('api', api.info.id),
       quota: apiPolicy.quota,
       hard: true,
     });
@@ -178,7 +198,7 @@ function apiLevels(snapshot: Snapshot, api: ApiEntry, resource: ResourceEntry): 
     levels.push({
       name: 'RESOURCE_THROTTLED',
       reason: 'RESOURCE_LIMIT_EXCEEDED',
-      key: `res:${api.info.id}:${resource.method}:${resource.template}`,
+      key: throttleKey('res', api.info.id, resource.method, resource.template),
       quota: resPolicy.quota,
       hard: true,
     });
@@ -267,6 +287,13 @@ function findSubscription(
   return null;
 }
 
+/** WSO2 names revoked JWTs (and API keys) by signature: compared in canonical spelling, never raw. */
+function revokedBySignature(snapshot: Snapshot, cred: ValidCredential): boolean {
+  if (!cred.signatures?.length || snapshot.revokedJtis.size === 0) return false;
+  const revoked = revokedSignatures(snapshot.revokedJtis);
+  return cred.signatures.some((s) => revoked.has(s));
+}
+
 export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, state: DecideState): Decision {
   const { request, credential } = input;
   const now = clock.now();
@@ -293,9 +320,10 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
       levels.push({
         name: 'SUBSCRIPTION_THROTTLED',
         reason: 'SUBSCRIPTION_LIMIT_EXCEEDED',
-        key: `anon:${api.info.id}:${request.clientIp ?? 'unknown'}`,
+        key: throttleKey('anon', api.info.id, clientBucket(request.clientIp)),
         quota: tier.quota,
         hard: true,
+        anonymous: true,
       });
     }
     match.subscriptionTier = UNAUTHENTICATED_TIER;
@@ -343,10 +371,10 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   match.subject = cred.subject;
   if (
     (cred.jti && snapshot.revokedJtis.has(cred.jti)) ||
-    (cred.signature && snapshot.revokedJtis.has(cred.signature)) ||
+    revokedBySignature(snapshot, cred) ||
     state.revocations?.revokedBy({
       jti: cred.jti ?? undefined,
-      signature: cred.signature,
+      signatures: cred.signatures,
       subject: cred.subject ?? undefined,
       consumerKey: cred.application.by === 'consumer-key' ? cred.application.consumerKey : undefined,
       issuedAtMs: cred.issuedAt ?? undefined,
@@ -424,7 +452,7 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
     levels.push({
       name: 'BURST_THROTTLED',
       reason: 'BURST_LIMIT_EXCEEDED',
-      key: `burst:${app.id}:${api.info.id}`,
+      key: throttleKey('burst', app.id, api.info.id),
       quota: { requestCount: burst.limit, windowMs: burst.windowMs },
       hard: true,
     });
@@ -433,7 +461,7 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
     levels.push({
       name: 'SUBSCRIPTION_THROTTLED',
       reason: 'SUBSCRIPTION_LIMIT_EXCEEDED',
-      key: `sub:${app.id}:${api.info.id}`,
+      key: throttleKey('sub', app.id, api.info.id),
       quota: subPolicy.quota,
       hard: subPolicy.stopOnQuotaReach,
     });
@@ -444,7 +472,7 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
       name: 'APPLICATION_THROTTLED',
       reason: 'APPLICATION_LIMIT_EXCEEDED',
       // WSO2 counts application quotas per application and end user.
-      key: `app:${app.id}:${cred.subject ?? ''}`,
+      key: throttleKey('app', app.id, cred.subject ?? ''),
       quota: appPolicy.quota,
       hard: true,
     });

@@ -101,10 +101,18 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const source = deps.source ?? createSource(config, signingKey, clock);
   const store = new SnapshotStore(source, { metrics, debounceMs: deps.reloadDebounceMs ?? 100 });
   if (source instanceof ApimSnapshotSource) registerApimMetrics(metrics.registry, source, clock);
-  const throttle = new ThrottleState(config.adapter.throttleMaxKeys);
+  const throttle = new ThrottleState(config.adapter.throttleMaxKeys, {
+    onRefused: (anonymous) =>
+      metrics.throttleRefused.inc({ client: anonymous ? 'unauthenticated' : 'authenticated' }),
+  });
   const revocations = deps.revocations ?? new RevocationStore();
   const verifiers = deps.verifiers ?? [
-    ...defaultVerifiers({ apiKey: { allowNoExpiry: config.adapter.apiKeyAllowNoExpiry } }),
+    ...defaultVerifiers({
+      apiKey: {
+        allowNoExpiry: config.adapter.apiKeyAllowNoExpiry,
+        cacheMaxBytes: config.adapter.credentialCacheMaxBytes,
+      },
+    }),
     ...oauthVerifiers(config, clock, metrics.registry),
   ];
   // decide() denies a revoked opaque token by its digest; dropping the cached introspection answer

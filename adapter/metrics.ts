@@ -12,6 +12,7 @@ export interface AdapterMetrics {
   readonly snapshotLoaded: Gauge<'source'>;
   readonly snapshotInfo: Gauge<'source' | 'version'>;
   readonly throttleKeys: Gauge;
+  readonly throttleRefused: Counter;
   readonly observerErrors: Counter;
   /** Requests the gRPC transport answered with an error status or dropped (bad input, timeouts). */
   readonly transportErrors: Counter<'transport' | 'reason'>;
@@ -101,6 +102,12 @@ export function createAdapterMetrics(registry: Registry = new Registry()): Adapt
       name: 'mesh_apim_grpc_transport_errors_total',
       help: 'gRPC requests the transport answered with an error status or dropped, by transport and reason (bad input, deadline, reset, ...)',
       labelNames: ['transport', 'reason'],
+      registers: r,
+    }),
+    throttleRefused: new Counter({
+      name: 'mesh_apim_throttle_refused_total',
+      help: 'Requests denied 429 because every throttle counter held was live and none could be made for them (client: authenticated | unauthenticated)',
+      labelNames: ['client'],
       registers: r,
     }),
     observerErrors: new Counter({

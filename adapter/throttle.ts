@@ -1,31 +1,123 @@
 /**
  * Exact per-instance request counters in fixed windows aligned to the epoch (a 1-minute quota
- * resets at each whole minute). This is the explicit state decide() is handed; it is bounded:
- * counters whose window has passed are worth nothing and are dropped first, then the least
- * recently used.
+ * resets at each whole minute). This is the explicit state decide() is handed; it is bounded, and
+ * the bound never costs a live counter: counters whose window has passed are worth nothing and are
+ * dropped to make room, but a counter whose window is still running is never evicted for a
+ * newcomer (that would reset a subscriber's used quota). A newcomer that finds no room is refused
+ * (counted in `refused`); decide() denies its request 429, fail closed: a quota the adapter cannot
+ * count is not enforced, so admitting it uncounted would turn the bound into a bypass.
+ * Unauthenticated clients (keyed by address, which an attacker rotates) may hold at most half the
+ * counters, so a flood of them cannot keep a new subscriber from being counted.
  */
 
 interface Counter {
   windowStart: number;
   windowMs: number;
   count: number;
+  anonymous: boolean;
 }
 
 export interface WindowCount {
   count: number;
   /** ms since epoch when the current window ends. */
   resetAt: number;
+  /** A counter exists for the key (a key without one needs room to be counted). */
+  tracked: boolean;
+}
+
+/**
+ * Unambiguous counter key: the level, then each part length-prefixed (`sub:4:acme:9:eu:orders`), so
+ * no two different part lists share a key whatever characters the names contain.
+ */
+export function throttleKey(level: string, ...parts: readonly string[]): string {
+  let key = level;
+  for (const p of parts) key += `:${p.length}:${p}`;
+  return key;
+}
+
+/**
+ * The Unauthenticated tier's client identity: an IPv4 address as is, an IPv6 client by its /64 (a
+ * host on one network gets a whole /64 and can rotate addresses inside it freely; IPv4-mapped IPv6
+ * is the IPv4 address). Anything that does not parse is one shared `unknown` client.
+ */
+export function clientBucket(address: string | null | undefined): string {
+  if (!address) return 'unknown';
+  const a = address.trim();
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(a)) return ipv4(a) ?? 'unknown';
+  const groups = ipv6Groups(a);
+  if (!groups) return 'unknown';
+  // ::ffff:a.b.c.d (IPv4-mapped): the IPv4 client.
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `${groups[6]! >> 8}.${groups[6]! & 255}.${groups[7]! >> 8}.${groups[7]! & 255}`;
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
+}
+
+function ipv4(a: string): string | null {
+  const octets = a.split('.').map(Number);
+  return octets.every((o) => o <= 255) ? octets.join('.') : null;
+}
+
+/** The eight 16-bit groups of an IPv6 address (zone id dropped, embedded IPv4 allowed), or null. */
+function ipv6Groups(input: string): number[] | null {
+  let a = input.startsWith('[') && input.endsWith(']') ? input.slice(1, -1) : input;
+  const zone = a.indexOf('%');
+  if (zone >= 0) a = a.slice(0, zone);
+  if (a.length > 45 || !/^[0-9a-fA-F:.]+$/.test(a)) return null;
+  const halves = a.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string): number[] | null => {
+    if (part === '') return [];
+    const out: number[] = [];
+    const pieces = part.split(':');
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i]!;
+      if (i === pieces.length - 1 && piece.includes('.')) {
+        const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(piece) ? ipv4(piece) : null;
+        if (!v4) return null;
+        const o = v4.split('.').map(Number);
+        out.push((o[0]! << 8) | o[1]!, (o[2]! << 8) | o[3]!);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(piece)) return null;
+        out.push(Number.parseInt(piece, 16));
+      }
+    }
+    return out;
+  };
+  const head = parse(halves[0]!);
+  const tail = halves.length === 2 ? parse(halves[1]!) : [];
+  if (!head || !tail) return null;
+  if (halves.length === 1) return head.length === 8 ? head : null;
+  const missing = 8 - head.length - tail.length;
+  if (missing < 1) return null;
+  return [...head, ...new Array<number>(missing).fill(0), ...tail];
+}
+
+export interface ThrottleStateOptions {
+  /** Called once per refused newcomer (a metric). */
+  onRefused?: (anonymous: boolean) => void;
 }
 
 export class ThrottleState {
   private readonly counters = new Map<string, Counter>();
   readonly maxKeys: number;
-  /** Counters dropped because the bound was reached while they were still live. */
-  evictedLive = 0;
+  /** Bound of the counters of unauthenticated clients (half of maxKeys). */
+  readonly maxAnonymousKeys: number;
+  private anonymousCount = 0;
+  /** No counter's window ends before this (a lower bound): a sweep before it would find nothing. */
+  private earliestEnd = Number.POSITIVE_INFINITY;
+  private readonly onRefused: (anonymous: boolean) => void;
+  /** Newcomers refused because every counter held was live. */
+  refused = 0;
 
-  constructor(maxKeys = 1_000_000) {
+  constructor(maxKeys = 1_000_000, options: ThrottleStateOptions = {}) {
     if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new RangeError('maxKeys must be a positive integer');
     this.maxKeys = maxKeys;
+    this.maxAnonymousKeys = Math.max(1, Math.floor(maxKeys / 2));
+    this.onRefused = options.onRefused ?? (() => {});
   }
 
   get size(): number {
@@ -37,49 +129,69 @@ export class ThrottleState {
     const start = Math.floor(now / windowMs) * windowMs;
     const c = this.counters.get(key);
     const count = c && c.windowStart === start && c.windowMs === windowMs ? c.count : 0;
-    return { count, resetAt: start + windowMs };
+    return { count, resetAt: start + windowMs, tracked: c !== undefined };
   }
 
-  /** Counts one request in the current window of `key`; returns the new count. */
-  consume(key: string, windowMs: number, now: number): number {
+  /**
+   * True when counters can be created for all of `newcomers` (keys without one), sweeping ended
+   * windows if that makes room; otherwise false, nothing is created and the refusal is counted.
+   */
+  admit(newcomers: readonly { anonymous?: boolean | undefined }[], now: number): boolean {
+    if (newcomers.length === 0) return true;
+    const anonymous = newcomers.filter((n) => n.anonymous === true).length;
+    if (this.hasRoom(newcomers.length, anonymous)) return true;
+    this.sweep(now);
+    if (this.hasRoom(newcomers.length, anonymous)) return true;
+    this.refused += 1;
+    this.onRefused(anonymous > 0);
+    return false;
+  }
+
+  /**
+   * Counts one request in the current window of `key`; returns the new count, or null when the key
+   * is a newcomer and there is no room for it (see admit()).
+   */
+  consume(key: string, windowMs: number, now: number, anonymous = false): number | null {
     const start = Math.floor(now / windowMs) * windowMs;
     const c = this.counters.get(key);
     if (c) {
-      // Re-insert: Map order is then least recently used first.
-      this.counters.delete(key);
       if (c.windowStart !== start || c.windowMs !== windowMs) {
         c.windowStart = start;
         c.windowMs = windowMs;
         c.count = 0;
       }
       c.count += 1;
-      this.counters.set(key, c);
       return c.count;
     }
-    if (this.counters.size >= this.maxKeys) this.makeRoom(now);
-    this.counters.set(key, { windowStart: start, windowMs, count: 1 });
+    if (!this.admit([{ anonymous }], now)) return null;
+    this.counters.set(key, { windowStart: start, windowMs, count: 1, anonymous });
+    if (anonymous) this.anonymousCount += 1;
+    this.earliestEnd = Math.min(this.earliestEnd, start + windowMs);
     return 1;
   }
 
   /** Drops every counter whose window has ended (idle keys). */
   sweep(now: number): number {
+    // Windows only move forward, so until the earliest end nothing can have ended.
+    if (now < this.earliestEnd) return 0;
     let dropped = 0;
+    let earliest = Number.POSITIVE_INFINITY;
     for (const [key, c] of this.counters) {
-      if (c.windowStart + c.windowMs <= now) {
+      const end = c.windowStart + c.windowMs;
+      if (end <= now) {
         this.counters.delete(key);
+        if (c.anonymous) this.anonymousCount -= 1;
         dropped += 1;
-      }
+      } else if (end < earliest) earliest = end;
     }
+    this.earliestEnd = earliest;
     return dropped;
   }
 
-  private makeRoom(now: number): void {
-    if (this.sweep(now) > 0) return;
-    const oldest = this.counters.keys().next();
-    if (!oldest.done) {
-      this.counters.delete(oldest.value);
-      this.evictedLive += 1;
-    }
+  private hasRoom(total: number, anonymous: number): boolean {
+    return (
+      this.counters.size + total <= this.maxKeys && this.anonymousCount + anonymous <= this.maxAnonymousKeys
+    );
   }
 }
 

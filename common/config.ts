@@ -91,7 +91,17 @@ export const ConfigSchema = z.object({
         .int()
         .positive()
         .default(1_000_000)
-        .describe('Upper bound of throttle counters kept in memory; idle keys expire first.'),
+        .describe(
+          'Upper bound of throttle counters kept in memory (unauthenticated clients at most half). Ended windows are dropped to make room; a live counter is never evicted: a request that needs a new counter when none fits is denied 429 (THROTTLE_CAPACITY_EXCEEDED) and counted in mesh_apim_throttle_refused_total.',
+        ),
+      credentialCacheMaxBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024)
+        .describe(
+          'Bound in (estimated) bytes of each credential cache (verified API keys, verified JWT access tokens, introspection answers), beside its entry bound.',
+        ),
       transport: z
         .enum(['http2', 'grpc-js'])
         .default('http2')

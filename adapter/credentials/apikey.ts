@@ -3,12 +3,17 @@
  * the `apikey` header or query parameter. Signature by `kid` against the snapshot's trusted keys,
  * RS256 only (no `none`, no HMAC confusion), `jti` required, `exp` optional as in WSO2 (keys issued
  * with validity -1 carry none; ApiKeyAuthenticator accepts them) unless configured to require it,
- * `keytype` PRODUCTION|SANDBOX. Verified keys are cached by token until they expire so repeated
- * checks skip the RSA verification; the cache is bound to the trusted-key set it was verified with.
+ * `keytype` PRODUCTION|SANDBOX. Verified keys are cached until they expire so repeated checks skip
+ * the RSA verification; the cache is keyed by the key's canonical identity (credentials/canonical.ts:
+ * re-encodings of one key share one entry), bounded in entries and bytes, and bound to the
+ * trusted-key set it was verified with. Invalid keys are never cached: forged input retains nothing.
  */
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { APIKEY_HEADER, APIKEY_QUERY, type CheckRequest } from '../domain.ts';
 import type { Snapshot } from '../snapshot/types.ts';
+import { CACHE_DEFAULTS, cacheEntryBytes } from './cache.ts';
+import { compactParts, credentialId, signatureForms } from './canonical.ts';
 import { splitClaim } from './restrictions.ts';
 import type {
   CredentialResult,
@@ -27,6 +32,8 @@ export interface ApiKeyVerifierOptions {
   allowNoExpiry?: boolean;
   /** Max verified keys cached. */
   cacheMaxEntries?: number;
+  /** Bound of the verified-key cache in (estimated) bytes. */
+  cacheMaxBytes?: number;
 }
 
 interface CacheEntry {
@@ -76,14 +83,22 @@ function tierInfo(v: unknown): Record<string, TierInfoClaim> | null {
 export class ApiKeyVerifier implements CredentialVerifier {
   readonly type = 'apikey' as const;
   private readonly allowNoExpiry: boolean;
-  private readonly cacheMax: number;
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: LRUCache<string, CacheEntry>;
   /** RSA verifications performed (cache misses): lets tests and the bench see the cache work. */
   verifications = 0;
 
+  /** Verified keys held and their estimated bytes (tests, diagnostics). */
+  get cacheStats(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
+  }
+
   constructor(options: ApiKeyVerifierOptions = {}) {
     this.allowNoExpiry = options.allowNoExpiry ?? true;
-    this.cacheMax = options.cacheMaxEntries ?? 100_000;
+    this.cache = new LRUCache<string, CacheEntry>({
+      max: options.cacheMaxEntries ?? CACHE_DEFAULTS.apiKeyMaxEntries,
+      maxSize: options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes,
+      sizeCalculation: (e) => cacheEntryBytes(e.credential),
+    });
   }
 
   appliesTo(request: CheckRequest): boolean {
@@ -94,26 +109,29 @@ export class ApiKeyVerifier implements CredentialVerifier {
     const token = (request.headers[APIKEY_HEADER] ?? request.query.get(APIKEY_QUERY)?.[0] ?? '').trim();
     if (token === '') return { status: 'missing', type: 'apikey' };
 
-    const hit = this.cache.get(token);
+    // Not a compact JWS (or an undecodable signature): jose would say the same, without the work.
+    const id = credentialId(token);
+    if (id === null) return this.invalid('MALFORMED');
+    const hit = this.cache.get(id);
     if (hit && hit.keys === snapshot.trustedKeys) {
       const exp = hit.credential.expiresAt;
       if (exp !== null && exp <= now) {
-        this.cache.delete(token);
+        this.cache.delete(id);
         return { status: 'expired', type: 'apikey', jti: hit.credential.jti, strip: STRIP };
       }
       return hit.credential;
     }
 
     const result = await this.verifyToken(token, snapshot, now);
-    if (result.status === 'valid') {
-      if (this.cache.size >= this.cacheMax) {
-        // Evict the oldest insertion; keys are re-verified on their next use.
-        const oldest = this.cache.keys().next();
-        if (!oldest.done) this.cache.delete(oldest.value);
-      }
-      this.cache.set(token, { credential: result, keys: snapshot.trustedKeys });
-    }
-    return result;
+    if (result.status !== 'valid') return result;
+    const parts = compactParts(token)!;
+    const credential: ValidCredential = { ...result, signatures: signatureForms(parts.signature, 'RS256') };
+    this.cache.set(
+      id,
+      { credential, keys: snapshot.trustedKeys },
+      credential.expiresAt === null ? {} : { ttl: Math.max(1, credential.expiresAt - now) },
+    );
+    return credential;
   }
 
   private invalid(reason: string): CredentialResult {
@@ -191,7 +209,6 @@ export class ApiKeyVerifier implements CredentialVerifier {
         permittedReferers: splitClaim(payload.permittedReferer),
       },
       strip: STRIP,
-      signature: token.slice(token.lastIndexOf('.') + 1),
     };
   }
 }

@@ -6,13 +6,17 @@
  * - single-flight: concurrent checks carrying the same token share one upstream call;
  * - an outage or malformed answer is `unavailable` (never cached); the caller decides open/closed.
  * Entries are keyed by the token's SHA-256 digest (events/token-revoked.ts tokenDigest): a token-revoked
- * event carries only that digest, and it must find the entry to drop it.
+ * event carries only that digest, and it must find the entry to drop it. The cache is an lru-cache
+ * bounded in entries and in bytes (an answer's claims are the server's, of any size); single-flight
+ * stays a map of running calls (docs/decisions.md).
  */
 import type { AxiosInstance } from 'axios';
+import { LRUCache } from 'lru-cache';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { createHttpClient } from '../http-client.ts';
 import { tokenDigest } from '../revocation/store.ts';
+import { CACHE_DEFAULTS, cacheEntryBytes } from './cache.ts';
 import { type CredentialMetrics, defaultCredentialMetrics } from './metrics.ts';
 
 const log = createLogger('introspection');
@@ -50,6 +54,8 @@ export interface IntrospectionOptions {
   positiveTtlCapMs?: number;
   negativeTtlMs?: number;
   maxEntries?: number;
+  /** Bound of the cache in (estimated) bytes. */
+  maxBytes?: number;
   timeoutMs?: number;
   http?: AxiosInstance;
   metrics?: CredentialMetrics;
@@ -66,7 +72,7 @@ export class IntrospectionClient {
   readonly metrics: CredentialMetrics;
   private readonly now: () => number;
   private readonly http: AxiosInstance;
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: LRUCache<string, CacheEntry>;
   private readonly inflight = new Map<string, Promise<IntrospectionResult>>();
   /** Upstream calls made (tests and diagnostics). */
   calls = 0;
@@ -80,8 +86,14 @@ export class IntrospectionClient {
       positiveTtlCapMs: options.positiveTtlCapMs ?? 5 * 60_000,
       negativeTtlMs: options.negativeTtlMs ?? 30_000,
       maxEntries: options.maxEntries ?? 100_000,
+      maxBytes: options.maxBytes ?? CACHE_DEFAULTS.maxBytes,
       timeoutMs: options.timeoutMs ?? 5_000,
     };
+    this.cache = new LRUCache<string, CacheEntry>({
+      max: this.options.maxEntries,
+      maxSize: this.options.maxBytes,
+      sizeCalculation: (e) => cacheEntryBytes(e.result),
+    });
     this.now = options.now ?? Date.now;
     this.http = options.http ?? createHttpClient({ timeoutMs: this.options.timeoutMs });
     this.metrics = options.metrics ?? defaultCredentialMetrics();
@@ -128,13 +140,9 @@ export class IntrospectionClient {
     return call;
   }
 
+  /** `until` is on the injected clock (checked on every read); the ttl bounds the entry in real time too. */
   private store(digest: string, entry: CacheEntry): void {
-    if (this.cache.size >= this.options.maxEntries) {
-      // Drop the oldest insertion (Map keeps insertion order): bounded memory under token floods.
-      const oldest = this.cache.keys().next();
-      if (!oldest.done) this.cache.delete(oldest.value);
-    }
-    this.cache.set(digest, entry);
+    this.cache.set(digest, entry, { ttl: Math.max(1, entry.until - this.now()) });
   }
 
   private async call(token: string, digest: string): Promise<IntrospectionResult> {

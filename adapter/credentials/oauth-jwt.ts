@@ -5,7 +5,9 @@
  * a key), signature by `kid` from its JWKS or certificate, `exp` (required), `nbf`, audience, clock
  * skew. The consumer key comes from the issuer's claim (WSO2: azp) and maps to the application
  * through the snapshot's key mappings in decide(). Verified tokens are cached until exp, bound to the
- * key set they were verified with, so repeated checks skip the signature.
+ * key set they were verified with, so repeated checks skip the signature; the cache is keyed by the
+ * token's canonical identity (credentials/canonical.ts), bounded in entries and bytes, and holds
+ * verified tokens only.
  */
 import {
   type CryptoKey,
@@ -15,9 +17,12 @@ import {
   errors as joseErrors,
   jwtVerify,
 } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { CheckRequest } from '../domain.ts';
 import { keyMappingKey, type Snapshot } from '../snapshot/types.ts';
 import { BEARER_STRIP, bearerToken, looksLikeJwt, scopesOf } from './bearer.ts';
+import { CACHE_DEFAULTS, cacheEntryBytes } from './cache.ts';
+import { compactParts, credentialId, revokedSignatures, signatureForms } from './canonical.ts';
 import type { KeySource } from './jwks.ts';
 import type { CredentialResult, CredentialVerifier, ValidCredential } from './types.ts';
 
@@ -40,6 +45,8 @@ export interface OAuthJwtVerifierOptions {
   /** Claim every Bearer token, JWT-shaped or not (when no opaque-token verifier follows). */
   claimAllBearer?: boolean;
   cacheMaxEntries?: number;
+  /** Bound of the verified-token cache in (estimated) bytes. */
+  cacheMaxBytes?: number;
 }
 
 interface Verified {
@@ -48,6 +55,8 @@ interface Verified {
   key: CryptoKey | Uint8Array;
   kid: string | undefined;
   alg: string;
+  /** signatureForms() of the token's signature: what revocation lists name it by. */
+  signatures: string[];
 }
 
 class KeyUnavailable extends Error {}
@@ -63,13 +72,17 @@ export class OAuthJwtVerifier implements CredentialVerifier {
   readonly type = 'oauth2-jwt' as const;
   private readonly byIssuer: Map<string, OAuthIssuer>;
   private readonly claimAllBearer: boolean;
-  private readonly cacheMax: number;
-  private readonly cache = new Map<string, Verified>();
+  private readonly cache: LRUCache<string, Verified>;
 
   constructor(options: OAuthJwtVerifierOptions) {
     this.byIssuer = new Map(options.issuers.map((i) => [i.issuer, i]));
     this.claimAllBearer = options.claimAllBearer ?? true;
-    this.cacheMax = options.cacheMaxEntries ?? 50_000;
+    this.cache = new LRUCache<string, Verified>({
+      max: options.cacheMaxEntries ?? CACHE_DEFAULTS.jwtMaxEntries,
+      maxSize: options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes,
+      // The issuer and key are shared by every entry: only the claims are this entry's own.
+      sizeCalculation: (v) => cacheEntryBytes(v.payload) + 64 * v.signatures.length,
+    });
   }
 
   appliesTo(request: CheckRequest): boolean {
@@ -82,12 +95,14 @@ export class OAuthJwtVerifier implements CredentialVerifier {
     const token = bearerToken(request);
     if (!token) return { status: 'missing', type: 'oauth2-jwt' };
     if (!looksLikeJwt(token)) return invalid('NOT_A_JWT');
-    let verified = this.cache.get(token);
+    const id = credentialId(token);
+    if (id === null) return invalid('MALFORMED');
+    let verified = this.cache.get(id);
     if (verified) {
       const { exp } = verified.payload;
       const skew = verified.issuer.clockSkewSeconds;
       if (typeof exp === 'number' && exp + skew <= now / 1000) {
-        this.cache.delete(token);
+        this.cache.delete(id);
         return {
           status: 'expired',
           type: 'oauth2-jwt',
@@ -97,7 +112,7 @@ export class OAuthJwtVerifier implements CredentialVerifier {
       }
       // A cached verification stands only while the issuer still serves the same key for the kid.
       if (!(await this.keyStillCurrent(verified))) {
-        this.cache.delete(token);
+        this.cache.delete(id);
         verified = undefined;
       }
     }
@@ -105,13 +120,11 @@ export class OAuthJwtVerifier implements CredentialVerifier {
       const outcome = await this.verifyToken(token, now);
       if (outcome.kind === 'fail') return outcome.result;
       verified = outcome.verified;
-      if (this.cache.size >= this.cacheMax) {
-        const oldest = this.cache.keys().next();
-        if (!oldest.done) this.cache.delete(oldest.value);
-      }
-      this.cache.set(token, verified);
+      const { exp } = verified.payload;
+      const ttl = typeof exp === 'number' ? (exp + verified.issuer.clockSkewSeconds) * 1000 - now : 0;
+      this.cache.set(id, verified, ttl > 0 ? { ttl } : {});
     }
-    return this.credential(token, verified, snapshot, now);
+    return this.credential(verified, snapshot, now);
   }
 
   private async keyStillCurrent(verified: Verified): Promise<boolean> {
@@ -119,14 +132,14 @@ export class OAuthJwtVerifier implements CredentialVerifier {
     return found.kind === 'key' && found.key === verified.key;
   }
 
-  private credential(token: string, verified: Verified, snapshot: Snapshot, now: number): CredentialResult {
+  private credential(verified: Verified, snapshot: Snapshot, now: number): CredentialResult {
     const { payload, issuer } = verified;
     if (typeof payload.nbf === 'number' && payload.nbf - issuer.clockSkewSeconds > now / 1000) {
       return invalid('NOT_YET_VALID');
     }
-    // WSO2's revokedjwt list names revoked JWTs by their signature.
-    const signature = token.slice(token.lastIndexOf('.') + 1);
-    if (snapshot.revokedJtis.has(signature)) return invalid('REVOKED');
+    // WSO2's revokedjwt list names revoked JWTs by their signature: by its bytes, not its spelling.
+    const revoked = revokedSignatures(snapshot.revokedJtis);
+    if (verified.signatures.some((s) => revoked.has(s))) return invalid('REVOKED');
     const consumerKey = payload[issuer.consumerKeyClaim];
     if (typeof consumerKey !== 'string' || consumerKey === '') return invalid('CONSUMER_KEY_MISSING');
     const mapping = snapshot.keyMappings.get(keyMappingKey(issuer.keyManager, consumerKey));
@@ -145,6 +158,7 @@ export class OAuthJwtVerifier implements CredentialVerifier {
       tierInfo: null,
       restrictions: { permittedIPs: null, permittedReferers: null },
       strip: BEARER_STRIP,
+      signatures: verified.signatures,
     };
     return credential;
   }
@@ -184,7 +198,8 @@ export class OAuthJwtVerifier implements CredentialVerifier {
           requiredClaims: ['exp'],
         },
       );
-      return { kind: 'ok', verified: { payload, issuer, key: usedKey!, kid, alg } };
+      const signatures = signatureForms(compactParts(token)!.signature, alg);
+      return { kind: 'ok', verified: { payload, issuer, key: usedKey!, kid, alg, signatures } };
     } catch (err) {
       return { kind: 'fail', result: this.failure(err) };
     }

@@ -74,7 +74,13 @@ export function oauthVerifiers(
         consumerKeyClaim: i.consumerKeyClaim,
       };
     });
-    verifiers.push(new OAuthJwtVerifier({ issuers, claimAllBearer: !introspection }));
+    verifiers.push(
+      new OAuthJwtVerifier({
+        issuers,
+        claimAllBearer: !introspection,
+        cacheMaxBytes: config.adapter.credentialCacheMaxBytes,
+      }),
+    );
   }
   if (introspection) {
     const client = new IntrospectionClient({
@@ -86,6 +92,7 @@ export function oauthVerifiers(
       positiveTtlCapMs: oauth.introspectionCacheMaxMs,
       negativeTtlMs: oauth.introspectionNegativeCacheMs,
       maxEntries: oauth.introspectionCacheMaxEntries,
+      maxBytes: config.adapter.credentialCacheMaxBytes,
       ...metrics,
       http: createHttpClient({
         timeoutMs: oauth.introspectionTimeoutMs,

@@ -77,6 +77,11 @@ export interface ValidCredential {
    * decide() looks up for revocations by token. Opaque tokens have no jti of their own.
    */
   tokenDigest?: string;
+  /**
+   * Signed tokens (API keys, JWT access tokens): the signature's canonical base64url spellings
+   * (credentials/canonical.ts signatureForms), what WSO2's revokedjwt list names a revoked JWT by.
+   */
+  signatures?: readonly string[];
 }
 
 export type CredentialResult =

@@ -5,19 +5,20 @@
  *   time; a token whose issue time is unknown is treated as revoked (fail closed).
  * - opaque token: the event already carries its SHA-256 digest (events/token-revoked.ts), stored as
  *   is; no bearer secret in memory dumps or on disk. Listeners drop it from the introspection cache.
+ * - JWT signature (WSO2's revokedjwt list sends it as a jti revocation): also kept in canonical
+ *   base64url spelling, and looked up by the presented token's canonical signature forms, so a
+ *   re-encoded signature (same bytes, another string) is still revoked.
  * Applying the same event twice is harmless: events are deduplicated by id.
  */
 import { type TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
+import { canonicalRevocationValue } from '../credentials/canonical.ts';
 
 export { tokenDigest };
 
 export interface CredentialFacts {
   jti?: string | undefined;
-  /**
-   * The JWT's signature segment: older API Manager releases revoke API keys by signature (the
-   * jwt_signature of /revokedjwt, ApiKeyAuthenticator's RevokedJWTDataHolder lookup); same set as jti.
-   */
-  signature?: string | undefined;
+  /** Canonical spellings of the token's signature (credentials/canonical.ts signatureForms). */
+  signatures?: readonly string[] | undefined;
   consumerKey?: string | undefined;
   subject?: string | undefined;
   /** Token `iat` in ms since epoch. */
@@ -75,7 +76,7 @@ export class RevocationStore implements RevocationLookup {
     const at = Date.parse(e.revokedAt);
     switch (e.kind) {
       case 'jti':
-        this.jti.set(e.value, maxExpiry(this.jti.get(e.value), exp));
+        this.setJti(e.value, exp);
         break;
       case 'token':
         // value is the digest already (the schema enforces it): never re-hashed.
@@ -102,7 +103,14 @@ export class RevocationStore implements RevocationLookup {
 
   /** Direct jti revocation (CLI/tests; same semantics as a token-revoked event of kind jti). */
   add(jti: string, expiresAt: number | null, _now?: number): void {
-    this.jti.set(jti, maxExpiry(this.jti.get(jti), expiresAt));
+    this.setJti(jti, expiresAt);
+  }
+
+  /** The value as given (a jti matches verbatim) and, when it is a signature, its canonical spelling. */
+  private setJti(value: string, expiresAt: number | null): void {
+    this.jti.set(value, maxExpiry(this.jti.get(value), expiresAt));
+    const canonical = canonicalRevocationValue(value);
+    if (canonical !== value) this.jti.set(canonical, maxExpiry(this.jti.get(canonical), expiresAt));
   }
 
   has(jti: string): boolean {
@@ -112,7 +120,7 @@ export class RevocationStore implements RevocationLookup {
   /** Why the credential is revoked, or null. */
   revokedBy(f: CredentialFacts): TokenRevoked['kind'] | null {
     if (f.jti !== undefined && this.jti.has(f.jti)) return 'jti';
-    if (f.signature !== undefined && this.jti.has(f.signature)) return 'jti';
+    if (f.signatures?.some((s) => this.jti.has(s))) return 'jti';
     if (f.opaqueTokenDigest !== undefined && this.tokens.has(f.opaqueTokenDigest)) return 'token';
     if (f.opaqueToken !== undefined && this.tokens.has(tokenDigest(f.opaqueToken))) return 'token';
     if (f.consumerKey !== undefined) {
@@ -154,7 +162,7 @@ export class RevocationStore implements RevocationLookup {
   }
 
   load(state: PersistedRevocations): void {
-    for (const [k, v] of state.jti) this.jti.set(k, maxExpiry(this.jti.get(k), v));
+    for (const [k, v] of state.jti) this.setJti(k, v);
     for (const [d, v] of state.tokens) {
       const k = hexDigest(d);
       this.tokens.set(k, maxExpiry(this.tokens.get(k), v));

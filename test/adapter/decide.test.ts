@@ -6,7 +6,7 @@ import { decide } from '../../adapter/decide.ts';
 import type { CheckRequest } from '../../adapter/domain.ts';
 import { RevocationStore, tokenDigest } from '../../adapter/revocation/store.ts';
 import { compileSnapshot } from '../../adapter/snapshot/compile.ts';
-import { ThrottleState } from '../../adapter/throttle.ts';
+import { ThrottleState, throttleKey } from '../../adapter/throttle.ts';
 import { toCheckRequest } from '../../adapter/translate.ts';
 import { revocation } from '../revocation/samples.ts';
 import { ManualClock } from '../support/adapter.ts';
@@ -111,7 +111,7 @@ describe('decide with the built-in WSO2 tiers', () => {
     const clock = new ManualClock();
     const state = { throttle: new ThrottleState() };
     countAllowed('small', 15, clock, state);
-    expect(state.throttle.peek('app:small:u', 60_000, clock.now()).count).toBe(10);
+    expect(state.throttle.peek(throttleKey('app', 'small', 'u'), 60_000, clock.now()).count).toBe(10);
   });
 });
 
@@ -283,5 +283,77 @@ describe('decide with OAuth2-style credentials (application by consumer key)', (
     });
     // Another token of the same application is untouched.
     expect(run('opaque-b').kind).toBe('allow');
+  });
+});
+
+describe('throttle counters: unambiguous keys, live counters kept, clients per /64', () => {
+  const names = compileSnapshot(
+    {
+      apis: [{ name: 'p', version: 'v1', context: '/p', resources: [{ method: 'GET', path: '/*' }] }],
+      applications: [
+        { name: 'acme', tier: '10PerMin' },
+        { name: 'acme:eu', tier: '10PerMin' },
+      ],
+      subscriptions: [
+        { application: 'acme', api: 'p-v1', tier: 'Unlimited' },
+        { application: 'acme:eu', api: 'p-v1', tier: 'Unlimited' },
+      ],
+    },
+    { source: 'test' },
+  );
+  const as = (app: string, subject: string): ValidCredential => ({ ...cred(app), subject });
+
+  it('application acme with user eu:orders and application acme:eu with user orders count apart', () => {
+    const clock = new ManualClock();
+    const state = { throttle: new ThrottleState() };
+    const run = (app: string, subject: string) =>
+      decide({ request: request('/p/v1/x'), credential: as(app, subject) }, names, clock, state);
+    for (let i = 0; i < 10; i++) expect(run('acme', 'eu:orders').kind).toBe('allow');
+    expect(run('acme', 'eu:orders').kind).toBe('rate-limited');
+    // Joined with ':' both were `app:acme:eu:orders`: one customer throttled the other.
+    expect(run('acme:eu', 'orders').kind).toBe('allow');
+  });
+
+  it('with the bound reached, a flood of new clients never resets a live counter; newcomers are refused 429', () => {
+    const clock = new ManualClock();
+    const state = { throttle: new ThrottleState(8) };
+    for (let i = 0; i < 9; i++) expect(countAllowed('small', 1, clock, state).allowed).toBe(1);
+    const open = (ip: string) =>
+      decide(
+        { request: request('/p/v1/open', ip), credential: { status: 'missing', type: 'none' } },
+        snapshot,
+        clock,
+        state,
+      );
+    const flood = Array.from({ length: 50 }, (_, i) => open(`10.7.${i >> 8}.${i & 255}`));
+    expect(flood.filter((d) => d.kind === 'allow')).toHaveLength(4); // half of the bound
+    expect(flood.at(-1)).toMatchObject({ kind: 'rate-limited', reason: 'THROTTLE_CAPACITY_EXCEEDED' });
+    expect(flood.at(-1)).toHaveProperty('headers.retry-after');
+    expect(state.throttle.refused).toBe(46);
+    // The subscriber's used quota survived the flood: one left of its 10, then 900803.
+    expect(countAllowed('small', 2, clock, state)).toMatchObject({
+      allowed: 1,
+      last: { kind: 'rate-limited', code: 900803 },
+    });
+    // Once the windows end, room comes back.
+    clock.advance(60_000);
+    expect(open('10.9.9.9').kind).toBe('allow');
+  });
+
+  it('Unauthenticated tier: addresses rotated inside one IPv6 /64 are one client; another /64 is another', () => {
+    const clock = new ManualClock();
+    const state = { throttle: new ThrottleState() };
+    const open = (ip: string) =>
+      decide(
+        { request: request('/p/v1/open', ip), credential: { status: 'missing', type: 'none' } },
+        snapshot,
+        clock,
+        state,
+      );
+    for (let i = 0; i < 500; i++)
+      expect(open(`2001:db8:1:2:${i.toString(16)}::${(i * 7).toString(16)}`).kind).toBe('allow');
+    expect(open('2001:db8:1:2:ffff:ffff:ffff:ffff')).toMatchObject({ kind: 'rate-limited', code: 900804 });
+    expect(open('2001:0DB8:0001:0002::1').kind).toBe('rate-limited');
+    expect(open('2001:db8:1:3::1').kind).toBe('allow');
   });
 });

@@ -3,9 +3,21 @@
  * loopback (test/support/fuzz-run.ts). Bounded here (FUZZ_RUNS scales it); `npm run bench -- fuzz`
  * runs the same properties for long.
  */
+import * as fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRANSPORTS } from '../support/adapter.ts';
-import { assertWellFormed, explainAllow, oracleFromYaml, templateMatches } from '../support/fuzz.ts';
+import { CheckClient } from '../../adapter/check-client.ts';
+import { ApiKeyVerifier } from '../../adapter/credentials/apikey.ts';
+import { clientBucket, throttleKey } from '../../adapter/throttle.ts';
+import { toCheckRequest } from '../../adapter/translate.ts';
+import {
+  assertWellFormed,
+  explainAllow,
+  ipv6In64Arb,
+  oracleFromYaml,
+  spellingArb,
+  templateMatches,
+} from '../support/fuzz.ts';
 import { type FuzzHarness, runFuzz, startFuzzHarness } from '../support/fuzz-run.ts';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -82,4 +94,80 @@ subscriptions: [{ application: in, api: a-v1 }]
       (await hx.t.client.check({ path: '/petstore/v1/pets', headers: { apikey: hx.pool[0]! } })).allowed,
     ).toBe(true);
   }, 120_000);
+
+  it('respelled keys: every spelling decides as the key does, is one cache entry, and is revoked with it', async () => {
+    const check = (token: string, where: 'header' | 'query') =>
+      hx.t.adapter.check.check(
+        CheckClient.request(
+          where === 'header'
+            ? { path: '/petstore/v1/pets', headers: { apikey: token } }
+            : { path: `/petstore/v1/pets?apikey=${encodeURIComponent(token)}` },
+        ) as never,
+      );
+    const allowed = async (token: string, where: 'header' | 'query') =>
+      ((await check(token, where)).status as { code: number }).code === 0;
+    const key = await hx.t.apiKey('demo-app');
+    expect(await allowed(key, 'header')).toBe(true);
+    const runs = Math.round(300 * SCALE);
+    await fc.assert(
+      fc.asyncProperty(spellingArb(key, [' ', '\t']), async (s) => (await allowed(s, 'header')) === true),
+      { numRuns: runs },
+    );
+    await fc.assert(
+      fc.asyncProperty(spellingArb(key), async (s) => (await allowed(s, 'query')) === true),
+      { numRuns: runs },
+    );
+    // At the verifier: one RSA verification and one cache entry for all the spellings.
+    const verifier = new ApiKeyVerifier();
+    const snapshot = hx.t.adapter.store.current()!;
+    await fc.assert(
+      fc.asyncProperty(spellingArb(key), async (s) => {
+        const req = toCheckRequest(
+          { attributes: { request: { http: { path: '/', headers: { apikey: s } } } } },
+          0,
+        );
+        return (await verifier.verify(req, snapshot, hx.t.clock.now())).status === 'valid';
+      }),
+      { numRuns: runs },
+    );
+    expect(verifier.verifications).toBe(1);
+    expect(verifier.cacheStats.entries).toBe(1);
+    // Revoked by signature (as WSO2's revokedjwt names it): no spelling gets through.
+    hx.t.adapter.revocations.add(key.slice(key.lastIndexOf('.') + 1), null);
+    await fc.assert(
+      fc.asyncProperty(
+        spellingArb(key),
+        fc.constantFrom('header', 'query') as fc.Arbitrary<'header' | 'query'>,
+        async (s, where) => {
+          const spelled = where === 'header' ? s.replace(/[\n\f\r]/g, ' ') : s;
+          return (await allowed(spelled, where)) === false;
+        },
+      ),
+      { numRuns: runs },
+    );
+  }, 120_000);
+
+  it('throttle keys are injective over arbitrary names; client buckets never throw and fold each /64', () => {
+    const parts = fc.array(fc.string({ maxLength: 8, unit: fc.constantFrom('a', ':', '1', '2', '|', '') }), {
+      minLength: 1,
+      maxLength: 3,
+    });
+    fc.assert(
+      fc.property(parts, parts, (a, b) =>
+        JSON.stringify(a) === JSON.stringify(b)
+          ? true
+          : throttleKey('sub', ...a) !== throttleKey('sub', ...b),
+      ),
+      { numRuns: Math.round(5000 * SCALE) },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), (s) => typeof clientBucket(s) === 'string'),
+      { numRuns: Math.round(5000 * SCALE) },
+    );
+    const prefix = [0x2001, 0xdb8, 0x42, 0x7];
+    fc.assert(
+      fc.property(ipv6In64Arb(prefix), (a) => clientBucket(a) === '2001:db8:42:7::/64'),
+      { numRuns: Math.round(5000 * SCALE) },
+    );
+  });
 });

@@ -511,3 +511,47 @@ export function assertWellFormed(res: Record<string, unknown>): {
   if (!KNOWN_CODES.has(Number(body.code))) throw new Error(`unknown WSO2 code ${String(body.code)}`);
   return { allowed: false, httpStatus, set: {} };
 }
+
+const B64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Another spelling of the same signed token (what jose decodes to the same bytes): the signature's
+ * last character with other unused low bits, and ASCII whitespace inserted inside the signature.
+ * `ws` restricts the whitespace (a header value carries no CR/LF).
+ */
+export function spellingArb(token: string, ws: readonly string[] = [' ', '\t', '\n', '\f', '\r']) {
+  const cut = token.lastIndexOf('.') + 1;
+  const sig = token.slice(cut);
+  const unused = [0, 0, 4, 2][sig.length % 4]!;
+  return fc
+    .tuple(
+      fc.nat({ max: (1 << unused) - 1 }),
+      fc.array(fc.tuple(fc.nat({ max: sig.length - 1 }), fc.constantFrom(...ws)), { maxLength: 6 }),
+    )
+    .map(([low, inserts]) => {
+      const last = B64URL_ALPHABET.indexOf(sig.at(-1)!);
+      let s = sig.slice(0, -1) + B64URL_ALPHABET[(last & ~((1 << unused) - 1)) | low];
+      // Inserted from the right so each position refers to the original signature; never at 0
+      // (leading whitespace would be trimmed as a header's, which is not what this exercises).
+      for (const [at, c] of [...inserts].sort((a, b) => b[0] - a[0]))
+        s = s.slice(0, at + 1) + c + s.slice(at + 1);
+      return token.slice(0, cut) + s;
+    });
+}
+
+/** An IPv6 address inside the /64 of `prefix` (four hex groups), in any of its textual forms. */
+export function ipv6In64Arb(prefix: readonly number[]) {
+  const group = fc.integer({ min: 0, max: 0xffff });
+  return fc
+    .tuple(fc.tuple(group, group, group, group), fc.boolean(), fc.boolean())
+    .map(([iid, upper, pad]) => {
+      const groups = [...prefix, ...iid].map((g) => {
+        const h = g.toString(16);
+        const p = pad ? h.padStart(4, '0') : h;
+        return upper ? p.toUpperCase() : p;
+      });
+      // Compress the longest run of zero groups the way RFC 5952 does (or not, when pad is set).
+      const text = groups.join(':');
+      return pad ? text : text.replace(/(^|:)0(:0)+(:|$)/, '::');
+    });
+}

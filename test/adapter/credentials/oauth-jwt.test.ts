@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
 import { FakeApim } from '../../support/fake-apim-internal-data.ts';
 import { hs256WithPublicKey, unsignedToken } from '../../support/keys.ts';
+import { lowBitVariants } from '../../support/variants.ts';
 
 const FIXTURE = readFileSync(new URL('./fixtures/oauth.yaml', import.meta.url), 'utf8');
 const ISS = 'https://apim.test/oauth2/token';
@@ -257,5 +258,24 @@ describe('OAuth2 JWT access tokens', () => {
     writeFileSync(t.standaloneFile, yaml);
     await t.adapter.store.refresh();
     expectInvalidToken(await check(token));
+  });
+
+  it('a revoked JWT stays revoked when its signature is re-spelled (same bytes, another string): 15/15', async () => {
+    const token = await sign(claims());
+    const variants = lowBitVariants(token);
+    expect(variants).toHaveLength(15);
+    // Accepted before the revocation: the variants are valid spellings of one signed token.
+    for (const v of variants.slice(0, 3)) expect((await check(v)).allowed).toBe(true);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(t.standaloneFile, `${FIXTURE}\nrevokedTokens:\n  - { jti: "${token.split('.')[2]}" }\n`);
+    await t.adapter.store.refresh();
+    for (const v of [token, ...variants]) expectInvalidToken(await check(v));
+  });
+
+  it('a revocation event naming the signature in another spelling revokes every spelling', async () => {
+    const token = await sign(claims());
+    const [respelled] = lowBitVariants(token);
+    t.adapter.revocations.add(respelled!.split('.')[2]!, null);
+    for (const v of [token, ...lowBitVariants(token)]) expectInvalidToken(await check(v));
   });
 });
