@@ -22,7 +22,15 @@ export interface CheckRequest {
   path: string;
   /** Parsed query: each name maps to every value it was given, in order. */
   query: ReadonlyMap<string, readonly string[]>;
-  /** Header names lower-cased; repeated headers joined with ',' as Envoy does. */
+  /**
+   * Decoded query name -> every raw spelling it had in the request (`%61pikey` -> `apikey`). Envoy
+   * removes `query_parameters_to_remove` by raw name, so a credential is removed under each spelling.
+   */
+  rawQueryNames: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Header names lower-cased (ASCII only, as Envoy matches them: `K` U+212A never becomes `k`);
+   * repeated headers joined with ',' as Envoy does.
+   */
   headers: Readonly<Record<string, string>>;
   /** Client IP from the source address Envoy reports (downstream peer); null when not an IP socket. */
   clientIp: string | null;

@@ -205,6 +205,31 @@ function oracleRequest(p: ProtoCheckRequest) {
   };
 }
 
+/**
+ * On an allow, no API key carrier survives for the upstream: every raw query name that decodes to
+ * `apikey` is in query_parameters_to_remove, and an `apikey` header (any ASCII case) in headers_to_remove.
+ */
+export function assertCredentialsRemoved(p: ProtoCheckRequest, res: Record<string, unknown>): void {
+  const ok = res.ok_response as { headers_to_remove?: string[]; query_parameters_to_remove?: string[] };
+  const http = p.attributes?.request?.http ?? {};
+  const raw = (http.path ?? '').split('#')[0]!;
+  const query = raw.includes('?') ? raw.slice(raw.indexOf('?') + 1) : (http.query ?? '');
+  for (const piece of query.split('&')) {
+    if (piece === '') continue;
+    const [name] = [...new URLSearchParams(piece).keys()];
+    const rawName = piece.includes('=') ? piece.slice(0, piece.indexOf('=')) : piece;
+    if (name === 'apikey' && !ok.query_parameters_to_remove?.includes(rawName))
+      throw new Error(`allowed with the query parameter ${rawName} (apikey) left for the upstream`);
+  }
+  const names = [
+    ...Object.keys(http.headers ?? {}),
+    ...(http.header_map?.headers ?? []).map((h) => h.key ?? ''),
+  ];
+  if (names.some((n) => n.replace(/[A-Z]/g, (c) => c.toLowerCase()) === 'apikey')) {
+    if (!ok.headers_to_remove?.includes('apikey')) throw new Error('allowed with the apikey header left');
+  }
+}
+
 function checkAllowed(
   hx: FuzzHarness,
   req: ReturnType<typeof oracleRequest>,
@@ -249,6 +274,12 @@ export async function runFuzz(hx: FuzzHarness, o: FuzzRunOptions): Promise<FuzzC
       const shape = assertWellFormed(toCheckResponse(decision, null) as unknown as Record<string, unknown>);
       tally(shape.allowed);
       if (!shape.allowed) return;
+      if (decision.kind === 'allow') {
+        // Every raw spelling of the credential's query parameter is removed (Envoy removes by raw name).
+        for (const raw of request.rawQueryNames.get('apikey') ?? [])
+          if (!decision.queryParamsToRemove.includes(raw))
+            throw new Error(`allowed with the apikey parameter spelled ${raw} left for the upstream`);
+      }
       const creds: AllowedCredential[] = [];
       if (credential.status === 'valid') {
         const ref = credential.application as { id: string; altId?: string };
@@ -288,7 +319,10 @@ export async function runFuzz(hx: FuzzHarness, o: FuzzRunOptions): Promise<FuzzC
       const { response } = await hx.t.adapter.check.evaluate(structuredClone(p));
       const shape = assertWellFormed(response as unknown as Record<string, unknown>);
       tally(shape.allowed);
-      if (shape.allowed) checkAllowed(hx, oracleRequest(p), genuineIn(hx, protoStrings(p)), shape.set, p);
+      if (shape.allowed) {
+        checkAllowed(hx, oracleRequest(p), genuineIn(hx, protoStrings(p)), shape.set, p);
+        assertCredentialsRemoved(p, response as unknown as Record<string, unknown>);
+      }
     }),
     { numRuns: o.serviceRuns, ...seed },
   );
@@ -299,7 +333,10 @@ export async function runFuzz(hx: FuzzHarness, o: FuzzRunOptions): Promise<FuzzC
       const res = await hx.t.client.raw(p as Record<string, unknown>);
       const shape = assertWellFormed(res);
       tally(shape.allowed);
-      if (shape.allowed) checkAllowed(hx, oracleRequest(p), genuineIn(hx, protoStrings(p)), shape.set, p);
+      if (shape.allowed) {
+        checkAllowed(hx, oracleRequest(p), genuineIn(hx, protoStrings(p)), shape.set, p);
+        assertCredentialsRemoved(p, res);
+      }
     }),
     { numRuns: o.grpcRuns, ...seed },
   );
