@@ -22,7 +22,14 @@ import {
   oracleFromYaml,
   protoArb,
 } from './fuzz.ts';
-import { hs256WithPublicKey, otherRsaKey, signRs256, unsignedToken, wso2Claims } from './keys.ts';
+import {
+  hs256WithPublicKey,
+  otherRsaKey,
+  signRs256,
+  signRs256Raw,
+  unsignedToken,
+  wso2Claims,
+} from './keys.ts';
 
 export interface FuzzHarness {
   t: TestAdapter;
@@ -147,6 +154,42 @@ export async function startFuzzHarness(): Promise<FuzzHarness> {
       '900901',
     ],
   ];
+  // Issue 19 items 3, 8, 9: genuinely signed keys whose claims are of an unexpected type or hostile.
+  const demo = { id: 'demo-app', uuid: 'demo-app', name: 'demo-app', tier: 'Unlimited', owner: 'x' };
+  const typed: [string, Record<string, unknown>][] = [
+    ['permittedIP as an array', { permittedIP: ['10.9.9.1'] }],
+    ['permittedIP null', { permittedIP: null }],
+    ['permittedIP /-0 (aborted the process)', { permittedIP: '10.9.9.1/-0' }],
+    ['permittedIP v6 /-0', { permittedIP: '2001:db8::1/-0' }],
+    ['permittedIP empty prefix (allowed everyone)', { permittedIP: '10.9.9.1/' }],
+    ['permittedIP blank prefix', { permittedIP: '10.9.9.1/ ' }],
+    ['permittedIP with a junk entry', { permittedIP: '10.1.2.3,not-an-ip' }],
+    ['permittedIP too many entries', { permittedIP: Array(101).fill('10.1.2.3').join(',') }],
+    ['permittedReferer as an array', { permittedReferer: ['www.example.com/*'] }],
+    ['permittedReferer oversize', { permittedReferer: `${'a*'.repeat(5000)}c` }],
+    ['token_type as an array', { token_type: ['apiKey'] }],
+    ['sub as an array', { sub: ['demo@carbon.super'] }],
+    ['iat as a string', { iat: String(Math.floor(now / 1000)) }],
+    ['application tier as an array', { application: { ...demo, tier: ['Gold'] } }],
+    ['application as an array', { application: [demo] }],
+    ['subscribedAPIs as an object', { subscribedAPIs: { context: '/trusted/v1' } }],
+    [
+      'subscribedAPIs tier as an object',
+      { subscribedAPIs: [{ context: '/trusted/v1', version: 'v1', subscriptionTier: {} }] },
+    ],
+    ['tierInfo spikeArrestLimit as a string', { tierInfo: { Gold: { spikeArrestLimit: '1' } } }],
+    ['tierInfo as an array', { tierInfo: [] }],
+  ];
+  for (const [name, overrides] of typed)
+    forged.push([name, await signRs256(key.privateKey, key.kid, wso2Claims(now, overrides)), '900901']);
+  for (const [claim, text] of [
+    ['exp', '1e309'],
+    ['iat', '1e309'],
+    ['exp', '1e300'],
+  ] as const) {
+    const json = JSON.stringify(wso2Claims(now)).replace(new RegExp(`"${claim}":\\d+`), `"${claim}":${text}`);
+    forged.push([`${claim}: ${text}`, signRs256Raw(key.privateKey, key.kid, json), '900901']);
+  }
   pool.push(...forged.map(([, token]) => token));
   return {
     t,
