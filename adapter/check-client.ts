@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { authorizationService } from './proto.ts';
 import { readRequestContextMetadata } from './response.ts';
 import { fromStruct, type ProtoStruct } from './struct.ts';
+import { lowerAscii } from './translate.ts';
 
 export interface CheckInput {
   method?: string;
@@ -68,9 +69,7 @@ export class CheckClient {
             query: qAt >= 0 ? input.path.slice(qAt + 1) : '',
             headers: {
               'x-request-id': input.requestId ?? 'req-1',
-              ...Object.fromEntries(
-                Object.entries(input.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
-              ),
+              ...Object.fromEntries(Object.entries(input.headers ?? {}).map(([k, v]) => [lowerAscii(k), v])),
             },
           },
         },
@@ -155,6 +154,7 @@ export function decodeCheckResponse(res: Record<string, unknown>): CheckResult {
 /** envoy.type.v3.StatusCode enum names (enums: String) -> numbers, for the ones the adapter uses. */
 const STATUS_NAMES: Record<string, number> = {
   OK: 200,
+  BadRequest: 400,
   Unauthorized: 401,
   Forbidden: 403,
   NotFound: 404,

@@ -7,6 +7,8 @@ import { ipPermitted, refererPermitted } from './credentials/restrictions.ts';
 import type { CredentialResult, ValidCredential } from './credentials/types.ts';
 import {
   ALL_IDENTITY_HEADERS,
+  APIKEY_HEADER,
+  APIKEY_QUERY,
   type ApplicationInfo,
   type CheckRequest,
   type Clock,
@@ -17,6 +19,7 @@ import {
   type MatchInfo,
   type RateLimitInfo,
 } from './domain.ts';
+import { normalizePath, type PathAmbiguity } from './path.ts';
 import type { RevocationLookup } from './revocation/store.ts';
 import { UNAUTHENTICATED_TIER } from './snapshot/tiers.ts';
 import {
@@ -48,8 +51,6 @@ export interface DecideState {
 
 /** context_extensions key naming the API (its id or versioned context) for a route. */
 export const API_CONTEXT_EXTENSION = 'api';
-
-const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|$)/i;
 
 function deny(
   name: Wso2ErrorName,
@@ -90,24 +91,67 @@ function invalidTokenHeaders(type: string): Record<string, string> {
     : {};
 }
 
-export function resolveApi(request: CheckRequest, snapshot: Snapshot): ApiEntry | null {
-  const named = request.contextExtensions[API_CONTEXT_EXTENSION];
-  if (named) return snapshot.apis.get(named) ?? snapshot.apisByContext.get(named) ?? null;
+function apiByPath(path: string, snapshot: Snapshot): ApiEntry | null {
   for (const ctx of snapshot.contextsByLength) {
-    if (request.path === ctx || request.path.startsWith(`${ctx}/`)) return snapshot.apisByContext.get(ctx)!;
+    if (path === ctx || path.startsWith(`${ctx}/`)) return snapshot.apisByContext.get(ctx)!;
   }
   return null;
 }
 
-export function resolveResource(request: CheckRequest, api: ApiEntry): ResourceEntry | null {
+/** The API and the normalised path a request is matched on (adapter/path.ts). */
+export interface Target {
+  api: ApiEntry | null;
+  /** Normalised path: what resources are matched on. */
+  path: string;
+  ambiguity: PathAmbiguity | null;
+  /**
+   * True when the raw path and its normalised form name different APIs (`/a/v1/../../b/v1/x`):
+   * Envoy routed on the raw form, so the upstream is not the API this check would authorise.
+   */
+  contextMismatch: boolean;
+}
+
+export function resolveTarget(request: CheckRequest, snapshot: Snapshot): Target {
+  const n = normalizePath(request.path);
+  const named = request.contextExtensions[API_CONTEXT_EXTENSION];
+  if (named) {
+    const api = snapshot.apis.get(named) ?? snapshot.apisByContext.get(named) ?? null;
+    return { api, path: n.path, ambiguity: n.ambiguity, contextMismatch: false };
+  }
+  const api = apiByPath(n.path, snapshot);
+  const contextMismatch = n.path !== request.path && apiByPath(request.path, snapshot) !== api;
+  return { api, path: n.path, ambiguity: n.ambiguity, contextMismatch };
+}
+
+export function resolveApi(request: CheckRequest, snapshot: Snapshot): ApiEntry | null {
+  return resolveTarget(request, snapshot).api;
+}
+
+/** Resource by method + template, on the normalised path (relative to the versioned context). */
+export function resolveResource(
+  request: CheckRequest,
+  api: ApiEntry,
+  path = request.path,
+): ResourceEntry | null {
   const ctx = api.versionedContext;
-  const rest = request.path.startsWith(ctx) ? request.path.slice(ctx.length) || '/' : request.path;
+  const rest = path.startsWith(ctx) ? path.slice(ctx.length) || '/' : path;
   const method = request.method.toUpperCase();
   for (const r of api.resources) {
     if ((r.method === method || r.method === '*') && r.pattern.test(rest)) return r;
   }
   return null;
 }
+
+const AMBIGUITY_TEXT: Record<PathAmbiguity, string> = {
+  ENCODED_SLASH: 'an encoded slash (%2F)',
+  BACKSLASH: 'a backslash (raw or %5C)',
+  ENCODED_DOT_SEGMENT: 'an encoded dot segment (%2e)',
+  PATH_PARAMETER: "a ';' path parameter",
+  DOUBLE_ENCODING: 'a double percent-encoding (%25XX)',
+  BAD_ENCODING: "a '%' not followed by two hex digits",
+  CONTROL_CHARACTER: 'a control character',
+  EMPTY_SEGMENT: "an empty segment ('//')",
+};
 
 interface Level {
   name: Wso2ErrorName;
@@ -243,8 +287,23 @@ function allow(
     rateLimit: outcome.rateLimit,
     headersToSet: set,
     headersToRemove: remove,
-    queryParamsToRemove: strip.queryParams.filter((q) => request.query.has(q)),
+    queryParamsToRemove: rawNamesOf(request, strip.queryParams),
   };
+}
+
+/**
+ * Every raw query name that decoded to one of `names`: Envoy removes by raw name, so `%61pikey`
+ * must be named as is or the verified key travels upstream.
+ */
+const MISSING_STRIP = { headers: [APIKEY_HEADER], queryParams: [APIKEY_QUERY] } as const;
+
+function rawNamesOf(request: CheckRequest, names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const name of names) {
+    if (!request.query.has(name)) continue;
+    for (const raw of request.rawQueryNames.get(name) ?? [name]) if (!out.includes(raw)) out.push(raw);
+  }
+  return out;
 }
 
 function resolveApplication(snapshot: Snapshot, cred: ValidCredential): ApplicationInfo | null {
@@ -299,19 +358,32 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   const now = clock.now();
   const match = emptyMatch();
 
-  // Dot segments would let a path match one resource here and reach another upstream.
-  if (DOT_SEGMENT.test(request.path)) return deny('NO_MATCHING_RESOURCE', 'PATH_NOT_NORMALIZED', match);
-  const api = resolveApi(request, snapshot);
+  // Matched on the normalised path; what an upstream could read another way is denied (path.ts).
+  const target = resolveTarget(request, snapshot);
+  const api = target.api;
+  if (target.contextMismatch) {
+    return deny('AMBIGUOUS_PATH', 'AMBIGUOUS_PATH_CONTEXT_MISMATCH', match, {
+      description: 'The request path is ambiguous: its dot segments or encodings lead into another API',
+    });
+  }
+  if (target.ambiguity && !api?.allowAmbiguousPaths) {
+    if (api) match.api = api.info;
+    return deny('AMBIGUOUS_PATH', `AMBIGUOUS_PATH_${target.ambiguity}`, match, {
+      description: `The request path is ambiguous: it contains ${AMBIGUITY_TEXT[target.ambiguity]}, which upstream servers may resolve to another resource. Send the path in normal form.`,
+    });
+  }
   if (!api || api.lifecycle === 'CREATED' || api.lifecycle === 'RETIRED') {
     return deny('NO_MATCHING_RESOURCE', 'API_NOT_FOUND', match);
   }
   match.api = api.info;
   if (api.lifecycle === 'BLOCKED') return deny('API_BLOCKED', 'API_BLOCKED', match);
-  const resource = resolveResource(request, api);
+  const resource = resolveResource(request, api, target.path);
   if (!resource) return deny('NO_MATCHING_RESOURCE', 'RESOURCE_NOT_FOUND', match);
   match.resource = { method: resource.method, template: resource.template };
 
-  const strip = credential.status === 'missing' ? { headers: [], queryParams: [] } : credential.strip;
+  // Even with no usable credential the API key carriers go: `?apikey=&apikey=<key>` reads as
+  // missing (the first value is empty) but must not carry the second value upstream.
+  const strip = credential.status === 'missing' ? MISSING_STRIP : credential.strip;
 
   if (resource.auth === 'none') {
     const tier = snapshot.subscriptionPolicies.get(UNAUTHENTICATED_TIER);

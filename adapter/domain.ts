@@ -22,7 +22,15 @@ export interface CheckRequest {
   path: string;
   /** Parsed query: each name maps to every value it was given, in order. */
   query: ReadonlyMap<string, readonly string[]>;
-  /** Header names lower-cased; repeated headers joined with ',' as Envoy does. */
+  /**
+   * Decoded query name -> every raw spelling it had in the request (`%61pikey` -> `apikey`). Envoy
+   * removes `query_parameters_to_remove` by raw name, so a credential is removed under each spelling.
+   */
+  rawQueryNames: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Header names lower-cased (ASCII only, as Envoy matches them: `K` U+212A never becomes `k`);
+   * repeated headers joined with ',' as Envoy does.
+   */
   headers: Readonly<Record<string, string>>;
   /**
    * The client's IP as Envoy trusts it (client-ip.ts: x-envoy-external-address, else X-Forwarded-For

@@ -24,15 +24,37 @@ export interface ProtoCheckRequest {
   } | null;
 }
 
-function parseQuery(q: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  if (!q) return out;
-  for (const [k, v] of new URLSearchParams(q)) {
-    const list = out.get(k);
-    if (list) list.push(v);
-    else out.set(k, [v]);
+function push<V>(m: Map<string, V[]>, k: string, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
+/**
+ * Decoded parameters (URLSearchParams semantics, applied to each `&` piece so the decoded name is
+ * exactly what it yields) and, per decoded name, the raw names Envoy will see and remove by.
+ */
+function parseQuery(q: string): { query: Map<string, string[]>; rawNames: Map<string, string[]> } {
+  const query = new Map<string, string[]>();
+  const rawNames = new Map<string, string[]>();
+  if (!q) return { query, rawNames };
+  for (const piece of q.split('&')) {
+    if (piece === '') continue;
+    for (const [k, v] of new URLSearchParams(piece)) {
+      push(query, k, v);
+      const eq = piece.indexOf('=');
+      const raw = eq >= 0 ? piece.slice(0, eq) : piece;
+      const names = rawNames.get(k);
+      if (!names) rawNames.set(k, [raw]);
+      else if (!names.includes(raw)) names.push(raw);
+    }
   }
-  return out;
+  return { query, rawNames };
+}
+
+/** ASCII-only lower case: String#toLowerCase maps U+212A (Kelvin) to `k` and U+0130 to `i̇`. */
+export function lowerAscii(s: string): string {
+  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s;
 }
 
 function headersOf(
@@ -40,10 +62,10 @@ function headersOf(
 ) {
   const headers: Record<string, string> = {};
   const map = http.headers ?? {};
-  for (const k of Object.keys(map)) headers[k.toLowerCase()] = map[k]!;
+  for (const k of Object.keys(map)) headers[lowerAscii(k)] = map[k]!;
   for (const h of http.header_map?.headers ?? []) {
     if (!h.key) continue;
-    const key = h.key.toLowerCase();
+    const key = lowerAscii(h.key);
     const value =
       h.raw_value && h.raw_value.length > 0 ? Buffer.from(h.raw_value).toString('utf8') : (h.value ?? '');
     headers[key] = headers[key] !== undefined ? `${headers[key]},${value}` : value;
@@ -66,12 +88,14 @@ export function toCheckRequest(
   const path = qAt >= 0 ? noFragment.slice(0, qAt) : noFragment;
   const query = qAt >= 0 ? noFragment.slice(qAt + 1) : (http.query ?? '');
   const ip = attrs.source?.address?.socket_address?.address;
+  const parsed = parseQuery(query);
   return {
     requestId: headers['x-request-id'] || http.id || '',
     method: (http.method || headers[':method'] || 'GET').toUpperCase(),
     host: http.host || headers[':authority'] || headers.host || '',
     path: path || '/',
-    query: parseQuery(query),
+    query: parsed.query,
+    rawQueryNames: parsed.rawNames,
     headers,
     clientIp: clientIpOf(headers, ip ? ip : null, options),
     contextExtensions: attrs.context_extensions ?? {},

@@ -80,6 +80,19 @@ export const WSO2_ERRORS = {
     'No matching resource found in the API for the given request',
     'No matching resource found in the API for the given request. Check the API documentation and add a proper REST resource path to the invocation URL',
   ),
+  /**
+   * Not a WSO2 gateway status: the path stays ambiguous after normalisation (adapter/path.ts), so no
+   * resource matches it unambiguously. WSO2's code for "no matching resource", with 400 as Envoy
+   * (path_with_escaped_slashes_action REJECT_REQUEST) and Istio (%00) answer such paths: the client
+   * must send the path in normal form, and a retry as is will never succeed.
+   */
+  AMBIGUOUS_PATH: e(
+    900906,
+    400,
+    'not-found',
+    'No matching resource found for given API Request',
+    'The request path is ambiguous: send it in normal form',
+  ),
   SUBSCRIPTION_BLOCKED: e(
     900907,
     401,

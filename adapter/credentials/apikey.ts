@@ -14,7 +14,7 @@ import { APIKEY_HEADER, APIKEY_QUERY, type CheckRequest } from '../domain.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import { CACHE_DEFAULTS, cacheEntryBytes } from './cache.ts';
 import { compactParts, credentialId, signatureForms } from './canonical.ts';
-import { splitClaim } from './restrictions.ts';
+import { parseIpList, parseRefererList } from './restrictions.ts';
 import type {
   CredentialResult,
   CredentialVerifier,
@@ -78,6 +78,60 @@ function tierInfo(v: unknown): Record<string, TierInfoClaim> | null {
     out[k] = info;
   }
   return out;
+}
+
+/** A NumericDate Date can hold (|t| <= 8.64e12 s): `1e309` parses to Infinity and is not one. */
+function numericDate(v: unknown): boolean {
+  return typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e12;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const optString = (v: unknown) => v === undefined || typeof v === 'string';
+const optId = (v: unknown) => optString(v) || (typeof v === 'number' && Number.isFinite(v));
+
+/**
+ * The first claim the check reads that is present with an unexpected type, or null. Every such
+ * claim denies the key (401 900901): read leniently, each would fail open somewhere (an array
+ * permittedIP ignored = any client, a non-string tier = Unlimited, an Infinity iat = never
+ * revoked by time, a non-string sub = no user revocation).
+ */
+function claimProblem(p: JWTPayload): string | null {
+  for (const c of ['exp', 'iat', 'nbf'] as const) if (p[c] !== undefined && !numericDate(p[c])) return c;
+  if (!optString(p.iss)) return 'iss';
+  if (!optId(p.sub)) return 'sub';
+  if (!optString(p.token_type)) return 'token_type';
+  const app = p.application;
+  if (app !== undefined) {
+    if (!isObject(app) || !optId(app.id) || !optId(app.uuid)) return 'application';
+    if (!optString(app.name) || !optString(app.owner) || !optString(app.tier)) return 'application';
+  }
+  const subs = p.subscribedAPIs;
+  if (subs !== undefined) {
+    if (!Array.isArray(subs)) return 'subscribedAPIs';
+    const fields = ['name', 'context', 'version', 'publisher', 'subscriptionTier', 'subscriberTenantDomain'];
+    for (const s of subs) if (!isObject(s) || fields.some((f) => !optString(s[f]))) return 'subscribedAPIs';
+  }
+  const tiers = p.tierInfo;
+  if (tiers !== undefined) {
+    if (!isObject(tiers)) return 'tierInfo';
+    for (const t of Object.values(tiers)) {
+      if (!isObject(t) || !optString(t.tierQuotaType)) return 'tierInfo';
+      if (t.stopOnQuotaReach !== undefined && typeof t.stopOnQuotaReach !== 'boolean') return 'tierInfo';
+      const limit = t.spikeArrestLimit;
+      if (limit !== undefined && !(typeof limit === 'number' && Number.isFinite(limit) && limit >= 0))
+        return 'tierInfo';
+      if (t.spikeArrestUnit !== null && !optString(t.spikeArrestUnit)) return 'tierInfo';
+    }
+  }
+  if (!parseIpList(p.permittedIP).ok) return 'permittedIP';
+  if (!parseRefererList(p.permittedReferer).ok) return 'permittedReferer';
+  return null;
+}
+
+/** Entries of a claim claimProblem() already accepted. */
+function restriction(list: ReturnType<typeof parseIpList>): string[] | null {
+  return list.ok ? list.entries : null;
 }
 
 export class ApiKeyVerifier implements CredentialVerifier {
@@ -169,9 +223,11 @@ export class ApiKeyVerifier implements CredentialVerifier {
       return this.invalid('MALFORMED');
     }
 
+    const problem = claimProblem(payload);
+    if (problem) return this.invalid(`CLAIM_INVALID_${problem.toUpperCase()}`);
     if (payload.exp === undefined && !this.allowNoExpiry) return this.invalid('NO_EXPIRY');
     if (typeof payload.jti !== 'string' || payload.jti === '') return this.invalid('NO_JTI');
-    if (payload.token_type !== undefined && String(payload.token_type).toLowerCase() !== 'apikey') {
+    if (typeof payload.token_type === 'string' && payload.token_type.toLowerCase() !== 'apikey') {
       return this.invalid('NOT_AN_API_KEY');
     }
     const keyType = payload.keytype;
@@ -205,8 +261,8 @@ export class ApiKeyVerifier implements CredentialVerifier {
       subscribedApis: subscribedApis(payload.subscribedAPIs),
       tierInfo: tierInfo(payload.tierInfo),
       restrictions: {
-        permittedIPs: splitClaim(payload.permittedIP),
-        permittedReferers: splitClaim(payload.permittedReferer),
+        permittedIPs: restriction(parseIpList(payload.permittedIP)),
+        permittedReferers: restriction(parseRefererList(payload.permittedReferer)),
       },
       strip: STRIP,
     };

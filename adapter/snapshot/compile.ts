@@ -196,6 +196,7 @@ export function compileSnapshot(
       lifecycle: a.lifecycle,
       policy: a.policy ?? null,
       trustClaims: a.trustClaims,
+      allowAmbiguousPaths: a.allowAmbiguousPaths,
       resources,
       origin: fileOf('apis', i),
     };

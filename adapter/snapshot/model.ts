@@ -35,6 +35,12 @@ export const ApiData = z.strictObject({
     .default('PUBLISHED'),
   policy: name.optional().describe('API-level throttling policy'),
   trustClaims: z.boolean().default(false),
+  allowAmbiguousPaths: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Opt-out of the ambiguous-path denial (encoded / or \\, encoded dot segments, ; parameters, //) for an upstream known to read paths literally',
+    ),
   resources: z.array(ResourceData).min(1, 'an API needs at least one resource'),
 });
 

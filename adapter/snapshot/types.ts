@@ -54,6 +54,11 @@ export interface ApiEntry {
   policy: string | null;
   /** Accept the credential's subscribedAPIs claim as the subscription (no snapshot entry needed). */
   trustClaims: boolean;
+  /**
+   * Match paths that stay ambiguous after normalisation (adapter/path.ts) instead of denying them
+   * 400: for an upstream known to read encoded slashes, `;` and `//` literally. Default false.
+   */
+  allowAmbiguousPaths: boolean;
   resources: readonly ResourceEntry[];
   /** Where the API was declared (file or source), for error messages and debugging. */
   origin: string;

@@ -40,6 +40,7 @@ function request(path: string, ip = '10.0.0.1'): CheckRequest {
     host: 'h',
     path,
     query: new Map(),
+    rawQueryNames: new Map(),
     headers: {},
     clientIp: ip,
     contextExtensions: {},

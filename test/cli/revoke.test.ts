@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tokenDigest } from '../../events/token-revoked.ts';
+import { otherRsaKey, signRs256, wso2Claims } from '../support/keys.ts';
 
 const run = promisify(execFile);
 const bin = new URL('../../bin/mesh-apim.js', import.meta.url).pathname;
@@ -58,5 +59,29 @@ describe('mesh-apim revoke --token', () => {
     const res = await revoke('--token', '');
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/--token must not be empty/);
+  });
+
+  it('an API key given as --token revokes its jti (and digest), expiring with the key, instead of nothing', async () => {
+    const claims = wso2Claims(Date.now(), { jti: 'cli-apikey-jti-5f1e' });
+    const apiKey = await signRs256(otherRsaKey(), 'k', claims);
+    const res = await revoke('--token', apiKey);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^cli-[0-9a-f-]+\ncli-[0-9a-f-]+\n$/);
+    expect(res.stderr).toMatch(/JWT: revoking its jti cli-apikey-jti-5f1e/);
+    const stored = everythingWritten(dataDir).toString('latin1');
+    expect(stored).toContain('"kind":"jti","value":"cli-apikey-jti-5f1e"');
+    expect(stored).toContain(new Date((claims.exp as number) * 1000).toISOString());
+    expect(stored.includes(apiKey)).toBe(false);
+  });
+
+  it('refuses a past --expires-at: the entry would be pruned while the key is still valid', async () => {
+    const res = await revoke(
+      '--jti',
+      'some-jti',
+      '--expires-at',
+      new Date(Date.now() - 60_000).toISOString(),
+    );
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/--expires-at .* is not in the future/);
   });
 });

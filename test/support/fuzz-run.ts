@@ -24,7 +24,14 @@ import {
   oracleFromYaml,
   protoArb,
 } from './fuzz.ts';
-import { hs256WithPublicKey, otherRsaKey, signRs256, unsignedToken, wso2Claims } from './keys.ts';
+import {
+  hs256WithPublicKey,
+  otherRsaKey,
+  signRs256,
+  signRs256Raw,
+  unsignedToken,
+  wso2Claims,
+} from './keys.ts';
 
 export interface FuzzHarness {
   t: TestAdapter;
@@ -156,6 +163,42 @@ export async function startFuzzHarness(transport?: TransportKind): Promise<FuzzH
       '900901',
     ],
   ];
+  // Issue 19 items 3, 8, 9: genuinely signed keys whose claims are of an unexpected type or hostile.
+  const demo = { id: 'demo-app', uuid: 'demo-app', name: 'demo-app', tier: 'Unlimited', owner: 'x' };
+  const typed: [string, Record<string, unknown>][] = [
+    ['permittedIP as an array', { permittedIP: ['10.9.9.1'] }],
+    ['permittedIP null', { permittedIP: null }],
+    ['permittedIP /-0 (aborted the process)', { permittedIP: '10.9.9.1/-0' }],
+    ['permittedIP v6 /-0', { permittedIP: '2001:db8::1/-0' }],
+    ['permittedIP empty prefix (allowed everyone)', { permittedIP: '10.9.9.1/' }],
+    ['permittedIP blank prefix', { permittedIP: '10.9.9.1/ ' }],
+    ['permittedIP with a junk entry', { permittedIP: '10.1.2.3,not-an-ip' }],
+    ['permittedIP too many entries', { permittedIP: Array(101).fill('10.1.2.3').join(',') }],
+    ['permittedReferer as an array', { permittedReferer: ['www.example.com/*'] }],
+    ['permittedReferer oversize', { permittedReferer: `${'a*'.repeat(5000)}c` }],
+    ['token_type as an array', { token_type: ['apiKey'] }],
+    ['sub as an array', { sub: ['demo@carbon.super'] }],
+    ['iat as a string', { iat: String(Math.floor(now / 1000)) }],
+    ['application tier as an array', { application: { ...demo, tier: ['Gold'] } }],
+    ['application as an array', { application: [demo] }],
+    ['subscribedAPIs as an object', { subscribedAPIs: { context: '/trusted/v1' } }],
+    [
+      'subscribedAPIs tier as an object',
+      { subscribedAPIs: [{ context: '/trusted/v1', version: 'v1', subscriptionTier: {} }] },
+    ],
+    ['tierInfo spikeArrestLimit as a string', { tierInfo: { Gold: { spikeArrestLimit: '1' } } }],
+    ['tierInfo as an array', { tierInfo: [] }],
+  ];
+  for (const [name, overrides] of typed)
+    forged.push([name, await signRs256(key.privateKey, key.kid, wso2Claims(now, overrides)), '900901']);
+  for (const [claim, text] of [
+    ['exp', '1e309'],
+    ['iat', '1e309'],
+    ['exp', '1e300'],
+  ] as const) {
+    const json = JSON.stringify(wso2Claims(now)).replace(new RegExp(`"${claim}":\\d+`), `"${claim}":${text}`);
+    forged.push([`${claim}: ${text}`, signRs256Raw(key.privateKey, key.kid, json), '900901']);
+  }
   pool.push(...forged.map(([, token]) => token));
   return {
     t,
@@ -222,6 +265,31 @@ function oracleRequest(p: ProtoCheckRequest) {
   };
 }
 
+/**
+ * On an allow, no API key carrier survives for the upstream: every raw query name that decodes to
+ * `apikey` is in query_parameters_to_remove, and an `apikey` header (any ASCII case) in headers_to_remove.
+ */
+export function assertCredentialsRemoved(p: ProtoCheckRequest, res: Record<string, unknown>): void {
+  const ok = res.ok_response as { headers_to_remove?: string[]; query_parameters_to_remove?: string[] };
+  const http = p.attributes?.request?.http ?? {};
+  const raw = (http.path ?? '').split('#')[0]!;
+  const query = raw.includes('?') ? raw.slice(raw.indexOf('?') + 1) : (http.query ?? '');
+  for (const piece of query.split('&')) {
+    if (piece === '') continue;
+    const [name] = [...new URLSearchParams(piece).keys()];
+    const rawName = piece.includes('=') ? piece.slice(0, piece.indexOf('=')) : piece;
+    if (name === 'apikey' && !ok.query_parameters_to_remove?.includes(rawName))
+      throw new Error(`allowed with the query parameter ${rawName} (apikey) left for the upstream`);
+  }
+  const names = [
+    ...Object.keys(http.headers ?? {}),
+    ...(http.header_map?.headers ?? []).map((h) => h.key ?? ''),
+  ];
+  if (names.some((n) => n.replace(/[A-Z]/g, (c) => c.toLowerCase()) === 'apikey')) {
+    if (!ok.headers_to_remove?.includes('apikey')) throw new Error('allowed with the apikey header left');
+  }
+}
+
 function checkAllowed(
   hx: FuzzHarness,
   req: ReturnType<typeof oracleRequest>,
@@ -266,6 +334,12 @@ export async function runFuzz(hx: FuzzHarness, o: FuzzRunOptions): Promise<FuzzC
       const shape = assertWellFormed(toCheckResponse(decision, null) as unknown as Record<string, unknown>);
       tally(shape.allowed);
       if (!shape.allowed) return;
+      if (decision.kind === 'allow') {
+        // Every raw spelling of the credential's query parameter is removed (Envoy removes by raw name).
+        for (const raw of request.rawQueryNames.get('apikey') ?? [])
+          if (!decision.queryParamsToRemove.includes(raw))
+            throw new Error(`allowed with the apikey parameter spelled ${raw} left for the upstream`);
+      }
       const creds: AllowedCredential[] = [];
       if (credential.status === 'valid') {
         const ref = credential.application as { id: string; altId?: string };
@@ -306,7 +380,10 @@ export async function runFuzz(hx: FuzzHarness, o: FuzzRunOptions): Promise<FuzzC
       const { response } = await hx.t.adapter.check.evaluate(structuredClone(p));
       const shape = assertWellFormed(response as unknown as Record<string, unknown>);
       tally(shape.allowed);
-      if (shape.allowed) checkAllowed(hx, oracleRequest(p), genuineIn(hx, protoStrings(p)), shape.set, p);
+      if (shape.allowed) {
+        checkAllowed(hx, oracleRequest(p), genuineIn(hx, protoStrings(p)), shape.set, p);
+        assertCredentialsRemoved(p, response as unknown as Record<string, unknown>);
+      }
     }),
     { numRuns: o.serviceRuns, ...seed },
   );
@@ -317,7 +394,10 @@ export async function runFuzz(hx: FuzzHarness, o: FuzzRunOptions): Promise<FuzzC
       const res = await hx.t.client.raw(p as Record<string, unknown>);
       const shape = assertWellFormed(res);
       tally(shape.allowed);
-      if (shape.allowed) checkAllowed(hx, oracleRequest(p), genuineIn(hx, protoStrings(p)), shape.set, p);
+      if (shape.allowed) {
+        checkAllowed(hx, oracleRequest(p), genuineIn(hx, protoStrings(p)), shape.set, p);
+        assertCredentialsRemoved(p, res);
+      }
     }),
     { numRuns: o.grpcRuns, ...seed },
   );

@@ -26,6 +26,7 @@ interface YamlApi {
   context: string;
   lifecycle?: string;
   trustClaims?: boolean;
+  allowAmbiguousPaths?: boolean;
   resources: YamlResource[];
 }
 interface YamlSub {
@@ -36,7 +37,14 @@ interface YamlSub {
 
 /** The parts of the policy file the oracle needs, read straight from the YAML. */
 export interface Oracle {
-  apis: { id: string; ctx: string; lifecycle: string; trustClaims: boolean; resources: YamlResource[] }[];
+  apis: {
+    id: string;
+    ctx: string;
+    lifecycle: string;
+    trustClaims: boolean;
+    allowAmbiguousPaths: boolean;
+    resources: YamlResource[];
+  }[];
   /** `${application}|${apiId}` -> subscription state. */
   subs: Map<string, string>;
   applications: string[];
@@ -49,6 +57,7 @@ export function oracleFromYaml(text: string): Oracle {
     ctx: `${a.context.replace(/\/+$/, '')}/${a.version}`,
     lifecycle: a.lifecycle ?? 'PUBLISHED',
     trustClaims: a.trustClaims ?? false,
+    allowAmbiguousPaths: a.allowAmbiguousPaths ?? false,
     resources: a.resources,
   }));
   const subs = new Map<string, string>();
@@ -102,16 +111,23 @@ export function explainAllow(
   creds: AllowedCredential[],
   allowedApplication: string | undefined,
 ): string | null {
-  if (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(req.path)) return null;
+  const normal = oraclePath(req.path);
+  const byPath = (p: string) =>
+    [...o.apis]
+      .sort((a, b) => b.ctx.length - a.ctx.length)
+      .find((a) => p === a.ctx || p.startsWith(`${a.ctx}/`));
   let api: Oracle['apis'][number] | undefined;
   if (req.ctxApi) api = o.apis.find((a) => a.id === req.ctxApi || a.ctx === req.ctxApi);
-  else
-    api = [...o.apis]
-      .sort((a, b) => b.ctx.length - a.ctx.length)
-      .find((a) => req.path === a.ctx || req.path.startsWith(`${a.ctx}/`));
+  else {
+    api = byPath(normal.path);
+    // Envoy routed on the raw path: it must name the same API as the normalised one.
+    if (normal.path !== req.path && byPath(req.path) !== api) return null;
+  }
   if (!api) return null;
+  if (normal.ambiguous && !api.allowAmbiguousPaths) return null;
   if (api.lifecycle !== 'PUBLISHED') return null;
-  const rest = req.path.startsWith(api.ctx) ? req.path.slice(api.ctx.length) || '/' : req.path;
+  const path = normal.path;
+  const rest = path.startsWith(api.ctx) ? path.slice(api.ctx.length) || '/' : path;
   const method = req.method.toUpperCase();
   const resources = api.resources.filter(
     (r) => (r.method === method || r.method === '*') && templateMatches(r.path, rest),
@@ -135,10 +151,60 @@ export function explainAllow(
   return null;
 }
 
+/**
+ * The oracle's own reading of a path (written apart from adapter/path.ts): unreserved escapes
+ * decoded, then node's posix dot-segment resolution; ambiguous when an encoded slash, backslash,
+ * `;`, `%25XX`, a stray `%`, a control character, `//` or an encoded dot segment remains.
+ */
+export function oraclePath(raw: string): { path: string; ambiguous: boolean } {
+  if (!raw.startsWith('/')) return { path: raw, ambiguous: false };
+  let ambiguous =
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
+    /[\\;\u0000-\u001f\u007f]|%(?![0-9a-f]{2})|%(2f|5c|3b|[01][0-9a-f]|7f)|%25[0-9a-f]{2}/i.test(raw);
+  const decoded = raw
+    .split('/')
+    .map((seg) => {
+      const d = seg.replace(/%([0-9a-f]{2})/gi, (m, h: string) => {
+        const c = String.fromCharCode(Number.parseInt(h, 16));
+        return /[A-Za-z0-9._~-]/.test(c) ? c : m.toUpperCase();
+      });
+      if ((d === '.' || d === '..') && d !== seg) ambiguous = true;
+      return d;
+    })
+    .join('/');
+  if (/\/\//.test(decoded.replace(/\/\.{1,2}(?=\/|$)/g, '/x'))) ambiguous = true;
+  return { path: removeDotSegments(decoded), ambiguous };
+}
+
+/** RFC 3986 5.2.4 as written there: an input buffer consumed from the left, rules A-E. */
+function removeDotSegments(path: string): string {
+  let input = path;
+  let output = '';
+  while (input.length > 0) {
+    if (input.startsWith('../')) input = input.slice(3);
+    else if (input.startsWith('./')) input = input.slice(2);
+    else if (input.startsWith('/./')) input = input.slice(2);
+    else if (input === '/.') input = '/';
+    else if (input.startsWith('/../') || input === '/..') {
+      input = `/${input.slice(input === '/..' ? 3 : 4)}`;
+      output = output.slice(0, Math.max(0, output.lastIndexOf('/')));
+    } else if (input === '.' || input === '..') input = '';
+    else {
+      const next = input.indexOf('/', 1);
+      const end = next < 0 ? input.length : next;
+      output += input.slice(0, end);
+      input = input.slice(end);
+    }
+  }
+  return output;
+}
+
 // ---------------------------------------------------------------- request pieces
 
 const CONTEXTS = [
   '/petstore/v1',
+  '/files/v1',
+  '/legacy/v1',
   '/blocked/v1',
   '/retired/v1',
   '/tiny/v1',
@@ -167,6 +233,20 @@ const SEGMENTS = [
   '*',
   '{id}',
   'pets;x=1',
+  '..;',
+  '%2e',
+  '.%2E',
+  '%5c',
+  '%5C..',
+  '%252f',
+  '%3b',
+  '%00',
+  '%61dmin',
+  '%70ets',
+  '%7e',
+  '%zz',
+  '%',
+  '\\',
 ];
 
 export const pathArb: fc.Arbitrary<string> = fc.oneof(
@@ -216,6 +296,20 @@ export const pathArb: fc.Arbitrary<string> = fc.oneof(
       '/petstore/v1/pets/42/',
       '*',
       'petstore/v1/pets',
+      // Issue 19 item 1: each names another resource or API for an upstream that decodes, merges or strips.
+      '/petstore/v1/pets/..%2f..%2f..%2fadmin%2fv1%2fsecret',
+      '/files/v1/..;/..;/petstore/v1/admin',
+      '/files/v1/../../petstore/v1/admin',
+      '/files/v1/%2e%2e/%2e%2e/petstore/v1/admin',
+      '/files/v1/..%5c..%5cpetstore/v1/admin',
+      '/files/v1/%252e%252e/%252e%252e/petstore/v1/admin',
+      '/petstore/v1/%61dmin',
+      '/petstore/v1//admin',
+      '/petstore/v1/pets/../admin',
+      '/petstore/v1/pets/..',
+      '/legacy/v1/a%2fb',
+      '/legacy/v1/../../petstore/v1/admin',
+      '/%70etstore/v1/pets',
     ),
   },
 );
@@ -377,33 +471,59 @@ export function protoArb(pool: readonly string[]): fc.Arbitrary<ProtoCheckReques
 
 /** Domain-level request (for decide() directly): as translate.ts would produce, but unconstrained. */
 export function domainRequestArb(): fc.Arbitrary<CheckRequest> {
-  return fc.record({
-    requestId: fc.string({ maxLength: 8 }),
-    method: methodArb,
-    host: fc.string({ maxLength: 10 }),
-    path: pathArb,
-    query: fc
-      .array(
-        fc.tuple(fc.constantFrom('apikey', 'a', ''), fc.array(fc.string({ maxLength: 8 }), { maxLength: 2 })),
-        { maxLength: 2 },
-      )
-      .map((e) => new Map(e) as ReadonlyMap<string, readonly string[]>),
-    headers: fc.dictionary(headerNameArb, headerValueArb, { maxKeys: 4 }),
-    clientIp: fc.option(
-      fc.oneof(fc.constantFrom('10.1.2.3', '::ffff:10.1.2.3', '::1'), fc.ipV4(), fc.string({ maxLength: 8 })),
-      { nil: null },
-    ),
-    contextExtensions: fc.oneof(
-      fc.constant({}),
-      fc.record({
-        api: fc.oneof(
-          fc.constantFrom('petstore-v1', '/petstore/v1', 'trusted-v1', 'tiny-v1', 'blocked-v1', 'retired-v1'),
+  return fc
+    .record({
+      requestId: fc.string({ maxLength: 8 }),
+      method: methodArb,
+      host: fc.string({ maxLength: 10 }),
+      path: pathArb,
+      queryEntries: fc.array(
+        fc.tuple(
+          fc.constantFrom('apikey', '%61pikey', 'api%6Bey', 'APIKEY', 'a', ''),
+          fc.array(fc.string({ maxLength: 8 }), { maxLength: 2 }),
+        ),
+        { maxLength: 3 },
+      ),
+      headers: fc.dictionary(headerNameArb, headerValueArb, { maxKeys: 4 }),
+      clientIp: fc.option(
+        fc.oneof(
+          fc.constantFrom('10.1.2.3', '::ffff:10.1.2.3', '::1'),
+          fc.ipV4(),
           fc.string({ maxLength: 8 }),
         ),
-      }),
-    ),
-    receivedAt: fc.constant(0),
-  });
+        { nil: null },
+      ),
+      contextExtensions: fc.oneof(
+        fc.constant({}),
+        fc.record({
+          api: fc.oneof(
+            fc.constantFrom(
+              'petstore-v1',
+              '/petstore/v1',
+              'trusted-v1',
+              'tiny-v1',
+              'blocked-v1',
+              'retired-v1',
+            ),
+            fc.string({ maxLength: 8 }),
+          ),
+        }),
+      ),
+      receivedAt: fc.constant(0),
+    })
+    .map(({ queryEntries, ...rest }): CheckRequest => {
+      // As translate.ts builds them: decoded names, and each decoded name's raw spellings.
+      const query = new Map<string, string[]>();
+      const rawQueryNames = new Map<string, string[]>();
+      for (const [raw, values] of queryEntries) {
+        const name = decodeURIComponent(raw);
+        query.set(name, [...(query.get(name) ?? []), ...values]);
+        const spellings = rawQueryNames.get(name) ?? [];
+        if (!spellings.includes(raw)) spellings.push(raw);
+        rawQueryNames.set(name, spellings);
+      }
+      return { ...rest, query, rawQueryNames };
+    });
 }
 
 /** Any credential result the chain could hand decide(), including valid ones for unknown apps. */

@@ -1,5 +1,5 @@
 /** Builds forged and odd API keys for the credential tests. */
-import { createHmac, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
+import { createHmac, createSign, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -40,4 +40,14 @@ export function hs256WithPublicKey(publicPem: string, kid: string, claims: Recor
 
 export function otherRsaKey(): KeyObject {
   return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+}
+
+/**
+ * RS256 over a payload given as JSON text, for claims JSON can spell but JSON.stringify cannot
+ * write (`"exp":1e309` parses to Infinity).
+ */
+export function signRs256Raw(key: KeyObject, kid: string, payloadJson: string): string {
+  const input = `${b64({ alg: 'RS256', typ: 'JWT', kid })}.${Buffer.from(payloadJson).toString('base64url')}`;
+  const sig = createSign('RSA-SHA256').update(input).sign(key).toString('base64url');
+  return `${input}.${sig}`;
 }

@@ -24,6 +24,7 @@ function request(token: string) {
     host: 'h',
     path: '/x',
     query: new Map(),
+    rawQueryNames: new Map(),
     headers: { authorization: `Bearer ${token}` },
     clientIp: null,
     contextExtensions: {},
