@@ -101,8 +101,8 @@ describe('RevocationStore', () => {
   it('a signature (older API Manager releases revoke API keys by it) is looked up in the jti set', () => {
     const s = new RevocationStore();
     s.add('c2lnbmF0dXJl', null, 0);
-    expect(s.revokedBy({ jti: 'other', signature: 'c2lnbmF0dXJl' })).toBe('jti');
-    expect(s.revokedBy({ jti: 'other', signature: 'different' })).toBeNull();
+    expect(s.revokedBy({ jti: 'other', signatures: ['c2lnbmF0dXJl'] })).toBe('jti');
+    expect(s.revokedBy({ jti: 'other', signatures: ['different'] })).toBeNull();
   });
 
   it('is idempotent by event id', () => {
