@@ -154,9 +154,6 @@ function wso2Properties(
   const r = ev.response;
   const size = r?.responseBytes;
   const props: Record<string, unknown> = {};
-  // WSO2's properties map is its extension point for custom properties; eventId (one per check) is the
-  // sinks' idempotency key (dedupKey), which the correlationId (x-request-id, client-settable) cannot be.
-  props.eventId = ev.eventId;
   if (userName !== null) props.userName = userName;
   props.apiContext = apiContext;
   props.responseSize = size === null || size === undefined || !Number.isFinite(size) ? 0 : Math.trunc(size);

@@ -92,7 +92,7 @@ describe('analytics-publisher handler on the Lambda-shaped samples', () => {
     const ev = sample('faulty-throttled-subscription.msk.json');
     const id = JSON.parse(Buffer.from(Object.values(ev.records)[0]![0]!.value!, 'base64').toString())
       .eventId as string;
-    fake.itemStatus.set(id, 400); // the document id is the request event's id
+    fake.itemStatus.set(`analytics:${id}`, 400); // the document id derives from the request event's id
     const s = await handler(ev);
     expect(s.deadLettered).toBe(1);
     expect(JSON.parse(bus.records(TOPICS.deadLetter.name)[0]!.value!.toString()).error.code).toBe(

@@ -2,7 +2,8 @@
  * WSO2's ELK reporter line: log4j pattern `%d{HH:mm:ss,SSS} [%X{ip}-%X{host}] [%t] %5p %c{1} %m%n`
  * around `apimMetrics: <metric>, properties :<json>` (note WSO2's space before the colon). The
  * Logstash grok of WSO2's ELK guide keys on " apimMetrics:" and " :" so the prefix only has to
- * keep that shape.
+ * keep that shape. The MDC slot `[%X{ip}-%X{host}]` carries the event id (dedupKey) instead, so a
+ * restarted file sink can seed its dedup window from the file without adding keys to WSO2's JSON.
  */
 import type { SinkItem } from './types.ts';
 
@@ -11,29 +12,38 @@ function hhmmss(d: Date): string {
   return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())},${p(d.getUTCMilliseconds(), 3)}`;
 }
 
-/** The part of a line before the metric name: the same for every line of one batch (one clock read). */
-export function elkPrefix(now: Date, thread = 'analytics-publisher'): string {
-  return `${hhmmss(now)} [-] [${thread}]  INFO ELKCounterMetric apimMetrics: `;
+/** The clock part of a line: the same for every line of one batch (one clock read). */
+export function elkPrefix(now: Date): string {
+  return `${hhmmss(now)} [`;
 }
 
+// Event ids are [A-Za-z0-9:~._-] (events/); anything else is dropped so the slot stays one token.
+const safeId = (id: string): string => (/^[\w:~.-]*$/.test(id) ? id : id.replace(/[^\w:~.-]/g, ''));
+
 /** One line from a batch's prefix (elkPrefix). */
-export function elkLineWith(prefix: string, item: SinkItem): string {
+export function elkLineWith(prefix: string, item: SinkItem, thread = 'analytics-publisher'): string {
   // JSON.stringify never emits raw CR/LF (they are escaped), so one event is always one line.
-  return `${prefix}${item.metric}, properties :${JSON.stringify(item.data)}\n`;
+  return `${prefix}${safeId(item.eventId)}] [${thread}]  INFO ELKCounterMetric apimMetrics: ${item.metric}, properties :${JSON.stringify(item.data)}\n`;
 }
 
 export function elkLine(item: SinkItem, now: Date, thread = 'analytics-publisher'): string {
-  return elkLineWith(elkPrefix(now, thread), item);
+  return elkLineWith(elkPrefix(now), item, thread);
 }
 
-const LINE = /apimMetrics: (apim:[a-z]+), properties :(\{.*\})\s*$/;
+const LINE = /^\S+ \[([^\]]*)\] .*?apimMetrics: (apim:[a-z]+), properties :(\{.*\})\s*$/;
 
-/** Parses a line back (tests, dedup seeding, tools). Returns null for other lines. */
-export function parseElkLine(line: string): { metric: string; data: Record<string, unknown> } | null {
+/**
+ * Parses a line back (tests, dedup seeding, tools). Returns null for other lines. `id` is the event id
+ * of the MDC slot, or null on lines written before it carried one (`[-]`).
+ */
+export function parseElkLine(
+  line: string,
+): { id: string | null; metric: string; data: Record<string, unknown> } | null {
   const m = LINE.exec(line);
   if (!m) return null;
   try {
-    return { metric: m[1]!, data: JSON.parse(m[2]!) as Record<string, unknown> };
+    const id = m[1] === '-' || m[1] === '' ? null : m[1]!;
+    return { id, metric: m[2]!, data: JSON.parse(m[3]!) as Record<string, unknown> };
   } catch {
     return null;
   }

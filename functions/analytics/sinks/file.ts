@@ -4,12 +4,12 @@
  * (log4j DefaultRolloverStrategy naming), one write (+ fsync) per batch.
  *
  * Duplicates. A file cannot be overwritten by id, so:
- * - live: a bounded window of recently written event ids (dedupKey: the request-attributes eventId) (seeded at open from the tail of the
+ * - live: a bounded window of recently written event ids (dedupKey: the event id, kept in each line's MDC slot) (seeded at open from the tail of the
  *   current file) drops redeliveries — batch retries and restarts after a crash before commit;
  * - replay: writes to its own file named by the range (`apim_metrics.replay-<from>_<to>.log`),
  *   truncated when the replay starts, so replaying a range twice leaves one copy of it. The replay
  *   file is for filling gaps the live file does not cover (sink down, a new ELK stack); if both are
- *   shipped for the same range, make Logstash use properties.eventId as document_id (as the HTTP sink does).
+ *   shipped for the same range, make Logstash use the line's event id (MDC slot) as document_id (as the HTTP sink does).
  */
 import {
   closeSync,
@@ -82,9 +82,8 @@ export class FileSink implements AnalyticsSink {
     const lines = buf.toString('utf8').split('\n');
     if (len < size) lines.shift(); // partial first line
     for (const l of lines) {
-      const data = parseElkLine(l)?.data;
-      if (data && typeof data.correlationId === 'string')
-        this.remember(dedupKey({ data: data as { correlationId: string } }));
+      const id = parseElkLine(l)?.id;
+      if (id) this.remember(id);
     }
   }
 

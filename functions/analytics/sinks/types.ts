@@ -4,16 +4,13 @@ import type { AnalyticsEvent } from '../../../events/analytics.ts';
 export type SinkItem = AnalyticsEvent;
 
 /**
- * The idempotency key of an analytics event: the request-attributes eventId it came from
- * (properties.eventId: one per check, kept by redelivery and replay). Never the correlationId alone:
- * x-request-id is shared by retries and can be set by the client, so keying on it would collapse
- * distinct requests into one line. Lines written before properties.eventId existed fall back to it.
+ * The idempotency key of an analytics event: its envelope eventId, derived from the request-attributes
+ * eventId (one per check, kept by redelivery and replay). Never the correlationId: x-request-id is
+ * shared by retries and can be set by the client, so keying on it would collapse distinct requests
+ * into one line. It stays out of the WSO2 document (whose keys are exactly WSO2's).
  */
-export function dedupKey(item: {
-  data: { correlationId: string; properties?: Record<string, unknown> };
-}): string {
-  const id = item.data.properties?.eventId;
-  return typeof id === 'string' && id !== '' ? id : item.data.correlationId;
+export function dedupKey(item: { eventId: string }): string {
+  return item.eventId;
 }
 
 export type SinkItemResult = { ok: true } | { ok: false; error: unknown };

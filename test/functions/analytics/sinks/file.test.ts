@@ -29,7 +29,7 @@ describe('ELK log-file sink', () => {
     const out = lines(path.join(dir, 'apim_metrics.log'));
     expect(out).toHaveLength(events.length);
     expect(out[0]).toMatch(
-      /^04:05:06,789 \[-\] \[analytics-publisher\] {2}INFO ELKCounterMetric apimMetrics: apim:(response|faulty), properties :\{/,
+      /^04:05:06,789 \[analytics:[^\]]+\] \[analytics-publisher\] {2}INFO ELKCounterMetric apimMetrics: apim:(response|faulty), properties :\{/,
     );
     for (const [i, l] of out.entries()) {
       const p = parseElkLine(l);
