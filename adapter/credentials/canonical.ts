@@ -91,9 +91,10 @@ export function signatureForms(signature: Uint8Array, alg: string | undefined): 
  * (64 bytes and more) are touched, so a jti is never respelled.
  */
 export function canonicalRevocationValue(value: string): string {
-  if (value.length < 86 || !/^[A-Za-z0-9_-]+$/.test(value)) return value;
+  // Java's Base64.getUrlEncoder() pads (WSO2's DefaultApiKeyGenerator signs with it): '=' is dropped.
+  if (value.length < 86 || !/^[A-Za-z0-9_-]+={0,2}$/.test(value)) return value;
   try {
-    return encode(base64url.decode(value));
+    return encode(base64url.decode(value.replace(/=+$/, '')));
   } catch {
     return value;
   }
