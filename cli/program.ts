@@ -118,6 +118,8 @@ export function buildProgram(version: string): Command {
     )
     .option('--dry-run', 'map and count only: publish nothing, dead-letter nothing')
     .option('--batch-size <n>', 'records per handler invocation (default: functions.batchSize)')
+    .option('--rate <n>', 'at most n records per second (throttled backfill; default: unlimited)')
+    .option('--partition <n>', 'only this partition (repeatable or comma-separated; default: all)')
     .addOption(output(['text', 'json'], 'text'));
 
   common(program.command('invoke'))
