@@ -146,7 +146,13 @@ async function noopHttp2(): Promise<void> {
     stream.on('error', () => {});
     stream.on('end', () => {
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      req.deserialize(all.subarray(5));
+      try {
+        req.deserialize(all.subarray(5));
+      } catch {
+        // A stream the client reset mid-request (h2load at the end of a timed run) ends truncated.
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        return;
+      }
       stream.respond(headers, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers(trailers));
       stream.end(framed);

@@ -203,12 +203,17 @@ export function sendUnary(stream: ServerHttp2Stream, framed: Buffer): boolean {
   if (stream.destroyed || stream.headersSent) return false;
   stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
   stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+  // No RST_STREAM after a message: nghttp2 may send it ahead of DATA still queued. A client still
+  // sending after the trailers is read and discarded until it ends its side.
   stream.end(framed);
-  if (!stream.readableEnded) stopReading(stream);
+  if (!stream.readableEnded) stream.resume();
   return true;
 }
 
-/** The answer is complete while the client still sends: reset (NO_ERROR) once the answer is out. */
+/**
+ * A trailers-only answer is complete while the client still sends: reset (NO_ERROR) once it is out.
+ * Safe here only: the answer is one HEADERS frame, queued before the RST_STREAM.
+ */
 function stopReading(stream: ServerHttp2Stream): void {
   stream.once('finish', () => {
     if (!stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
@@ -226,10 +231,11 @@ export function sendStatus(stream: ServerHttp2Stream, code: number, message: str
   const status = { 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) };
   if (!stream.headersSent) {
     stream.respond({ ...RESPONSE_HEADERS, ...status }, { endStream: true });
+    if (!stream.readableEnded) stopReading(stream);
   } else if (!stream.writableEnded) {
     stream.once('wantTrailers', () => stream.sendTrailers(status));
     stream.end();
+    if (!stream.readableEnded) stream.resume();
   } else return false;
-  if (!stream.readableEnded) stopReading(stream);
   return true;
 }
