@@ -5,7 +5,7 @@
  * pinned to core 0, h2load on core 1, 4 connections x 16 streams, rounds alternating the order.
  * Contenders: no-op grpc-js, no-op node:http2 (framing by hand, whole-request decode), the full path
  * (API key, subscription, four throttle levels, every check emitted to the embedded log) on grpc-js
- * and on http2. Then p50/p99 at 25/50/75 % of each contender's own max (ghz at a fixed rate), RSS
+ * and on http2, and both again without emission (check + transport alone). Then p50/p99 at 25/50/75 % of each contender's own max (ghz at a fixed rate), RSS
  * idle and after load, start to ready. Ratios first; results in bench/results/transport-<time>.md.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -208,8 +208,16 @@ export async function runTransportBench(): Promise<void> {
         values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
       ),
     );
+    // The same full path without event emission: the transport + check cost alone (emission is
+    // measured by the contenders above and by `npm run bench:emit`).
+    contenders.push(
+      await start('full http2 no-emit', ['adapter', '--transport', 'http2', '--key-file', keyFile]),
+    );
+    contenders.push(
+      await start('full grpc-js no-emit', ['adapter', '--transport', 'grpc-js', '--key-file', keyFile]),
+    );
     const idle = Object.fromEntries(contenders.map((c) => [c.name, rssMb(c.pid)]));
-    const apiKey = contenders[3]!.info.apiKey as string;
+    const apiKey = contenders.find((c) => c.name === 'full http2')!.info.apiKey as string;
     const request = istioIngressCheckRequest({ apiKey });
     const bytes = encodeCheckRequest(request);
     const headerCount = Object.keys(
@@ -223,6 +231,7 @@ export async function runTransportBench(): Promise<void> {
     const ghzData = join(work, 'check.json');
     writeFileSync(ghzData, JSON.stringify([toGhzJson(request)]));
     for (const c of contenders.filter((x) => x.name.startsWith('full'))) {
+      // Every full-path contender must allow it (one signing key), or its numbers would be denials.
       const client = new CheckClient(`127.0.0.1:${c.port}`);
       const res = await new Promise<Record<string, unknown>>((resolve, reject) =>
         client.client.Check(request, (e, r) => (e ? reject(e) : resolve(r))),
@@ -277,6 +286,8 @@ export async function runTransportBench(): Promise<void> {
       `| full http2 ÷ full grpc-js (throughput) | ${f(m('full http2') / m('full grpc-js'), 2)} | |`,
       `| no-op http2 ÷ no-op grpc-js (throughput) | ${f(m('no-op http2') / m('no-op grpc-js'), 2)} | |`,
       `| full http2 ÷ no-op http2 (throughput) | ${f(m('full http2') / m('no-op http2'), 2)} | |`,
+      `| full http2 no-emit ÷ no-op grpc-js (throughput) | ${f(m('full http2 no-emit') / m('no-op grpc-js'), 2)} | (check + transport alone) |`,
+      `| full http2 no-emit ÷ full grpc-js no-emit (throughput) | ${f(m('full http2 no-emit') / m('full grpc-js no-emit'), 2)} | |`,
       '',
       '## Per contender',
       '',
