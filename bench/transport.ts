@@ -121,8 +121,7 @@ async function h2load(
   const ok = Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? 0);
   // Duration mode: streams still open at the end count as started, not failed; failures must be 0.
   const failed = /(\d+) failed, (\d+) errored/.exec(stdout)?.slice(1).join(',');
-  if (failed !== '0,0')
-    throw new Error(`${c.name}: h2load failed,errored = ${failed}`);
+  if (failed !== '0,0') throw new Error(`${c.name}: h2load failed,errored = ${failed}`);
   if (/status codes: \d+ 2xx, \d+ 3xx, [1-9]/.test(stdout))
     throw new Error(`${c.name}: non-2xx HTTP statuses`);
   return { rps: ok / seconds, ok, cpuUs: cpu / Math.max(1, ok) };
