@@ -153,6 +153,7 @@ async function noopHttp2(): Promise<void> {
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
         return;
       }
+      if (stream.destroyed || stream.closed) return;
       stream.respond(headers, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers(trailers));
       stream.end(framed);
