@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- <mode> ...]` (not a test):
  *   (default) | suite [--quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa] [--no-standin] [--fsync-ab] [--kafka [--kafka-cpus 1|all]]  side-by-side suite (bench/suite.ts)
+ *   transport [--rounds N] [--seconds S] [--cpu-prof]  the two gRPC transports with the realistic request, h2load + ghz (bench/transport.ts)
  *   simple                                      full path (API key, OAuth2 JWT, opaque token) vs no-op with grpc-js clients (bench/check.bench.ts)
  *   fuzz [--runs N] [--seed S]                  long run of the fuzz properties (test/support/fuzz-run.ts)
  *   parts [args]                                every bench/*.bench.ts in turn (bus benches; each prints its own ratios)
@@ -15,6 +16,9 @@ const mode = process.argv[2] && !process.argv[2].startsWith('-') ? process.argv[
 if (mode === 'suite') {
   const { runSuite } = await import('./suite.ts');
   await runSuite();
+} else if (mode === 'transport') {
+  const { runTransportBench } = await import('./transport.ts');
+  await runTransportBench();
 } else if (mode === 'simple') {
   const r = spawnSync(
     process.execPath,
@@ -67,6 +71,6 @@ if (mode === 'suite') {
     await hx.close();
   }
 } else {
-  process.stderr.write(`unknown bench mode "${mode}" (suite | simple | fuzz | parts)\n`);
+  process.stderr.write(`unknown bench mode "${mode}" (suite | transport | simple | fuzz | parts)\n`);
   process.exitCode = 2;
 }

@@ -1,9 +1,10 @@
 /**
  * Bench contenders as separate processes (so each can be pinned to its own core with taskset):
- * `node --import tsx bench/servers.ts noop|adapter [--policies FILE] [--emit] [--no-fsync] [--kafka]`. Prints one JSON line
+ * `node --import tsx bench/servers.ts noop|noop-http2|adapter [--transport http2|grpc-js] [--key-file PEM] [--policies FILE] [--emit] [--no-fsync] [--kafka]`.
+ * --key-file: the standalone signing key to use (so several adapter contenders accept one API key). Prints one JSON line
  * ({ port, adminPort?, apiKey?, startMs, emission? }) on stdout when ready; exits on SIGTERM or when stdin closes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +22,8 @@ const { positionals, values } = parseArgs({
     'no-fsync': { type: 'boolean', default: false },
     // Emit to the real Kafka at KAFKA_BROKERS (the suite starts one) instead of the embedded log.
     kafka: { type: 'boolean', default: false },
+    transport: { type: 'string', default: 'http2' },
+    'key-file': { type: 'string' },
   },
 });
 
@@ -80,9 +83,15 @@ async function adapter(): Promise<void> {
       'adapter.adminAddress': '127.0.0.1:0',
       'adapter.standaloneFile': file,
       'adapter.accessLogs': false,
+      'adapter.transport': values.transport,
       instanceId: 'bench',
     },
   });
+  if (values['key-file']) {
+    const { SIGNING_KEY_FILE } = await import('../adapter/standalone/issuer.ts');
+    mkdirSync(config.dataDir, { recursive: true });
+    copyFileSync(values['key-file'], join(config.dataDir, SIGNING_KEY_FILE));
+  }
   const emission = values.kafka ? await kafkaBus() : values.emit ? await embeddedBus(join(dir, 'log')) : null;
   const handle = await startAdapter(config, emission ? { bus: emission.bus } : {});
   const startMs = performance.now() - t0;
@@ -114,9 +123,54 @@ async function noop(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ port, startMs: performance.now() - t0 })}\n`);
 }
 
+/**
+ * The no-op on node:http2 the issue measured: gRPC framing by hand, protobufjs decode of the whole
+ * request (proto-loader's deserializer), one response encoded once. The floor of any node:http2 transport.
+ */
+async function noopHttp2(): Promise<void> {
+  const http2 = await import('node:http2');
+  const { envoyPackageDefinition } = await import('../adapter/proto.ts');
+  const def = envoyPackageDefinition() as unknown as Record<
+    string,
+    { serialize(v: unknown): Buffer; deserialize(b: Buffer): unknown }
+  >;
+  const req = def['envoy.service.auth.v3.CheckRequest']!;
+  const body = def['envoy.service.auth.v3.CheckResponse']!.serialize({ status: { code: 0 } });
+  const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, body.length]), body]);
+  const headers = { ':status': 200, 'content-type': 'application/grpc' };
+  const trailers = { 'grpc-status': '0' };
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', () => {});
+    stream.on('end', () => {
+      const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      try {
+        req.deserialize(all.subarray(5));
+      } catch {
+        // A stream the client reset mid-request (h2load at the end of a timed run) ends truncated.
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        return;
+      }
+      if (stream.destroyed || stream.closed) return;
+      stream.respond(headers, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+      stream.end(framed);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => void server.close());
+  const port = (server.address() as { port: number }).port;
+  process.stdout.write(`${JSON.stringify({ port, startMs: performance.now() - t0 })}\n`);
+}
+
 if (positionals[0] === 'adapter') await adapter();
 else if (positionals[0] === 'noop') await noop();
+else if (positionals[0] === 'noop-http2') await noopHttp2();
 else {
-  process.stderr.write('usage: servers.ts noop|adapter [--policies FILE] [--emit] [--no-fsync] [--kafka]\n');
+  process.stderr.write(
+    'usage: servers.ts noop|noop-http2|adapter [--transport http2|grpc-js] [--key-file PEM] [--policies FILE] [--emit] [--no-fsync] [--kafka]\n',
+  );
   process.exit(2);
 }

@@ -16,6 +16,7 @@
  * be measured too). The broker's JVM runs on core 1 with ghz (--kafka-cpus all: unpinned).
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import {
   accessSync,
   constants,
@@ -37,6 +38,7 @@ import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
 import type { KafkaBus } from '../bus/kafka/index.ts';
 import { TOPICS } from '../events/topics.ts';
 import { writeBigPolicies } from './fixtures.ts';
+import { encodeCheckRequest, istioIngressCheckRequest, toGhzJson } from './realistic-request.ts';
 
 export const GHZ_VERSION = 'v0.93.0';
 const BIN = process.env.MESH_APIM_BENCH_BIN ?? join(homedir(), '.cache', 'mesh-apim', 'bin');
@@ -439,25 +441,6 @@ function metricSum(text: string, name: string): number {
 
 // ---------------------------------------------------------------- load
 
-function checkRequest(id: string, headers: Record<string, string>, path = '/petstore/v1/pets/42?limit=10') {
-  const q = path.indexOf('?');
-  return {
-    attributes: {
-      source: { address: { socket_address: { address: '10.1.2.3', port_value: 40000 } } },
-      request: {
-        http: {
-          id,
-          method: 'GET',
-          host: 'api.example.com',
-          path,
-          query: q >= 0 ? path.slice(q + 1) : '',
-          headers: { 'x-request-id': id, 'user-agent': 'ghz', ...headers },
-        },
-      },
-    },
-  };
-}
-
 interface Run {
   contender: string;
   workload: string;
@@ -612,17 +595,30 @@ export async function runSuite(): Promise<void> {
   try {
     const profDir = join(HERE, 'results', 'prof');
     if (values['cpu-prof']) mkdirSync(profDir, { recursive: true });
+    // One signing key for every full-path contender, so one API key is valid on each.
+    const keyFile = join(work, 'signing-key.pem');
+    writeFileSync(
+      keyFile,
+      generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    );
     servers.push(await startNode('no-op', ['noop']));
+    // mesh-apim = the full path on the default transport (http2); ours-grpc-js = the same on grpc-js.
     servers.push(
       await startNode(
         'mesh-apim',
-        ['adapter', '--emit'],
+        ['adapter', '--emit', '--transport', 'http2', '--key-file', keyFile],
         values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
       ),
     );
+    servers.push(await startNode('no-op-http2', ['noop-http2']));
+    servers.push(
+      await startNode('ours-grpc-js', ['adapter', '--emit', '--transport', 'grpc-js', '--key-file', keyFile]),
+    );
     if (values['fsync-ab']) {
       // The embedded log without fsync per commit, side by side with the default (see PROFILE.md).
-      servers.push(await startNode('ours-nofsync', ['adapter', '--emit', '--no-fsync']));
+      servers.push(
+        await startNode('ours-nofsync', ['adapter', '--emit', '--no-fsync', '--key-file', keyFile]),
+      );
     }
     if (KAFKA) {
       kafka = await startKafka(join(work, 'kafka'));
@@ -635,7 +631,7 @@ export async function runSuite(): Promise<void> {
       // As `mesh-apim topics apply` would: every topic from infra/topics.yaml (the producer does not auto-create).
       await kafkaAdmin.ensureTopics(topicSpecs());
       servers.push(
-        await startNode('ours-kafka', ['adapter', '--kafka'], [], {
+        await startNode('ours-kafka', ['adapter', '--kafka', '--key-file', keyFile], [], {
           ...process.env,
           KAFKA_BROKERS: kafka.brokers,
         }),
@@ -665,20 +661,36 @@ export async function runSuite(): Promise<void> {
       notes.push(`${s.name} event emission: ${String(s.info.emission)}`);
     const apiKey = ours.info.apiKey as string;
     const otherKey = ours.info.otherKey as string;
-    const valid = checkRequest('bench-1', { apikey: apiKey, 'x-api-key': 'bench-valid-key' });
-    const denied = checkRequest('bench-2', { apikey: otherKey, 'x-api-key': 'someone-else' });
+    // The realistic request (an Istio ingress gateway's CheckRequest, bench/realistic-request.ts); the
+    // OPA contenders' rule reads x-api-key, one more header.
+    const valid = istioIngressCheckRequest({
+      apiKey,
+      requestId: 'bench-1',
+      extraHeaders: { 'x-api-key': 'bench-valid-key' },
+    });
+    const denied = istioIngressCheckRequest({
+      apiKey: otherKey,
+      requestId: 'bench-2',
+      extraHeaders: { 'x-api-key': 'someone-else' },
+    });
+    notes.push(
+      `Request: the realistic Istio ingress CheckRequest, ${encodeCheckRequest(valid).length} bytes encoded, API key ${apiKey.length} bytes.`,
+    );
     const files = {
       valid: join(work, 'valid.json'),
       mixed: join(work, 'mixed.json'),
     };
-    const deciding = servers.filter((x) => x.name !== 'no-op');
+    const deciding = servers.filter((x) => !x.name.startsWith('no-op'));
     for (const s of deciding) await sanityCheck(s, valid, denied);
     notes.push(
       `Checked before load: ${deciding.map((s) => s.name).join(', ')} allow the valid request and deny the other.`,
     );
-    writeFileSync(files.valid, JSON.stringify([valid]));
+    writeFileSync(files.valid, JSON.stringify([toGhzJson(valid)]));
     // 10 % denials: a subscribed app's key 9 times, an unsubscribed app's key (403) once.
-    writeFileSync(files.mixed, JSON.stringify([...Array.from({ length: 9 }, () => valid), denied]));
+    writeFileSync(
+      files.mixed,
+      JSON.stringify([...Array.from({ length: 9 }, () => toGhzJson(valid)), toGhzJson(denied)]),
+    );
 
     log(`warm-up (${servers.map((s) => s.name).join(', ')})`);
     for (const s of servers) await ghzRun(ghz, files.mixed, s, { concurrency: 32, seconds: 0, total: 3000 });
@@ -869,6 +881,8 @@ function writeReport(r: {
   // when OPA_ENVOY_BIN is given), then the stand-in when it ran.
   const ratioCols: { label: string; value: (row: (typeof rows)[number]) => number }[] = [
     { label: 'ours ÷ no-op', value: (row) => ratio(row, 'no-op') },
+    { label: 'ours ÷ no-op-http2', value: (row) => ratio(row, 'no-op-http2') },
+    { label: 'ours (http2) ÷ ours-grpc-js', value: (row) => ratio(row, 'ours-grpc-js') },
     ...[
       ['opa-envoy', 'ours ÷ OPA-Envoy'],
       ['opa-standin', 'ours ÷ OPA stand-in'],

@@ -26,8 +26,43 @@ type ProtoAttributes = NonNullable<ProtoCheckRequest['attributes']>;
 type ProtoHttp = NonNullable<NonNullable<ProtoAttributes['request']>['http']>;
 type HeaderEntry = { key?: string; value?: string; raw_value?: Buffer | Uint8Array };
 
-/** A bounded string -> Buffer cache (cleared when full: the working set is small and stable). */
+/**
+ * Pre-encoded field pieces keyed by (field, name, value) in nested maps: the strings come from the
+ * snapshot and decide() (the same string objects call after call, their hashes cached), so no key
+ * is concatenated per call. Bounded: a map that grows past `max` entries is cleared.
+ */
 class PieceCache {
+  private readonly byField = new Map<number, Map<string, Map<string, Buffer>>>();
+  private size = 0;
+  constructor(private readonly max: number) {}
+  get(field: number, name: string, value: string, make: () => Buffer): Buffer {
+    let names = this.byField.get(field);
+    if (!names) {
+      names = new Map();
+      this.byField.set(field, names);
+    }
+    let values = names.get(name);
+    if (!values) {
+      values = new Map();
+      names.set(name, values);
+    }
+    let b = values.get(value);
+    if (b === undefined) {
+      if (this.size >= this.max) {
+        this.byField.clear();
+        this.size = 0;
+        return make();
+      }
+      b = make();
+      values.set(value, b);
+      this.size++;
+    }
+    return b;
+  }
+}
+
+/** Whole deny responses by their (string) key. */
+class DenyCache {
   private readonly map = new Map<string, Buffer>();
   constructor(private readonly max: number) {}
   get(key: string, make: () => Buffer): Buffer {
@@ -38,9 +73,6 @@ class PieceCache {
       this.map.set(key, b);
     }
     return b;
-  }
-  get size(): number {
-    return this.map.size;
   }
 }
 
@@ -62,8 +94,8 @@ export class CheckCodec {
     hvValue: number;
     hvRaw: number;
   };
-  private readonly pieces = new PieceCache(8192);
-  private readonly denies = new PieceCache(4096);
+  private readonly pieces = new PieceCache(16_384);
+  private readonly denies = new DenyCache(4096);
   private readonly okStatus: Buffer;
   private readonly metaKey: Buffer;
 
@@ -263,7 +295,7 @@ export class CheckCodec {
   // ------------------------------------------------------------------ encode
 
   private headerOption(field: number, key: string, value: string): Buffer {
-    return this.pieces.get(`h${field}\u0000${key}\u0000${value}`, () => {
+    return this.pieces.get(field, key, value, () => {
       const s = this.s;
       const hv = Buffer.concat([lenField(s.HeaderValue.key, key), lenField(s.HeaderValue.value, value)]);
       const hvo = Buffer.concat([
@@ -277,7 +309,8 @@ export class CheckCodec {
   }
 
   private stringField(field: number, value: string): Buffer {
-    return this.pieces.get(`s${field}\u0000${value}`, () => lenField(field, value));
+    // Header option fields and string fields never share a field number within one message.
+    return this.pieces.get(field + 1000, '', value, () => lenField(field, value));
   }
 
   /** Frames `parts` (total `len` bytes) as one uncompressed gRPC message. */

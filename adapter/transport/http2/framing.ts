@@ -200,15 +200,27 @@ const OK_TRAILERS = { 'grpc-status': '0' };
 
 /** Headers, one message, trailers OK. False when the stream is already gone. */
 export function sendUnary(stream: ServerHttp2Stream, framed: Buffer): boolean {
-  if (stream.destroyed || stream.headersSent) return false;
-  stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-  stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+  // closed: the peer reset it (RST_STREAM) and 'aborted' has not been emitted yet.
+  if (stream.destroyed || stream.closed || stream.headersSent) return false;
+  try {
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+  } catch {
+    return false; // the stream went away in between: nothing to answer
+  }
+  stream.once('wantTrailers', () => {
+    if (!stream.closed) stream.sendTrailers(OK_TRAILERS);
+  });
+  // No RST_STREAM after a message: nghttp2 may send it ahead of DATA still queued. A client still
+  // sending after the trailers is read and discarded until it ends its side.
   stream.end(framed);
-  if (!stream.readableEnded) stopReading(stream);
+  if (!stream.readableEnded) stream.resume();
   return true;
 }
 
-/** The answer is complete while the client still sends: reset (NO_ERROR) once the answer is out. */
+/**
+ * A trailers-only answer is complete while the client still sends: reset (NO_ERROR) once it is out.
+ * Safe here only: the answer is one HEADERS frame, queued before the RST_STREAM.
+ */
 function stopReading(stream: ServerHttp2Stream): void {
   stream.once('finish', () => {
     if (!stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
@@ -222,14 +234,21 @@ function stopReading(stream: ServerHttp2Stream): void {
  * of it is read.
  */
 export function sendStatus(stream: ServerHttp2Stream, code: number, message: string): boolean {
-  if (stream.destroyed) return false;
+  if (stream.destroyed || stream.closed) return false;
   const status = { 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) };
-  if (!stream.headersSent) {
-    stream.respond({ ...RESPONSE_HEADERS, ...status }, { endStream: true });
-  } else if (!stream.writableEnded) {
-    stream.once('wantTrailers', () => stream.sendTrailers(status));
-    stream.end();
-  } else return false;
-  if (!stream.readableEnded) stopReading(stream);
+  try {
+    if (!stream.headersSent) {
+      stream.respond({ ...RESPONSE_HEADERS, ...status }, { endStream: true });
+      if (!stream.readableEnded) stopReading(stream);
+    } else if (!stream.writableEnded) {
+      stream.once('wantTrailers', () => {
+        if (!stream.closed) stream.sendTrailers(status);
+      });
+      stream.end();
+      if (!stream.readableEnded) stream.resume();
+    } else return false;
+  } catch {
+    return false; // the stream went away in between: nothing to answer
+  }
   return true;
 }

@@ -291,7 +291,7 @@ export class Http2Transport implements Transport {
       // Not gRPC: an HTTP status (the gRPC spec: 415 for a wrong content-type).
       this.errors.inc({ transport: 'http2', reason: 'bad-content-type' });
       this.bad.warn('bad-content-type', { path, contentType: ct }, 'non-gRPC request rejected');
-      if (!stream.destroyed) stream.respond({ ':status': 415 }, { endStream: true });
+      if (!stream.destroyed && !stream.closed) stream.respond({ ':status': 415 }, { endStream: true });
       return;
     }
     const call: Call = {
@@ -328,6 +328,7 @@ export class Http2Transport implements Transport {
     if (!isSupportedEncoding(encoding)) {
       this.errors.inc({ transport: 'http2', reason: 'bad-encoding' });
       call.done = true;
+      if (stream.destroyed || stream.closed) return;
       stream.respond(
         {
           ...RESPONSE_HEADERS,
@@ -433,7 +434,12 @@ export class Http2Transport implements Transport {
         call.emitter.emit('end');
         return;
       }
-      this.unary(call, call.messages[0]!);
+      try {
+        this.unary(call, call.messages[0]!);
+      } catch (err) {
+        // Last line of defence: a handler bug answers INTERNAL, never an uncaught exception.
+        this.fail(call, new GrpcError(Status.INTERNAL, errorMessage(err), 'internal'));
+      }
     });
   }
 
@@ -455,18 +461,21 @@ export class Http2Transport implements Transport {
           );
           return;
         }
-        this.check.evaluateWith(proto, this.responder).then(
-          ({ response, record }) => {
-            if (!call.done) {
-              call.done = true;
-              this.finish(call);
-              sendUnary(call.stream, response);
-            }
-            // Answer Envoy first; the observer (event emitter) runs after the reply is queued.
-            this.check.notify(record);
-          },
-          (err: unknown) => this.fail(call, new GrpcError(Status.INTERNAL, errorMessage(err), 'internal')),
-        );
+        this.check
+          .evaluateWith(proto, this.responder)
+          .then(
+            ({ response, record }) => {
+              if (!call.done) {
+                call.done = true;
+                this.finish(call);
+                sendUnary(call.stream, response);
+              }
+              // Answer Envoy first; the observer (event emitter) runs after the reply is queued.
+              this.check.notify(record);
+            },
+            (err: unknown) => this.fail(call, new GrpcError(Status.INTERNAL, errorMessage(err), 'internal')),
+          )
+          .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'answering a Check failed'));
         return;
       }
       case 'health-check': {
@@ -499,6 +508,7 @@ export class Http2Transport implements Transport {
           this.fail(call, new GrpcError(Status.UNAVAILABLE, 'server shutting down', 'draining'));
           return;
         }
+        if (call.stream.destroyed || call.stream.closed) return;
         call.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
         this.watchers.add({ call, service });
         this.writeHealth(call, service);
@@ -529,7 +539,7 @@ export class Http2Transport implements Transport {
   }
 
   private writeHealth(call: Call, service: string): void {
-    if (call.done || call.stream.destroyed) return;
+    if (call.done || call.stream.destroyed || call.stream.closed) return;
     call.stream.write(frame(encodeHealthResponse(this.health.get(service) ?? HealthStatus.SERVICE_UNKNOWN)));
   }
 

@@ -22,6 +22,10 @@ export function tagOf(field: number, wireType: number): number {
   return field * 8 + wireType;
 }
 
+interface FastBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string;
+}
+
 export class Reader {
   pos: number;
 
@@ -62,7 +66,9 @@ export class Reader {
 
   string(): string {
     const end = this.lenEnd();
-    const s = this.buf.toString('utf8', this.pos, end);
+    // Buffer#utf8Slice: what toString('utf8', start, end) calls after its argument checks (the
+    // bounds are checked above); measurably cheaper for the ~40 strings of a CheckRequest.
+    const s = (this.buf as FastBuffer).utf8Slice(this.pos, end);
     this.pos = end;
     return s;
   }

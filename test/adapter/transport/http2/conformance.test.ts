@@ -312,6 +312,27 @@ describe('http2 transport: gRPC conformance', () => {
       expect(frames.some((f) => f.type === 7)).toBe(false);
     });
 
+    it('clients that reset right after a whole request (before the answer): no crash, the server keeps answering', async () => {
+      const whole = grpcFrame(validRequest());
+      const sock = netConnect(port, '127.0.0.1');
+      sock.on('error', () => {});
+      await new Promise((r) => sock.once('connect', r));
+      const frames: Buffer[] = [H2.PREFACE, H2.settings()];
+      for (let id = 1; id < 1000; id += 2) {
+        frames.push(
+          H2.headers(id, GRPC_REQUEST_HEADERS()),
+          H2.data(id, whole, true),
+          H2.rst(id, constants.NGHTTP2_CANCEL),
+        );
+      }
+      sock.write(Buffer.concat(frames));
+      await new Promise((r) => setTimeout(r, 300));
+      sock.destroy();
+      expect((await t.client.check({ path: '/petstore/v1/pets', headers: { apikey: key } })).allowed).toBe(
+        true,
+      );
+    });
+
     it('advertises the stream bound, answers PINGs and sends its own (keepalive)', async () => {
       const s = session(port);
       await new Promise((r) => s.once('remoteSettings', r));
