@@ -64,6 +64,8 @@ export class AmqpBridge {
   });
   private loop: Promise<void> | null = null;
   connections = 0;
+  /** True while a consumer is attached (readiness of `mesh-apim bridge`). */
+  consuming = false;
 
   constructor(
     private readonly publisher: EventPublisher,
@@ -115,6 +117,7 @@ export class AmqpBridge {
     this.channel = ch;
     ch.on('error', (err: Error) => log.warn({ err: err.message }, 'event hub channel error'));
     ch.on('close', () => {
+      this.consuming = false;
       // A channel closed by the broker leaves the connection up: close it to reconnect cleanly.
       if (!this.stopped) conn.close().catch(() => {});
     });
@@ -126,6 +129,7 @@ export class AmqpBridge {
       if (msg) this.chain = this.chain.then(() => this.handle(ch, msg));
     });
     this.connections++;
+    this.consuming = true;
     log.info({ queue: this.o.queueName, exchange: this.o.exchange }, 'bridging the event hub');
     this.connectedOnce();
     return closed;

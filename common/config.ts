@@ -559,6 +559,12 @@ export const ConfigSchema = z.object({
 
   controller: z
     .object({
+      adminAddress: z
+        .union([z.literal(''), hostPort])
+        .default('')
+        .describe(
+          'Admin HTTP listen address (host:port) of `mesh-apim controller`: /healthz, /readyz (first Service list done), /metrics; empty = off.',
+        ),
       cluster: z
         .string()
         .default('default')
@@ -734,6 +740,12 @@ export const ConfigSchema = z.object({
 
   bridge: z
     .object({
+      adminAddress: z
+        .union([z.literal(''), hostPort])
+        .default('')
+        .describe(
+          'Admin HTTP listen address (host:port) of `mesh-apim bridge`: /healthz, /readyz (AMQP consumer attached, when amqpUrl is set), /metrics; empty = off.',
+        ),
       amqpUrl: z
         .string()
         .default('amqp://guest:guest@127.0.0.1:5672')

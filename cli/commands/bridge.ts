@@ -5,6 +5,7 @@ import { AmqpBridge } from '../../bridge/amqp.ts';
 import { createReceiver, listen } from '../../bridge/http-receiver.ts';
 import { EventPublisher } from '../../bridge/publish.ts';
 import { createBus } from '../../bus/index.ts';
+import { startProgramAdmin } from '../../common/admin-http.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
 
@@ -63,6 +64,13 @@ export async function run(argv: string[]): Promise<number> {
     const addr = await listen(http, b.httpAddress.slice(0, i), Number(b.httpAddress.slice(i + 1)));
     log.info({ port: addr.port, basePath: b.httpBasePath }, 'revocation notifier receiver listening');
   }
+  // Ready while the event hub consumer is attached (when AMQP is configured) and the receiver listens.
+  const admin = await startProgramAdmin(b.adminAddress, 'bridge', () => ({
+    ready: amqp ? amqp.consuming : true,
+    ...(amqp ? { amqp: amqp.consuming } : {}),
+    http: http !== null,
+  }));
+  if (admin) log.info({ adminPort: admin.port }, 'admin listening');
   await new Promise<void>((resolve) => {
     const onSignal = () => {
       process.off('SIGINT', onSignal);
@@ -72,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  await admin?.close();
   await amqp?.stop();
   if (http) await new Promise<void>((r) => http.close(() => r()));
   await bus.close();

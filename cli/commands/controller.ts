@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createBus } from '../../bus/index.ts';
 import { topicSpecs } from '../../bus/topics.ts';
+import { startProgramAdmin } from '../../common/admin-http.ts';
 import { loadConfig } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
 import { startController } from '../../controller/main.ts';
@@ -32,7 +33,17 @@ export async function run(argv: string[]): Promise<number> {
   const wanted = topicName(TOPICS.serviceLifecycle, config.bus.topicPrefix);
   await bus.ensureTopics(topicSpecs(config.bus.topicPrefix).filter((t) => t.name === wanted));
   const handle = await startController(config, { bus, logger: log });
+  // Ready once the first Service list has been handed to the controller (its view is complete).
+  let synced = false;
+  void handle.reflector.synced.then(() => {
+    synced = true;
+  });
+  const admin = await startProgramAdmin(config.controller.adminAddress, 'controller', () => ({
+    ready: synced,
+  }));
+  if (admin) log.info({ adminPort: admin.port }, 'admin listening');
   await untilSignal(log);
+  await admin?.close();
   await handle.stop();
   await bus.close();
   return 0;

@@ -88,6 +88,7 @@ describe('in-cluster ConfigMaps vs the embedded default', () => {
       expect(c.functions.runLocal).toBe(false);
       expect(c.functions.analyticsSinks).not.toContain('file');
       expect(c.revocation.transport).toBe('sqs');
+      expect(c.bus.kafka.replicationFactor).toBe(3);
     },
   );
 

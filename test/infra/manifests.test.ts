@@ -249,3 +249,18 @@ describe('graceful stop (deployment mode)', () => {
     expect(needed).toBeLessThanOrEqual(dep.spec.template.spec.terminationGracePeriodSeconds);
   });
 });
+
+describe('controller and bridge health', () => {
+  it.each([
+    ['infra/k8s/base/controller.yaml', 'MESH_APIM_CONTROLLER_ADMIN_ADDRESS'],
+    ['infra/k8s/base/bridge.yaml', 'MESH_APIM_BRIDGE_ADMIN_ADDRESS'],
+  ])('%s: the admin address it sets is the port its probes use', (file, envName) => {
+    const c = find(file, 'Deployment').spec.template.spec.containers[0];
+    const addr = (c.env as Obj[]).find((e) => e.name === envName)!.value as string;
+    const port = (c.ports as Obj[]).find((p) => p.name === 'http-admin')!;
+    expect(Number(addr.split(':')[1])).toBe(port.containerPort);
+    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http-admin' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http-admin' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http-admin' });
+  });
+});

@@ -83,12 +83,14 @@ const STAGES = {
   'ci-msk': {
     kafkaSecrets: [`${ACCOUNT}:AmazonMSK_mesh-apim-AbCdEf`],
     kms: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    alarmTopic: 'arn:aws:sns:eu-west-1:123456789012:mesh-apim-alarms',
     cluster: 'arn:aws:kafka:eu-west-1:123456789012:cluster/mesh-apim/0f3c4a2e-1111-2222-3333-444455556666-1',
   },
   'ci-kafka': {
     kafkaSecrets: [`${ACCOUNT}:mesh-apim/kafka-client-cert-AbCdEf`, `${ACCOUNT}:mesh-apim/kafka-ca-AbCdEf`],
     kms: undefined,
     cluster: undefined,
+    alarmTopic: undefined,
   },
 } as const;
 
@@ -119,6 +121,12 @@ function expectedStatements(stage: keyof typeof STAGES, fn: keyof typeof FUNCTIO
       Resource: s.cluster,
     });
   }
+  st.push({
+    Sid: 'XRay',
+    Effect: 'Allow',
+    Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'],
+    Resource: '*',
+  });
   st.push({
     Sid: 'FailureQueue',
     Effect: 'Allow',
@@ -241,6 +249,27 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
           MessageRetentionPeriod: 1_209_600,
           SqsManagedSseEnabled: true,
         });
+      });
+
+      it('is traced by X-Ray (active)', () => {
+        const p = t.Resources[`${fn}LambdaFunction`]!.Properties as Json;
+        expect(p.TracingConfig).toEqual({ Mode: 'Active' });
+      });
+
+      it('alarms on the first batch in its failure queue (notifying the alarm topic when given)', () => {
+        const a = t.Resources[`${fn}FailureQueueAlarm`]!;
+        expect(a.Type).toBe('AWS::CloudWatch::Alarm');
+        const p = a.Properties as Json;
+        expect(p).toMatchObject({
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [`${fn}FailureQueue`, 'QueueName'] } }],
+          Threshold: 0,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+        });
+        const topic = STAGES[stage].alarmTopic;
+        expect(p.AlarmActions).toEqual(topic ? [topic] : undefined);
       });
 
       it('has exactly the IAM statements it needs', () => {

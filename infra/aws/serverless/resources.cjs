@@ -85,6 +85,7 @@ async function settings(resolveVariable, resolveConfigurationProperty) {
     consumerGroupPrefix: await param(resolveVariable, 'consumerGroupPrefix', true),
     adapterQueuePrefix: await param(resolveVariable, 'adapterQueuePrefix'),
     failureQueueRetentionSeconds: Number(await param(resolveVariable, 'failureQueueRetentionSeconds')),
+    alarmTopicArn: await param(resolveVariable, 'alarmTopicArn', true),
     functions: await resolveConfigurationProperty(['custom', 'meshApim', 'functions']),
   };
   if (kafkaMode === 'msk' && kafkaAuth === 'sasl-scram' && !s.kafkaSecretKmsKeyArn) {
@@ -146,6 +147,13 @@ function statements(s, fn, names) {
       Resource: s.kafkaClusterArn,
     });
   }
+  // X-Ray (provider.tracing.lambda): Serverless grants it only to its own shared role, not to these.
+  st.push({
+    Sid: 'XRay',
+    Effect: 'Allow',
+    Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'],
+    Resource: '*',
+  });
   st.push({
     Sid: 'FailureQueue',
     Effect: 'Allow',
@@ -237,6 +245,24 @@ async function resources({ resolveVariable, resolveConfigurationProperty }) {
       },
     };
     out[names.esm] = eventSourceMapping(s, fn, names);
+    // A batch in the failure queue is a batch the function gave up on: alarm on the first one.
+    out[`${base}FailureQueueAlarm`] = {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: `${names.functionName}-failures`,
+        AlarmDescription: `Batches ${fn.file} could not process are waiting in ${names.functionName}-failures`,
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [names.queue, 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+        ...(s.alarmTopicArn ? { AlarmActions: [s.alarmTopicArn], OKActions: [s.alarmTopicArn] } : {}),
+      },
+    };
     outputs[`${base}FailureQueueUrl`] = {
       Description: `Invocation failures of ${fn.file} (event source mapping on-failure destination)`,
       Value: { Ref: names.queue },

@@ -2,7 +2,7 @@
  * Process-level metrics of every mesh-apim program, next to its own: prom-client's default metrics
  * (CPU, memory, GC, handles, `nodejs_eventloop_lag_*`) and `mesh_apim_build_info` (value 1; the
  * version and Node.js running, for dashboards and "which version serves this" questions).
- * In its own module: adapter/metrics.ts holds the check path's metrics.
+ * Shared by the adapter, the controller and the bridge.
  */
 import { readFileSync } from 'node:fs';
 import { collectDefaultMetrics, Gauge, type Registry } from 'prom-client';
