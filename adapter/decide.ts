@@ -98,8 +98,18 @@ export function resolveApi(request: CheckRequest, snapshot: Snapshot): ApiEntry 
   return null;
 }
 
+/** The context the request came in by: the versioned one, or the default version's unversioned one. */
+function contextOf(request: CheckRequest, api: ApiEntry): string {
+  const v = api.versionedContext;
+  if (request.path === v || request.path.startsWith(`${v}/`)) return v;
+  const d = api.defaultContext;
+  if (d && (request.path === d || request.path.startsWith(d === '/' ? '/' : `${d}/`)))
+    return d === '/' ? '' : d;
+  return v;
+}
+
 export function resolveResource(request: CheckRequest, api: ApiEntry): ResourceEntry | null {
-  const ctx = api.versionedContext;
+  const ctx = contextOf(request, api);
   const rest = request.path.startsWith(ctx) ? request.path.slice(ctx.length) || '/' : request.path;
   const method = request.method.toUpperCase();
   for (const r of api.resources) {
@@ -267,8 +277,21 @@ function findSubscription(
   return null;
 }
 
+/** WSO2's wording, naming the carriers this API accepts (APISecurityConstants + the API's header). */
+function missingDescription(api: ApiEntry): string {
+  const carriers: string[] = [];
+  if (api.securitySchemes.has('oauth2')) carriers.push("'Authorization : Bearer ACCESS_TOKEN'");
+  if (api.securitySchemes.has('api_key')) carriers.push(`'${api.apiKeyHeader}: API_KEY'`);
+  return `Missing Credentials. Make sure your API invocation call has a header: ${carriers.join(' or ') || "'Authorization : Bearer ACCESS_TOKEN'"}`;
+}
+
+function schemeEnabled(api: ApiEntry, credential: CredentialResult): boolean {
+  if (credential.type === 'none') return true;
+  return api.securitySchemes.has(credential.type === 'apikey' ? 'api_key' : 'oauth2');
+}
+
 export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, state: DecideState): Decision {
-  const { request, credential } = input;
+  const { request } = input;
   const now = clock.now();
   const match = emptyMatch();
 
@@ -284,7 +307,8 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   if (!resource) return deny('NO_MATCHING_RESOURCE', 'RESOURCE_NOT_FOUND', match);
   match.resource = { method: resource.method, template: resource.template };
 
-  const strip = credential.status === 'missing' ? { headers: [], queryParams: [] } : credential.strip;
+  const strip =
+    input.credential.status === 'missing' ? { headers: [], queryParams: [] } : input.credential.strip;
 
   if (resource.auth === 'none') {
     const tier = snapshot.subscriptionPolicies.get(UNAUTHENTICATED_TIER);
@@ -304,12 +328,23 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
     return allow(request, match, outcome, strip);
   }
 
+  // Mutual TLS is not verified here: an API that makes it mandatory is refused, never waved through.
+  if (api.securitySchemes.has('mutualssl') && api.securitySchemes.has('mutualssl_mandatory')) {
+    return deny('MUTUAL_SSL_FAILURE', 'MUTUAL_TLS_NOT_VERIFIED', match);
+  }
+  // A scheme the API does not enable is not looked at (WSO2 engages only the enabled authenticators):
+  // its credential counts as absent.
+  const credential = schemeEnabled(api, input.credential)
+    ? input.credential
+    : ({ status: 'missing', type: input.credential.type } as const);
+
   switch (credential.status) {
     case 'missing':
       return deny('MISSING_CREDENTIALS', 'CREDENTIAL_MISSING', match, {
         headers: {
           'www-authenticate': isBearer(credential.type) ? bearerChallenge() : 'apikey realm="mesh-apim"',
         },
+        description: missingDescription(api),
       });
     case 'invalid':
       match.credentialType = credential.type;
@@ -341,6 +376,13 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   match.credentialType = cred.type;
   match.keyType = cred.keyType;
   match.subject = cred.subject;
+  // WSO2: "Production/sandbox key offered to the API with no production/sandbox endpoint" (900901).
+  if (cred.keyType === 'SANDBOX' ? !api.keyTypes.sandbox : !api.keyTypes.production) {
+    return deny('INVALID_CREDENTIALS', 'KEY_TYPE_HAS_NO_ENDPOINT', match, {
+      headers: invalidTokenHeaders(cred.type),
+      description: `Invalid Credentials. ${cred.keyType === 'SANDBOX' ? 'Sandbox' : 'Production'} key offered to the API with no ${cred.keyType === 'SANDBOX' ? 'sandbox' : 'production'} endpoint`,
+    });
+  }
   if (
     (cred.jti && snapshot.revokedJtis.has(cred.jti)) ||
     (cred.signature && snapshot.revokedJtis.has(cred.signature)) ||

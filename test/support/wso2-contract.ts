@@ -160,7 +160,8 @@ export async function validateResponse(
 ): Promise<ContractResult> {
   const { api } = await backend(spec);
   const operation = api.matchOperation({ method: method.toLowerCase(), path, headers: {} });
-  if (!operation) return { valid: false, operationId: null, errors: [`${method} ${path}: no such operation`] };
+  if (!operation)
+    return { valid: false, operationId: null, errors: [`${method} ${path}: no such operation`] };
   const result = api.validateResponse(body, operation, status);
   const errors = (result.errors ?? []).map((e) => `${e.instancePath || '(body)'} ${e.message ?? ''}`.trim());
   return { valid: errors.length === 0, operationId: operation.operationId ?? null, errors };
