@@ -127,13 +127,22 @@ export function resolveApi(request: CheckRequest, snapshot: Snapshot): ApiEntry 
   return resolveTarget(request, snapshot).api;
 }
 
-/** Resource by method + template, on the normalised path (relative to the versioned context). */
+/** The context the request came in by: the versioned one, or the default version's unversioned one. */
+function contextOf(path: string, api: ApiEntry): string {
+  const v = api.versionedContext;
+  if (path === v || path.startsWith(`${v}/`)) return v;
+  const d = api.defaultContext;
+  if (d && (path === d || path.startsWith(d === '/' ? '/' : `${d}/`))) return d === '/' ? '' : d;
+  return v;
+}
+
+/** Resource by method + template, on the normalised path (relative to the context it came in by). */
 export function resolveResource(
   request: CheckRequest,
   api: ApiEntry,
   path = request.path,
 ): ResourceEntry | null {
-  const ctx = api.versionedContext;
+  const ctx = contextOf(path, api);
   const rest = path.startsWith(ctx) ? path.slice(ctx.length) || '/' : path;
   const method = request.method.toUpperCase();
   for (const r of api.resources) {
@@ -353,8 +362,21 @@ function revokedBySignature(snapshot: Snapshot, cred: ValidCredential): boolean 
   return cred.signatures.some((s) => revoked.has(s));
 }
 
+/** WSO2's wording, naming the carriers this API accepts (APISecurityConstants + the API's header). */
+function missingDescription(api: ApiEntry): string {
+  const carriers: string[] = [];
+  if (api.securitySchemes.has('oauth2')) carriers.push("'Authorization : Bearer ACCESS_TOKEN'");
+  if (api.securitySchemes.has('api_key')) carriers.push(`'${api.apiKeyHeader}: API_KEY'`);
+  return `Missing Credentials. Make sure your API invocation call has a header: ${carriers.join(' or ') || "'Authorization : Bearer ACCESS_TOKEN'"}`;
+}
+
+function schemeEnabled(api: ApiEntry, credential: CredentialResult): boolean {
+  if (credential.type === 'none') return true;
+  return api.securitySchemes.has(credential.type === 'apikey' ? 'api_key' : 'oauth2');
+}
+
 export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, state: DecideState): Decision {
-  const { request, credential } = input;
+  const { request } = input;
   const now = clock.now();
   const match = emptyMatch();
 
@@ -383,7 +405,7 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
 
   // Even with no usable credential the API key carriers go: `?apikey=&apikey=<key>` reads as
   // missing (the first value is empty) but must not carry the second value upstream.
-  const strip = credential.status === 'missing' ? MISSING_STRIP : credential.strip;
+  const strip = input.credential.status === 'missing' ? MISSING_STRIP : input.credential.strip;
 
   if (resource.auth === 'none') {
     const tier = snapshot.subscriptionPolicies.get(UNAUTHENTICATED_TIER);
@@ -404,12 +426,23 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
     return allow(request, match, outcome, strip);
   }
 
+  // Mutual TLS is not verified here: an API that makes it mandatory is refused, never waved through.
+  if (api.securitySchemes.has('mutualssl') && api.securitySchemes.has('mutualssl_mandatory')) {
+    return deny('MUTUAL_SSL_FAILURE', 'MUTUAL_TLS_NOT_VERIFIED', match);
+  }
+  // A scheme the API does not enable is not looked at (WSO2 engages only the enabled authenticators):
+  // its credential counts as absent.
+  const credential = schemeEnabled(api, input.credential)
+    ? input.credential
+    : ({ status: 'missing', type: input.credential.type } as const);
+
   switch (credential.status) {
     case 'missing':
       return deny('MISSING_CREDENTIALS', 'CREDENTIAL_MISSING', match, {
         headers: {
           'www-authenticate': isBearer(credential.type) ? bearerChallenge() : 'apikey realm="mesh-apim"',
         },
+        description: missingDescription(api),
       });
     case 'invalid':
       match.credentialType = credential.type;
@@ -441,6 +474,13 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
   match.credentialType = cred.type;
   match.keyType = cred.keyType;
   match.subject = cred.subject;
+  // WSO2: "Production/sandbox key offered to the API with no production/sandbox endpoint" (900901).
+  if (cred.keyType === 'SANDBOX' ? !api.keyTypes.sandbox : !api.keyTypes.production) {
+    return deny('INVALID_CREDENTIALS', 'KEY_TYPE_HAS_NO_ENDPOINT', match, {
+      headers: invalidTokenHeaders(cred.type),
+      description: `Invalid Credentials. ${cred.keyType === 'SANDBOX' ? 'Sandbox' : 'Production'} key offered to the API with no ${cred.keyType === 'SANDBOX' ? 'sandbox' : 'production'} endpoint`,
+    });
+  }
   if (
     (cred.jti && snapshot.revokedJtis.has(cred.jti)) ||
     revokedBySignature(snapshot, cred) ||

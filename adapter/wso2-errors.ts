@@ -121,6 +121,14 @@ export const WSO2_ERRORS = {
     'The access token does not allow you to access the requested resource',
     'The access token does not allow you to access the requested resource',
   ),
+  /** An API that makes mutual TLS mandatory (we do not verify client certificates: refused). */
+  MUTUAL_SSL_FAILURE: e(
+    900911,
+    401,
+    'unauthenticated',
+    'The mutual SSL authentication has failed due to invalid/missing client certificate',
+    'The mutual SSL authentication has failed due to invalid/missing client certificate',
+  ),
   /** The key manager (introspection, JWKS) could not be reached: WSO2's documented 900900 / 500. */
   KEY_MANAGER_UNAVAILABLE: e(
     900900,

@@ -10,6 +10,7 @@
  */
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { resolveApi } from '../decide.ts';
 import { APIKEY_HEADER, APIKEY_QUERY, type CheckRequest } from '../domain.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import { CACHE_DEFAULTS, cacheEntryBytes } from './cache.ts';
@@ -155,12 +156,31 @@ export class ApiKeyVerifier implements CredentialVerifier {
     });
   }
 
-  appliesTo(request: CheckRequest): boolean {
-    return request.headers[APIKEY_HEADER] !== undefined || request.query.has(APIKEY_QUERY);
+  /** The API's apiKeyHeader (WSO2 per-API setting), `apikey` when the API is unknown here. */
+  private carrier(request: CheckRequest, snapshot: Snapshot | undefined): string {
+    return (snapshot && resolveApi(request, snapshot)?.apiKeyHeader) || APIKEY_HEADER;
+  }
+
+  appliesTo(request: CheckRequest, snapshot?: Snapshot): boolean {
+    const c = this.carrier(request, snapshot);
+    return request.headers[c] !== undefined || request.query.has(c === APIKEY_HEADER ? APIKEY_QUERY : c);
   }
 
   async verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult> {
-    const token = (request.headers[APIKEY_HEADER] ?? request.query.get(APIKEY_QUERY)?.[0] ?? '').trim();
+    const c = this.carrier(request, snapshot);
+    if (c === APIKEY_HEADER) return this.verifyCarrier(request, snapshot, now, APIKEY_HEADER, APIKEY_QUERY);
+    const result = await this.verifyCarrier(request, snapshot, now, c, c);
+    return result.status === 'missing' ? result : { ...result, strip: { headers: [c], queryParams: [c] } };
+  }
+
+  private async verifyCarrier(
+    request: CheckRequest,
+    snapshot: Snapshot,
+    now: number,
+    header: string,
+    query: string,
+  ): Promise<CredentialResult> {
+    const token = (request.headers[header] ?? request.query.get(query)?.[0] ?? '').trim();
     if (token === '') return { status: 'missing', type: 'apikey' };
 
     // Not a compact JWS (or an undecodable signature): jose would say the same, without the work.

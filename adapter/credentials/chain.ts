@@ -25,7 +25,7 @@ export class CredentialChain {
   /** Rejects only on an internal error, which the server turns into the configured failure mode. */
   async verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult> {
     for (const verifier of this.verifiers) {
-      if (verifier.appliesTo(request)) return verifier.verify(request, snapshot, now);
+      if (verifier.appliesTo(request, snapshot)) return verifier.verify(request, snapshot, now);
     }
     return { status: 'missing', type: 'none' };
   }

@@ -115,8 +115,11 @@ export type CredentialResult =
 
 export interface CredentialVerifier {
   readonly type: CredentialType;
-  /** True when the request carries this verifier's kind of credential (cheap, synchronous). */
-  appliesTo(request: CheckRequest): boolean;
+  /**
+   * True when the request carries this verifier's kind of credential (cheap, synchronous). The
+   * snapshot lets it look at the API's settings (e.g. its API-key header).
+   */
+  appliesTo(request: CheckRequest, snapshot?: Snapshot): boolean;
   /** Never rejects: every failure is an `invalid`/`expired` result. */
   verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult>;
 }

@@ -81,6 +81,12 @@ export interface CompileOptions {
 
 export type OriginList = 'apis' | 'applications' | 'subscriptions' | 'keyMappings' | 'keyIssuers';
 
+/** The context of unversioned calls to the default version: without the version segment. */
+export function unversionedContext(context: string): string {
+  const c = context.replace(/\/+$/, '');
+  return c.includes('{version}') ? c.replace(/\/?\{version\}/, '') || '/' : c || '/';
+}
+
 export function versionedContext(context: string, version: string): string {
   const c = context.replace(/\/+$/, '');
   return c.includes('{version}') ? c.replace('{version}', version) : `${c}/${version}`;
@@ -197,12 +203,30 @@ export function compileSnapshot(
       policy: a.policy ?? null,
       trustClaims: a.trustClaims,
       allowAmbiguousPaths: a.allowAmbiguousPaths,
+      defaultContext: a.isDefaultVersion ? unversionedContext(a.context) : null,
+      apiKeyHeader: a.apiKeyHeader,
+      securitySchemes: new Set(a.securitySchemes),
+      keyTypes: { production: a.endpoints.production, sandbox: a.endpoints.sandbox },
       resources,
       origin: fileOf('apis', i),
     };
     apis.set(id, entry);
     apisByContext.set(vctx, entry);
   });
+  // Default versions: unversioned calls, after every versioned context is known (a versioned
+  // context always wins; two default versions of one context are a conflict).
+  for (const entry of apis.values()) {
+    const dctx = entry.defaultContext;
+    if (!dctx) continue;
+    const taken = apisByContext.get(dctx);
+    if (taken) {
+      throw new SnapshotError(
+        entry.origin,
+        `API ${entry.info.id}: default version context ${dctx} is already used by ${taken.info.id}`,
+      );
+    }
+    apisByContext.set(dctx, entry);
+  }
 
   const applications = new Map<string, ApplicationEntry>();
   data.applications.forEach((a, i) => {

@@ -5,6 +5,17 @@
 import { z } from 'zod';
 
 const name = z.string().min(1);
+
+/** The security scheme names API Manager stores in an API's `securityScheme` list. */
+export const SECURITY_SCHEMES = [
+  'oauth2',
+  'api_key',
+  'basic_auth',
+  'mutualssl',
+  'mutualssl_mandatory',
+  'mutualssl_optional',
+  'oauth_basic_auth_api_key_mandatory',
+] as const;
 const timeUnit = z.enum(['sec', 'min', 'hour', 'day']);
 const method = z
   .string()
@@ -41,6 +52,27 @@ export const ApiData = z.strictObject({
     .describe(
       'Opt-out of the ambiguous-path denial (encoded / or \\, encoded dot segments, ; parameters, //) for an upstream known to read paths literally',
     ),
+  isDefaultVersion: z
+    .boolean()
+    .default(false)
+    .describe('WSO2 isDefaultVersion: unversioned calls (the context without the version) reach this API'),
+  apiKeyHeader: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name')
+    .transform((h) => h.toLowerCase())
+    .default('apikey')
+    .describe('WSO2 apiKeyHeader: the header (and query parameter) that carries the API key'),
+  securitySchemes: z
+    .array(z.enum(SECURITY_SCHEMES))
+    .default(['oauth2', 'api_key'])
+    .describe(
+      'WSO2 securityScheme: oauth2, api_key, mutualssl, mutualssl_mandatory, oauth_basic_auth_api_key_mandatory, basic_auth',
+    ),
+  endpoints: z
+    .strictObject({ production: z.boolean().default(true), sandbox: z.boolean().default(true) })
+    .prefault({})
+    .describe('Which key types the API serves: a key for a missing endpoint is 900901, as in WSO2'),
   resources: z.array(ResourceData).min(1, 'an API needs at least one resource'),
 });
 

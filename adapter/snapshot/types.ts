@@ -59,6 +59,14 @@ export interface ApiEntry {
    * 400: for an upstream known to read encoded slashes, `;` and `//` literally. Default false.
    */
   allowAmbiguousPaths: boolean;
+  /** isDefaultVersion: the context unversioned calls use (e.g. /petstore), null = none. */
+  defaultContext: string | null;
+  /** Lower-cased header (and query parameter) carrying the API key (WSO2 apiKeyHeader). */
+  apiKeyHeader: string;
+  /** WSO2 security schemes the API enables (oauth2, api_key, mutualssl, ...). */
+  securitySchemes: ReadonlySet<string>;
+  /** Key types the API has an endpoint for. */
+  keyTypes: { production: boolean; sandbox: boolean };
   resources: readonly ResourceEntry[];
   /** Where the API was declared (file or source), for error messages and debugging. */
   origin: string;

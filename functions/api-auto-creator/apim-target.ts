@@ -12,6 +12,11 @@ import type { ApiInfo, ApiRevision, DeploymentTarget, PublisherClient } from '..
 import { AutoCreateError } from './errors.ts';
 import type { OpenApiDefinition } from './openapi.ts';
 
+/** Security of auto-created APIs: OAuth2 and API keys, mandatory (WSO2 scheme names). */
+export const AUTO_SECURITY_SCHEMES = ['oauth2', 'api_key', 'oauth_basic_auth_api_key_mandatory'] as const;
+/** WSO2's default API-key header; the adapter reads the same one. */
+export const AUTO_API_KEY_HEADER = 'apikey';
+
 export interface ApimTargetOptions {
   vhost: string;
   displayOnDevportal: boolean;
@@ -124,6 +129,10 @@ export class ApimTarget {
         context: api.context,
         endpointConfig: endpointConfig(api.endpoint),
         policies: api.tiers,
+        // API Manager enables only oauth2 by default: enable API keys too and name their header, so
+        // a key issued for this API in the Developer Portal works at the mesh (Publisher API v4 API).
+        securityScheme: [...AUTO_SECURITY_SCHEMES],
+        apiKeyHeader: AUTO_API_KEY_HEADER,
         additionalProperties: [
           {
             name: 'meshApimService',
@@ -149,6 +158,8 @@ export class ApimTarget {
       context: ev.api.context,
       endpointConfig: endpointConfig(ev.api.endpoint),
       policies: ev.api.tiers,
+      securityScheme: [...AUTO_SECURITY_SCHEMES],
+      apiKeyHeader: AUTO_API_KEY_HEADER,
     });
   }
 

@@ -59,6 +59,9 @@ export function fragmentFor(ev: ServiceDeployed, def: OpenApiDefinition, subscri
         version: ev.api.version,
         context: ev.api.context,
         lifecycle: 'PUBLISHED',
+        // As the API Manager target configures it: API keys enabled, in the `apikey` header.
+        securitySchemes: ['oauth2', 'api_key', 'oauth_basic_auth_api_key_mandatory'],
+        apiKeyHeader: 'apikey',
         resources,
       },
     ],

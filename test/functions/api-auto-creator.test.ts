@@ -235,6 +235,8 @@ describe('api-auto-creator handler, standalone target (default)', () => {
           version: 'v1',
           context: '/petstore',
           lifecycle: 'PUBLISHED',
+          securitySchemes: ['oauth2', 'api_key', 'oauth_basic_auth_api_key_mandatory'],
+          apiKeyHeader: 'apikey',
           resources: [
             { method: 'GET', path: '/pets' },
             { method: 'POST', path: '/pets' },

@@ -54,6 +54,9 @@ export interface FakeApi {
   endpointConfig: unknown;
   definition: string;
   additionalProperties: unknown[];
+  /** API Manager's default when the request names none: OAuth2 only (no API keys). */
+  securityScheme: string[];
+  apiKeyHeader: string;
   revisionCounter: number;
   revisions: Revision[];
 }
@@ -289,6 +292,8 @@ export class FakeApim {
       policies: a.policies,
       endpointConfig: a.endpointConfig,
       additionalProperties: a.additionalProperties,
+      securityScheme: a.securityScheme,
+      apiKeyHeader: a.apiKeyHeader,
     };
   }
 
@@ -346,6 +351,11 @@ export class FakeApim {
         policies: (props.policies as string[]) ?? ['Unlimited'],
         endpointConfig: props.endpointConfig,
         additionalProperties: (props.additionalProperties as unknown[]) ?? [],
+        securityScheme: (props.securityScheme as string[]) ?? [
+          'oauth2',
+          'oauth_basic_auth_api_key_mandatory',
+        ],
+        apiKeyHeader: (props.apiKeyHeader as string) ?? 'ApiKey',
         definition,
         revisionCounter: 0,
         revisions: [],
@@ -381,6 +391,8 @@ export class FakeApim {
       if (b.context) api.context = b.context;
       if (b.policies) api.policies = b.policies;
       if (b.endpointConfig) api.endpointConfig = b.endpointConfig;
+      if (b.securityScheme) api.securityScheme = b.securityScheme;
+      if (b.apiKeyHeader) api.apiKeyHeader = b.apiKeyHeader;
       return this.reply(req, res, 200, this.apiView(api));
     }
     if (sub === '' && method === 'DELETE') {

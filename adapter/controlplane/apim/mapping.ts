@@ -12,6 +12,7 @@ import type {
   ResourceData,
   SubscriptionData,
 } from '../../snapshot/model.ts';
+import { SECURITY_SCHEMES } from '../../snapshot/model.ts';
 import {
   DEFAULT_API_POLICIES,
   DEFAULT_APPLICATION_POLICIES,
@@ -73,6 +74,31 @@ export function quotaOf(limit: ThrottleLimit | undefined, where: string, skipped
   }
   const count = rc.requestCount <= 0 || rc.requestCount >= INT_MAX ? null : rc.requestCount;
   return { requestCount: count, unitTime: rc.unitTime * u.factor, timeUnit: u.unit };
+}
+
+/**
+ * Per-API security when API Manager sends it (`securityScheme`, `apiKeyHeader`: the Publisher's
+ * names; the published internal data spec does not list them, so absent = our defaults). Unknown
+ * scheme names are reported and dropped; no known scheme left = the defaults, never "open".
+ */
+function securityOf(
+  a: Record<string, unknown>,
+  where: string,
+  skipped: string[],
+): { securitySchemes?: (typeof SECURITY_SCHEMES)[number][]; apiKeyHeader?: string } {
+  const out: { securitySchemes?: (typeof SECURITY_SCHEMES)[number][]; apiKeyHeader?: string } = {};
+  if (Array.isArray(a.securityScheme)) {
+    const known = new Set<string>(SECURITY_SCHEMES);
+    const schemes = a.securityScheme.filter((x): x is (typeof SECURITY_SCHEMES)[number] => {
+      if (typeof x === 'string' && known.has(x)) return true;
+      skipped.push(`${where}: security scheme ${String(x)} not supported`);
+      return false;
+    });
+    if (schemes.length > 0) out.securitySchemes = schemes;
+  }
+  if (typeof a.apiKeyHeader === 'string' && /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(a.apiKeyHeader))
+    out.apiKeyHeader = a.apiKeyHeader;
+  return out;
 }
 
 /** WSO2 contexts include the version (`/petstore/v1`); the model wants the base context. */
@@ -153,6 +179,8 @@ export function mapApimData(pull: ApimData, options: MappingOptions = {}): Mappi
       // An unknown lifecycle state is not served (CREATED) rather than guessed.
       lifecycle: (LIFECYCLES.has(status) ? status : 'CREATED') as 'CREATED',
       ...(policy ? { policy } : {}),
+      isDefaultVersion: a.isDefaultVersion === true,
+      ...securityOf(a, where, skipped),
       resources,
     });
     apiIdByNumber.set(a.apiId, id);

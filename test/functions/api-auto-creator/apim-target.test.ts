@@ -116,6 +116,10 @@ describe('api-auto-creator against a fake WSO2 API Manager', () => {
     });
     expect(api!.revisions).toHaveLength(1);
     expect(api!.revisions[0]!.deploymentInfo.map((d) => d.name)).toEqual(['Default']);
+    // API Manager would enable OAuth2 only (the fake keeps its default): the import enables API keys
+    // and names their header, so Developer Portal keys for the API work at the mesh.
+    expect(api!.securityScheme).toEqual(['oauth2', 'api_key', 'oauth_basic_auth_api_key_mandatory']);
+    expect(api!.apiKeyHeader).toBe('apikey');
     expect(client.stats.registrations).toBe(1);
     expect(client.stats.tokens).toBe(1);
   });

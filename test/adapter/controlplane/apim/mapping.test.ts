@@ -85,6 +85,32 @@ describe('API Manager data -> control-plane model', () => {
     expect(skipped.join('\n')).toMatch(/subscription 6: unknown state WEIRD/);
   });
 
+  it('per-API security from the pull: isDefaultVersion, securityScheme, apiKeyHeader (when API Manager sends them)', () => {
+    const { data, skipped } = mapApimData(
+      pull((d) => {
+        const a = d.apis[0] as Record<string, unknown>;
+        a.isDefaultVersion = true;
+        a.securityScheme = ['oauth2', 'oauth_basic_auth_api_key_mandatory', 'some_future_scheme'];
+        a.apiKeyHeader = 'X-Key';
+      }),
+    );
+    expect(skipped).toEqual([expect.stringContaining('security scheme some_future_scheme not supported')]);
+    const snapshot = compileSnapshot(data, { source: 'apim', applicationNamesAreKeys: false });
+    const api = snapshot.apisByContext.get('/petstore/v1')!;
+    expect(snapshot.apisByContext.get('/petstore')).toBe(api);
+    expect([...api.securitySchemes]).toEqual(['oauth2', 'oauth_basic_auth_api_key_mandatory']);
+    expect(api.apiKeyHeader).toBe('x-key');
+    // Absent (the published spec lists neither): today's defaults, API keys in `apikey`.
+    const plain = compileSnapshot(mapApimData(pull()).data, {
+      source: 'apim',
+      applicationNamesAreKeys: false,
+    });
+    const p = plain.apisByContext.get('/petstore/v1')!;
+    expect([...p.securitySchemes]).toEqual(['oauth2', 'api_key']);
+    expect(p.apiKeyHeader).toBe('apikey');
+    expect(plain.apisByContext.get('/petstore')).toBeUndefined();
+  });
+
   it('revoked JWT signatures become revoked token ids', () => {
     const p = pull((d) => {
       d.revoked = { revokedJWTList: [{ jwt_signature: 'sig-abc', expiry_time: Date.UTC(2031, 0, 1) }] };
