@@ -139,6 +139,13 @@ export async function startFuzzHarness(): Promise<FuzzHarness> {
       '900901',
     ],
     ['signature stripped', `${h}.${good.split('.')[1]}.`, '900901'],
+    [
+      'forged signature of the right length',
+      `${h}.${good.split('.')[1]}.${Buffer.alloc(256, 0x5a).toString('base64url')}`,
+      '900901',
+    ],
+    ['whitespace inside the signed part', `${h} .${good.split('.')[1]}.${s}`, '900901'],
+    ['a signature character outside base64url', `${good.slice(0, -3)}+${good.slice(-2)}`, '900901'],
     ['truncated signature', good.slice(0, -10), '900901'],
     ['expired', await t.apiKey('demo-app', { now: now - 7_200_000, validitySeconds: 60 }), '900903'],
     [
