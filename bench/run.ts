@@ -5,6 +5,7 @@
  *   simple                                      full path (API key, OAuth2 JWT, opaque token) vs no-op with grpc-js clients (bench/check.bench.ts)
  *   fuzz [--runs N] [--seed S]                  long run of the fuzz properties (test/support/fuzz-run.ts)
  *   parts [args]                                every bench/*.bench.ts in turn (bus benches; each prints its own ratios)
+ *   soak [whitespace|forged|one-key]            memory retained per 100k checks under hostile credentials (bench/soak.ts)
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -26,6 +27,13 @@ if (mode === 'suite') {
     {
       stdio: 'inherit',
     },
+  );
+  process.exitCode = r.status ?? 1;
+} else if (mode === 'soak') {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./soak.ts', import.meta.url)), ...process.argv.slice(3)],
+    { stdio: 'inherit' },
   );
   process.exitCode = r.status ?? 1;
 } else if (mode === 'parts') {

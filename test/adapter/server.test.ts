@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestContext } from '../../events/request-attributes.ts';
 import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../support/adapter.ts';
 import { hs256WithPublicKey, otherRsaKey, signRs256, unsignedToken, wso2Claims } from '../support/keys.ts';
+import { lowBitVariants, whitespaceVariants } from '../support/variants.ts';
 import { jtiOf, signatureOf, wso2ApiKey } from '../support/wso2-apikey.ts';
 
 /** A key as API Manager's Developer Portal issues it by default (validity -1: no exp). */
@@ -184,6 +185,27 @@ describe.each(TRANSPORTS)('Check over gRPC (%s transport)', (transport) => {
     describe('forged keys are 401 900901', () => {
       const forged: [string, (t: TestAdapter) => Promise<string> | string][] = [
         ['garbage', () => 'not-a-jwt'],
+        [
+          'forged signature of the right length',
+          async (t) => {
+            const good = await t.apiKey('demo-app');
+            return `${good.slice(0, good.lastIndexOf('.'))}.${Buffer.alloc(256, 0x5a).toString('base64url')}`;
+          },
+        ],
+        [
+          'whitespace inside the signed part (the signature covers it byte for byte)',
+          async (t) => {
+            const [h, p, s] = (await t.apiKey('demo-app')).split('.');
+            return `${h}.${p!.slice(0, 10)} ${p!.slice(10)}.${s}`;
+          },
+        ],
+        [
+          'a signature character outside base64url',
+          async (t) => {
+            const good = await t.apiKey('demo-app');
+            return `${good.slice(0, -3)}+${good.slice(-2)}`;
+          },
+        ],
         ['alg none', (t) => unsignedToken(t.adapter.signingKey!.kid, wso2Claims(t.clock.now()))],
         [
           'HS256 signed with the RSA public key as secret',
@@ -298,6 +320,20 @@ describe.each(TRANSPORTS)('Check over gRPC (%s transport)', (transport) => {
         expect(res.body).toMatchObject({ code: '900901', message: 'Invalid Credentials' });
         expect(res.body?.description).not.toContain('eyJ');
       });
+    });
+
+    it('a revoked key is denied in every spelling of its signature (whitespace, unused low bits)', async () => {
+      const key = await t.apiKey('demo-app');
+      const spellings = [...lowBitVariants(key), ...whitespaceVariants(key, 10)].map((k) =>
+        k.replace(/[\n\f\r]/g, ' '),
+      );
+      for (const k of spellings) expect((await get('/petstore/v1/pets', { apikey: k })).allowed).toBe(true);
+      t.adapter.revocations.add(key.slice(key.lastIndexOf('.') + 1), null);
+      for (const k of [key, ...spellings]) {
+        const res = await get('/petstore/v1/pets', { apikey: k });
+        expect(res.httpStatus).toBe(401);
+        expect(res.body?.code).toBe('900901');
+      }
     });
 
     it('a validly signed key is accepted (control for the forged cases)', async () => {

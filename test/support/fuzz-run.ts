@@ -154,6 +154,13 @@ export async function startFuzzHarness(transport?: TransportKind): Promise<FuzzH
       '900901',
     ],
     ['signature stripped', `${h}.${good.split('.')[1]}.`, '900901'],
+    [
+      'forged signature of the right length',
+      `${h}.${good.split('.')[1]}.${Buffer.alloc(256, 0x5a).toString('base64url')}`,
+      '900901',
+    ],
+    ['whitespace inside the signed part', `${h} .${good.split('.')[1]}.${s}`, '900901'],
+    ['a signature character outside base64url', `${good.slice(0, -3)}+${good.slice(-2)}`, '900901'],
     ['truncated signature', good.slice(0, -10), '900901'],
     // An expired API key is 900901 in WSO2 (ApiKeyAuthenticator), not 900903.
     ['expired', await t.apiKey('demo-app', { now: now - 7_200_000, validitySeconds: 60 }), '900901'],
