@@ -68,6 +68,27 @@ function invalid(reason: string): CredentialResult {
   return { status: 'invalid', type: 'oauth2-jwt', reason, strip: BEARER_STRIP };
 }
 
+/**
+ * The first claim read below that is present with an unexpected type: read leniently, an Infinity
+ * `iat` escapes consumer-key/user revocation, a non-string `jti`/`sub` escapes jti/user revocation.
+ */
+function claimProblem(p: JWTPayload): string | null {
+  for (const c of ['exp', 'iat', 'nbf'] as const) {
+    const v = p[c];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e12)) return c;
+  }
+  for (const c of ['jti', 'sub'] as const) if (p[c] !== undefined && typeof p[c] !== 'string') return c;
+  if (p.scope !== undefined && typeof p.scope !== 'string') return 'scope';
+  const scp = p.scp;
+  if (
+    scp !== undefined &&
+    typeof scp !== 'string' &&
+    !(Array.isArray(scp) && scp.every((x) => typeof x === 'string'))
+  )
+    return 'scp';
+  return null;
+}
+
 export class OAuthJwtVerifier implements CredentialVerifier {
   readonly type = 'oauth2-jwt' as const;
   private readonly byIssuer: Map<string, OAuthIssuer>;
@@ -134,6 +155,8 @@ export class OAuthJwtVerifier implements CredentialVerifier {
 
   private credential(verified: Verified, snapshot: Snapshot, now: number): CredentialResult {
     const { payload, issuer } = verified;
+    const mistyped = claimProblem(payload);
+    if (mistyped) return invalid(`CLAIM_INVALID_${mistyped.toUpperCase()}`);
     if (typeof payload.nbf === 'number' && payload.nbf - issuer.clockSkewSeconds > now / 1000) {
       return invalid('NOT_YET_VALID');
     }

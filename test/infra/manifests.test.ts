@@ -28,6 +28,12 @@ const provider = (name: string): Obj => {
   return p;
 };
 
+describe('mesh path normalisation', () => {
+  it('Envoy merges slashes after RFC 3986 normalisation, the form the adapter matches on (issue 19 item 1)', () => {
+    expect(mesh.pathNormalization).toEqual({ normalization: 'MERGE_SLASHES' });
+  });
+});
+
 describe('adapter in deployment mode', () => {
   const svc = find(ADAPTER, 'Service');
   const dep = find(ADAPTER, 'Deployment');

@@ -2,12 +2,13 @@
  * OAuth2 JWT access tokens end to end: a real adapter over gRPC, JWKS served by a local HTTP server
  * (the fake API Manager), manual clock. One case per way a token can be wrong.
  */
+import { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
 import { FakeApim } from '../../support/fake-apim-internal-data.ts';
-import { hs256WithPublicKey, unsignedToken } from '../../support/keys.ts';
+import { hs256WithPublicKey, signRs256Raw, unsignedToken } from '../../support/keys.ts';
 import { lowBitVariants } from '../../support/variants.ts';
 
 const FIXTURE = readFileSync(new URL('./fixtures/oauth.yaml', import.meta.url), 'utf8');
@@ -154,6 +155,26 @@ describe('OAuth2 JWT access tokens', () => {
 
   it('wrong audience: 401 900901', async () => {
     expectInvalidToken(await check(await sign(claims({ aud: 'another-gateway' }))));
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['jti', { jti: ['a'] }],
+    ['sub', { sub: { id: 'alice' } }],
+    ['scope', { scope: ['admin'] }],
+    ['scp', { scp: [1, 2] }],
+    ['iat', { iat: '1893456000' }],
+  ])('%s of an unexpected type: 401 900901, never read as absent (issue 19 item 3)', async (_c, o) => {
+    expectInvalidToken(await check(await sign(claims(o))));
+  });
+
+  it('iat: 1e309 (Infinity, would escape revocation by time) is 401 900901', async () => {
+    const json = JSON.stringify(claims()).replace(/"iat":\d+/, '"iat":1e309');
+    expect(JSON.parse(json).iat).toBe(Number.POSITIVE_INFINITY);
+    expectInvalidToken(
+      await check(
+        signRs256Raw(KeyObject.from(k1.privateKey as Parameters<typeof KeyObject.from>[0]), 'k1', json),
+      ),
+    );
   });
 
   it('token without exp: 401', async () => {
