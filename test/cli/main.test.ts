@@ -41,6 +41,14 @@ describe('mesh-apim commands', () => {
     expect([...declared].sort()).toEqual(modules);
   });
 
+  it('help, version and dispatch load no command: main.ts imports commands only dynamically, program.ts only commander', () => {
+    const imports = (file: string) =>
+      [...readFileSync(file, 'utf8').matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    expect(imports('cli/program.ts')).toEqual(['commander']);
+    expect(imports('cli/main.ts').filter((i) => i!.includes('commands/'))).toEqual([]);
+    expect(readFileSync('cli/main.ts', 'utf8')).toMatch(/await import\(`\.\/commands\/\$\{name\}\.ts`\)/);
+  });
+
   it.each(program.commands.map((c) => c.name()))(
     '`%s --help` describes every option, exit 0',
     async (name) => {
