@@ -29,6 +29,10 @@ const { values } = parseArgs({
     events: { type: 'string', default: '30000' },
     /** Also run this tree with emitter.journal=false (what the journal costs on the check path). */
     'journal-ab': { type: 'boolean', default: false },
+    /** Also measure the emitter into a real Kafka (kafkajs) at these brokers, from this tree. */
+    kafka: { type: 'string' },
+    /** Skip the checks part (emitter figures only). */
+    'emitter-only': { type: 'boolean', default: false },
   },
 });
 const here = resolve(new URL('..', import.meta.url).pathname);
@@ -44,16 +48,41 @@ const SECONDS = Number(values.seconds);
 const EVENTS = Number(values.events);
 const silent = pino({ level: 'silent' });
 
-async function emitterIntoLog(tree: string) {
+/**
+ * The emitter into a bus: events/s, and what it costs the event loop: loop-active time per event
+ * (performance.eventLoopUtilization: emit, serialise, the synchronous part of produce, callbacks; a
+ * worker thread's time is not in it) and the longest synchronous produce() call (a commit on the loop).
+ */
+async function emitterInto(tree: string, target: 'embedded' | 'kafka') {
   const { Emitter } = await import(join(tree, 'adapter/emit/emitter.ts'));
-  const { EmbeddedBus } = await import(join(tree, 'bus/embedded/index.ts'));
   const { requestAttributes } = await import(join(tree, 'functions/analytics/samples.ts'));
   const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-bench-emitlog-'));
-  const bus = new EmbeddedBus({ dir: join(dir, 'bus'), fsync: true, logger: silent });
+  // biome-ignore lint/suspicious/noExplicitAny: either tree's bus class, loaded at run time
+  let bus: any;
+  if (target === 'embedded') {
+    const { EmbeddedBus } = await import(join(tree, 'bus/embedded/index.ts'));
+    bus = new EmbeddedBus({ dir: join(dir, 'bus'), fsync: true, logger: silent });
+  } else {
+    const { KafkaBus } = await import(join(tree, 'bus/kafka/index.ts'));
+    const { loadConfig } = await import(join(tree, 'common/config.ts'));
+    bus = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: values.kafka! } }).bus.kafka, silent);
+    await bus.ensureTopics([
+      {
+        name: 'mesh-apim.request-attributes.v1',
+        partitions: 12,
+        retentionMs: 3_600_000,
+        cleanupPolicy: 'delete',
+      },
+    ]);
+  }
   let accepted = 0;
+  let maxSyncMs = 0;
   const produce = bus.produce.bind(bus);
   bus.produce = async (topic: string, records: unknown[]) => {
-    await produce(topic, records);
+    const t = performance.now();
+    const p = produce(topic, records);
+    maxSyncMs = Math.max(maxSyncMs, performance.now() - t);
+    await p;
     accepted += records.length;
   };
   const emitter = new Emitter({
@@ -66,11 +95,14 @@ async function emitterIntoLog(tree: string) {
   await emitter.start();
   await bus.produce('mesh-apim.request-attributes.v1', [{ key: 'warm', value: '{}' }]);
   accepted = 0;
+  maxSyncMs = 0;
   const events = Array.from({ length: EVENTS }, (_, i) =>
     requestAttributes({ requestId: `r-${i}`, eventId: `e-${i}` }),
   );
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
+  const elu0 = performance.eventLoopUtilization();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   // In slices, as traffic arrives: the loop gets a turn between them.
   for (let i = 0; i < EVENTS; i += 200) {
@@ -79,12 +111,18 @@ async function emitterIntoLog(tree: string) {
   }
   while (accepted + emitter.spool.pending < EVENTS) await sleep(2);
   const secs = (performance.now() - t0) / 1000;
+  const elu = performance.eventLoopUtilization(elu0);
+  const cpu = process.cpuUsage(cpu0);
   h.disable();
   await emitter.stop();
   await bus.close();
   rmSync(dir, { recursive: true, force: true });
   return {
     eventsPerSec: Math.round(EVENTS / secs),
+    loopActiveUsPerEvent: +((elu.active * 1000) / EVENTS).toFixed(1),
+    // CPU of every thread (the writer worker included): what emission costs in total, immune to preemption.
+    processCpuUsPerEvent: +((cpu.user + cpu.system) / EVENTS).toFixed(1),
+    longestSyncProduceMs: +maxSyncMs.toFixed(2),
     loopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(2),
     loopDelayMaxMs: +(h.max / 1e6).toFixed(1),
   };
@@ -165,17 +203,21 @@ const out: Record<string, unknown> = {
   seconds: SECONDS,
 };
 const emitter: Record<string, unknown> = {};
-for (const t of trees) if (!t.env) emitter[t.label] = await emitterIntoLog(t.dir);
+for (const t of trees) if (!t.env) emitter[t.label] = await emitterInto(t.dir, 'embedded');
+if (values.kafka) {
+  for (const t of trees) if (!t.env) out[`emitterIntoKafka_${t.label}`] = await emitterInto(t.dir, 'kafka');
+}
 out.emitterIntoEmbeddedLog = emitter;
 const checks: Record<string, unknown[]> = {};
-for (const fsync of [true, false]) {
-  for (const t of trees) {
+// On and off back to back per tree (the machine's load drifts: adjacent runs compare best).
+for (const t of values['emitter-only'] ? [] : trees) {
+  for (const fsync of [true, false]) {
     checks[t.label] ??= [];
     checks[t.label]!.push(await checkLoad(t.dir, fsync, t.env));
   }
 }
 out.checksAtFixedRate = checks;
-if (values.base) {
+if (values.base && !values['emitter-only']) {
   const e = emitter as Record<string, { eventsPerSec: number; loopDelayP99Ms: number }>;
   const c = checks as Record<string, { p50Ms: number; p99Ms: number; loopDelayP99Ms: number }[]>;
   out.ratios = {
