@@ -121,3 +121,31 @@ describe('usage-metering handler', () => {
     expect(letters[0]!.error.code).toBe('USAGE_BEYOND_RETENTION');
   });
 });
+
+describe('usage-metering in the local runner (npm start)', () => {
+  it('consumes request-attributes from the bus and publishes the closed window to the usage topic', async () => {
+    const { startFunctions } = await import('../../functions/runner/index.ts');
+    const config = loadConfig({ env: {} });
+    const bus = new MemoryBus();
+    const running = await startFunctions(config, bus, {
+      only: ['usage-metering'],
+      logger: createLogger('test'),
+    });
+    try {
+      expect(running.names).toEqual(['usage-metering']);
+      await bus.produce(
+        TOPICS.requestAttributes.name,
+        [...hour4, closer].map((e) => ({ key: e.requestId, value: JSON.stringify(e) })),
+      );
+      const end = Date.now() + 10_000;
+      while (bus.records(TOPICS.usage.name).length === 0 && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const out = bus.records(TOPICS.usage.name).map((r) => Usage.parse(JSON.parse(r.value!.toString())));
+      expect(out).toHaveLength(1);
+      expect(out[0]).toMatchObject({ revision: 1, counts: { allowed: 20 } });
+    } finally {
+      await running.stop();
+    }
+  });
+});
