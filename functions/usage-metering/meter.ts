@@ -4,9 +4,10 @@
  *
  * - Exactly once per request. Identity is the event's checkId (`<instance>~<boot>:<seq>`, shared by
  *   the check's `chk:` and the access log's `als:` event of one request, see events/request-attributes.ts):
- *   the first of the two counts the request; an `als:` after a `chk:` only adds the response bytes; a
- *   repeat of either is a duplicate. Seen sequences are kept per hour and boot as ranges (SeqSet), so a
- *   duplicated batch, a re-sent spool or a replayed range never counts twice while the hour is retained.
+ *   the first of the two counts the request; an `als:` after the `chk:` of an allowed request only adds
+ *   the response bytes; a repeat of either is a duplicate. Seen sequences are kept per hour and boot,
+ *   across partitions, as ranges (SeqSet), so a duplicated batch, a re-sent spool or a replayed range
+ *   never counts twice while the hour is retained.
  *   Events without a checkId (older adapters) are deduplicated on eventId in a bounded set per hour;
  *   beyond it they still count and the window says `exact: false`.
  * - Per source partition: request-attributes is keyed by request id, so both events of a request share
@@ -67,17 +68,18 @@ interface WindowAgg {
   issuedVersion: number;
 }
 
+/** Per hour and adapter boot (`<instance>~<boot>`), across partitions. */
 interface Seen {
-  chk: SeqSet;
-  als: SeqSet;
+  /** Sequences of every event seen (any source, metered or not). */
+  counted: SeqSet;
+  /** Allowed checks counted from the check's event whose access-log event may still bring the bytes. */
+  allowedChecks: Set<number>;
 }
 
 interface HourState {
   start: number;
   closed: boolean;
   windows: Map<string, WindowAgg>;
-  /** `<instance>~<boot>` -> sequences seen, per source. */
-  checks: Map<string, Seen>;
   /** eventIds of events without a usable checkId. */
   legacy: Set<string>;
 }
@@ -137,6 +139,14 @@ export function windowId(
 
 export class UsageMeter {
   private readonly partitions = new Map<string, PartitionState>();
+  /**
+   * hour start -> boot -> seen sequences. Shared by the partitions: request-attributes is keyed by
+   * request id, so one partition sees a scattered sixth of a boot's sequence, all of them together
+   * a few contiguous runs.
+   */
+  private readonly seen = new Map<number, Map<string, Seen>>();
+  /** Hours before this lost their seen sequences: their metered events are refused. */
+  private dedupeFrom = -Infinity;
 
   constructor(private readonly options: MeterOptions) {}
 
@@ -155,54 +165,68 @@ export class UsageMeter {
   }
 
   ingest(topic: string, partition: number, event: RequestAttributes): IngestResult {
+    const t = Date.parse(event.receivedAt);
+    const hourStart = Math.floor(t / HOUR_MS) * HOUR_MS;
+    const beyond = (from: number): IngestResult => ({
+      kind: 'beyond-retention',
+      hourStart: new Date(hourStart).toISOString(),
+      retainedFrom: new Date(from).toISOString(),
+    });
+    const metered = event.application !== null && event.api !== null;
+    if (metered && hourStart < this.dedupeFrom) return beyond(this.dedupeFrom);
+
+    // Identity first, for every event with a checkId (metered or not: unmetered checks would
+    // otherwise punch holes into the boot's sequence runs and fragment the ranges).
+    let bytesOnly = false;
+    const check = parseCheckId(event.checkId);
+    if (check && hourStart >= this.dedupeFrom) {
+      let byBoot = this.seen.get(hourStart);
+      if (!byBoot) {
+        byBoot = new Map();
+        this.seen.set(hourStart, byBoot);
+      }
+      let seen = byBoot.get(check.boot);
+      if (!seen) {
+        seen = { counted: new SeqSet(), allowedChecks: new Set() };
+        byBoot.set(check.boot, seen);
+      }
+      if (seen.counted.has(check.seq)) {
+        // The access log after the check of the same allowed request adds its bytes, once.
+        if (event.source !== 'access-log' || !seen.allowedChecks.delete(check.seq))
+          return { kind: 'duplicate' };
+        bytesOnly = true;
+      } else {
+        seen.counted.add(check.seq);
+        if (
+          event.source === 'check' &&
+          event.decision.kind === 'allow' &&
+          seen.allowedChecks.size < this.options.legacyDedupePerHour
+        ) {
+          seen.allowedChecks.add(check.seq);
+        }
+      }
+    }
     if (!event.application)
       return { kind: 'not-metered', reason: 'no application (unauthenticated or open API)' };
     if (!event.api) return { kind: 'not-metered', reason: 'no API matched' };
-    const t = Date.parse(event.receivedAt);
+
     const p = this.partitionOf(topic, partition);
-    const hourStart = Math.floor(t / HOUR_MS) * HOUR_MS;
     let hour = p.hours.get(hourStart);
     if (!hour) {
-      if (hourStart < p.retainedFrom) {
-        return {
-          kind: 'beyond-retention',
-          hourStart: new Date(hourStart).toISOString(),
-          retainedFrom: new Date(p.retainedFrom).toISOString(),
-        };
-      }
+      if (hourStart < p.retainedFrom) return beyond(p.retainedFrom);
       hour = {
         start: hourStart,
         closed: hourStart + HOUR_MS <= this.watermarkOf(p),
         windows: new Map(),
-        checks: new Map(),
         legacy: new Set(),
       };
       p.hours.set(hourStart, hour);
     }
-
-    // Identity first: a duplicate must not even move the watermark twice (it cannot: max is idempotent).
-    let bytesOnly = false;
     let exact = true;
-    const check = parseCheckId(event.checkId);
-    if (check) {
-      let seen = hour.checks.get(check.boot);
-      if (!seen) {
-        seen = { chk: new SeqSet(), als: new SeqSet() };
-        hour.checks.set(check.boot, seen);
-      }
-      if (event.source === 'check') {
-        if (seen.chk.has(check.seq) || seen.als.has(check.seq)) return { kind: 'duplicate' };
-        seen.chk.add(check.seq);
-      } else {
-        if (!seen.als.add(check.seq)) return { kind: 'duplicate' };
-        bytesOnly = seen.chk.has(check.seq);
-      }
-    } else if (hour.legacy.has(event.eventId)) {
-      return { kind: 'duplicate' };
-    } else if (hour.legacy.size < this.options.legacyDedupePerHour) {
-      hour.legacy.add(event.eventId);
-    } else {
-      exact = false;
+    if (!check) {
+      if (hour.legacy.has(event.eventId)) return { kind: 'duplicate' };
+      if (hour.legacy.size < this.options.legacyDedupePerHour) hour.legacy.add(event.eventId);
+      else exact = false;
     }
 
     if (t > p.maxEventMs) p.maxEventMs = t;
@@ -275,6 +299,15 @@ export class UsageMeter {
           if (end > p.retainedFrom) p.retainedFrom = end;
         }
       }
+    }
+    let maxWatermark = -Infinity;
+    for (const p of this.partitions.values()) maxWatermark = Math.max(maxWatermark, this.watermarkOf(p));
+    for (const start of this.seen.keys()) {
+      const end = start + HOUR_MS;
+      if (end + this.options.retainClosedMs > maxWatermark) continue;
+      if ([...this.partitions.values()].some((p) => p.hours.has(start))) continue;
+      this.seen.delete(start);
+      if (end > this.dedupeFrom) this.dedupeFrom = end;
     }
   }
 
@@ -351,8 +384,10 @@ export class UsageMeter {
         s.hours += 1;
         s.windows += h.windows.size;
         s.legacyIds += h.legacy.size;
-        for (const seen of h.checks.values()) s.seqRanges += seen.chk.ranges + seen.als.ranges;
       }
+    }
+    for (const byBoot of this.seen.values()) {
+      for (const seen of byBoot.values()) s.seqRanges += seen.counted.ranges;
     }
     return s;
   }
