@@ -10,8 +10,8 @@ import { loadConfig } from '../../common/config.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
 import { Usage } from '../../events/usage.ts';
-import { toCsv, usageReport } from '../../functions/usage-metering/report.ts';
 import { outputFormat } from '../output.ts';
+import { toCsv, usageReport } from '../usage-report.ts';
 
 export const usage = `mesh-apim usage --from <ISO time> --to <ISO time> [--application <id|name>] [-o csv|json]`;
 

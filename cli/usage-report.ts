@@ -2,7 +2,7 @@
  * Usage export for a person (`mesh-apim usage`): the latest revision of every window, summed over
  * source partitions into one row per (hour, application, API, tier, key type). Pure.
  */
-import type { Usage } from '../../events/usage.ts';
+import type { Usage } from '../events/usage.ts';
 
 export interface UsageRow {
   hour: string;

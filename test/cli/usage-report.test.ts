@@ -1,15 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MemoryBus } from '../../../bus/memory.ts';
-import { readUsage } from '../../../cli/commands/usage.ts';
-import { TOPICS } from '../../../events/topics.ts';
-import { Usage } from '../../../events/usage.ts';
-import { latestRevisions, toCsv, usageReport } from '../../../functions/usage-metering/report.ts';
+import { MemoryBus } from '../../bus/memory.ts';
+import { readUsage } from '../../cli/commands/usage.ts';
+import { latestRevisions, toCsv, usageReport } from '../../cli/usage-report.ts';
+import { TOPICS } from '../../events/topics.ts';
+import { Usage } from '../../events/usage.ts';
 
 const sample = (f: string) =>
-  Usage.parse(
-    JSON.parse(readFileSync(new URL(`../../../events/samples/usage/${f}`, import.meta.url), 'utf8')),
-  );
+  Usage.parse(JSON.parse(readFileSync(new URL(`../../events/samples/usage/${f}`, import.meta.url), 'utf8')));
 const r1 = sample('closed-window.json');
 const r2 = sample('late-event-revision-2.json');
 const otherPartition: Usage = {
