@@ -8,9 +8,20 @@
  * idempotent per (windowId, revision). A failed publish fails the batch (retried); an event whose hour
  * is no longer retained is dead-lettered, never dropped.
  *
- * State is in memory, per process (per warm Lambda container): see docs/usage-metering.md for what a
- * restart or cold start loses.
+ * State: in memory, saved to <dataDir>/usage/meter-state.json after every batch by the local runner
+ * (survives a restart); on Lambda per warm container only: see docs/usage-metering.md.
  */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Config } from '../common/config.ts';
 import type { RequestAttributes } from '../events/request-attributes.ts';
 import { TOPICS, topicName } from '../events/topics.ts';
@@ -22,10 +33,14 @@ import {
   type RecordOutcome,
 } from './lib/index.ts';
 import type { FunctionModule } from './registry.ts';
-import { UsageBeyondRetentionError, UsagePublishError } from './usage-metering/errors.ts';
-import { type IngestResult, type MeterOptions, UsageMeter } from './usage-metering/meter.ts';
+import { UsageBeyondRetentionError, UsagePublishError, UsageStateError } from './usage-metering/errors.ts';
+import { type IngestResult, type MeterOptions, type MeterState, UsageMeter } from './usage-metering/meter.ts';
 
 export const name = 'usage-metering';
+
+export function stateFileOf(config: Config): string {
+  return join(config.dataDir, 'usage', 'meter-state.json');
+}
 
 export function meterOptions(config: Config): MeterOptions {
   const f = config.functions;
@@ -43,10 +58,31 @@ function outcomeOf(r: IngestResult): RecordOutcome {
   return { status: 'failed', error: new UsageBeyondRetentionError(r.hourStart, r.retainedFrom) };
 }
 
+/** Meter restored from the state file when there is one (a missing file = a fresh start). */
+export function loadMeter(options: MeterOptions, stateFile: string | undefined): UsageMeter {
+  if (!stateFile || !existsSync(stateFile)) return new UsageMeter(options);
+  return UsageMeter.fromState(options, JSON.parse(readFileSync(stateFile, 'utf8')) as MeterState);
+}
+
+/** Written before the batch returns (so before its offsets are committed): write-then-rename, fsync. */
+export function saveMeter(meter: UsageMeter, stateFile: string): void {
+  mkdirSync(dirname(stateFile), { recursive: true });
+  const tmp = `${stateFile}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, JSON.stringify(meter.toState()));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, stateFile);
+}
+
 export function definition(
   deps: FunctionDeps,
-  meter = new UsageMeter(meterOptions(deps.config)),
+  options: { meter?: UsageMeter; stateFile?: string } = {},
 ): KafkaFunction<RequestAttributes> & { meter: UsageMeter } {
+  const meter = options.meter ?? loadMeter(meterOptions(deps.config), options.stateFile);
   const usageTopic = topicName(TOPICS.usage, deps.config.bus.topicPrefix);
   return {
     name,
@@ -77,6 +113,15 @@ export function definition(
         meter.ack(pending);
         ctx.logger.info({ published: pending.length, ...meter.stats() }, 'usage windows published');
       }
+      if (options.stateFile) {
+        try {
+          saveMeter(meter, options.stateFile);
+        } catch (err) {
+          // Not saved = the batch is not committed: its redelivery is deduplicated by this process.
+          const error = new UsageStateError(options.stateFile, err);
+          return records.map(() => ({ status: 'failed' as const, error }));
+        }
+      }
       return outcomes;
     },
   };
@@ -87,7 +132,11 @@ export const module: FunctionModule = {
   description:
     'request-attributes -> closed hourly usage windows (application, API, tier, key type) -> usage topic',
   topics: [TOPICS.requestAttributes],
-  create: (deps) => ({ handler: kafkaBatchHandler(definition(deps), deps), close: async () => {} }),
+  // The local runner keeps the meter state in <dataDir>/usage/meter-state.json across restarts.
+  create: (deps) => ({
+    handler: kafkaBatchHandler(definition(deps, { stateFile: stateFileOf(deps.config) }), deps),
+    close: async () => {},
+  }),
 };
 
 /** Lambda entry point (serverless.yml: functions/usage-metering.handler); state lives while the container is warm. */

@@ -18,3 +18,13 @@ export class UsagePublishError extends FunctionError {
     super('USAGE_PUBLISH_FAILED', 'publishing usage windows failed', { retriable: true, cause });
   }
 }
+
+/** The meter state could not be saved: the batch is retried rather than committed unsaved. */
+export class UsageStateError extends FunctionError {
+  constructor(file: string, cause: unknown) {
+    super('USAGE_STATE_UNSAVED', `saving the usage meter state to ${file} failed`, {
+      retriable: true,
+      cause,
+    });
+  }
+}

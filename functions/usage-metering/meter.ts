@@ -137,6 +137,27 @@ export function windowId(
   return `${hourLabel(hourStart)}.p${partition}.${digest}`;
 }
 
+function windowKey(app: string, api: string, tier: string | null, keyType: string | null): string {
+  return `${app}\0${api}\0${tier ?? ''}\0${keyType ?? ''}`;
+}
+
+const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
+const orMinusInf = (n: number | null): number => n ?? -Infinity;
+
+/** The whole meter as JSON-able data (windows and ranges: small), for a state snapshot. */
+export interface MeterState {
+  v: 1;
+  dedupeFrom: number | null;
+  seen: [hourStart: number, boots: [boot: string, ranges: number[], allowedChecks: number[]][]][];
+  partitions: {
+    topic: string;
+    partition: number;
+    maxEventMs: number | null;
+    retainedFrom: number | null;
+    hours: { start: number; closed: boolean; legacy: string[]; windows: WindowAgg[] }[];
+  }[];
+}
+
 export class UsageMeter {
   private readonly partitions = new Map<string, PartitionState>();
   /**
@@ -231,7 +252,7 @@ export class UsageMeter {
 
     if (t > p.maxEventMs) p.maxEventMs = t;
     const tier = event.subscriptionTier;
-    const key = `${event.application.id}\0${event.api.id}\0${tier ?? ''}\0${event.keyType ?? ''}`;
+    const key = windowKey(event.application.id, event.api.id, tier, event.keyType);
     let w = hour.windows.get(key);
     if (!w) {
       w = {
@@ -369,6 +390,66 @@ export class UsageMeter {
     for (const { ref } of published) {
       if (ref.version > ref.window.ackedVersion) ref.window.ackedVersion = ref.version;
     }
+  }
+
+  toState(): MeterState {
+    return {
+      v: 1,
+      dedupeFrom: finite(this.dedupeFrom),
+      seen: [...this.seen].map(([h, byBoot]) => [
+        h,
+        [...byBoot].map(
+          ([boot, x]) => [boot, x.counted.toJSON(), [...x.allowedChecks]] as [string, number[], number[]],
+        ),
+      ]),
+      partitions: [...this.partitions.values()].map((p) => ({
+        topic: p.topic,
+        partition: p.partition,
+        maxEventMs: finite(p.maxEventMs),
+        retainedFrom: finite(p.retainedFrom),
+        hours: [...p.hours.values()].map((h) => ({
+          start: h.start,
+          closed: h.closed,
+          legacy: [...h.legacy],
+          windows: [...h.windows.values()].map((w) => ({ ...w })),
+        })),
+      })),
+    };
+  }
+
+  static fromState(options: MeterOptions, state: MeterState): UsageMeter {
+    const m = new UsageMeter(options);
+    m.dedupeFrom = orMinusInf(state.dedupeFrom);
+    for (const [h, boots] of state.seen) {
+      m.seen.set(
+        h,
+        new Map(
+          boots.map(([boot, ranges, allowed]) => [
+            boot,
+            { counted: SeqSet.from(ranges), allowedChecks: new Set(allowed) },
+          ]),
+        ),
+      );
+    }
+    for (const sp of state.partitions) {
+      const p = m.partitionOf(sp.topic, sp.partition);
+      p.maxEventMs = orMinusInf(sp.maxEventMs);
+      p.retainedFrom = orMinusInf(sp.retainedFrom);
+      for (const h of sp.hours) {
+        p.hours.set(h.start, {
+          start: h.start,
+          closed: h.closed,
+          legacy: new Set(h.legacy),
+          windows: new Map(
+            h.windows.map((w) => [
+              windowKey(w.application.id, w.api.id, w.subscriptionTier, w.keyType),
+              { ...w },
+            ]),
+          ),
+        });
+      }
+    }
+    return m;
   }
 
   stats(): MeterStats {

@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../bus/memory.ts';
 import { loadConfig } from '../../common/config.ts';
@@ -13,7 +16,7 @@ import {
   kafkaBatchHandler,
 } from '../../functions/lib/index.ts';
 import { loadFunction } from '../../functions/registry.ts';
-import { definition, module } from '../../functions/usage-metering.ts';
+import { definition, module, stateFileOf } from '../../functions/usage-metering.ts';
 import { requestAttributes } from './fixtures.ts';
 
 function ev(seq: number, at: string, over: Partial<RequestAttributes> = {}): RequestAttributes {
@@ -125,7 +128,7 @@ describe('usage-metering handler', () => {
 describe('usage-metering in the local runner (npm start)', () => {
   it('consumes request-attributes from the bus and publishes the closed window to the usage topic', async () => {
     const { startFunctions } = await import('../../functions/runner/index.ts');
-    const config = loadConfig({ env: {} });
+    const config = loadConfig({ env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'usage-runner-')) } });
     const bus = new MemoryBus();
     const running = await startFunctions(config, bus, {
       only: ['usage-metering'],
@@ -147,5 +150,33 @@ describe('usage-metering in the local runner (npm start)', () => {
     } finally {
       await running.stop();
     }
+  });
+});
+
+describe('usage-metering state file (local runner restarts)', () => {
+  it('a restarted process restores windows and seen ranges: the redelivered batch counts once, the window closes with every count', async () => {
+    const config = loadConfig({ env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'usage-state-')) } });
+    const stateFile = stateFileOf(config);
+    const bus = new MemoryBus();
+    const deps = busDeps(bus, config, createLogger('test'));
+    const run = (events: RequestAttributes[], firstOffset: number) =>
+      kafkaBatchHandler(
+        definition(deps, { stateFile }),
+        deps,
+      )(
+        buildLambdaKafkaEvent(inRecordsFromValues(TOPICS.requestAttributes.name, events, { firstOffset }), {
+          shape: 'self-managed',
+        }),
+      );
+    // Process 1 counts the first half, then "crashes" before its offsets were committed.
+    await run(hour4.slice(0, 10), 0);
+    expect(existsSync(stateFile)).toBe(true);
+    // Process 2 (a new definition = new memory) gets the batch again, then the rest.
+    const again = await run(hour4.slice(0, 10), 0);
+    expect(again).toMatchObject({ processed: 0, skipped: 10 });
+    await run([...hour4.slice(10), closer], 10);
+    const out = bus.records(TOPICS.usage.name).map((r) => Usage.parse(JSON.parse(r.value!.toString())));
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ revision: 1, counts: { allowed: 20 } });
   });
 });
