@@ -122,6 +122,16 @@ export function buildProgram(version: string): Command {
     .option('--partition <n>', 'only this partition (repeatable or comma-separated; default: all)')
     .addOption(output(['text', 'json'], 'text'));
 
+  common(program.command('usage'))
+    .summary('export metered usage per hour, application, API, tier and key type')
+    .description(
+      'Export the usage topic (usage-metering: latest revision of every closed hourly window, summed over partitions) for hours starting in [--from, --to), as CSV or JSON.',
+    )
+    .requiredOption('--from <ISO time>', 'first hour (inclusive), e.g. 2026-11-26T00:00:00Z')
+    .requiredOption('--to <ISO time>', 'end (exclusive)')
+    .option('--application <id|name>', 'only this application')
+    .addOption(output(['csv', 'json'], 'csv'));
+
   common(program.command('invoke'))
     .summary('run one function handler on one event file')
     .description(

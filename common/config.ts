@@ -554,6 +554,30 @@ export const ConfigSchema = z.object({
         .string()
         .default('ENVOY')
         .describe('WSO2 gatewayType published in analytics events.'),
+      usageLatenessMs: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(300_000)
+        .describe(
+          'usage-metering: an hour closes when the newest request time of its partition is this far past its end; later events amend the window with a new revision.',
+        ),
+      usageRetainClosedMs: z
+        .number()
+        .int()
+        .positive()
+        .default(172_800_000)
+        .describe(
+          'usage-metering: how long a closed hour stays amendable and deduplicated (48 h); events of an older hour are dead-lettered (USAGE_BEYOND_RETENTION).',
+        ),
+      usageLegacyDedupePerHour: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(100_000)
+        .describe(
+          'usage-metering: event ids remembered per hour and partition for events without a checkId (older adapters); beyond it windows are marked exact: false.',
+        ),
     })
     .prefault({}),
 

@@ -19,6 +19,7 @@ import { RequestAttributes } from './request-attributes.ts';
 import { ServiceDeleted, ServiceDeployed, ServiceLifecycle } from './service-lifecycle.ts';
 import { TokenRevoked } from './token-revoked.ts';
 import { TOPICS, type TopicKey } from './topics.ts';
+import { Usage } from './usage.ts';
 
 /**
  * Every event type by its `type` value (also the samples directory and the schema file name).
@@ -32,6 +33,7 @@ export const EVENT_SCHEMAS = {
   'control-plane-changed': ControlPlaneChanged,
   'dead-letter': DeadLetter,
   'apim-analytics': AnalyticsEvent,
+  usage: Usage,
 } satisfies Record<string, z.ZodType>;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;

@@ -10,6 +10,7 @@ import { DeadLetter } from './dead-letter.ts';
 import { RequestAttributes } from './request-attributes.ts';
 import { ServiceLifecycle } from './service-lifecycle.ts';
 import { TokenRevoked } from './token-revoked.ts';
+import { Usage } from './usage.ts';
 
 export interface TopicContract<S extends z.ZodType = z.ZodType> {
   /** Logical name (key in infra/topics.yaml). */
@@ -63,6 +64,14 @@ export const TOPICS = {
     // Same key as the request-attributes it came from: a request's events stay on one partition.
     key: (e) => e.data.correlationId,
     description: 'WSO2 analytics events (apim:response / apim:faulty) published by analytics-publisher',
+  }),
+  usage: topic({
+    logical: 'usage',
+    name: 'mesh-apim.usage.v1',
+    schema: Usage,
+    // Compacted on windowId: the latest revision of every window survives.
+    key: (e) => e.windowId,
+    description: 'Closed hourly usage windows per application, API, tier and key type (usage-metering)',
   }),
   deadLetter: topic({
     logical: 'dead-letter',

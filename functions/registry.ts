@@ -25,6 +25,7 @@ export const FUNCTIONS: Record<string, () => Promise<FunctionModule>> = {
   'analytics-publisher': async () => (await import('./analytics-publisher.ts')).module,
   'api-auto-creator': async () => (await import('./api-auto-creator.ts')).module,
   'revocation-fanout': async () => (await import('./revocation-fanout.ts')).module,
+  'usage-metering': async () => (await import('./usage-metering.ts')).module,
 };
 
 export function functionNames(): string[] {

@@ -68,6 +68,7 @@ const FUNCTIONS = {
   },
   ApiAutoCreator: { file: 'api-auto-creator', topic: TOPICS.serviceLifecycle.name, batchSize: 10, window: 1 },
   RevocationFanout: { file: 'revocation-fanout', topic: TOPICS.tokenRevoked.name, batchSize: 100, window: 0 },
+  UsageMetering: { file: 'usage-metering', topic: TOPICS.requestAttributes.name, batchSize: 500, window: 5 },
 } as const;
 
 /** Environment the functions get that is not a mesh-apim setting (every other name must be documented). */
@@ -200,6 +201,7 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
         // On Lambda the functions talk to the real backends, not the standalone defaults.
         if (fn === 'ApiAutoCreator') expect(env.MESH_APIM_AUTO_CREATOR_TARGET).toBe('apim');
         if (fn === 'RevocationFanout') expect(env.MESH_APIM_REVOCATION_TRANSPORT).toBe('sqs');
+        if (fn === 'UsageMetering') expect(env.MESH_APIM_FUNCTIONS_USAGE_LATENESS_MS).toBe('300000');
         // Secrets travel by ARN only.
         for (const [k, v] of Object.entries(env)) {
           if (/SECRET|PASSWORD|TOKEN/.test(k))
@@ -288,8 +290,12 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
     });
   }
 
-  it('serializes api-auto-creator (reserved concurrency 1); the others scale freely', () => {
+  it('serializes api-auto-creator and usage-metering (reserved concurrency 1); the others scale freely', () => {
     expect((t.Resources.ApiAutoCreatorLambdaFunction!.Properties as Json).ReservedConcurrentExecutions).toBe(
+      1,
+    );
+    // usage-metering's windows live in the warm container: one container for every partition.
+    expect((t.Resources.UsageMeteringLambdaFunction!.Properties as Json).ReservedConcurrentExecutions).toBe(
       1,
     );
     expect(
