@@ -111,7 +111,19 @@ export interface Target {
   contextMismatch: boolean;
 }
 
+// The credential verifiers (apiKeyHeader, per-API fail-open) and decide() all need the request's
+// target: computed once per request and snapshot, not once per caller (it normalises the path).
+const targets = new WeakMap<CheckRequest, { snapshot: Snapshot; target: Target }>();
+
 export function resolveTarget(request: CheckRequest, snapshot: Snapshot): Target {
+  const hit = targets.get(request);
+  if (hit && hit.snapshot === snapshot) return hit.target;
+  const target = computeTarget(request, snapshot);
+  targets.set(request, { snapshot, target });
+  return target;
+}
+
+function computeTarget(request: CheckRequest, snapshot: Snapshot): Target {
   const n = normalizePath(request.path);
   const named = request.contextExtensions[API_CONTEXT_EXTENSION];
   if (named) {

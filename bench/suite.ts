@@ -38,6 +38,7 @@ import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
 import type { KafkaBus } from '../bus/kafka/index.ts';
 import { TOPICS } from '../events/topics.ts';
 import { writeBigPolicies } from './fixtures.ts';
+import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest, toGhzJson } from './realistic-request.ts';
 
 export const GHZ_VERSION = 'v0.93.0';
@@ -311,26 +312,7 @@ async function sanityCheck(s: Server, valid: unknown, denied: unknown): Promise<
   }
 }
 
-async function stop(s: Server): Promise<void> {
-  if (s.proc.exitCode !== null) return;
-  const exited = new Promise((r) => s.proc.once('exit', r));
-  s.proc.kill('SIGTERM');
-  const timer = setTimeout(() => s.proc.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
-}
-
-function memKb(pid: number): { rssKb: number; hwmKb: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const get = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? Number.NaN);
-  return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') };
-}
+const stop = (s: Server): Promise<void> => stopProcess(s.proc);
 
 // ---------------------------------------------------------------- kafka (ours-kafka contender)
 

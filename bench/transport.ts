@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { CheckClient, decodeCheckResponse } from '../adapter/check-client.ts';
 import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
+import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest, toGhzJson } from './realistic-request.ts';
 
 const run = promisify(execFile);
@@ -69,32 +70,15 @@ async function start(name: string, args: string[], nodeFlags: string[] = []): Pr
   return { name, proc, pid: proc.pid!, port: info.port as number, info, readyMs: performance.now() - t0 };
 }
 
-async function stop(c: Contender): Promise<void> {
-  if (c.proc.exitCode !== null) return;
-  const exited = new Promise((r) => c.proc.once('exit', r));
-  c.proc.kill('SIGTERM');
-  const t = setTimeout(() => c.proc.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(t);
-}
-
-function ticks(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-function rssMb(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? Number.NaN) / 1024;
-}
+const stop = (c: Contender): Promise<void> => stopProcess(c.proc);
+const rssMb = (pid: number): number => memKb(pid).rssKb / 1024;
 
 async function h2load(
   c: Contender,
   body: string,
   seconds: number,
 ): Promise<{ rps: number; ok: number; cpuUs: number }> {
-  const before = ticks(c.pid);
+  const before = cpuTicks(c.pid);
   const { stdout } = await run(
     'taskset',
     [
@@ -117,7 +101,7 @@ async function h2load(
     ],
     { maxBuffer: 1 << 24, timeout: (seconds + 60) * 1000 },
   );
-  const cpu = ((ticks(c.pid) - before) / CLK_TCK) * 1e6;
+  const cpu = ((cpuTicks(c.pid) - before) / CLK_TCK) * 1e6;
   const ok = Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? 0);
   // Duration mode: streams still open at the end count as started, not failed; failures must be 0.
   const failed = /(\d+) failed, (\d+) errored/.exec(stdout)?.slice(1).join(',');

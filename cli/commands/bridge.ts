@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { InternalDataClient } from '../../adapter/controlplane/apim/client.ts';
+import { internalDataClientFor } from '../../adapter/controlplane/apim/client.ts';
 import { revocationsFromRevokedJwt } from '../../adapter/revocation/apim.ts';
 import { AmqpBridge } from '../../bridge/amqp.ts';
 import { createReceiver, listen } from '../../bridge/http-receiver.ts';
@@ -15,18 +15,8 @@ export const usage = 'mesh-apim bridge [--config <file>]';
 
 /** TOKEN_REVOCATION_BATCH_EVENT: re-pull API Manager's revoked set as its gateways do. */
 function repullRevoked(config: Config) {
-  const a = config.apim;
-  const client = new InternalDataClient({
-    url: a.url,
-    username: a.username,
-    password: a.password,
-    tenant: a.tenant,
-    timeoutMs: a.requestTimeoutMs,
-    caFile: a.caFile,
-    certFile: a.certFile,
-    keyFile: a.keyFile,
-  });
-  return async () => revocationsFromRevokedJwt(await client.fetchRevoked(), a.tenant);
+  const client = internalDataClientFor(config.apim);
+  return async () => revocationsFromRevokedJwt(await client.fetchRevoked(), config.apim.tenant);
 }
 
 export async function run(argv: string[]): Promise<number> {

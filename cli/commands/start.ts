@@ -45,18 +45,8 @@ export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promi
     ...(config.adapter.controlPlane === 'apim'
       ? {
           fetchRevokedJwt: async () => {
-            const { InternalDataClient } = await import('../../adapter/controlplane/apim/client.ts');
-            const a = config.apim;
-            return new InternalDataClient({
-              url: a.url,
-              username: a.username,
-              password: a.password,
-              tenant: a.tenant,
-              timeoutMs: a.requestTimeoutMs,
-              caFile: a.caFile,
-              certFile: a.certFile,
-              keyFile: a.keyFile,
-            }).fetchRevoked();
+            const { internalDataClientFor } = await import('../../adapter/controlplane/apim/client.ts');
+            return internalDataClientFor(config.apim).fetchRevoked();
           },
         }
       : {}),

@@ -6,6 +6,7 @@
  */
 import type { AxiosInstance } from 'axios';
 import type { z } from 'zod';
+import type { Config } from '../../../common/config.ts';
 import { errorMessage } from '../../../common/errors.ts';
 import { createHttpClient, type TlsFiles } from '../../http-client.ts';
 import { ApimResponseError, ApimUnavailableError } from './errors.ts';
@@ -33,6 +34,21 @@ export interface InternalDataClientOptions extends TlsFiles {
   /** Only APIs deployed to this gateway environment (empty = all). */
   gatewayLabel?: string;
   http?: AxiosInstance;
+}
+
+/** The client of the `apim` settings: one place that maps them (the snapshot source, the revocation re-pulls). */
+export function internalDataClientFor(apim: Config['apim']): InternalDataClient {
+  return new InternalDataClient({
+    url: apim.url,
+    username: apim.username,
+    password: apim.password,
+    tenant: apim.tenant,
+    timeoutMs: apim.requestTimeoutMs,
+    gatewayLabel: apim.gatewayLabel,
+    caFile: apim.caFile,
+    certFile: apim.certFile,
+    keyFile: apim.keyFile,
+  });
 }
 
 export class InternalDataClient {

@@ -18,7 +18,7 @@ import type { KeyIssuerData } from '../../snapshot/model.ts';
 import type { SnapshotSource } from '../../snapshot/source.ts';
 import type { RefreshResult, SnapshotStore } from '../../snapshot/store.ts';
 import type { Snapshot } from '../../snapshot/types.ts';
-import { InternalDataClient } from './client.ts';
+import { type InternalDataClient, internalDataClientFor } from './client.ts';
 import { mapApimData } from './mapping.ts';
 import { loadLastGood, saveLastGood } from './persist.ts';
 import type { ApimData } from './types.ts';
@@ -152,17 +152,7 @@ export function registerApimMetrics(
 /** The source `adapter.controlPlane: apim` selects, from the `apim` settings. */
 export function createApimSource(config: Config, clock?: Clock): ApimSnapshotSource {
   const { apim } = config;
-  const client = new InternalDataClient({
-    url: apim.url,
-    username: apim.username,
-    password: apim.password,
-    tenant: apim.tenant,
-    timeoutMs: apim.requestTimeoutMs,
-    gatewayLabel: apim.gatewayLabel,
-    caFile: apim.caFile,
-    certFile: apim.certFile,
-    keyFile: apim.keyFile,
-  });
+  const client = internalDataClientFor(apim);
   let keyIssuers: z.input<typeof KeyIssuerData>[] = [];
   if (apim.apiKeyCertificateFile) {
     let certificate: string;
