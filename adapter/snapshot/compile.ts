@@ -1,6 +1,7 @@
 /**
  * Pure compile step: validated ControlPlaneData -> Snapshot. Resolves references (subscriptions to
- * APIs/applications, policy names) and fails with the path of the first problem found.
+ * APIs/applications, policy names); an entry with a problem is recorded and skipped, so one pass
+ * finds every problem, and the SnapshotError thrown at the end carries all of them (`problems`).
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { z } from 'zod';
@@ -139,6 +140,10 @@ export function compileSnapshot(
 ): Snapshot {
   const data = ControlPlaneData.parse(input);
   const src = options.source;
+  const problems: SnapshotError[] = [];
+  const fail = (location: string, problem: string, cause?: unknown): void => {
+    problems.push(new SnapshotError(location, problem, cause === undefined ? {} : { cause }));
+  };
   const loc = (list: OriginList, i: number) => options.origins?.[list]?.[i] ?? `${src}: ${list}[${i}]`;
   const fileOf = (list: OriginList, i: number) => loc(list, i).replace(/: [^:]*$/, '');
 
@@ -167,13 +172,16 @@ export function compileSnapshot(
     const id = a.id ?? `${a.name}-${a.version}`;
     const vctx = versionedContext(a.context, a.version);
     const dup = apis.get(id) ?? apisByContext.get(vctx);
-    if (dup) throw new SnapshotError(where, `API ${id} (${vctx}) is already declared in ${dup.origin}`);
+    if (dup) {
+      fail(where, `API ${id} (${vctx}) is already declared in ${dup.origin}`);
+      return;
+    }
     if (a.policy && !apiPolicies.has(a.policy)) {
-      throw new SnapshotError(`${where}.policy`, `unknown API policy "${a.policy}"`);
+      fail(`${where}.policy`, `unknown API policy "${a.policy}"`);
     }
     const resources: ResourceEntry[] = a.resources.map((r, j) => {
       if (r.policy && !apiPolicies.has(r.policy)) {
-        throw new SnapshotError(`${where}.resources[${j}].policy`, `unknown API policy "${r.policy}"`);
+        fail(`${where}.resources[${j}].policy`, `unknown API policy "${r.policy}"`);
       }
       const { pattern, specificity } = compileTemplate(r.path);
       return {
@@ -220,10 +228,11 @@ export function compileSnapshot(
     if (!dctx) continue;
     const taken = apisByContext.get(dctx);
     if (taken) {
-      throw new SnapshotError(
+      fail(
         entry.origin,
         `API ${entry.info.id}: default version context ${dctx} is already used by ${taken.info.id}`,
       );
+      continue;
     }
     apisByContext.set(dctx, entry);
   }
@@ -235,12 +244,13 @@ export function compileSnapshot(
     const keys = options.applicationNamesAreKeys === false ? [id, entry.uuid] : [id, entry.uuid, a.name];
     for (const k of new Set(keys)) {
       if (applications.has(k)) {
-        throw new SnapshotError(loc('applications', i), `application id/name "${k}" is declared twice`);
+        fail(loc('applications', i), `application id/name "${k}" is declared twice`);
+        continue;
       }
       applications.set(k, entry);
     }
     if (!applicationPolicies.has(a.tier)) {
-      throw new SnapshotError(`${loc('applications', i)}.tier`, `unknown application policy "${a.tier}"`);
+      fail(`${loc('applications', i)}.tier`, `unknown application policy "${a.tier}"`);
     }
   });
 
@@ -248,12 +258,11 @@ export function compileSnapshot(
   data.subscriptions.forEach((s, i) => {
     const where = loc('subscriptions', i);
     const app = applications.get(s.application);
-    if (!app) throw new SnapshotError(`${where}.application`, `unknown application "${s.application}"`);
+    if (!app) fail(`${where}.application`, `unknown application "${s.application}"`);
     const api = apis.get(s.api) ?? apisByContext.get(s.api);
-    if (!api) throw new SnapshotError(`${where}.api`, `unknown API "${s.api}"`);
-    if (!subscriptionPolicies.has(s.tier)) {
-      throw new SnapshotError(`${where}.tier`, `unknown subscription policy "${s.tier}"`);
-    }
+    if (!api) fail(`${where}.api`, `unknown API "${s.api}"`);
+    if (!subscriptionPolicies.has(s.tier)) fail(`${where}.tier`, `unknown subscription policy "${s.tier}"`);
+    if (!app || !api) return;
     subscriptions.set(subscriptionKey(app.id, api.info.id), {
       applicationId: app.id,
       apiId: api.info.id,
@@ -266,10 +275,8 @@ export function compileSnapshot(
   data.keyMappings.forEach((m, i) => {
     const app = applications.get(m.application);
     if (!app) {
-      throw new SnapshotError(
-        `${loc('keyMappings', i)}.application`,
-        `unknown application "${m.application}"`,
-      );
+      fail(`${loc('keyMappings', i)}.application`, `unknown application "${m.application}"`);
+      return;
     }
     keyMappings.set(keyMappingKey(m.keyManager, m.consumerKey), {
       consumerKey: m.consumerKey,
@@ -295,18 +302,20 @@ export function compileSnapshot(
         keys.push(trustedKeyFromPem((ki.certificate ?? ki.publicKey)!, ki.name, ki.issuer ?? null, ki.kid));
       }
     } catch (cause) {
-      throw new SnapshotError(where, `cannot read the key: ${errorMessage(cause)}`, { cause });
+      fail(where, `cannot read the key: ${errorMessage(cause)}`, cause);
+      return;
     }
     for (const k of keys) {
       if (k.key.asymmetricKeyType !== 'rsa') {
-        throw new SnapshotError(
-          where,
-          `key ${k.kid} is ${k.key.asymmetricKeyType}, API keys are RS256 (rsa)`,
-        );
+        fail(where, `key ${k.kid} is ${k.key.asymmetricKeyType}, API keys are RS256 (rsa)`);
+        continue;
       }
       trustedKeys.set(k.kid, k);
     }
   });
+
+  const [first, ...more] = problems;
+  if (first) throw new SnapshotError(first.location, first.problem, { cause: first.cause, more });
 
   const revokedJtis = new Map<string, number | null>();
   for (const r of data.revokedTokens) revokedJtis.set(r.jti, r.expiresAt ? Date.parse(r.expiresAt) : null);

@@ -2,13 +2,14 @@
  * `mesh-apim validate [file]`: every problem of a standalone control-plane file, each with file:line and
  * its path, instead of the first one the adapter stops at. Schema problems (types, unknown keys, missing
  * fields) are all reported for every file; the cross-references (unknown application, policy, API;
- * duplicates; unreadable keys) are checked by the real compiler once the schema is clean, which stops at
- * its first problem. Exit 0 valid, 3 problems found, 2 usage, 1 cannot load the configuration.
+ * duplicates; unreadable keys) are checked by the real compiler once the schema is clean, which reports
+ * every one it finds in one pass. Exit 0 valid, 3 problems found, 2 usage, 1 cannot load the configuration.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { SnapshotError } from '../../adapter/errors.ts';
 import { fragmentsDirOf } from '../../adapter/main.ts';
 import { compileSnapshot } from '../../adapter/snapshot/compile.ts';
 import { ControlPlaneData } from '../../adapter/snapshot/model.ts';
@@ -141,24 +142,40 @@ export async function validate(file: string, fragmentsDir: string | null): Promi
     problems.push(...checked.problems);
   }
   if (problems.length > 0) return problems;
-  // Schema-clean: the compiler checks what refers to what, exactly as the adapter will.
+  // Schema-clean: the compiler checks what refers to what, exactly as the adapter will, and reports
+  // every problem it finds in one pass.
   try {
     const { data, origins } = loadStandaloneData(file, fragmentsDir);
     await compileSnapshot(data, { source: 'standalone', origins });
   } catch (err) {
-    const location = (err as { location?: string }).location ?? '';
-    const message = location ? errorMessage(err).slice(location.length + 2) : errorMessage(err);
-    // location is "<file>: <path>" (compile.ts); map it back to a line of that file.
-    const m = /^(.*?): (.+)$/.exec(location);
-    const where = m ? located.get(m[1]!) : undefined;
-    if (m && where) {
-      const segments = [...m[2]!.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((x) =>
-        x[2] !== undefined ? Number(x[2]) : x[1]!,
-      );
-      problems.push(where.problem(segments, message));
-    } else {
-      problems.push({ file: m?.[1] ?? file, line: 0, column: 0, path: m?.[2] ?? '', message });
+    const found = err instanceof SnapshotError ? err.problems : [err];
+    for (const e of found) {
+      const location = (e as { location?: string }).location ?? '';
+      const message =
+        e instanceof SnapshotError
+          ? e.problem
+          : location
+            ? errorMessage(e).slice(location.length + 2)
+            : errorMessage(e);
+      // location is "<file>: <path>" (compile.ts); map it back to a line of that file.
+      const m = /^(.*?): (.+)$/.exec(location);
+      const where = m ? located.get(m[1]!) : undefined;
+      if (m && where) {
+        const segments = [...m[2]!.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((x) =>
+          x[2] !== undefined ? Number(x[2]) : x[1]!,
+        );
+        problems.push(where.problem(segments, message));
+      } else {
+        problems.push({
+          file: m?.[1] ?? (location || file),
+          line: 0,
+          column: 0,
+          path: m?.[2] ?? '',
+          message,
+        });
+      }
     }
+    problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
   }
   return problems;
 }

@@ -56,6 +56,19 @@ describe('mesh-apim validate', () => {
     });
   });
 
+  it('every reference the compiler rejects is reported in one run, each at its line (not the first only)', async () => {
+    const file = fixture('standalone-four-reference-problems');
+    const res = await validate(file);
+    expect(res.code).toBe(3);
+    expect(res.out.split('\n').filter(Boolean)).toEqual([
+      `${file}:6:13: apis[0].policy: unknown API policy "NoSuchApiPolicy"`,
+      `${file}:10:42: applications[0].tier: unknown application policy "NoSuchAppPolicy"`,
+      `${file}:12:54: subscriptions[0].tier: unknown subscription policy "Platinum"`,
+      `${file}:13:20: subscriptions[1].application: unknown application "ghost-app"`,
+      '4 problems',
+    ]);
+  });
+
   it('YAML syntax errors carry their line', async () => {
     // Written here: a broken YAML file in the tree would fail the repository's own YAML lint.
     const file = join(mkdtempSync(join(tmpdir(), 'validate-')), 'standalone-not-yaml.yaml');

@@ -68,6 +68,35 @@ describe('compileSnapshot', () => {
     expect(run).toThrow(SnapshotError);
     expect(run).toThrow(message);
   });
+
+  it('checks every reference before giving up: one error carries all problems, first one in the message', () => {
+    const data = {
+      apis: [{ ...api, policy: 'NoApiPolicy' }, api],
+      applications: [{ name: 'x', tier: 'NoAppPolicy' }],
+      subscriptions: [
+        { application: 'ghost', api: 'a-v1' },
+        { application: 'x', api: 'nowhere-v1', tier: 'NoSubPolicy' },
+      ],
+    };
+    let err: unknown;
+    try {
+      compileSnapshot(parseControlPlaneData(data, 'f.yaml'), { source: 'f.yaml' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SnapshotError);
+    const e = err as SnapshotError;
+    expect(e.problems.map((p) => `${p.location}: ${p.problem}`)).toEqual([
+      'f.yaml: apis[0].policy: unknown API policy "NoApiPolicy"',
+      expect.stringMatching(/^f\.yaml: apis\[1\]: API a-v1 \(\/a\/v1\) is already declared/),
+      'f.yaml: applications[0].tier: unknown application policy "NoAppPolicy"',
+      'f.yaml: subscriptions[0].application: unknown application "ghost"',
+      'f.yaml: subscriptions[1].api: unknown API "nowhere-v1"',
+      'f.yaml: subscriptions[1].tier: unknown subscription policy "NoSubPolicy"',
+    ]);
+    expect(e.location).toBe('f.yaml: apis[0].policy');
+    expect(e.message).toMatch(/^f\.yaml: apis\[0\]\.policy: unknown API policy "NoApiPolicy" \(and 5 more: /);
+  });
 });
 
 describe('compileTemplate', () => {
