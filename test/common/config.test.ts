@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configDocs, configLeaves, envName, loadConfig } from '../../common/config.ts';
+import { configDocs, configLeaves, envName, loadConfig, unknownEnv } from '../../common/config.ts';
 import { ConfigError } from '../../common/errors.ts';
 
 describe('loadConfig', () => {
@@ -124,5 +124,39 @@ describe('unknown keys in a config file', () => {
   it('a file of known keys only still loads', () => {
     const file = write('adapter:\n  grpcAddress: 0.0.0.0:9191\nlogLevel: warn\n');
     expect(loadConfig({ file, env: {} }).logLevel).toBe('warn');
+  });
+});
+
+describe('MESH_APIM_* environment variables that name no setting', () => {
+  it('are rejected with every name and a suggestion when one is close', () => {
+    const env = {
+      MESH_APIM_ADAPTER_GRPC_ADRESS: '0.0.0.0:9191',
+      MESH_APIM_LOGLEVEL: 'debug',
+      MESH_APIM_TELEMETRY: 'on',
+    };
+    expect(() => loadConfig({ env })).toThrow(ConfigError);
+    expect(() => loadConfig({ env })).toThrow(
+      'unknown environment variables MESH_APIM_ADAPTER_GRPC_ADRESS (did you mean MESH_APIM_ADAPTER_GRPC_ADDRESS?), MESH_APIM_LOGLEVEL (did you mean MESH_APIM_LOG_LEVEL?), MESH_APIM_TELEMETRY',
+    );
+  });
+
+  it('the CLI/bench variables and the Service links Kubernetes injects for mesh-apim-adapter are not settings, and pass', () => {
+    const env = {
+      MESH_APIM_CONFIG: '',
+      MESH_APIM_LOG_FORMAT: 'json',
+      MESH_APIM_CACHE: '/tmp/c',
+      // What the kubelet sets for `Service mesh-apim-adapter` with ports grpc 9191 / http-admin 9192.
+      MESH_APIM_ADAPTER_SERVICE_HOST: '10.96.0.12',
+      MESH_APIM_ADAPTER_SERVICE_PORT: '9191',
+      MESH_APIM_ADAPTER_SERVICE_PORT_GRPC: '9191',
+      MESH_APIM_ADAPTER_PORT: 'tcp://10.96.0.12:9191',
+      MESH_APIM_ADAPTER_PORT_9191_TCP: 'tcp://10.96.0.12:9191',
+      MESH_APIM_ADAPTER_PORT_9191_TCP_PROTO: 'tcp',
+      MESH_APIM_ADAPTER_PORT_9191_TCP_PORT: '9191',
+      MESH_APIM_ADAPTER_PORT_9191_TCP_ADDR: '10.96.0.12',
+      MESH_APIM_LOG_LEVEL: 'warn',
+    };
+    expect(loadConfig({ env }).logLevel).toBe('warn');
+    expect(unknownEnv(env)).toEqual([]);
   });
 });
