@@ -4,31 +4,29 @@
  * imported only when that command runs, so `--help` or a short command does not pay for the whole
  * program's start-up. Exit codes (docs/cli.md): 0 ok, 1 failed, 2 usage error, 3 the answer is no.
  */
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { errorMessage, MeshApimError } from '../common/errors.ts';
+import { type Parsed, parsedOf } from './parse.ts';
 import { buildProgram } from './program.ts';
 import { version } from './version.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, no: 3 } as const;
 
 interface CommandModule {
-  run(argv: string[]): Promise<number>;
+  /** `parsed` is what commander parsed here; without it the command parses `argv` itself (cli/parse.ts). */
+  run(argv: string[], parsed?: Parsed<Record<string, unknown>>): Promise<number>;
 }
 
-/** A parse error from node:util parseArgs (unknown option, missing value, ...): a usage error. */
-function isParseArgsError(err: unknown): boolean {
-  return (
-    typeof (err as { code?: unknown })?.code === 'string' &&
-    /^ERR_PARSE_ARGS_/.test((err as { code: string }).code)
-  );
-}
-
-async function runModule(name: string, argv: string[]): Promise<number> {
+async function runModule(
+  name: string,
+  argv: string[],
+  parsed: Parsed<Record<string, unknown>>,
+): Promise<number> {
   const mod = (await import(`./commands/${name}.ts`)) as CommandModule;
   try {
-    return await mod.run(argv);
+    return await mod.run(argv, parsed);
   } catch (err) {
-    if (isParseArgsError(err) || (err instanceof MeshApimError && err.code === 'USAGE')) {
+    if (err instanceof MeshApimError && err.code === 'USAGE') {
       process.stderr.write(
         `mesh-apim ${name}: ${errorMessage(err)}\nRun \`mesh-apim ${name} --help\` for its options.\n`,
       );
@@ -61,12 +59,15 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(completionScript(program, shell));
       });
     } else {
-      // The module gets the raw arguments after its name and parses them itself (cli/program.ts).
-      const action = async () => {
-        code = await runModule(name, argv.slice(argv.indexOf(name) + 1));
-      };
-      if (cmd.commands.length === 0) cmd.action(action);
-      for (const sub of cmd.commands) sub.exitOverride().action(action);
+      // Parsed once, here: the module gets commander's values (and the raw arguments after its name).
+      const action =
+        (leading: string[]) =>
+        async (...args: unknown[]) => {
+          const parsed = parsedOf<Record<string, unknown>>(args[args.length - 1] as Command, leading);
+          code = await runModule(name, argv.slice(argv.indexOf(name) + 1), parsed);
+        };
+      if (cmd.commands.length === 0) cmd.action(action([]));
+      for (const sub of cmd.commands) sub.exitOverride().action(action([sub.name()]));
     }
   }
   if (argv.length === 0) {

@@ -4,9 +4,9 @@
  * here. This module imports nothing but commander, so `mesh-apim --help` / `--version` / a typo load
  * no command; a command's own module (cli/commands/<name>.ts) is imported only when it runs.
  *
- * Each command module still parses its own argv with node:util parseArgs (strict): commander here
- * dispatches and documents, and lets unknown options through to the module, whose parse error maps to
- * exit 2 in main.ts, so a command and its help cannot disagree on what is rejected.
+ * Commander is the only parser (strict: unknown options and excess arguments are usage errors, exit 2):
+ * main.ts parses once and hands the values to the command; cli/parse.ts parses a command's argv with
+ * the same declaration when the command is called directly.
  */
 import { Argument, Command, Option } from 'commander';
 
@@ -19,13 +19,13 @@ function output(formats: readonly string[], dflt: string): Option {
   return new Option('-o, --output <format>', 'output format').choices(formats).default(dflt);
 }
 
-/** Adds the options every command shares and the convention for what commander does not check. */
+/** Adds the options every command shares. */
 function common(cmd: Command): Command {
-  return cmd
-    .option(...CONFIG)
-    .allowUnknownOption()
-    .allowExcessArguments();
+  return cmd.option(...CONFIG);
 }
+
+/** A repeatable option: every occurrence, in order (undefined when not given). */
+const repeat = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 export function buildProgram(version: string): Command {
   const program = new Command('mesh-apim')
@@ -69,7 +69,7 @@ export function buildProgram(version: string): Command {
     .option('--path <path>', 'request path', '/petstore/v1/pets')
     .option('--method <method>', 'HTTP method', 'GET')
     .option('--apikey <key>', 'API key, sent as the apikey header (default: none)')
-    .option('--header <name=value>', 'request header; repeatable')
+    .option('--header <name=value>', 'request header; repeatable', repeat)
     .option('--client-ip <ip>', 'client address as Envoy would see it (default: none)')
     .option('--request-id <id>', 'x-request-id (default: a fresh UUID per check)')
     .option('--address <host:port>', 'adapter gRPC address (default: adapter.grpcAddress of the config)')
@@ -115,11 +115,12 @@ export function buildProgram(version: string): Command {
     .option(
       '--sink <kinds>',
       'file,http,kafka; repeatable or comma-separated (default: functions.analyticsSinks)',
+      repeat,
     )
     .option('--dry-run', 'map and count only: publish nothing, dead-letter nothing')
     .option('--batch-size <n>', 'records per handler invocation (default: functions.batchSize)')
     .option('--rate <n>', 'at most n records per second (throttled backfill; default: unlimited)')
-    .option('--partition <n>', 'only this partition (repeatable or comma-separated; default: all)')
+    .option('--partition <n>', 'only this partition (repeatable or comma-separated; default: all)', repeat)
     .addOption(output(['text', 'json'], 'text'));
 
   common(program.command('usage'))

@@ -1,31 +1,30 @@
-import { parseArgs } from 'node:util';
 import { fragmentsDirOf } from '../../adapter/main.ts';
 import { ensureSigningKey, issueApiKey } from '../../adapter/standalone/issuer.ts';
 import { StandaloneSource } from '../../adapter/standalone/source.ts';
 import { loadConfig } from '../../common/config.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export const description =
   'Print a WSO2-format API key for a standalone application (signed with the key in the data directory).';
 export const usage =
   'mesh-apim apikey --application <name> [--validity <seconds>] [--key-type PRODUCTION|SANDBOX] [--permitted-ip <ips/cidrs>] [--permitted-referer <patterns>] [--config <file>] [-o text|json]';
 
-export async function run(argv: string[]): Promise<number> {
+type Values = {
+  application: string;
+  validity: string;
+  'key-type': string;
+  'permitted-ip': string;
+  'permitted-referer': string;
+  config: string;
+  output: string;
+};
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
   let values: Record<string, string | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        application: { type: 'string', short: 'a' },
-        validity: { type: 'string' },
-        'key-type': { type: 'string' },
-        'permitted-ip': { type: 'string' },
-        'permitted-referer': { type: 'string' },
-        config: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-      },
-    }));
+    ({ values } = parsed ?? parseCommand<Values>('apikey', argv));
     outputFormat(values.output, ['text', 'json']);
   } catch (err) {
     process.stderr.write(`mesh-apim apikey: ${errorMessage(err)}\nUsage: ${usage}\n`);

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { internalDataClientFor } from '../../adapter/controlplane/apim/client.ts';
 import { revocationsFromRevokedJwt } from '../../adapter/revocation/apim.ts';
 import { AmqpBridge } from '../../bridge/amqp.ts';
@@ -8,6 +7,7 @@ import { createBus } from '../../bus/index.ts';
 import { startProgramAdmin } from '../../common/admin-http.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export const description =
   "Bridge WSO2 API Manager's event hub (AMQP: token revocations, change notifications) and its revocation notifier (HTTP) to the event stream.";
@@ -19,8 +19,10 @@ function repullRevoked(config: Config) {
   return async () => revocationsFromRevokedJwt(await client.fetchRevoked(), config.apim.tenant);
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
+type Values = { config: string };
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
+  const { values } = parsed ?? parseCommand<Values>('bridge', argv);
   const config = loadConfig({ file: values.config });
   const log = createLogger('bridge');
   const b = config.bridge;

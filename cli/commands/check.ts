@@ -1,16 +1,28 @@
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { CheckClient } from '../../adapter/check-client.ts';
 import { loadConfig } from '../../common/config.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export const description =
   'Send one ext_authz CheckRequest to a running adapter (as Envoy would) and print the answer as JSON.';
 export const usage =
   'mesh-apim check [--path /petstore/v1/pets] [--method GET] [--apikey <key>] [--header name=value]... [--client-ip <ip>] [--request-id <id>] [--address host:port] [--config <file>]';
 
-export async function run(argv: string[]): Promise<number> {
+type Values = {
+  path: string;
+  method: string;
+  apikey: string;
+  header: string[];
+  'client-ip': string;
+  'request-id': string;
+  address: string;
+  config: string;
+  output: string;
+};
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
   let values: {
     path?: string;
     method?: string;
@@ -23,20 +35,7 @@ export async function run(argv: string[]): Promise<number> {
     output?: string;
   };
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        path: { type: 'string', default: '/petstore/v1/pets' },
-        method: { type: 'string', default: 'GET' },
-        apikey: { type: 'string' },
-        header: { type: 'string', multiple: true },
-        'client-ip': { type: 'string' },
-        'request-id': { type: 'string' },
-        address: { type: 'string' },
-        config: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-      },
-    }));
+    ({ values } = parsed ?? parseCommand<Values>('check', argv));
     outputFormat(values.output, ['json']);
   } catch (err) {
     process.stderr.write(`mesh-apim check: ${errorMessage(err)}\nUsage: ${usage}\n`);

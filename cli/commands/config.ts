@@ -1,20 +1,15 @@
-import { parseArgs } from 'node:util';
 import { configDocs, loadConfig } from '../../common/config.ts';
 import { maskSecrets } from '../../common/redact.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export const description = 'Print the effective configuration (defaults + file + environment) as JSON.';
 export const usage = 'mesh-apim config [--config <file>] [--docs] [-o json]';
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      docs: { type: 'boolean' },
-      output: { type: 'string', short: 'o' },
-    },
-  });
+type Values = { config: string; docs: boolean; output: string };
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
+  const { values } = parsed ?? parseCommand<Values>('config', argv);
   outputFormat(values.output, ['json']);
   if (values.docs) {
     process.stdout.write(configDocs());

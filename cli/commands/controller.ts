@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { createBus } from '../../bus/index.ts';
 import { topicSpecs } from '../../bus/topics.ts';
 import { startProgramAdmin } from '../../common/admin-http.ts';
@@ -6,6 +5,7 @@ import { loadConfig } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
 import { startController } from '../../controller/main.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 import { untilSignal } from '../signals.ts';
 
 export const description =
@@ -13,16 +13,10 @@ export const description =
 export const usage =
   'mesh-apim controller [--config <file>] [--kubeconfig <file>] [--namespace <ns>] [--cluster <name>]';
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      kubeconfig: { type: 'string' },
-      namespace: { type: 'string' },
-      cluster: { type: 'string' },
-    },
-  });
+type Values = { config: string; kubeconfig: string; namespace: string; cluster: string };
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
+  const { values } = parsed ?? parseCommand<Values>('controller', argv);
   const overrides: Record<string, unknown> = {};
   if (values.kubeconfig !== undefined) overrides['controller.kubeconfig'] = values.kubeconfig;
   if (values.namespace !== undefined) overrides['controller.namespace'] = values.namespace;

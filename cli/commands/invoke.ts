@@ -7,7 +7,6 @@
  * Exit: 0 handled, 1 the handler failed (would be retried on Lambda), 2 bad arguments.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createBus } from '../../bus/index.ts';
 import { loadConfig } from '../../common/config.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
@@ -23,6 +22,7 @@ import {
 } from '../../functions/lib/index.ts';
 import { type FunctionModule, functionNames, loadFunction } from '../../functions/registry.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export const description = 'Run one function handler on one Lambda-shaped (or plain) event file.';
 export const usage = `mesh-apim invoke <function> --event <file> [--dry-run] [--config <file>]
@@ -70,20 +70,13 @@ export function toLambdaEvent(json: unknown, fn: FunctionModule, prefix = ''): L
   );
 }
 
-export async function run(argv: string[]): Promise<number> {
+type Values = { event: string; 'dry-run': boolean; config: string; output: string };
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
   let values: { event?: string; 'dry-run'?: boolean; config?: string; output?: string };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        event: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        config: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-      },
-      allowPositionals: true,
-    }));
+    ({ values, positionals } = parsed ?? parseCommand<Values>('invoke', argv));
     outputFormat(values.output, ['json']);
   } catch (err) {
     process.stderr.write(`mesh-apim invoke: ${errorMessage(err)}\n\n${usage}\n`);

@@ -5,7 +5,6 @@
  * group's offsets. The file sink writes a per-range file (analytics/apim_metrics.replay-<from>_<to>.log,
  * rewritten by a replay of the same range); the HTTP sink overwrites by correlationId.
  */
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { createBus } from '../../bus/index.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
@@ -18,6 +17,7 @@ import { create } from '../../functions/analytics-publisher.ts';
 import { busDeps, type FunctionDeps, MemoryDeadLetterPublisher } from '../../functions/lib/index.ts';
 import { type ReplayProgress, replay } from '../../functions/runner/replay.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export const description =
   'Replay a time range of request-attributes through the analytics publisher (backfill).';
@@ -67,33 +67,31 @@ export interface ReplayArgs {
   output: 'text' | 'json';
 }
 
+type Values = {
+  from: string;
+  to: string;
+  topic: string;
+  sink: string[];
+  'dry-run': boolean;
+  'batch-size': string;
+  rate: string;
+  partition: string[];
+  config: string;
+  output: string;
+};
+
 /** Validates the arguments against the config; throws UsageError with a clear message. */
 export function parseReplayArgs(
   argv: string[],
   loadCfg: (file?: string) => Config = (file) => loadConfig({ file }),
+  parsed?: Parsed<Values>,
 ): {
   args: ReplayArgs;
   config: Config;
 } {
-  let values: Record<string, string | string[] | boolean | undefined>;
+  let values: Partial<Values>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        topic: { type: 'string' },
-        sink: { type: 'string', multiple: true },
-        'dry-run': { type: 'boolean' },
-        'batch-size': { type: 'string' },
-        rate: { type: 'string' },
-        partition: { type: 'string', multiple: true },
-        config: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = parsed ?? parseCommand<Values>('replay', argv));
   } catch (err) {
     throw new UsageError(errorMessage(err));
   }
@@ -220,10 +218,10 @@ export function progressReporter(stream: NodeJS.WriteStream | NodeJS.WritableStr
   };
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], given?: Parsed<Values>): Promise<number> {
   let parsed: ReturnType<typeof parseReplayArgs>;
   try {
-    parsed = parseReplayArgs(argv);
+    parsed = parseReplayArgs(argv, undefined, given);
   } catch (err) {
     if (err instanceof MeshApimError && (err.code === 'USAGE' || err.code === 'CONFIG_INVALID')) {
       process.stderr.write(`mesh-apim replay: ${err.message}\n\n${usage}\n`);

@@ -1,31 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { decodeJwt } from 'jose';
 import { EventPublisher } from '../../bridge/publish.ts';
 import { createBus } from '../../bus/index.ts';
 import { loadConfig } from '../../common/config.ts';
 import { TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export const description =
   'Revoke an API key / JWT (jti), an application (consumer key), a user or an opaque token: publishes token-revoked to the stream.';
 export const usage =
   'mesh-apim revoke (--jti <id> [--expires-at <ISO time>] | --consumer-key <key> | --user <id> | --token <token>) [--tenant <domain>] [--config <file>]';
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      jti: { type: 'string' },
-      'consumer-key': { type: 'string' },
-      user: { type: 'string' },
-      token: { type: 'string' },
-      'expires-at': { type: 'string' },
-      tenant: { type: 'string' },
-      config: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-    },
-  });
+type Values = {
+  jti: string;
+  'consumer-key': string;
+  user: string;
+  token: string;
+  'expires-at': string;
+  tenant: string;
+  config: string;
+  output: string;
+};
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
+  const { values } = parsed ?? parseCommand<Values>('revoke', argv);
   const output = outputFormat(values.output, ['text', 'json']);
   const given = (
     [

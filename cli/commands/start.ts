@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { type AdapterHandle, instanceIdOf, startAdapter } from '../../adapter/main.ts';
 import { startRevocations } from '../../adapter/revocation/index.ts';
 import { RevocationStore } from '../../adapter/revocation/store.ts';
@@ -8,6 +7,7 @@ import type { Bus } from '../../bus/types.ts';
 import { type Config, loadConfig } from '../../common/config.ts';
 import { createLogger, logFormat, rootLogger } from '../../common/log.ts';
 import { startBanner } from '../banner.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 import { untilSignal } from '../signals.ts';
 import { version } from '../version.ts';
 
@@ -87,8 +87,10 @@ export async function startAll(config: Config, parts: { bus?: Bus } = {}): Promi
   };
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } });
+type Values = { config: string };
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
+  const { values } = parsed ?? parseCommand<Values>('start', argv);
   const config = loadConfig({ file: values.config });
   rootLogger.level = config.logLevel;
   const log = createLogger('start');

@@ -1,9 +1,9 @@
-import { parseArgs } from 'node:util';
 import { createBus } from '../../bus/index.ts';
 import { topicSpecs } from '../../bus/topics.ts';
 import type { TopicDescription, TopicSpec } from '../../bus/types.ts';
 import { loadConfig } from '../../common/config.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export const description =
   'Create/verify the topics of infra/topics.yaml on the configured bus, or list them.';
@@ -34,16 +34,10 @@ function differences(want: TopicSpec, have: TopicDescription): string[] {
   return diffs;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      output: { type: 'string', short: 'o' },
-    },
-  });
+type Values = { config: string; 'dry-run': boolean; output: string };
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
+  const { values, positionals } = parsed ?? parseCommand<Values>('topics', argv);
   const json = outputFormat(values.output, ['text', 'json']) === 'json';
   const sub = positionals[0];
   if (sub !== 'apply' && sub !== 'list') {

@@ -3,7 +3,6 @@
  * application, API, tier and key type, the allowed / throttled / denied requests and response bytes
  * from the usage topic (usage-metering's closed windows, latest revision, summed over partitions).
  */
-import { parseArgs } from 'node:util';
 import { createBus } from '../../bus/index.ts';
 import type { Bus } from '../../bus/types.ts';
 import { loadConfig } from '../../common/config.ts';
@@ -11,6 +10,7 @@ import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
 import { Usage } from '../../events/usage.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 import { toCsv, usageReport } from '../usage-report.ts';
 
 export const usage = `mesh-apim usage --from <ISO time> --to <ISO time> [--application <id|name>] [-o csv|json]`;
@@ -61,18 +61,10 @@ function safeJson(s: string): unknown {
   }
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      from: { type: 'string' },
-      to: { type: 'string' },
-      application: { type: 'string' },
-      config: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-    },
-    strict: true,
-  });
+type Values = { from: string; to: string; application: string; config: string; output: string };
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
+  const { values } = parsed ?? parseCommand<Values>('usage', argv);
   const format = outputFormat(values.output, ['csv', 'json'] as const);
   const fromMs = parseTime('from', values.from);
   const toMs = parseTime('to', values.to);

@@ -7,7 +7,6 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { SnapshotError } from '../../adapter/errors.ts';
 import { fragmentsDirOf } from '../../adapter/main.ts';
@@ -17,6 +16,7 @@ import { loadStandaloneData } from '../../adapter/standalone/source.ts';
 import { loadConfig } from '../../common/config.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { outputFormat } from '../output.ts';
+import { type Parsed, parseCommand } from '../parse.ts';
 
 export interface Problem {
   file: string;
@@ -180,12 +180,10 @@ export async function validate(file: string, fragmentsDir: string | null): Promi
   return problems;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { config: { type: 'string' }, output: { type: 'string', short: 'o' } },
-  });
+type Values = { config: string; output: string };
+
+export async function run(argv: string[], parsed?: Parsed<Values>): Promise<number> {
+  const { values, positionals } = parsed ?? parseCommand<Values>('validate', argv);
   const format = outputFormat(values.output, ['text', 'json']);
   if (positionals.length > 1) throw new MeshApimError('USAGE', 'give at most one file');
   const config = loadConfig({ file: values.config });

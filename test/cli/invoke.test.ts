@@ -73,7 +73,7 @@ describe('mesh-apim invoke', () => {
     expect(await run(['nope', '--event', 'x.json'])).toBe(2);
     expect(err).toMatch(/unknown function "nope"/);
     expect(await run(['analytics-publisher'])).toBe(2);
-    expect(err).toMatch(/--event <file> is required/);
+    expect(err).toMatch(/required option '--event <file>' not specified/);
     const file = path.join(dir, 'bad.json');
     writeFileSync(file, JSON.stringify({ hello: 'world' }));
     expect(await run(['analytics-publisher', '--event', file])).toBe(2);

@@ -5,6 +5,18 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
 import { buildProgram } from '../../cli/program.ts';
 
+const parseCalls: unknown[][] = [];
+vi.mock('../../cli/parse.ts', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../cli/parse.ts')>();
+  return {
+    ...actual,
+    parseCommand: (...args: Parameters<typeof actual.parseCommand>) => {
+      parseCalls.push(args);
+      return actual.parseCommand(...args);
+    },
+  };
+});
+
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -87,11 +99,30 @@ describe('mesh-apim commands', () => {
     for (const name of ['config', 'start', 'controller', 'bridge', 'revoke', 'topics', 'validate']) {
       const res = await cli(name, ...(name === 'topics' ? ['list'] : []), '--no-such-option');
       expect(res.code, `${name}: ${res.err}`).toBe(2);
-      expect(res.err).toMatch(/Unknown option '--no-such-option'/);
+      expect(res.err).toMatch(/unknown option '--no-such-option'/);
     }
     expect((await cli('config', '-o', 'yaml')).code).toBe(2);
+    const excess = await cli('config', 'stray');
+    expect(excess.code).toBe(2);
+    expect(excess.err).toMatch(/too many arguments/);
+    expect((await cli('invoke')).code).toBe(2); // <function> is required
     expect((await cli('apikey')).code).toBe(2); // --application is required
     expect((await cli()).code).toBe(2);
+  });
+});
+
+describe('arguments are parsed once', () => {
+  it("main hands commander's values to the command, which does not parse again; a direct call parses with the same declaration", async () => {
+    parseCalls.length = 0;
+    const viaMain = await cli('config', '--docs');
+    expect(viaMain.code).toBe(0);
+    expect(viaMain.out).toMatch(/^# Configuration/);
+    expect(parseCalls).toEqual([]);
+    const { run } = await import('../../cli/commands/config.ts');
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    expect(await run(['--docs'])).toBe(0);
+    vi.restoreAllMocks();
+    expect(parseCalls).toEqual([['config', ['--docs']]]);
   });
 });
 

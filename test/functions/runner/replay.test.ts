@@ -21,8 +21,8 @@ const TO = '2026-11-26T01:00:00Z';
 
 describe('replay arguments', () => {
   const bad: [string, string[], RegExp][] = [
-    ['missing --from', ['--to', TO], /--from is required/],
-    ['missing --to', ['--from', FROM], /--to is required/],
+    ['missing --from', ['--to', TO], /required option '--from <ISO time>' not specified/],
+    ['missing --to', ['--from', FROM], /required option '--to <ISO time>' not specified/],
     ['not a time', ['--from', 'yesterday', '--to', TO], /not an ISO-8601 time/],
     ['an impossible date', ['--from', '2026-13-45T00:00:00Z', '--to', TO], /not an ISO-8601 time/],
     ['end before start', ['--from', TO, '--to', FROM], /--to .* must be after --from/],
@@ -36,7 +36,7 @@ describe('replay arguments', () => {
     ['http sink without url', ['--from', FROM, '--to', TO, '--sink', 'http'], /analyticsHttpUrl/],
     ['batch size zero', ['--from', FROM, '--to', TO, '--batch-size', '0'], /--batch-size "0"/],
     ['batch size not a number', ['--from', FROM, '--to', TO, '--batch-size', 'ten'], /--batch-size "ten"/],
-    ['unknown flag', ['--from', FROM, '--to', TO, '--frm', 'x'], /Unknown option/],
+    ['unknown flag', ['--from', FROM, '--to', TO, '--frm', 'x'], /unknown option '--frm'\n\(Did you mean --from\?\)/],
     ['rate zero', ['--from', FROM, '--to', TO, '--rate', '0'], /--rate "0"/],
     ['rate not a number', ['--from', FROM, '--to', TO, '--rate', 'fast'], /--rate "fast"/],
     ['partition not a number', ['--from', FROM, '--to', TO, '--partition', 'p1'], /--partition "p1"/],
