@@ -39,9 +39,13 @@ export function parseCommand<V>(name: string, argv: string[]): Parsed<V> {
   let result: Parsed<V> | undefined;
   let message = '';
   const configure = (c: Command) =>
-    c
-      .exitOverride()
-      .configureOutput({ writeOut: () => {}, writeErr: (s) => void (message += s), outputError: () => {} });
+    c.exitOverride().configureOutput({
+      writeOut: () => {},
+      writeErr: (s) => {
+        message += s;
+      },
+      outputError: () => {},
+    });
   configure(cmd);
   if (cmd.commands.length === 0) {
     cmd.action(() => {

@@ -36,7 +36,11 @@ describe('replay arguments', () => {
     ['http sink without url', ['--from', FROM, '--to', TO, '--sink', 'http'], /analyticsHttpUrl/],
     ['batch size zero', ['--from', FROM, '--to', TO, '--batch-size', '0'], /--batch-size "0"/],
     ['batch size not a number', ['--from', FROM, '--to', TO, '--batch-size', 'ten'], /--batch-size "ten"/],
-    ['unknown flag', ['--from', FROM, '--to', TO, '--frm', 'x'], /unknown option '--frm'\n\(Did you mean --from\?\)/],
+    [
+      'unknown flag',
+      ['--from', FROM, '--to', TO, '--frm', 'x'],
+      /unknown option '--frm'\n\(Did you mean --from\?\)/,
+    ],
     ['rate zero', ['--from', FROM, '--to', TO, '--rate', '0'], /--rate "0"/],
     ['rate not a number', ['--from', FROM, '--to', TO, '--rate', 'fast'], /--rate "fast"/],
     ['partition not a number', ['--from', FROM, '--to', TO, '--partition', 'p1'], /--partition "p1"/],
