@@ -197,7 +197,10 @@ function fromXfcc(header: string): Presented {
   return found;
 }
 
-function presented(input: ClientCertificateInput | undefined, headers: Readonly<Record<string, string>>): Presented {
+function presented(
+  input: ClientCertificateInput | undefined,
+  headers: Readonly<Record<string, string>>,
+): Presented {
   if (!input) return null;
   if (input.source === 'peer') {
     if (!input.peer) return null;

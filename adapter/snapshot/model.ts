@@ -38,7 +38,9 @@ export const ClientCertificateData = z
       .string()
       .optional()
       .describe('PEM file, relative to the YAML file that names it (read when the file is loaded)'),
-    tier: name.default('Unlimited').describe('Subscription policy that throttles requests with this certificate'),
+    tier: name
+      .default('Unlimited')
+      .describe('Subscription policy that throttles requests with this certificate'),
   })
   .refine((c) => (c.certificate === undefined) !== (c.file === undefined), {
     message: 'a client certificate needs exactly one of certificate, file',

@@ -45,7 +45,11 @@ function readClientCertificateFiles(part: ControlPlaneData, yamlFile: string): v
       try {
         c.certificate = readFileSync(path, 'utf8');
       } catch (err) {
-        throw new SnapshotError(`${yamlFile}: apis[${i}].clientCertificates[${k}].file`, `cannot read ${path}: ${errorMessage(err)}`, { cause: err });
+        throw new SnapshotError(
+          `${yamlFile}: apis[${i}].clientCertificates[${k}].file`,
+          `cannot read ${path}: ${errorMessage(err)}`,
+          { cause: err },
+        );
       }
     });
   });
