@@ -44,6 +44,8 @@ function readClientCertificateFiles(part: ControlPlaneData, yamlFile: string): v
       const path = resolve(dirname(yamlFile), c.file);
       try {
         c.certificate = readFileSync(path, 'utf8');
+        // The data now carries the PEM itself (compileSnapshot re-validates it: one of the two).
+        delete c.file;
       } catch (err) {
         throw new SnapshotError(
           `${yamlFile}: apis[${i}].clientCertificates[${k}].file`,
