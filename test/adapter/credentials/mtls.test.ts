@@ -7,7 +7,7 @@
  *   and tier (getMtlsCertificateTiers); identity: carbon-apimgt MutualSSLAuthenticator (CN).
  * Certificates are made as WSO2's mutual-SSL guide has users make them (test/support/client-certs.ts).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,9 @@ import {
   mutualTlsMode,
   verifyClientCertificate,
 } from '../../../adapter/credentials/mtls.ts';
+import { compileSnapshot } from '../../../adapter/snapshot/compile.ts';
+import { loadStandaloneData } from '../../../adapter/standalone/source.ts';
+import { loadConfig } from '../../../common/config.ts';
 import {
   type ClientCert,
   caSignedClientCert,
@@ -194,5 +197,115 @@ describe.skipIf(!hasOpenssl)('verifyClientCertificate', () => {
 
   it('compiling a configured certificate that is not one PEM certificate throws a plain message', () => {
     expect(() => compileClientCertificate('x', 'Gold', 'nope')).toThrow(/not one PEM X.509 certificate/);
+  });
+});
+
+describe.skipIf(!hasOpenssl)('clientCertificates in the control-plane data', () => {
+  let cert: ClientCert;
+  beforeAll(() => {
+    cert = selfSignedClientCert(mkdtempSync(join(tmpdir(), 'mtls-compile-')), 'c', 'compile-client');
+  });
+  const api = (clientCertificates: unknown[], securitySchemes = ['mutualssl']) => ({
+    apis: [
+      {
+        name: 'a',
+        version: 'v1',
+        context: '/a',
+        securitySchemes,
+        clientCertificates,
+        resources: [{ method: 'GET', path: '/*' }],
+      },
+    ],
+  });
+  const compile = (data: object) => compileSnapshot(data, { source: 'test.yaml' });
+
+  it('compiles into the API’s mutual-TLS policy, keyed by the certificate digest', () => {
+    const s = compile(api([{ alias: 'c', certificate: cert.pem, tier: 'Silver' }]));
+    const mtls = s.apis.get('a-v1')!.mutualTls!;
+    expect(mtls.mode).toBe('mandatory');
+    expect(mtls.certificates.get(cert.sha256)).toMatchObject({
+      alias: 'c',
+      tier: 'Silver',
+      subject: 'compile-client',
+    });
+  });
+
+  it.each([
+    [
+      'not a certificate',
+      [{ alias: 'c', certificate: 'nope' }],
+      /clientCertificates\[0\]: not one PEM X.509 certificate/,
+    ],
+    [
+      'an unknown tier',
+      [{ alias: 'c', certificate: '', tier: 'Platinum' }],
+      /clientCertificates\[0\]\.tier: unknown subscription policy "Platinum"/,
+    ],
+    [
+      'a duplicate alias',
+      [
+        { alias: 'c', certificate: '' },
+        { alias: 'c', certificate: '' },
+      ],
+      /duplicate alias "c"/,
+    ],
+    [
+      'the same certificate twice',
+      [
+        { alias: 'c', certificate: '' },
+        { alias: 'd', certificate: '' },
+      ],
+      /the same certificate as alias "c"/,
+    ],
+    [
+      'both certificate and file',
+      [{ alias: 'c', certificate: '', file: 'c.crt' }],
+      /exactly one of certificate, file/,
+    ],
+  ])('%s: a snapshot error with the path', (_n, certs, message) => {
+    const filled = certs.map((c) => ({
+      ...c,
+      certificate:
+        (c as { certificate: string }).certificate === ''
+          ? cert.pem
+          : (c as { certificate: string }).certificate,
+    }));
+    expect(() => compile(api(filled))).toThrow(message);
+  });
+
+  it('no mutualssl: no policy (certificates listed are not consulted)', () => {
+    const s = compile(api([{ alias: 'c', certificate: cert.pem }], ['oauth2', 'api_key']));
+    expect(s.apis.get('a-v1')!.mutualTls).toBeNull();
+  });
+});
+
+describe.skipIf(!hasOpenssl)('standalone `file:`', () => {
+  it('is read relative to the YAML file that names it; a missing file names its path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtls-file-'));
+    const cert = selfSignedClientCert(dir, 'client', 'file-client');
+    const yaml = (file: string) =>
+      `apis:\n  - { name: a, version: v1, context: /a, securitySchemes: [mutualssl], clientCertificates: [{ alias: c, file: ${file} }], resources: [{ method: GET, path: /* }] }\n`;
+    writeFileSync(join(dir, 'ok.yaml'), yaml('client.crt'));
+    const { data } = loadStandaloneData(join(dir, 'ok.yaml'), null);
+    expect(data.apis[0]!.clientCertificates[0]!.certificate).toBe(cert.pem);
+    writeFileSync(join(dir, 'bad.yaml'), yaml('missing.crt'));
+    expect(() => loadStandaloneData(join(dir, 'bad.yaml'), null)).toThrow(
+      /clientCertificates\[0\]\.file: cannot read .*missing\.crt/,
+    );
+  });
+});
+
+describe('client certificate settings', () => {
+  it('xfcc without trusted principals fails at start', () => {
+    expect(() => loadConfig({ env: {}, overrides: { 'adapter.clientCertificateSource': 'xfcc' } })).toThrow(
+      /xfccTrustedPrincipals is empty/,
+    );
+    const c = loadConfig({
+      env: {
+        MESH_APIM_ADAPTER_CLIENT_CERTIFICATE_SOURCE: 'xfcc',
+        MESH_APIM_ADAPTER_XFCC_TRUSTED_PRINCIPALS: 'spiffe://a,spiffe://b',
+      },
+    });
+    expect(c.adapter.xfccTrustedPrincipals).toEqual(['spiffe://a', 'spiffe://b']);
   });
 });
