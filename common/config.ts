@@ -1020,7 +1020,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (config.bus.kind === 'kafka' && config.bus.kafka.brokers.length === 0) {
     throw new ConfigError('bus.kind is kafka but bus.kafka.brokers (KAFKA_BROKERS) is empty');
   }
-  if (config.adapter.clientCertificateSource === 'xfcc' && config.adapter.xfccTrustedPrincipals.length === 0) {
+  if (
+    config.adapter.clientCertificateSource === 'xfcc' &&
+    config.adapter.xfccTrustedPrincipals.length === 0
+  ) {
     throw new ConfigError(
       'adapter.clientCertificateSource is xfcc but adapter.xfccTrustedPrincipals is empty: an x-forwarded-client-cert header is only believed from a trusted gateway',
     );
