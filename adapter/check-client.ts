@@ -17,6 +17,10 @@ export interface CheckInput {
   clientIp?: string;
   contextExtensions?: Record<string, string>;
   requestId?: string;
+  /** attributes.source.certificate: the TLS peer's URL-encoded PEM (include_peer_certificate). */
+  peerCertificate?: string;
+  /** attributes.source.principal: the TLS peer's URI SAN (Istio: its SPIFFE id). */
+  peerPrincipal?: string;
 }
 
 interface HeaderOption {
@@ -59,7 +63,11 @@ export class CheckClient {
     const qAt = input.path.indexOf('?');
     return {
       attributes: {
-        source: { address: { socket_address: { address: input.clientIp ?? '10.0.0.1', port_value: 40000 } } },
+        source: {
+          address: { socket_address: { address: input.clientIp ?? '10.0.0.1', port_value: 40000 } },
+          ...(input.peerCertificate !== undefined ? { certificate: input.peerCertificate } : {}),
+          ...(input.peerPrincipal !== undefined ? { principal: input.peerPrincipal } : {}),
+        },
         request: {
           http: {
             id: input.requestId ?? 'req-1',

@@ -3,6 +3,7 @@
  * Decision. Synchronous, no I/O; the only side effect is counting in the ThrottleState it is given.
  */
 import { revokedSignatures } from './credentials/canonical.ts';
+import { type ApiClientCertificate, verifyClientCertificate } from './credentials/mtls.ts';
 import { ipPermitted, refererPermitted } from './credentials/restrictions.ts';
 import type { CredentialResult, ValidCredential } from './credentials/types.ts';
 import {
@@ -387,6 +388,66 @@ function schemeEnabled(api: ApiEntry, credential: CredentialResult): boolean {
   return api.securitySchemes.has(credential.type === 'apikey' ? 'api_key' : 'oauth2');
 }
 
+/**
+ * A request authenticated by its client certificate alone, as carbon-apimgt's
+ * MutualSSLAuthenticator.setAuthContext reports it: user = the subject CN, PRODUCTION, tier = the
+ * certificate's (stop on quota reach), no application, and no resource-level throttling.
+ */
+function allowByCertificate(
+  request: CheckRequest,
+  snapshot: Snapshot,
+  api: ApiEntry,
+  cert: ApiClientCertificate,
+  match: MatchInfo,
+  now: number,
+  state: DecideState,
+  strip: { headers: readonly string[]; queryParams: readonly string[] },
+): Decision {
+  match.credentialType = 'mtls';
+  match.keyType = 'PRODUCTION';
+  match.subject = cert.subject;
+  if (!api.keyTypes.production) {
+    return deny('INVALID_CREDENTIALS', 'KEY_TYPE_HAS_NO_ENDPOINT', match, {
+      description: 'Invalid Credentials. Production key offered to the API with no production endpoint',
+    });
+  }
+  match.subscriptionTier = cert.tier;
+  const levels: Level[] = [];
+  const apiPolicy = api.policy ? snapshot.apiPolicies.get(api.policy) : undefined;
+  if (apiPolicy) {
+    levels.push({
+      name: 'API_THROTTLED',
+      reason: 'API_LIMIT_EXCEEDED',
+      key: throttleKey('api', api.info.id),
+      quota: apiPolicy.quota,
+      hard: true,
+    });
+  }
+  const tier = snapshot.subscriptionPolicies.get(cert.tier);
+  // WSO2 keys the quota by "<serial>_<issuer>_<api>": here the certificate's digest and the API.
+  if (tier?.burst) {
+    levels.push({
+      name: 'BURST_THROTTLED',
+      reason: 'BURST_LIMIT_EXCEEDED',
+      key: throttleKey('mtls-burst', cert.sha256, api.info.id),
+      quota: { requestCount: tier.burst.limit, windowMs: tier.burst.windowMs },
+      hard: true,
+    });
+  }
+  if (tier) {
+    levels.push({
+      name: 'SUBSCRIPTION_THROTTLED',
+      reason: 'SUBSCRIPTION_LIMIT_EXCEEDED',
+      key: throttleKey('mtls', cert.sha256, api.info.id),
+      quota: tier.quota,
+      hard: true,
+    });
+  }
+  const outcome = throttle(levels, match, now, state.throttle);
+  if (outcome.denied) return outcome.denied;
+  return allow(request, match, outcome, strip);
+}
+
 export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, state: DecideState): Decision {
   const { request } = input;
   const now = clock.now();
@@ -438,15 +499,27 @@ export function decide(input: DecideInput, snapshot: Snapshot, clock: Clock, sta
     return allow(request, match, outcome, strip);
   }
 
-  // Mutual TLS is not verified here: an API that makes it mandatory is refused, never waved through.
-  if (api.securitySchemes.has('mutualssl') && api.securitySchemes.has('mutualssl_mandatory')) {
-    return deny('MUTUAL_SSL_FAILURE', 'MUTUAL_TLS_NOT_VERIFIED', match);
-  }
   // A scheme the API does not enable is not looked at (WSO2 engages only the enabled authenticators):
   // its credential counts as absent.
   const credential = schemeEnabled(api, input.credential)
     ? input.credential
     : ({ status: 'missing', type: input.credential.type } as const);
+
+  // Mutual TLS (credentials/mtls.ts): a mandatory certificate is checked first; where it alone
+  // decides, a valid application credential still supplies the identity, any other is ignored.
+  const mtls = api.mutualTls;
+  if (mtls && mtls.mode !== 'optional') {
+    const v = verifyClientCertificate(request.clientCertificate, request.headers, mtls, now);
+    if (!v.ok) {
+      match.credentialType = 'mtls';
+      return deny('MUTUAL_SSL_FAILURE', `MTLS_${v.reason}`, match, {
+        description: `${WSO2_ERRORS.MUTUAL_SSL_FAILURE.message}: ${v.detail}`,
+      });
+    }
+    if (mtls.mode === 'mandatory' && credential.status !== 'valid') {
+      return allowByCertificate(request, snapshot, api, v.certificate, match, now, state, strip);
+    }
+  }
 
   switch (credential.status) {
     case 'missing':

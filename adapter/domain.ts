@@ -4,6 +4,7 @@
  * one mapper turns the Decision into a CheckResponse. Nothing here knows about protobuf.
  */
 import type { RequestContext } from '../events/request-attributes.ts';
+import type { ClientCertificateInput } from './credentials/mtls.ts';
 import type { CredentialResult } from './credentials/types.ts';
 
 /** Milliseconds since epoch. Injected everywhere time matters (throttle windows, expiry). */
@@ -37,6 +38,11 @@ export interface CheckRequest {
    * per the trusted hops, else the source address); null when none is an IP.
    */
   clientIp: string | null;
+  /**
+   * The client certificate as Envoy passed it (TLS peer or XFCC), parsed only for mTLS APIs;
+   * translate always sets it (absent = no certificate).
+   */
+  clientCertificate?: ClientCertificateInput;
   /** Per-route context_extensions set in Envoy's ext_authz filter config (e.g. `api`). */
   contextExtensions: Readonly<Record<string, string>>;
   /** ms since epoch, when the adapter received the request. */
@@ -81,7 +87,7 @@ export interface MatchInfo {
   application: ApplicationInfo | null;
   subscriptionTier: string | null;
   keyType: 'PRODUCTION' | 'SANDBOX' | null;
-  credentialType: 'apikey' | 'oauth2-jwt' | 'oauth2-opaque' | 'none';
+  credentialType: 'apikey' | 'oauth2-jwt' | 'oauth2-opaque' | 'mtls' | 'none';
   subject: string | null;
 }
 

@@ -137,6 +137,10 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     metrics,
     instanceId,
     xffTrustedHops: config.adapter.xffTrustedHops,
+    clientCertificate: {
+      clientCertificateSource: config.adapter.clientCertificateSource,
+      xfccTrustedPrincipals: new Set(config.adapter.xfccTrustedPrincipals),
+    },
     ...(onCheck ? { onCheck } : {}),
     ...(deps.decide ? { decide: deps.decide } : {}),
   });

@@ -10,6 +10,7 @@ import { errorMessage } from '../common/errors.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import type { RequestContext } from '../events/request-attributes.ts';
 import type { CredentialChain } from './credentials/chain.ts';
+import type { ClientCertOptions } from './credentials/mtls.ts';
 import type { CredentialResult } from './credentials/types.ts';
 import { type DecideInput, type DecideState, decide as pureDecide } from './decide.ts';
 import {
@@ -52,6 +53,8 @@ export interface CheckServiceOptions {
   instanceId: string;
   /** Trusted X-Forwarded-For hops for the client IP (client-ip.ts); default 0. */
   xffTrustedHops?: number;
+  /** Which client certificate is believed (credentials/mtls.ts); default the TLS peer's. */
+  clientCertificate?: ClientCertOptions;
   onCheck?: CheckObserver;
   /** Replaceable for fault-injection tests; defaults to the pure decide(). */
   decide?: DecideFn;
@@ -153,7 +156,10 @@ export class CheckService {
     let credentialMs = 0;
     let decideMs = 0;
     try {
-      request = toCheckRequest(proto, startedAt, { trustedHops: this.o.xffTrustedHops ?? 0 });
+      request = toCheckRequest(proto, startedAt, {
+        trustedHops: this.o.xffTrustedHops ?? 0,
+        ...this.o.clientCertificate,
+      });
       const snapshot = this.o.snapshot();
       if (!snapshot) throw new Error('no policy snapshot loaded');
       const t1 = performance.now();

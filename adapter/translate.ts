@@ -1,5 +1,6 @@
 /** Envoy protobuf (as @grpc/proto-loader delivers it) -> domain CheckRequest. Never throws on odd input. */
 import { type ClientIpOptions, clientIpOf } from './client-ip.ts';
+import { type ClientCertOptions, clientCertificateInput } from './credentials/mtls.ts';
 import type { CheckRequest } from './domain.ts';
 
 /** The parts of envoy.service.auth.v3.CheckRequest the adapter reads (proto-loader, keepCase). */
@@ -8,6 +9,8 @@ export interface ProtoCheckRequest {
     source?: {
       address?: { socket_address?: { address?: string } | null; pipe?: unknown } | null;
       principal?: string;
+      /** URL-encoded PEM of the TLS peer (ext_authz include_peer_certificate). */
+      certificate?: string;
     } | null;
     request?: {
       http?: {
@@ -76,7 +79,7 @@ function headersOf(
 export function toCheckRequest(
   proto: ProtoCheckRequest,
   receivedAt: number,
-  options: ClientIpOptions = {},
+  options: ClientIpOptions & ClientCertOptions = {},
 ): CheckRequest {
   const attrs = proto.attributes ?? {};
   const http = attrs.request?.http ?? {};
@@ -98,6 +101,7 @@ export function toCheckRequest(
     rawQueryNames: parsed.rawNames,
     headers,
     clientIp: clientIpOf(headers, ip ? ip : null, options),
+    clientCertificate: clientCertificateInput(attrs.source, options),
     contextExtensions: attrs.context_extensions ?? {},
     receivedAt,
   };

@@ -16,7 +16,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../common/log.ts';
-import { TokenRevoked } from '../events/token-revoked.ts';
+import { TokenRevoked, tokenDigest } from '../events/token-revoked.ts';
 import type { EventPublisher } from './publish.ts';
 import { revokedTokenId, stableEventId } from './wso2.ts';
 
@@ -130,8 +130,19 @@ export function eventFromNotifier(
     revokedAt = t;
   } else {
     if (f.revocationTime !== undefined) throw new BadRequest('revocationTime needs consumerKey or entityId');
-    kind = 'jti';
-    value = revokedTokenId(id);
+    // WSO2 sends no type here. A JWT (an API key revoked whole) is reduced to its signature, as
+    // WSO2's gateway keys it (JMSMessageListener.handleRevokedTokenMessage: getSignatureIfJWT).
+    // Anything else is what that gateway drops from its token cache (removeTokenFromGatewayCache):
+    // an opaque access token, so only its digest travels. Adapters also match the digest against
+    // a credential's jti (RevocationStore.revokedBy): a bare jti revokes that JWT as before.
+    const signature = revokedTokenId(id);
+    if (signature !== id || kindOfLegacy === 'jti') {
+      kind = 'jti';
+      value = signature;
+    } else {
+      kind = 'token';
+      value = tokenDigest(id);
+    }
     // expiryTime is 0 for opaque tokens: then the store's ttl bounds how long we remember it.
     const expiry = positiveMs('expiryTime', f.expiryTime);
     expiresAt = expiry ?? (ttl !== undefined ? now + ttl * 1000 : null);

@@ -80,6 +80,18 @@ export const ConfigSchema = z.object({
         .describe(
           'Trusted proxies whose own X-Forwarded-For entries sit at the right end of the header (Envoy `xff_num_trusted_hops`, Istio `numTrustedProxies` of the ingress gateway). The client IP (permittedIP, analytics userIp, Unauthenticated tier) is `x-envoy-external-address` when present, else the XFF entry this many places from the right, else the source address.',
         ),
+      clientCertificateSource: z
+        .enum(['peer', 'xfcc'])
+        .default('peer')
+        .describe(
+          'Where the client certificate of a mutual-TLS API (securitySchemes `mutualssl`) comes from. `peer`: the TLS peer of the Envoy that runs ext_authz (`attributes.source.certificate`, sent with `include_peer_certificate: true`); right where that Envoy terminates the client TLS (an ingress gateway). `xfcc`: the `Cert=` of `x-forwarded-client-cert`, believed only when the TLS peer is one of `xfccTrustedPrincipals`; for sidecars behind an Istio ingress gateway with `forwardClientCertDetails: SANITIZE_SET`.',
+        ),
+      xfccTrustedPrincipals: z
+        .array(z.string().min(1))
+        .default([])
+        .describe(
+          'TLS peer principals (`attributes.source.principal`, in Istio the SPIFFE id, e.g. spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account) whose `x-forwarded-client-cert` is believed. Required when clientCertificateSource is `xfcc`.',
+        ),
       accessLogs: z
         .boolean()
         .default(true)
@@ -1050,6 +1062,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const config = result.data;
   if (config.bus.kind === 'kafka' && config.bus.kafka.brokers.length === 0) {
     throw new ConfigError('bus.kind is kafka but bus.kafka.brokers (KAFKA_BROKERS) is empty');
+  }
+  if (
+    config.adapter.clientCertificateSource === 'xfcc' &&
+    config.adapter.xfccTrustedPrincipals.length === 0
+  ) {
+    throw new ConfigError(
+      'adapter.clientCertificateSource is xfcc but adapter.xfccTrustedPrincipals is empty: an x-forwarded-client-cert header is only believed from a trusted gateway',
+    );
   }
   if (config.adapter.controlPlane === 'apim' && !config.apim.url) {
     throw new ConfigError('adapter.controlPlane is apim but apim.url (APIM_URL) is empty');

@@ -48,7 +48,7 @@ export const RequestContext = z.object({
   application: ApplicationRef.nullable(),
   subscriptionTier: z.string().nullable(),
   keyType: z.enum(['PRODUCTION', 'SANDBOX']).nullable(),
-  credentialType: z.enum(['apikey', 'oauth2-jwt', 'oauth2-opaque', 'none']),
+  credentialType: z.enum(['apikey', 'oauth2-jwt', 'oauth2-opaque', 'mtls', 'none']),
   userName: z.string().nullable().describe('End user (token subject) when known'),
   decision: z.object({
     kind: z.enum(DECISION_KINDS),

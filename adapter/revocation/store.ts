@@ -122,6 +122,9 @@ export class RevocationStore implements RevocationLookup {
     if (f.jti !== undefined && this.jti.has(f.jti)) return 'jti';
     if (f.signatures?.some((s) => this.jti.has(s))) return 'jti';
     if (f.opaqueTokenDigest !== undefined && this.tokens.has(f.opaqueTokenDigest)) return 'token';
+    // A persistent-notifier key carries no type (bridge/http-receiver.ts): a bare jti arrives as a
+    // token digest. Hashed only while such entries are held.
+    if (f.jti !== undefined && this.tokens.size > 0 && this.tokens.has(tokenDigest(f.jti))) return 'token';
     if (f.opaqueToken !== undefined && this.tokens.has(tokenDigest(f.opaqueToken))) return 'token';
     if (f.consumerKey !== undefined) {
       const at = this.consumerKeys.get(f.consumerKey);

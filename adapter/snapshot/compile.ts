@@ -6,6 +6,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { z } from 'zod';
 import { errorMessage } from '../../common/errors.ts';
+import { type ApiClientCertificate, compileClientCertificate, mutualTlsMode } from '../credentials/mtls.ts';
 import { SnapshotError } from '../errors.ts';
 import { ControlPlaneData, type ControlPlaneInput } from './model.ts';
 import {
@@ -196,6 +197,28 @@ export function compileSnapshot(
     });
     // Most specific template first, so /pets/mine beats /pets/{id} and both beat /*.
     resources.sort((x, y) => y.specificity - x.specificity);
+    const schemes = new Set<string>(a.securitySchemes);
+    const certificates = new Map<string, ApiClientCertificate>();
+    const aliases = new Set<string>();
+    a.clientCertificates.forEach((c, k) => {
+      const at = `${where}.clientCertificates[${k}]`;
+      if (aliases.has(c.alias)) throw new SnapshotError(at, `duplicate alias "${c.alias}"`);
+      aliases.add(c.alias);
+      if (!subscriptionPolicies.has(c.tier)) {
+        throw new SnapshotError(`${at}.tier`, `unknown subscription policy "${c.tier}"`);
+      }
+      if (c.certificate === undefined) throw new SnapshotError(at, `file ${c.file} was not read`);
+      let cert: ApiClientCertificate;
+      try {
+        cert = compileClientCertificate(c.alias, c.tier, c.certificate);
+      } catch (err) {
+        throw new SnapshotError(at, errorMessage(err), { cause: err });
+      }
+      const same = certificates.get(cert.sha256);
+      if (same) throw new SnapshotError(at, `the same certificate as alias "${same.alias}"`);
+      certificates.set(cert.sha256, cert);
+    });
+    const mtlsMode = mutualTlsMode(schemes);
     const entry: ApiEntry = {
       info: {
         id,
@@ -213,7 +236,8 @@ export function compileSnapshot(
       allowAmbiguousPaths: a.allowAmbiguousPaths,
       defaultContext: a.isDefaultVersion ? unversionedContext(a.context) : null,
       apiKeyHeader: a.apiKeyHeader,
-      securitySchemes: new Set(a.securitySchemes),
+      securitySchemes: schemes,
+      mutualTls: mtlsMode ? { mode: mtlsMode, certificates } : null,
       keyTypes: { production: a.endpoints.production, sandbox: a.endpoints.sandbox },
       resources,
       origin: fileOf('apis', i),

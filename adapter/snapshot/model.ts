@@ -30,6 +30,22 @@ export const ResourceData = z.strictObject({
   auth: z.enum(['required', 'none']).default('required'),
 });
 
+export const ClientCertificateData = z
+  .strictObject({
+    alias: name.describe('WSO2 alias of the certificate (unique per API)'),
+    certificate: z.string().optional().describe('PEM X.509 certificate (the one the client presents)'),
+    file: z
+      .string()
+      .optional()
+      .describe('PEM file, relative to the YAML file that names it (read when the file is loaded)'),
+    tier: name
+      .default('Unlimited')
+      .describe('Subscription policy that throttles requests with this certificate'),
+  })
+  .refine((c) => (c.certificate === undefined) !== (c.file === undefined), {
+    message: 'a client certificate needs exactly one of certificate, file',
+  });
+
 export const ApiData = z.strictObject({
   id: name.optional().describe('Defaults to <name>-<version>'),
   name,
@@ -68,6 +84,12 @@ export const ApiData = z.strictObject({
     .default(['oauth2', 'api_key'])
     .describe(
       'WSO2 securityScheme: oauth2, api_key, mutualssl, mutualssl_mandatory, oauth_basic_auth_api_key_mandatory, basic_auth',
+    ),
+  clientCertificates: z
+    .array(ClientCertificateData)
+    .default([])
+    .describe(
+      'Mutual TLS (securitySchemes mutualssl): the client certificates this API accepts, as uploaded to the WSO2 Publisher',
     ),
   endpoints: z
     .strictObject({ production: z.boolean().default(true), sandbox: z.boolean().default(true) })

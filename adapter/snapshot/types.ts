@@ -3,6 +3,7 @@
  * (ControlPlaneData, see model.ts) by compileSnapshot(), swapped atomically by the SnapshotStore.
  */
 import type { KeyObject } from 'node:crypto';
+import type { MutualTlsPolicy } from '../credentials/mtls.ts';
 import type { ApiInfo } from '../domain.ts';
 import type { ControlPlaneData } from './model.ts';
 
@@ -65,6 +66,8 @@ export interface ApiEntry {
   apiKeyHeader: string;
   /** WSO2 security schemes the API enables (oauth2, api_key, mutualssl, ...). */
   securitySchemes: ReadonlySet<string>;
+  /** Mutual TLS (securitySchemes has `mutualssl`): how it combines and the certificates; null = off. */
+  mutualTls: MutualTlsPolicy | null;
   /** Key types the API has an endpoint for. */
   keyTypes: { production: boolean; sandbox: boolean };
   resources: readonly ResourceEntry[];

@@ -36,6 +36,27 @@ function readYaml(file: string): unknown {
   return parseStandaloneYaml(text, file);
 }
 
+/** `clientCertificates[].file`, relative to the YAML file that names it, read into `certificate`. */
+function readClientCertificateFiles(part: ControlPlaneData, yamlFile: string): void {
+  part.apis.forEach((api, i) => {
+    api.clientCertificates.forEach((c, k) => {
+      if (c.file === undefined) return;
+      const path = resolve(dirname(yamlFile), c.file);
+      try {
+        c.certificate = readFileSync(path, 'utf8');
+        // The data now carries the PEM itself (compileSnapshot re-validates it: one of the two).
+        delete c.file;
+      } catch (err) {
+        throw new SnapshotError(
+          `${yamlFile}: apis[${i}].clientCertificates[${k}].file`,
+          `cannot read ${path}: ${errorMessage(err)}`,
+          { cause: err },
+        );
+      }
+    });
+  });
+}
+
 /** Reads, validates and merges the main file and the fragments (pure apart from reading files). */
 export function loadStandaloneData(
   file: string,
@@ -73,6 +94,7 @@ export function loadStandaloneData(
   const files = [file, ...fragments];
   for (const f of files) {
     const part = parseControlPlaneData(readYaml(f), f);
+    readClientCertificateFiles(part, f);
     for (const list of Object.keys(origins) as OriginList[]) {
       (part[list] as unknown[]).forEach((item, i) => {
         (merged[list] as unknown[]).push(item);

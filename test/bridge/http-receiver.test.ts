@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createReceiver, listen } from '../../bridge/http-receiver.ts';
 import { EventPublisher } from '../../bridge/publish.ts';
 import { MemoryBus } from '../../bus/memory.ts';
-import { TokenRevoked } from '../../events/token-revoked.ts';
+import { TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
 import { TOPICS } from '../../events/topics.ts';
 
 let bus: MemoryBus;
@@ -45,13 +45,17 @@ const wso2Form = (...extra: [string, string][]) =>
   new URLSearchParams([['value', 'true'], ['ttl', '3600'], ...extra]).toString();
 
 describe('revocation HTTP receiver', () => {
-  it('token revocation: PUT <base>/<jti>, value=true&ttl&expiryTime', async () => {
-    const res = await put('/3c6d0a4e-5f1b-4c8e-9d2a-7b1e0f4a9c33', wso2Form(['expiryTime', '1900000000000']));
+  it('token revocation: PUT <base>/<token>, value=true&ttl&expiryTime; a non-JWT key travels as its digest', async () => {
+    // WSO2 sends no type: a UUID may be an opaque access token (a live credential) or a jti. Its
+    // gateway drops such a key from its token cache (removeTokenFromGatewayCache); only the digest
+    // leaves the receiver, and adapters match it against opaque tokens and jtis alike.
+    const key = '3c6d0a4e-5f1b-4c8e-9d2a-7b1e0f4a9c33';
+    const res = await put(`/${key}`, wso2Form(['expiryTime', '1900000000000']));
     expect(res.status).toBe(200);
     expect(published()).toMatchObject([
       {
-        kind: 'jti',
-        value: '3c6d0a4e-5f1b-4c8e-9d2a-7b1e0f4a9c33',
+        kind: 'token',
+        value: tokenDigest(key),
         expiresAt: new Date(1_900_000_000_000).toISOString(),
         source: 'apim-notifier',
       },

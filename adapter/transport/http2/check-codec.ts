@@ -85,6 +85,7 @@ export class CheckCodec {
     contextExtensions: number;
     peerAddress: number;
     principal: number;
+    peerCertificate: number;
     socketAddress: number;
     sockAddr: number;
     http: number;
@@ -111,6 +112,7 @@ export class CheckCodec {
       contextExtensions: L(schema.AttributeContext.context_extensions),
       peerAddress: L(schema.Peer.address),
       principal: L(schema.Peer.principal),
+      peerCertificate: L(schema.Peer.certificate),
       socketAddress: L(schema.Address.socket_address),
       sockAddr: L(schema.SocketAddress.address),
       http: L(schema.Request.http),
@@ -169,9 +171,11 @@ export class CheckCodec {
     r.end = end;
     let address: string | undefined;
     let principal = '';
+    let certificate = '';
     while (r.pos < end) {
       const tag = r.uint32();
       if (tag === this.t.principal) principal = r.string();
+      else if (tag === this.t.peerCertificate) certificate = r.string();
       else if (tag === this.t.peerAddress) {
         const ae = r.lenEnd();
         r.end = ae;
@@ -192,7 +196,11 @@ export class CheckCodec {
       } else r.skip(tag);
     }
     r.end = saved;
-    return { address: address !== undefined ? { socket_address: { address } } : null, principal };
+    return {
+      address: address !== undefined ? { socket_address: { address } } : null,
+      principal,
+      certificate,
+    };
   }
 
   private mapEntry(r: Reader, end: number, into: Record<string, string>): void {

@@ -64,7 +64,7 @@ export function checkSchema() {
   return {
     CheckRequest: fields(`${AUTH}.CheckRequest`, ['attributes']),
     AttributeContext: fields(`${AUTH}.AttributeContext`, ['source', 'request', 'context_extensions']),
-    Peer: fields(`${AUTH}.AttributeContext.Peer`, ['address', 'principal']),
+    Peer: fields(`${AUTH}.AttributeContext.Peer`, ['address', 'principal', 'certificate']),
     Address: fields(`${CORE}.Address`, ['socket_address']),
     SocketAddress: fields(`${CORE}.SocketAddress`, ['address']),
     Request: fields(`${AUTH}.AttributeContext.Request`, ['http']),

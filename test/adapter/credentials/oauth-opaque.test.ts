@@ -5,11 +5,19 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tokenDigest } from '../../../adapter/revocation/store.ts';
+import { eventFromNotifier, type ReceiverOptions } from '../../../bridge/http-receiver.ts';
 import { revocation } from '../../revocation/samples.ts';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
 import { FakeApim } from '../../support/fake-apim-internal-data.ts';
 
 const FIXTURE = readFileSync(new URL('./fixtures/oauth.yaml', import.meta.url), 'utf8');
+
+const RECEIVER: ReceiverOptions = {
+  basePath: '/',
+  username: 'u',
+  password: 'p',
+  tenantDomain: 'carbon.super',
+};
 
 let km: FakeApim;
 let t: TestAdapter;
@@ -181,6 +189,28 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     // Other tokens of the same application are untouched and still cached.
     expect((await check(other)).allowed).toBe(true);
     expect(calls()).toBe(before + 1);
+  });
+
+  it('revoked through the persistent notifier (PUT <base><token>, no type): denied, cache entry dropped', async () => {
+    // wso2/carbon-apimgt TokenRevocationNotifierImpl.sendMessageToPersistentStorage sends the opaque
+    // token itself; WSO2's gateway drops it from its token cache (JMSMessageListener
+    // .handleRevokedTokenMessage -> removeTokenFromGatewayCache). Here the receiver hashes it.
+    const tok = token();
+    expect((await check(tok)).allowed).toBe(true);
+    const before = calls();
+    const e = eventFromNotifier(
+      tok,
+      { value: 'true', ttl: '3600', expiryTime: '0' },
+      RECEIVER,
+      t.clock.now(),
+    );
+    expect(e).toMatchObject({ kind: 'token', value: tokenDigest(tok) });
+    expect(JSON.stringify(e)).not.toContain(tok);
+    t.adapter.revocations.apply(e);
+    const res = await check(tok);
+    expect(res).toMatchObject({ allowed: false, httpStatus: 401 });
+    expect(res.body?.code).toBe('900901');
+    expect(calls()).toBe(before + 1); // the cached active answer was forgotten
   });
 
   it('a cached token keeps working while the key manager is down', async () => {

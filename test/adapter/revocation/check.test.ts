@@ -1,6 +1,7 @@
 /** decide() consults the revocation store over real gRPC Checks: jti, user and consumer-key semantics. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RevocationStore } from '../../../adapter/revocation/store.ts';
+import { eventFromNotifier } from '../../../bridge/http-receiver.ts';
 import { revocation } from '../../revocation/samples.ts';
 import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../../support/adapter.ts';
 
@@ -20,6 +21,24 @@ describe.each(TRANSPORTS)('revocations on the check path (%s transport)', (trans
     const revoked = await t.apiKey('demo-app');
     const other = await t.apiKey('demo-app');
     store.apply(revocation({ kind: 'jti', value: claims(revoked).jti, expiresAt: null }));
+    expect(await check(revoked)).toMatchObject({ allowed: false, httpStatus: 401 });
+    expect((await check(other)).allowed).toBe(true);
+  });
+
+  it('a bare jti from the persistent notifier (no type: travels as a digest) still revokes that key', async () => {
+    const store = new RevocationStore();
+    t = await startTestAdapter({ transport, deps: { revocations: store } });
+    const revoked = await t.apiKey('demo-app');
+    const other = await t.apiKey('demo-app');
+    const opts = { basePath: '/', username: 'u', password: 'p', tenantDomain: 'carbon.super' };
+    const e = eventFromNotifier(
+      claims(revoked).jti,
+      { value: 'true', ttl: '3600', expiryTime: '0' },
+      opts,
+      t.clock.now(),
+    );
+    expect(e.kind).toBe('token');
+    store.apply(e);
     expect(await check(revoked)).toMatchObject({ allowed: false, httpStatus: 401 });
     expect((await check(other)).allowed).toBe(true);
   });
