@@ -202,20 +202,28 @@ export function compileSnapshot(
     const aliases = new Set<string>();
     a.clientCertificates.forEach((c, k) => {
       const at = `${where}.clientCertificates[${k}]`;
-      if (aliases.has(c.alias)) throw new SnapshotError(at, `duplicate alias "${c.alias}"`);
-      aliases.add(c.alias);
-      if (!subscriptionPolicies.has(c.tier)) {
-        throw new SnapshotError(`${at}.tier`, `unknown subscription policy "${c.tier}"`);
+      if (aliases.has(c.alias)) {
+        fail(at, `duplicate alias "${c.alias}"`);
+        return;
       }
-      if (c.certificate === undefined) throw new SnapshotError(at, `file ${c.file} was not read`);
+      aliases.add(c.alias);
+      if (!subscriptionPolicies.has(c.tier)) fail(`${at}.tier`, `unknown subscription policy "${c.tier}"`);
+      if (c.certificate === undefined) {
+        fail(at, `file ${c.file} was not read`);
+        return;
+      }
       let cert: ApiClientCertificate;
       try {
         cert = compileClientCertificate(c.alias, c.tier, c.certificate);
       } catch (err) {
-        throw new SnapshotError(at, errorMessage(err), { cause: err });
+        fail(at, errorMessage(err), err);
+        return;
       }
       const same = certificates.get(cert.sha256);
-      if (same) throw new SnapshotError(at, `the same certificate as alias "${same.alias}"`);
+      if (same) {
+        fail(at, `the same certificate as alias "${same.alias}"`);
+        return;
+      }
       certificates.set(cert.sha256, cert);
     });
     const mtlsMode = mutualTlsMode(schemes);
