@@ -78,9 +78,11 @@ export class OtelCheckTracer implements CheckTracer {
       if (decision.kind !== 'allow') {
         span.setStatus({ code: SpanStatusCode.ERROR, message: decision.reason });
       }
+      // Before end(): an ended span no longer reports recording.
+      const sampled = span.isRecording();
       span.end();
       const sc = span.spanContext();
-      return span.isRecording() || continued ? { traceId: sc.traceId, spanId: sc.spanId } : null;
+      return sampled || continued ? { traceId: sc.traceId, spanId: sc.spanId } : null;
     } catch (err) {
       // A tracing fault never changes the answer; logged once per 1000 so a broken SDK cannot flood.
       if (this.failures++ % 1000 === 0) this.log.warn({ err: errorMessage(err) }, 'check span failed');
