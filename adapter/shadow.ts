@@ -11,7 +11,13 @@ import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../common/log.ts';
 import type { CredentialResult } from './credentials/types.ts';
 import { allow, MISSING_STRIP } from './decide.ts';
-import { type AllowDecision, type CheckRequest, type Decision, emptyMatch, type MatchInfo } from './domain.ts';
+import {
+  type AllowDecision,
+  type CheckRequest,
+  type Decision,
+  emptyMatch,
+  type MatchInfo,
+} from './domain.ts';
 import type { Snapshot } from './snapshot/types.ts';
 
 export type EnforcementMode = 'enforce' | 'shadow';
@@ -52,7 +58,9 @@ export class ShadowEnforcement {
     this.intervalMs = o.logIntervalMs ?? 10_000;
     this.now = o.now ?? (() => performance.now());
     this.counter =
-      (o.registry.getSingleMetric('mesh_apim_shadow_decisions_total') as Counter<'api' | 'decision' | 'code'>) ??
+      (o.registry.getSingleMetric('mesh_apim_shadow_decisions_total') as Counter<
+        'api' | 'decision' | 'code'
+      >) ??
       new Counter({
         name: 'mesh_apim_shadow_decisions_total',
         help: 'Denials evaluated in shadow enforcement and answered as allowed instead, by API id, would-be decision and WSO2 code',
@@ -86,7 +94,11 @@ export class ShadowEnforcement {
     return { served, denied: decision };
   }
 
-  private logRateLimited(api: string, decision: Exclude<Decision, AllowDecision>, request: CheckRequest): void {
+  private logRateLimited(
+    api: string,
+    decision: Exclude<Decision, AllowDecision>,
+    request: CheckRequest,
+  ): void {
     const key = `${api}|${decision.reason}`;
     const now = this.now();
     const seen = this.logged.get(key);

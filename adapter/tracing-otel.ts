@@ -8,18 +8,23 @@
 import {
   type Attributes,
   type Context,
+  ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
   type Tracer,
-  ROOT_CONTEXT,
   trace,
 } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
   BatchSpanProcessor,
@@ -66,13 +71,22 @@ export class OtelCheckTracer implements CheckTracer {
     this.log.info({ exporter: options.exporter ? 'custom' : 'otlp-http' }, 'tracing on: a span per check');
   }
 
-  record(request: CheckRequest, decision: Decision, waived: Decision | null, startedAtMs: number): SpanIds | null {
+  record(
+    request: CheckRequest,
+    decision: Decision,
+    waived: Decision | null,
+    startedAtMs: number,
+  ): SpanIds | null {
     try {
       const parent: Context = this.propagator.extract(ROOT_CONTEXT, request.headers, GETTER);
       const continued = trace.getSpanContext(parent) !== undefined;
       const span: Span = this.tracer.startSpan(
         SPAN_NAME,
-        { kind: SpanKind.SERVER, startTime: startedAtMs, attributes: attributesOf(request, decision, waived) },
+        {
+          kind: SpanKind.SERVER,
+          startTime: startedAtMs,
+          attributes: attributesOf(request, decision, waived),
+        },
         parent,
       );
       if (decision.kind !== 'allow') {

@@ -18,7 +18,12 @@ export interface CheckTracer {
    * enforce. Returns the ids for the request-attributes event (null when the span is neither sampled
    * nor continued from a caller's trace). Never throws.
    */
-  record(request: CheckRequest, decision: Decision, waived: Decision | null, startedAtMs: number): SpanIds | null;
+  record(
+    request: CheckRequest,
+    decision: Decision,
+    waived: Decision | null,
+    startedAtMs: number,
+  ): SpanIds | null;
   /** Exports what is buffered and stops. */
   shutdown(): Promise<void>;
 }

@@ -69,12 +69,17 @@ const DISCARD = {
 
 async function main(): Promise<void> {
   const base =
-    values.base ?? execFileSync('git', ['merge-base', 'HEAD', 'main'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    values.base ??
+    execFileSync('git', ['merge-base', 'HEAD', 'main'], { cwd: ROOT, encoding: 'utf8' }).trim();
   const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-bench-tracing-data-'));
   const file = join(dir, 'standalone.yaml');
   writeFileSync(file, BENCH_POLICIES);
   const key = ensureSigningKey(dir);
-  const snapshot = await new StandaloneSource({ file, fragmentsDir: join(dir, 'd'), extraKeys: [key.trusted] }).load();
+  const snapshot = await new StandaloneSource({
+    file,
+    fragmentsDir: join(dir, 'd'),
+    extraKeys: [key.trusted],
+  }).load();
   const apiKey = await issueApiKey(snapshot, key, { application: 'bench-app', validitySeconds: 86_400 });
   const proto = istioIngressCheckRequest({ apiKey });
   const silent = createLogger('bench');

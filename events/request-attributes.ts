@@ -68,7 +68,7 @@ export const RequestContext = z.object({
     })
     .optional()
     .describe(
-      'Shadow enforcement (adapter.enforcement / the API\'s enforcement = shadow): the denial that was evaluated but not enforced. The request was allowed (`decision` is what was served: kind allow, reason SHADOW_ALLOW), so analytics counts it as served, not as a fault. Absent when the decision was enforced',
+      "Shadow enforcement (adapter.enforcement / the API's enforcement = shadow): the denial that was evaluated but not enforced. The request was allowed (`decision` is what was served: kind allow, reason SHADOW_ALLOW), so analytics counts it as served, not as a fault. Absent when the decision was enforced",
     ),
   client: z.object({
     ip: z.string().nullable(),
@@ -94,13 +94,13 @@ export const RequestContext = z.object({
     .regex(/^[0-9a-f]{32}$/)
     .optional()
     .describe(
-      'W3C trace id of the check\'s span (adapter.tracing on): continued from the request\'s traceparent / b3 headers, else a new trace. Absent when tracing is off',
+      "W3C trace id of the check's span (adapter.tracing on): continued from the request's traceparent / b3 headers, else a new trace. Absent when tracing is off",
     ),
   spanId: z
     .string()
     .regex(/^[0-9a-f]{16}$/)
     .optional()
-    .describe('Span id of the check\'s span (with traceId)'),
+    .describe("Span id of the check's span (with traceId)"),
 });
 export type RequestContext = z.infer<typeof RequestContext>;
 

@@ -48,7 +48,12 @@ describe.each(TRANSPORTS)('shadow enforcement over gRPC (%s transport)', (transp
     expect(res.headers['x-mesh-apim-subscription-tier']).toBeUndefined();
     expect(res.headersToRemove).toEqual(expect.arrayContaining(['x-mesh-apim-subscription-tier', 'apikey']));
     const ctx = RequestContext.parse(res.requestContext);
-    expect(ctx.decision).toMatchObject({ kind: 'allow', httpStatus: 200, code: null, reason: 'SHADOW_ALLOW' });
+    expect(ctx.decision).toMatchObject({
+      kind: 'allow',
+      httpStatus: 200,
+      code: null,
+      reason: 'SHADOW_ALLOW',
+    });
     expect(ctx.shadow).toEqual({
       kind: 'forbidden',
       httpStatus: 403,
@@ -68,7 +73,10 @@ describe.each(TRANSPORTS)('shadow enforcement over gRPC (%s transport)', (transp
       'x-mesh-apim-application-id': 'admin-app',
       'x-mesh-apim-user': 'admin',
     };
-    const bad = await t.client.check({ path: '/orders/v1/items', headers: { apikey: 'not-a-key', ...forged } });
+    const bad = await t.client.check({
+      path: '/orders/v1/items',
+      headers: { apikey: 'not-a-key', ...forged },
+    });
     expect(bad.allowed).toBe(true);
     expect(bad.headers['x-mesh-apim-api-id']).toBe('orders-v1');
     expect(bad.headers['x-mesh-apim-application-id']).toBeUndefined();
@@ -76,13 +84,19 @@ describe.each(TRANSPORTS)('shadow enforcement over gRPC (%s transport)', (transp
     expect(bad.headersToRemove).toEqual(
       expect.arrayContaining(['x-mesh-apim-application-id', 'x-mesh-apim-user', 'apikey']),
     );
-    expect(RequestContext.parse(bad.requestContext).shadow).toMatchObject({ kind: 'unauthenticated', code: 900901 });
+    expect(RequestContext.parse(bad.requestContext).shadow).toMatchObject({
+      kind: 'unauthenticated',
+      code: 900901,
+    });
 
     const none = await t.client.check({ path: '/orders/v1/items?apikey=', headers: forged });
     expect(none.allowed).toBe(true);
     expect(none.headers['x-mesh-apim-application-id']).toBeUndefined();
     expect(none.queryParamsToRemove).toEqual(['apikey']);
-    expect(RequestContext.parse(none.requestContext).shadow).toMatchObject({ kind: 'unauthenticated', code: 900902 });
+    expect(RequestContext.parse(none.requestContext).shadow).toMatchObject({
+      kind: 'unauthenticated',
+      code: 900902,
+    });
     const counts = await shadowCounts(t);
     expect(counts['orders-v1|unauthenticated|900901']).toBe(1);
     expect(counts['orders-v1|unauthenticated|900902']).toBe(1);
@@ -99,9 +113,16 @@ describe.each(TRANSPORTS)('shadow enforcement over gRPC (%s transport)', (transp
     expect(second.responseHeadersToAdd['x-ratelimit-remaining']).toBe('0');
     expect(RequestContext.parse(second.requestContext).shadow).toBeUndefined();
     const ctx = RequestContext.parse(third.requestContext);
-    expect(ctx.shadow).toMatchObject({ kind: 'rate-limited', code: 900804, reason: 'SUBSCRIPTION_LIMIT_EXCEEDED' });
+    expect(ctx.shadow).toMatchObject({
+      kind: 'rate-limited',
+      code: 900804,
+      reason: 'SUBSCRIPTION_LIMIT_EXCEEDED',
+    });
     // A subscribed, valid credential: the allow carries the full identity, no retry-after.
-    expect(third.headers).toMatchObject({ 'x-mesh-apim-application-id': 'shop-app', 'x-mesh-apim-subscription-tier': 'ShadowTwo' });
+    expect(third.headers).toMatchObject({
+      'x-mesh-apim-application-id': 'shop-app',
+      'x-mesh-apim-subscription-tier': 'ShadowTwo',
+    });
     expect(third.responseHeadersToAdd['retry-after']).toBeUndefined();
     expect((await shadowCounts(t))['orders-v1|rate-limited|900804']).toBe(1);
   });
@@ -129,11 +150,17 @@ describe.each(TRANSPORTS)('adapter.enforcement = shadow (%s transport)', (transp
     const billing = await t.client.check({ path: '/billing/v1/items', headers: { apikey: key } });
     expect(billing.allowed).toBe(true);
     expect(RequestContext.parse(billing.requestContext).shadow?.kind).toBe('forbidden');
-    const unknown = await t.client.check({ path: '/nowhere/v1/x', headers: { 'x-mesh-apim-api-id': 'billing-v1' } });
+    const unknown = await t.client.check({
+      path: '/nowhere/v1/x',
+      headers: { 'x-mesh-apim-api-id': 'billing-v1' },
+    });
     expect(unknown.allowed).toBe(true);
     expect(unknown.headers['x-mesh-apim-api-id']).toBeUndefined();
     expect(unknown.headersToRemove).toContain('x-mesh-apim-api-id');
-    expect(RequestContext.parse(unknown.requestContext).shadow).toMatchObject({ kind: 'not-found', code: 900906 });
+    expect(RequestContext.parse(unknown.requestContext).shadow).toMatchObject({
+      kind: 'not-found',
+      code: 900906,
+    });
     const counts = await shadowCounts(t);
     expect(counts['billing-v1|forbidden|900908']).toBe(1);
     expect(counts['none|not-found|900906']).toBe(1);

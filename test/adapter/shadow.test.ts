@@ -14,7 +14,13 @@ import { ManualClock } from '../support/adapter.ts';
 const snapshot = compileSnapshot(
   {
     apis: [
-      { name: 'p', version: 'v1', context: '/p', enforcement: 'shadow', resources: [{ method: 'GET', path: '/*' }] },
+      {
+        name: 'p',
+        version: 'v1',
+        context: '/p',
+        enforcement: 'shadow',
+        resources: [{ method: 'GET', path: '/*' }],
+      },
       { name: 'q', version: 'v1', context: '/q', resources: [{ method: 'GET', path: '/*' }] },
     ],
     applications: [{ name: 'app' }],
@@ -26,18 +32,19 @@ const snapshot = compileSnapshot(
 const req = (path: string, headers: Record<string, string> = {}): CheckRequest =>
   toCheckRequest({ attributes: { request: { http: { method: 'GET', path, headers, id: 'r1' } } } }, 0);
 
-const valid = (): ValidCredential => ({
-  status: 'valid',
-  type: 'apikey',
-  keyType: 'PRODUCTION',
-  subject: 'alice',
-  jti: null,
-  issuedAt: null,
-  application: { by: 'id', id: 'app', name: 'app' },
-  restrictions: {},
-  scopes: [],
-  strip: { headers: ['apikey'], queryParams: [] },
-} as unknown as ValidCredential);
+const valid = (): ValidCredential =>
+  ({
+    status: 'valid',
+    type: 'apikey',
+    keyType: 'PRODUCTION',
+    subject: 'alice',
+    jti: null,
+    issuedAt: null,
+    application: { by: 'id', id: 'app', name: 'app' },
+    restrictions: {},
+    scopes: [],
+    strip: { headers: ['apikey'], queryParams: [] },
+  }) as unknown as ValidCredential;
 
 const clock = new ManualClock();
 const decideOn = (request: CheckRequest, credential: Parameters<typeof decide>[0]['credential']) =>
@@ -55,7 +62,13 @@ describe('shadowAllow', () => {
     const denied = decideOn(request, valid());
     expect(denied).toMatchObject({ kind: 'forbidden', reason: 'NOT_SUBSCRIBED' });
     const served = shadowAllow(denied as Exclude<Decision, { kind: 'allow' }>, request, valid());
-    expect(served).toMatchObject({ kind: 'allow', httpStatus: 200, code: null, reason: SHADOW_REASON, rateLimit: null });
+    expect(served).toMatchObject({
+      kind: 'allow',
+      httpStatus: 200,
+      code: null,
+      reason: SHADOW_REASON,
+      rateLimit: null,
+    });
     expect(served.headersToSet).toMatchObject({
       'x-mesh-apim-api-id': 'p-v1',
       'x-mesh-apim-application-id': 'app',
@@ -112,7 +125,13 @@ describe('ShadowEnforcement', () => {
     const { logger, lines } = recordingLogger();
     const registry = new Registry();
     let now = 0;
-    const s = new ShadowEnforcement({ mode: 'enforce', registry, logger, logIntervalMs: 1000, now: () => now });
+    const s = new ShadowEnforcement({
+      mode: 'enforce',
+      registry,
+      logger,
+      logIntervalMs: 1000,
+      now: () => now,
+    });
     const missing = { status: 'missing', type: 'none' } as const;
     const request = req('/p/v1/x');
     const denied = decideOn(request, missing);
@@ -120,8 +139,15 @@ describe('ShadowEnforcement', () => {
     now = 1500;
     s.waive(denied, request, missing, snapshot);
     expect(lines.map((l) => l.suppressed)).toEqual([0, 4]);
-    expect(lines[0]).toMatchObject({ api: 'p-v1', decision: 'unauthenticated', code: 900902, reason: 'CREDENTIAL_MISSING' });
+    expect(lines[0]).toMatchObject({
+      api: 'p-v1',
+      decision: 'unauthenticated',
+      code: 900902,
+      reason: 'CREDENTIAL_MISSING',
+    });
     const values = (await registry.getSingleMetric('mesh_apim_shadow_decisions_total')!.get()).values;
-    expect(values).toEqual([{ labels: { api: 'p-v1', decision: 'unauthenticated', code: '900902' }, value: 6 }]);
+    expect(values).toEqual([
+      { labels: { api: 'p-v1', decision: 'unauthenticated', code: '900902' }, value: 6 },
+    ]);
   });
 });

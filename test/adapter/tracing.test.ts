@@ -94,7 +94,11 @@ describe.each(TRANSPORTS)('check spans (%s transport)', (transport) => {
   it('prefers traceparent when both are sent; starts a new trace when none is', async () => {
     await t.client.check({
       path: '/petstore/v1/pets',
-      headers: { traceparent: `00-${TRACE}-${PARENT}-01`, 'x-b3-traceid': B3_TRACE, 'x-b3-spanid': B3_PARENT },
+      headers: {
+        traceparent: `00-${TRACE}-${PARENT}-01`,
+        'x-b3-traceid': B3_TRACE,
+        'x-b3-spanid': B3_PARENT,
+      },
     });
     expect(onlySpan().spanContext().traceId).toBe(TRACE);
     exporter.reset();
@@ -166,7 +170,8 @@ describe('tracing off', () => {
           const src = readFileSync(p, 'utf8');
           const rel = relative(root, p);
           if (rel !== 'adapter/tracing-otel.ts' && /from '@opentelemetry\//.test(src)) offenders.push(rel);
-          if (/from '\.\/tracing-otel\.ts'|from '.*\/tracing-otel\.ts'/.test(src)) offenders.push(`${rel} (static)`);
+          if (/from '\.\/tracing-otel\.ts'|from '.*\/tracing-otel\.ts'/.test(src))
+            offenders.push(`${rel} (static)`);
         }
       }
     };
@@ -205,7 +210,10 @@ describe('OTLP/HTTP export to a local receiver', () => {
         resource: { 'service.name': 'adapter-under-test' },
       });
       // An unsampled parent (flags 00) is honoured by the parent-based sampler: nothing exported.
-      await t.client.check({ path: '/petstore/v1/public', headers: { traceparent: `00-${B3_TRACE}-${B3_PARENT}-00` } });
+      await t.client.check({
+        path: '/petstore/v1/public',
+        headers: { traceparent: `00-${B3_TRACE}-${B3_PARENT}-00` },
+      });
     } finally {
       await t.close();
     }

@@ -7,7 +7,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
-type AnyValue = { stringValue?: string; intValue?: number | string; boolValue?: boolean; doubleValue?: number };
+type AnyValue = {
+  stringValue?: string;
+  intValue?: number | string;
+  boolValue?: boolean;
+  doubleValue?: number;
+};
 interface KeyValue {
   key: string;
   value: AnyValue;
@@ -28,7 +33,8 @@ function flatten(kvs: KeyValue[] | undefined): Record<string, string | number | 
   const out: Record<string, string | number | boolean | undefined> = {};
   for (const kv of kvs ?? []) {
     const v = kv.value;
-    out[kv.key] = v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue));
+    out[kv.key] =
+      v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue));
   }
   return out;
 }
