@@ -6,12 +6,14 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CheckRecord } from '../../adapter/domain.ts';
+import { type CheckRecord, emptyMatch } from '../../adapter/domain.ts';
 import { requestAttributesFromCheck } from '../../adapter/emit/events.ts';
 import { createCheckTracer, sdkDisabled } from '../../adapter/tracing.ts';
+import { toCheckRequest } from '../../adapter/translate.ts';
 import { RequestAttributes, RequestContext } from '../../events/request-attributes.ts';
 import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../support/adapter.ts';
 import { FakeOtlpReceiver } from '../support/fake-otlp.ts';
@@ -177,6 +179,48 @@ describe('tracing off', () => {
     };
     walk(root);
     expect(offenders).toEqual([]);
+  });
+});
+
+describe('OtelCheckTracer.record', () => {
+  it('names the waived denial of shadow mode and keeps the served status unset', async () => {
+    const exporter = new InMemorySpanExporter();
+    const tracer = (await createCheckTracer(true, { exporter, simple: true, env: {} }))!;
+    const request = toCheckRequest(
+      { attributes: { request: { http: { method: 'GET', path: '/p/v1/x', headers: {}, id: 'r' } } } },
+      0,
+    );
+    const served = {
+      kind: 'allow',
+      httpStatus: 200,
+      code: null,
+      reason: 'SHADOW_ALLOW',
+      match: emptyMatch(),
+    };
+    const waived = {
+      kind: 'forbidden',
+      httpStatus: 403,
+      code: 900908,
+      reason: 'NOT_SUBSCRIBED',
+      match: emptyMatch(),
+    };
+    const ids = tracer.record(
+      request,
+      served as never,
+      waived as never,
+      performance.timeOrigin + performance.now(),
+    );
+    const [span] = exporter.getFinishedSpans();
+    expect(ids?.traceId).toBe(span!.spanContext().traceId);
+    expect(span!.status.code).toBe(SpanStatusCode.UNSET);
+    expect(span!.attributes).toMatchObject({
+      'mesh_apim.decision': 'allow',
+      'mesh_apim.reason': 'SHADOW_ALLOW',
+      'mesh_apim.shadow.decision': 'forbidden',
+      'mesh_apim.shadow.code': 900908,
+      'mesh_apim.shadow.reason': 'NOT_SUBSCRIBED',
+    });
+    await tracer.shutdown();
   });
 });
 
