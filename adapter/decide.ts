@@ -272,7 +272,7 @@ function apiLevels(snapshot: Snapshot, api: ApiEntry, resource: ResourceEntry): 
   return levels;
 }
 
-function allow(
+export function allow(
   request: CheckRequest,
   match: MatchInfo,
   outcome: { overQuota: boolean; throttleKey: string | null; rateLimit: RateLimitInfo | null },
@@ -317,7 +317,7 @@ function allow(
  * Every raw query name that decoded to one of `names`: Envoy removes by raw name, so `%61pikey`
  * must be named as is or the verified key travels upstream.
  */
-const MISSING_STRIP = { headers: [APIKEY_HEADER], queryParams: [APIKEY_QUERY] } as const;
+export const MISSING_STRIP = { headers: [APIKEY_HEADER], queryParams: [APIKEY_QUERY] } as const;
 
 function rawNamesOf(request: CheckRequest, names: readonly string[]): string[] {
   const out: string[] = [];

@@ -21,11 +21,13 @@ import { monitorLoopDelay } from './loop-delay.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
+import { ShadowEnforcement } from './shadow.ts';
 import type { SnapshotSource } from './snapshot/source.ts';
 import { type RefreshResult, SnapshotStore } from './snapshot/store.ts';
 import { ensureSigningKey, type SigningKey } from './standalone/issuer.ts';
 import { FRAGMENTS_DIR, StandaloneSource } from './standalone/source.ts';
 import { ThrottleState } from './throttle.ts';
+import { createCheckTracer, type TracingOptions } from './tracing.ts';
 
 export interface AdapterServices {
   server: AdapterServer;
@@ -54,6 +56,8 @@ export interface AdapterDeps {
   revocations?: RevocationStore;
   /** Debounce of file-change reloads (ms). */
   reloadDebounceMs?: number;
+  /** Tracing seams for tests (an in-memory exporter); used only when adapter.tracing is on. */
+  tracing?: TracingOptions;
 }
 
 export interface AdapterHandle extends AdapterServices {
@@ -128,6 +132,13 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const chain = new CredentialChain(verifiers);
   const emission = deps.bus ? createEmission(config, deps.bus, metrics.registry) : null;
   const onCheck = deps.onCheck ?? emission?.onCheck;
+  // Loads the OpenTelemetry SDK only when tracing is on (null otherwise).
+  const tracer = await createCheckTracer(config.adapter.tracing, deps.tracing);
+  const shadow = new ShadowEnforcement({
+    mode: config.adapter.enforcement,
+    registry: metrics.registry,
+    logger: createLogger('shadow'),
+  });
   const check = new CheckService({
     snapshot: () => store.current(),
     chain,
@@ -143,6 +154,8 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     },
     ...(onCheck ? { onCheck } : {}),
     ...(deps.decide ? { decide: deps.decide } : {}),
+    shadow,
+    tracer,
   });
   const a = config.adapter;
   const server = new AdapterServer({
@@ -185,6 +198,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     store.stop();
     await server.stop(0);
     await emission?.stop();
+    await tracer?.shutdown();
     loopDelay.stop();
     throw err;
   }
@@ -195,6 +209,8 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
       ready: store.ready,
       failureMode: config.adapter.failureMode,
       transport: config.adapter.transport,
+      enforcement: config.adapter.enforcement,
+      tracing: tracer !== null,
     },
     'adapter started',
   );
@@ -227,6 +243,8 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
         await server.stop();
         // After the server: the last checks and access logs are in the buffer, flushed or spooled here.
         await emission?.stop();
+        // Exports the spans still batched.
+        await tracer?.shutdown();
         await adminServer.close();
         loopDelay.stop();
         log.info('adapter stopped');

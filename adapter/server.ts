@@ -26,7 +26,9 @@ import {
 } from './domain.ts';
 import type { AdapterMetrics } from './metrics.ts';
 import { type CheckResponseObject, toCheckResponse, toRequestContext } from './response.ts';
+import type { ShadowEnforcement } from './shadow.ts';
 import type { Snapshot } from './snapshot/types.ts';
+import type { CheckTracer } from './tracing.ts';
 import { type ProtoCheckRequest, toCheckRequest } from './translate.ts';
 import { GrpcJsTransport } from './transport/grpc-js.ts';
 import { Http2Transport } from './transport/http2/server.ts';
@@ -59,6 +61,10 @@ export interface CheckServiceOptions {
   /** Replaceable for fault-injection tests; defaults to the pure decide(). */
   decide?: DecideFn;
   logger?: Logger;
+  /** Shadow enforcement (adapter/shadow.ts); absent = every decision is enforced. */
+  shadow?: ShadowEnforcement | null;
+  /** A span per check (adapter/tracing.ts); absent or null = tracing off. */
+  tracer?: CheckTracer | null;
 }
 
 /** The Check logic without the transport (the gRPC handler and the bench call it). */
@@ -67,9 +73,13 @@ export class CheckService {
   private readonly decideFn: DecideFn;
   private readonly log: Logger;
   private observer: CheckObserver;
+  private readonly shadow: ShadowEnforcement | null;
+  private readonly tracer: CheckTracer | null;
 
   constructor(options: CheckServiceOptions) {
     this.o = options;
+    this.shadow = options.shadow ?? null;
+    this.tracer = options.tracer ?? null;
     this.decideFn = options.decide ?? pureDecide;
     this.log = options.logger ?? createLogger('check');
     this.observer = options.onCheck ?? (() => {});
@@ -152,6 +162,7 @@ export class CheckService {
     let request: CheckRequest | null = null;
     let credential: CredentialResult = { status: 'missing', type: 'none' };
     let decision: Decision;
+    let waived: Decision | null = null;
     let internalError = false;
     let credentialMs = 0;
     let decideMs = 0;
@@ -167,6 +178,14 @@ export class CheckService {
       const t2 = performance.now();
       credentialMs = t2 - t1;
       decision = this.decideFn({ request, credential }, snapshot, this.o.clock, this.o.state);
+      // Shadow mode: a denial is counted, logged and answered as an allow (shadow.ts).
+      if (decision.kind !== 'allow' && this.shadow !== null) {
+        const w = this.shadow.waive(decision, request, credential, snapshot);
+        if (w) {
+          waived = w.denied;
+          decision = w.served;
+        }
+      }
       decideMs = performance.now() - t2;
     } catch (err) {
       internalError = true;
@@ -179,6 +198,23 @@ export class CheckService {
       const req = request ?? toCheckRequest({}, startedAt);
       const credType = credential.status === 'missing' ? 'none' : credential.type;
       context = toRequestContext(req, decision, credType, this.o.instanceId);
+      if (waived !== null) {
+        context.shadow = {
+          kind: waived.kind,
+          httpStatus: waived.httpStatus,
+          code: waived.code,
+          reason: waived.reason,
+          throttleKey: waived.throttleKey,
+        };
+      }
+      // Tracing off: this one null check is its whole cost (bench/transport.ts measures it).
+      if (this.tracer !== null) {
+        const ids = this.tracer.record(req, decision, waived, performance.timeOrigin + t0);
+        if (ids !== null) {
+          context.traceId = ids.traceId;
+          context.spanId = ids.spanId;
+        }
+      }
       response = responder.respond(decision, decision.kind === 'allow' && !internalError ? context : null);
       const totalMs = performance.now() - t0;
       this.o.metrics.observeCheck(decision, totalMs / 1000);

@@ -49,6 +49,18 @@ export const ConfigSchema = z.object({
         .enum(['closed', 'open'])
         .default('closed')
         .describe('Answer when the check itself fails internally: closed = deny (503), open = allow.'),
+      enforcement: z
+        .enum(['enforce', 'shadow'])
+        .default('enforce')
+        .describe(
+          "enforce = answer what the check decides; shadow = evaluate everything, log and count what would be denied (mesh_apim_shadow_decisions_total), and allow. An API's own `enforcement` (standalone YAML) overrides this.",
+        ),
+      tracing: z
+        .boolean()
+        .default(false)
+        .describe(
+          "OpenTelemetry: a span per check, continued from the request's traceparent / b3 headers, exported over OTLP/HTTP. The standard OTEL_* variables apply (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG; OTEL_SDK_DISABLED=true wins). Off: the SDK is never loaded.",
+        ),
       controlPlane: z
         .enum(['standalone', 'apim'])
         .default('standalone')

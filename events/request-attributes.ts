@@ -58,6 +58,18 @@ export const RequestContext = z.object({
     throttleKey: z.string().nullable(),
     overQuota: z.boolean().describe('Allowed although over quota (stopOnQuotaReach: false)'),
   }),
+  shadow: z
+    .object({
+      kind: z.enum(DECISION_KINDS),
+      httpStatus: z.number().int(),
+      code: z.number().int().nullable(),
+      reason: z.string(),
+      throttleKey: z.string().nullable(),
+    })
+    .optional()
+    .describe(
+      "Shadow enforcement (adapter.enforcement / the API's enforcement = shadow): the denial that was evaluated but not enforced. The request was allowed (`decision` is what was served: kind allow, reason SHADOW_ALLOW), so analytics counts it as served, not as a fault. Absent when the decision was enforced",
+    ),
   client: z.object({
     ip: z.string().nullable(),
     userAgent: z.string().nullable(),
@@ -77,6 +89,18 @@ export const RequestContext = z.object({
     .describe(
       'Identity of the check: `<adapterInstance>~<boot token>:<sequence>`, unique per check and carried by both possible events of the request. The eventId derives from it; absent in events of adapters before it existed',
     ),
+  traceId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .optional()
+    .describe(
+      "W3C trace id of the check's span (adapter.tracing on): continued from the request's traceparent / b3 headers, else a new trace. Absent when tracing is off",
+    ),
+  spanId: z
+    .string()
+    .regex(/^[0-9a-f]{16}$/)
+    .optional()
+    .describe("Span id of the check's span (with traceId)"),
 });
 export type RequestContext = z.infer<typeof RequestContext>;
 

@@ -242,6 +242,7 @@ export function compileSnapshot(
       policy: a.policy ?? null,
       trustClaims: a.trustClaims,
       allowAmbiguousPaths: a.allowAmbiguousPaths,
+      ...(a.enforcement ? { enforcement: a.enforcement } : {}),
       defaultContext: a.isDefaultVersion ? unversionedContext(a.context) : null,
       apiKeyHeader: a.apiKeyHeader,
       securitySchemes: schemes,

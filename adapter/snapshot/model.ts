@@ -68,6 +68,12 @@ export const ApiData = z.strictObject({
     .describe(
       'Opt-out of the ambiguous-path denial (encoded / or \\, encoded dot segments, ; parameters, //) for an upstream known to read paths literally',
     ),
+  enforcement: z
+    .enum(['enforce', 'shadow'])
+    .optional()
+    .describe(
+      'Rollout: shadow = evaluate, log and count what would be denied, and allow; enforce = answer the decision. Absent = adapter.enforcement',
+    ),
   isDefaultVersion: z
     .boolean()
     .default(false)

@@ -60,6 +60,8 @@ export interface ApiEntry {
    * 400: for an upstream known to read encoded slashes, `;` and `//` literally. Default false.
    */
   allowAmbiguousPaths: boolean;
+  /** Rollout mode of this API (standalone `enforcement`); absent = adapter.enforcement. */
+  enforcement?: 'enforce' | 'shadow';
   /** isDefaultVersion: the context unversioned calls use (e.g. /petstore), null = none. */
   defaultContext: string | null;
   /** Lower-cased header (and query parameter) carrying the API key (WSO2 apiKeyHeader). */
