@@ -21,6 +21,7 @@ import type { Config } from '../../common/config.ts';
 import { ConfigError, errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { BrokerUnavailableError, BusClosedError, BusError, ProduceError, TopicError } from '../errors.ts';
+import { type MskTokenSigner, mskIamTokenProvider, mskRegion } from './msk-iam.ts';
 import type {
   Bus,
   BusAdmin,
@@ -57,7 +58,12 @@ export function kafkaLogCreator(logger: Logger) {
     };
 }
 
-function sasl(cfg: KafkaBusConfig): SASLOptions | undefined {
+export interface KafkaClientOptions {
+  /** MSK IAM token signer (tests); default: aws-msk-iam-sasl-signer-js with the default credential chain. */
+  mskSigner?: MskTokenSigner;
+}
+
+function sasl(cfg: KafkaBusConfig, logger: Logger, options: KafkaClientOptions): SASLOptions | undefined {
   switch (cfg.saslMechanism) {
     case 'none':
       return undefined;
@@ -70,8 +76,16 @@ function sasl(cfg: KafkaBusConfig): SASLOptions | undefined {
         );
       return { mechanism: cfg.saslMechanism, username: cfg.saslUsername, password: cfg.saslPassword };
     case 'aws':
-      // The MSK IAM seam: an OAUTHBEARER/AWS_MSK_IAM signer plugs in here.
-      throw new ConfigError('bus.kafka.saslMechanism aws (MSK IAM) is not implemented yet');
+      // MSK IAM: SASL/OAUTHBEARER carrying a SigV4-presigned kafka-cluster:Connect (bus/kafka/msk-iam.ts).
+      return {
+        mechanism: 'oauthbearer',
+        oauthBearerProvider: mskIamTokenProvider({
+          region: mskRegion(cfg),
+          refreshMarginMs: cfg.awsTokenRefreshMarginMs,
+          logger,
+          ...(options.mskSigner ? { signer: options.mskSigner } : {}),
+        }),
+      };
   }
 }
 
@@ -93,9 +107,13 @@ function tls(cfg: KafkaBusConfig): KafkaConfig['ssl'] {
 }
 
 /** The kafkajs client settings for our configuration (pure: unit-tested without a broker). */
-export function kafkaClientConfig(cfg: KafkaBusConfig, logger: Logger): KafkaConfig {
+export function kafkaClientConfig(
+  cfg: KafkaBusConfig,
+  logger: Logger,
+  options: KafkaClientOptions = {},
+): KafkaConfig {
   if (cfg.brokers.length === 0) throw new ConfigError('bus.kafka.brokers (KAFKA_BROKERS) is empty');
-  const mechanism = sasl(cfg);
+  const mechanism = sasl(cfg, logger, options);
   return {
     clientId: cfg.clientId,
     brokers: cfg.brokers,
@@ -128,6 +146,9 @@ const UNAVAILABLE =
 export function toBusError(op: string, err: unknown): BusError {
   if (err instanceof BusError || err instanceof ConfigError) return err as BusError;
   const chain = causes(err);
+  // Ours, wrapped by kafkajs' retrier (e.g. the MSK IAM token provider's MskIamAuthError).
+  const own = chain.find((e) => e instanceof BusError);
+  if (own) return own as BusError;
   const names = chain.map((e) => (e as { name?: string }).name ?? '').join(' ');
   const protocol = chain.find((e) => (e as { name?: string }).name === 'KafkaJSProtocolError') as
     | { retriable?: boolean; type?: string }
@@ -174,9 +195,10 @@ export class KafkaBus implements Bus, BusAdmin {
   constructor(
     private readonly cfg: KafkaBusConfig,
     logger: Logger = createLogger('bus.kafka'),
+    options: KafkaClientOptions = {},
   ) {
     this.log = logger;
-    this.kafka = new Kafka(kafkaClientConfig(cfg, logger));
+    this.kafka = new Kafka(kafkaClientConfig(cfg, logger, options));
   }
 
   private checkOpen(op: string): void {
