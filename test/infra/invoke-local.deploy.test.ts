@@ -234,7 +234,7 @@ describe('serverless invoke local on the packaged bundles (stage ci-kafka)', () 
 });
 
 describe('packaged zips', () => {
-  it.each(['ci-msk', 'ci-kafka'])('stage %s: each zip holds its .js bundle and the ESM package.json', (stage) => {
+  it.each(['ci-msk', 'ci-msk-iam', 'ci-kafka'])('stage %s: each zip holds its .js bundle and the ESM package.json', (stage) => {
     for (const h of listHandlers()) {
       const zip = path.join(repoRoot, 'dist/serverless', stage, `${h.key}.zip`);
       const listing = execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).split('\n').filter(Boolean);
