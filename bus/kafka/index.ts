@@ -20,8 +20,15 @@ import kafkajs, {
 import type { Config } from '../../common/config.ts';
 import { ConfigError, errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
-import { BrokerUnavailableError, BusClosedError, BusError, ProduceError, TopicError } from '../errors.ts';
-import { type MskTokenSigner, mskIamTokenProvider, mskRegion } from './msk-iam.ts';
+import {
+  BrokerUnavailableError,
+  BusClosedError,
+  BusError,
+  MskIamAuthError,
+  ProduceError,
+  TopicError,
+} from '../errors.ts';
+import { type MskIamTokenProvider, type MskTokenSigner, mskIamTokenProvider, mskRegion } from './msk-iam.ts';
 import type {
   Bus,
   BusAdmin,
@@ -198,7 +205,18 @@ export class KafkaBus implements Bus, BusAdmin {
     options: KafkaClientOptions = {},
   ) {
     this.log = logger;
-    this.kafka = new Kafka(kafkaClientConfig(cfg, logger, options));
+    const clientConfig = kafkaClientConfig(cfg, logger, options);
+    const provider = (clientConfig.sasl as { oauthBearerProvider?: Partial<MskIamTokenProvider> } | undefined)
+      ?.oauthBearerProvider;
+    this.authFailure = () => provider?.lastError ?? null;
+    this.kafka = new Kafka(clientConfig);
+  }
+
+  /** MSK IAM: the token provider's current failure (kafkajs' own error hides it), else none. */
+  private readonly authFailure: () => MskIamAuthError | null;
+
+  private toError(op: string, err: unknown): BusError {
+    return this.authFailure() ?? toBusError(op, err);
   }
 
   private checkOpen(op: string): void {
@@ -281,7 +299,7 @@ export class KafkaBus implements Bus, BusAdmin {
         if (!missing.every((s) => now.has(s.name))) throw err;
       }
     } catch (err) {
-      throw toBusError('ensureTopics', err);
+      throw this.toError('ensureTopics', err);
     }
   }
 
@@ -323,8 +341,9 @@ export class KafkaBus implements Bus, BusAdmin {
       }
     } catch (err) {
       this.resetProducer();
-      const e = toBusError(`produce to ${topic}`, err);
-      throw e instanceof BrokerUnavailableError || e instanceof TopicError
+      const e = this.toError(`produce to ${topic}`, err);
+      // Not a produce problem: no IAM token could be signed (the caller retries; the message says why).
+      throw e instanceof BrokerUnavailableError || e instanceof TopicError || e instanceof MskIamAuthError
         ? e
         : new ProduceError(e.message, { cause: err, retriable: e.retriable });
     }
@@ -424,7 +443,7 @@ export class KafkaBus implements Bus, BusAdmin {
       await this.startConsumer(consumer, options.topics, options.fromBeginning !== false, eachBatch);
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
-      throw toBusError(`consume ${options.topics.join(',')}`, err);
+      throw this.toError(`consume ${options.topics.join(',')}`, err);
     }
     const sub: Subscription = {
       stop: async () => {
@@ -448,7 +467,7 @@ export class KafkaBus implements Bus, BusAdmin {
         .map((o) => ({ partition: o.partition, offset: o.offset }))
         .sort((a, b) => a.partition - b.partition);
     } catch (err) {
-      throw toBusError(`offsetsForTime ${topic}`, err);
+      throw this.toError(`offsetsForTime ${topic}`, err);
     }
   }
 
@@ -462,7 +481,7 @@ export class KafkaBus implements Bus, BusAdmin {
     try {
       return (await this.watermarks(topic)).map((o) => ({ partition: o.partition, offset: o.high }));
     } catch (err) {
-      throw toBusError(`endOffsets ${topic}`, err);
+      throw this.toError(`endOffsets ${topic}`, err);
     }
   }
 
@@ -477,7 +496,7 @@ export class KafkaBus implements Bus, BusAdmin {
     try {
       marks = await this.watermarks(topic);
     } catch (err) {
-      throw toBusError(`read ${topic}`, err);
+      throw this.toError(`read ${topic}`, err);
     }
     const mark = marks.find((m) => m.partition === partition);
     if (!mark) throw new TopicError(`topic ${topic} has no partition ${partition}`);
@@ -539,7 +558,7 @@ export class KafkaBus implements Bus, BusAdmin {
       }
       return out.slice(0, maxRecords);
     } catch (err) {
-      throw toBusError(`read ${topic}/${partition}`, err);
+      throw this.toError(`read ${topic}/${partition}`, err);
     } finally {
       await consumer.disconnect().catch(() => undefined);
     }
@@ -577,7 +596,7 @@ export class KafkaBus implements Bus, BusAdmin {
       }
       return out;
     } catch (err) {
-      throw toBusError('describeTopics', err);
+      throw this.toError('describeTopics', err);
     }
   }
 

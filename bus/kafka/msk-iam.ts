@@ -75,20 +75,32 @@ export interface MskIamProviderOptions {
   logger?: Logger;
 }
 
+export type MskIamTokenProvider = (() => Promise<OauthbearerProviderResponse>) & {
+  /**
+   * The last signing failure, until a signing succeeds. kafkajs loses the provider's error on its
+   * connection retry (the next attempt fails with ILLEGAL_SASL_STATE, not retriable), so the bus
+   * reports this one instead.
+   */
+  readonly lastError: MskIamAuthError | null;
+};
+
 /** kafkajs `oauthBearerProvider`: the cached token, signed again near its expiry; one signing at a time. */
-export function mskIamTokenProvider(opts: MskIamProviderOptions): () => Promise<OauthbearerProviderResponse> {
+export function mskIamTokenProvider(opts: MskIamProviderOptions): MskIamTokenProvider {
   const sign = opts.signer ?? mskIamSigner();
   const now = opts.now ?? Date.now;
   let current: MskAuthToken | null = null;
   let pending: Promise<MskAuthToken> | null = null;
+  let lastError: MskIamAuthError | null = null;
   const refresh = () => {
     pending ??= sign(opts.region).then(
       (t) => {
         pending = null;
         if (!t?.token || !Number.isFinite(t.expiryTime)) {
-          throw new MskIamAuthError('MSK IAM: the signer returned no token');
+          lastError = new MskIamAuthError('MSK IAM: the signer returned no token');
+          throw lastError;
         }
         current = t;
+        lastError = null;
         opts.logger?.debug(
           { region: opts.region, expiresInMs: t.expiryTime - now() },
           'MSK IAM auth token signed',
@@ -97,16 +109,19 @@ export function mskIamTokenProvider(opts: MskIamProviderOptions): () => Promise<
       },
       (err: unknown) => {
         pending = null;
-        throw new MskIamAuthError(
+        if (err instanceof MskIamAuthError) throw err;
+        lastError = new MskIamAuthError(
           `MSK IAM: cannot sign the auth token for region ${opts.region} (${errorMessage(err)}); check that AWS credentials are available (role, IRSA, env) - retried on the next connection`,
           { cause: err },
         );
+        throw lastError;
       },
     );
     return pending;
   };
-  return async () => {
+  const provider = async () => {
     const t = current && now() < current.expiryTime - opts.refreshMarginMs ? current : await refresh();
     return { value: t.token };
   };
+  return Object.defineProperty(provider, 'lastError', { get: () => lastError }) as MskIamTokenProvider;
 }

@@ -106,8 +106,11 @@ describe('MSK IAM token provider (kafkajs oauthBearerProvider)', () => {
     });
     expect(toBusError('produce', wrapped)).toBe(err);
     expect(toBusError('produce', wrapped)).not.toBeInstanceOf(BrokerUnavailableError);
+    // kafkajs loses this error on its connection retry: the bus asks the provider for it.
+    expect(provider.lastError).toBe(err);
     fail = false;
     expect(await provider()).toEqual({ value: 'recovered' });
+    expect(provider.lastError).toBeNull();
   });
 
   it('a signer answer without a token is an error, not an empty token sent to the broker', async () => {
