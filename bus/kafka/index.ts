@@ -28,7 +28,6 @@ import {
   ProduceError,
   TopicError,
 } from '../errors.ts';
-import { type MskIamTokenProvider, type MskTokenSigner, mskIamTokenProvider, mskRegion } from './msk-iam.ts';
 import type {
   Bus,
   BusAdmin,
@@ -40,6 +39,7 @@ import type {
   TopicDescription,
   TopicSpec,
 } from '../types.ts';
+import { type MskIamTokenProvider, type MskTokenSigner, mskIamTokenProvider, mskRegion } from './msk-iam.ts';
 
 const { CompressionTypes, ConfigResourceTypes, Kafka, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
 

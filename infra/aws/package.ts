@@ -142,12 +142,16 @@ export async function bundle(
     });
     writeFileSync(path.join(repoRoot, `${e.bundle}.meta.json`), JSON.stringify(result.metafile));
   }
-  if (clean) writeFileSync(path.join(repoRoot, MISSING_FILE), `${JSON.stringify(missing.map((e) => e.source))}\n`);
+  if (clean)
+    writeFileSync(path.join(repoRoot, MISSING_FILE), `${JSON.stringify(missing.map((e) => e.source))}\n`);
   return missing.map((e) => e.source);
 }
 
 /** Environment for running serverless offline here: dummy credentials, no telemetry, no prompts. */
-export function offlineServerlessEnv(region: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function offlineServerlessEnv(
+  region: string,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...base,
     // Dummy credentials: `package` needs none, but the AWS provider refuses to load without any.

@@ -45,7 +45,8 @@ describe('kafka client configuration', () => {
       },
     });
     expect(c.sasl?.mechanism).toBe('oauthbearer');
-    const provider = (c.sasl as { oauthBearerProvider: () => Promise<{ value: string }> }).oauthBearerProvider;
+    const provider = (c.sasl as { oauthBearerProvider: () => Promise<{ value: string }> })
+      .oauthBearerProvider;
     expect(regions).toEqual([]); // nothing signed before kafkajs authenticates
     expect(await provider()).toEqual({ value: 'signed-token' });
     expect(regions).toEqual(['eu-west-1']);

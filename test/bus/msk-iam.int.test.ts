@@ -47,7 +47,9 @@ describe.skipIf(!brokers)('MSK IAM over SASL/OAUTHBEARER (real broker, unsecured
     });
     const topic = `test.msk-iam.${Date.now()}`;
     try {
-      await bus.ensureTopics([{ name: topic, partitions: 1, retentionMs: 3_600_000, cleanupPolicy: 'delete' }]);
+      await bus.ensureTopics([
+        { name: topic, partitions: 1, retentionMs: 3_600_000, cleanupPolicy: 'delete' },
+      ]);
       await bus.produce(topic, [{ key: Buffer.from('k'), value: 'over oauthbearer' }]);
       const got: InRecord[] = [];
       const sub = await bus.consume({

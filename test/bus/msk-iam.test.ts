@@ -78,7 +78,12 @@ describe('MSK IAM token provider (kafkajs oauthBearerProvider)', () => {
   it('many connections authenticating at once share one signing', async () => {
     const clock = { now: 0 };
     const { calls, signer } = fakeSigner(900_000, clock);
-    const provider = mskIamTokenProvider({ region: 'us-east-1', refreshMarginMs: 1, signer, now: () => clock.now });
+    const provider = mskIamTokenProvider({
+      region: 'us-east-1',
+      refreshMarginMs: 1,
+      signer,
+      now: () => clock.now,
+    });
     const tokens = await Promise.all(Array.from({ length: 5 }, () => provider()));
     expect(new Set(tokens.map((t) => t.value))).toEqual(new Set(['token-1']));
     expect(calls).toHaveLength(1);
@@ -131,7 +136,10 @@ describe('MSK IAM region', () => {
     expect(mskRegion({ awsRegion: '', brokers }, { AWS_DEFAULT_REGION: 'us-west-2' })).toBe('us-west-2');
     expect(mskRegion({ awsRegion: '', brokers }, {})).toBe('ap-southeast-2');
     expect(
-      mskRegion({ awsRegion: '', brokers: ['boot-x.c1.kafka-serverless.eu-central-1.amazonaws.com:9098'] }, {}),
+      mskRegion(
+        { awsRegion: '', brokers: ['boot-x.c1.kafka-serverless.eu-central-1.amazonaws.com:9098'] },
+        {},
+      ),
     ).toBe('eu-central-1');
   });
   it('no region anywhere is a configuration error naming the setting', () => {

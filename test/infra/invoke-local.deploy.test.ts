@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toLambdaEvent } from '../../cli/commands/invoke.ts';
 import { listHandlers, offlineServerlessEnv } from '../../infra/aws/package.ts';
 import { adapterQueueName, HEARTBEAT_TAG } from '../../revocation/fanout.ts';
-import { startFakeBulk, type FakeBulk } from '../functions/fake-bulk.ts';
+import { type FakeBulk, startFakeBulk } from '../functions/fake-bulk.ts';
 import { FakeApim } from '../support/fake-apim-publisher.ts';
 import { hasOpenssl, selfSigned } from '../support/openssl.ts';
 import { sqsClient, sqsEndpoint, uniquePrefix } from '../support/sqs.ts';
@@ -53,13 +53,15 @@ async function startFakeSecretsManager(): Promise<void> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const target = String(req.headers['x-amz-target'] ?? '');
-      const { SecretId } = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { SecretId?: string };
+      const { SecretId } = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
+        SecretId?: string;
+      };
       const value = SecretId ? secrets.get(SecretId) : undefined;
       res.setHeader('content-type', 'application/x-amz-json-1.1');
       if (target !== 'secretsmanager.GetSecretValue' || !SecretId || value === undefined) {
-        res.writeHead(400).end(
-          JSON.stringify({ __type: 'ResourceNotFoundException', message: `no secret ${SecretId}` }),
-        );
+        res
+          .writeHead(400)
+          .end(JSON.stringify({ __type: 'ResourceNotFoundException', message: `no secret ${SecretId}` }));
         return;
       }
       secretsAsked.push(SecretId);
@@ -74,7 +76,9 @@ async function startFakeSecretsManager(): Promise<void> {
 
 /** A sample plain event wrapped into a self-managed Kafka event on the function's trigger topic. */
 async function sampleEvent(fnFile: string, sample: string): Promise<string> {
-  const mod = (await import(`../../functions/${fnFile}.ts`)) as { module: Parameters<typeof toLambdaEvent>[1] };
+  const mod = (await import(`../../functions/${fnFile}.ts`)) as {
+    module: Parameters<typeof toLambdaEvent>[1];
+  };
   const json = JSON.parse(readFileSync(path.join(repoRoot, 'events/samples', sample), 'utf8')) as unknown;
   const file = path.join(tmp, `${fnFile}.event.json`);
   writeFileSync(file, JSON.stringify(toLambdaEvent(json, mod.module)));
@@ -133,7 +137,10 @@ beforeAll(async () => {
   const ca = selfSigned(tmp, 'ca', 'kafka-ca');
   secrets.set(
     SECRET_KAFKA,
-    JSON.stringify({ certificate: readFileSync(client.cert, 'utf8'), privateKey: readFileSync(client.key, 'utf8') }),
+    JSON.stringify({
+      certificate: readFileSync(client.cert, 'utf8'),
+      privateKey: readFileSync(client.key, 'utf8'),
+    }),
   );
   secrets.set(SECRET_CA, JSON.stringify({ certificate: readFileSync(ca.cert, 'utf8') }));
   secrets.set(SECRET_APIM, JSON.stringify({ username: 'admin', password: 'admin' }));
@@ -154,9 +161,11 @@ afterAll(async () => {
 
 describe('serverless invoke local on the packaged bundles (stage ci-kafka)', () => {
   it('covers every function serverless.yml lists', () => {
-    expect(listHandlers().map((h) => h.key).sort()).toEqual(
-      ['analyticsPublisher', 'apiAutoCreator', 'revocationFanout', 'usageMetering'].sort(),
-    );
+    expect(
+      listHandlers()
+        .map((h) => h.key)
+        .sort(),
+    ).toEqual(['analyticsPublisher', 'apiAutoCreator', 'revocationFanout', 'usageMetering'].sort());
   });
 
   it('analyticsPublisher: a served request -> apim:response document in _bulk', async () => {
@@ -174,7 +183,10 @@ describe('serverless invoke local on the packaged bundles (stage ci-kafka)', () 
   }, 240_000);
 
   it('apiAutoCreator: service-deployed -> API created and published in API Manager', async () => {
-    const event = await sampleEvent('api-auto-creator', 'service-deployed/service-deployed-inline-openapi.json');
+    const event = await sampleEvent(
+      'api-auto-creator',
+      'service-deployed/service-deployed-inline-openapi.json',
+    );
     const inv = await invokeLocal('apiAutoCreator', event, { params: { apimUrl: apim.url } });
     expect(inv.code, explain(inv)).toBe(0);
     expect(inv.result).toMatchObject({ records: 1, processed: 1, deadLettered: 0, failures: 0 });
@@ -205,7 +217,10 @@ describe('serverless invoke local on the packaged bundles (stage ci-kafka)', () 
         const event = await sampleEvent('revocation-fanout', 'token-revoked/token-revoked-jti.json');
         const inv = await invokeLocal('revocationFanout', event, {
           params: { adapterQueuePrefix: prefix },
-          env: { MESH_APIM_REVOCATION_SQS_ENDPOINT: sqsEndpoint!, MESH_APIM_REVOCATION_SQS_REGION: 'us-east-1' },
+          env: {
+            MESH_APIM_REVOCATION_SQS_ENDPOINT: sqsEndpoint!,
+            MESH_APIM_REVOCATION_SQS_REGION: 'us-east-1',
+          },
         });
         expect(inv.code, explain(inv)).toBe(0);
         expect(inv.result).toMatchObject({ records: 1, processed: 1, deadLettered: 0, failures: 0 });
@@ -234,11 +249,16 @@ describe('serverless invoke local on the packaged bundles (stage ci-kafka)', () 
 });
 
 describe('packaged zips', () => {
-  it.each(['ci-msk', 'ci-msk-iam', 'ci-kafka'])('stage %s: each zip holds its .js bundle and the ESM package.json', (stage) => {
-    for (const h of listHandlers()) {
-      const zip = path.join(repoRoot, 'dist/serverless', stage, `${h.key}.zip`);
-      const listing = execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).split('\n').filter(Boolean);
-      expect(listing.sort(), zip).toEqual([h.bundle, `${h.bundle}.map`, '.build/functions/package.json'].sort());
-    }
-  });
+  it.each(['ci-msk', 'ci-msk-iam', 'ci-kafka'])(
+    'stage %s: each zip holds its .js bundle and the ESM package.json',
+    (stage) => {
+      for (const h of listHandlers()) {
+        const zip = path.join(repoRoot, 'dist/serverless', stage, `${h.key}.zip`);
+        const listing = execFileSync('unzip', ['-Z1', zip], { encoding: 'utf8' }).split('\n').filter(Boolean);
+        expect(listing.sort(), zip).toEqual(
+          [h.bundle, `${h.bundle}.map`, '.build/functions/package.json'].sort(),
+        );
+      }
+    },
+  );
 });

@@ -99,7 +99,8 @@ const documentedEnv = new Set(
 );
 
 const ACCOUNT = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret';
-const CLUSTER = 'arn:aws:kafka:eu-west-1:123456789012:cluster/mesh-apim/0f3c4a2e-1111-2222-3333-444455556666-1';
+const CLUSTER =
+  'arn:aws:kafka:eu-west-1:123456789012:cluster/mesh-apim/0f3c4a2e-1111-2222-3333-444455556666-1';
 const STAGES = {
   'ci-msk': {
     kafkaSecrets: [`${ACCOUNT}:AmazonMSK_mesh-apim-AbCdEf`],
@@ -187,7 +188,9 @@ function expectedStatements(stage: keyof typeof STAGES, fn: keyof typeof FUNCTIO
         Sid: 'MskIamProduce',
         Effect: 'Allow',
         Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
-        Resource: [TOPICS.deadLetter.name, ...FUNCTIONS[fn].produces].map((t) => `${kafka}:topic/${cluster}/${t}`),
+        Resource: [TOPICS.deadLetter.name, ...FUNCTIONS[fn].produces].map(
+          (t) => `${kafka}:topic/${cluster}/${t}`,
+        ),
       },
     );
   }
