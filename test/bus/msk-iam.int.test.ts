@@ -50,7 +50,7 @@ describe.skipIf(!brokers)('MSK IAM over SASL/OAUTHBEARER (real broker, unsecured
       await bus.ensureTopics([
         { name: topic, partitions: 1, retentionMs: 3_600_000, cleanupPolicy: 'delete' },
       ]);
-      await bus.produce(topic, [{ key: Buffer.from('k'), value: 'over oauthbearer' }]);
+      await bus.produce(topic, [{ key: 'k', value: 'over oauthbearer' }]);
       const got: InRecord[] = [];
       const sub = await bus.consume({
         groupId: `msk-iam-${Date.now()}`,
@@ -81,7 +81,9 @@ describe.skipIf(!brokers)('MSK IAM over SASL/OAUTHBEARER (real broker, unsecured
       expiryTime: Date.now() + 900_000,
     }));
     try {
-      const err = await bus.produce('test.msk-iam.rejected', [{ value: 'x' }]).catch((e: unknown) => e);
+      const err = await bus
+        .produce('test.msk-iam.rejected', [{ key: null, value: 'x' }])
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BusError);
       expect((err as Error).message).toMatch(/Closed connection|SASL|authenticat/i);
     } finally {
@@ -94,7 +96,9 @@ describe.skipIf(!brokers)('MSK IAM over SASL/OAUTHBEARER (real broker, unsecured
       throw new Error('Could not load credentials from any providers');
     });
     try {
-      const err = await bus.produce('test.msk-iam.nocreds', [{ value: 'x' }]).catch((e: unknown) => e);
+      const err = await bus
+        .produce('test.msk-iam.nocreds', [{ key: null, value: 'x' }])
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(MskIamAuthError);
       expect((err as MskIamAuthError).retriable).toBe(true);
       expect((err as Error).message).toMatch(/eu-west-1.*Could not load credentials/);
