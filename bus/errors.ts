@@ -38,3 +38,13 @@ export class BusClosedError extends BusError {
     super('BUS_CLOSED', `${what}: the bus is closed`, { retriable: false });
   }
 }
+
+/**
+ * No MSK IAM auth token could be made (no AWS credentials reachable, STS/IMDS down, no region):
+ * retriable, credentials usually come back (a rotated role, IMDS after a blip).
+ */
+export class MskIamAuthError extends BusError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('BUS_KAFKA_AUTH', message, { ...options, retriable: true });
+  }
+}

@@ -362,7 +362,23 @@ export const ConfigSchema = z.object({
           saslMechanism: z
             .enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512', 'aws'])
             .default('none')
-            .describe('SASL mechanism; aws is the MSK IAM seam (not implemented yet).'),
+            .describe(
+              'SASL mechanism; aws = Amazon MSK IAM access control (SASL/OAUTHBEARER with a token signed by aws-msk-iam-sasl-signer-js from the default AWS credential chain; MSK port 9098, with bus.kafka.ssl true).',
+            ),
+          awsRegion: z
+            .string()
+            .default('')
+            .describe(
+              'Region the MSK IAM auth token is signed for (saslMechanism aws; empty = AWS_REGION / AWS_DEFAULT_REGION, else the region in the MSK broker host names).',
+            ),
+          awsTokenRefreshMarginMs: z
+            .number()
+            .int()
+            .positive()
+            .default(60_000)
+            .describe(
+              'MSK IAM: the cached auth token (15 min, or shorter when the credentials expire sooner) is signed again this long before it expires.',
+            ),
           saslUsername: z.string().default('').describe('SASL username.'),
           saslPassword: z.string().default('').describe('SASL password.'),
           replicationFactor: z

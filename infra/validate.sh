@@ -7,6 +7,8 @@
 #     which vendors them) and Istio CRD schemas generated from istio.io/api's CRDs (Go module) with
 #     kubeconform's own openapi2jsonschema.py; Prometheus Operator CRD schemas (ServiceMonitor,
 #     PodMonitor, PrometheusRule) the same way from the prometheus-operator Go module's example CRDs;
+#   - every PodMonitor/ServiceMonitor port exists in the pods/Services it selects (chart + sidecar
+#     component together; infra/tools/check-scrape-ports.py), with a negative control;
 #   - a negative control: deliberately broken manifests must be rejected (proves schemas are in use);
 #   - the Istio mesh config snippet against Istio's MeshConfig proto (infra/tools/meshconfig-check);
 #   - cfn-lint on the packaged CloudFormation (dist/serverless/*, if packaged) and infra/aws/*.yaml;
@@ -115,6 +117,23 @@ for values in infra/helm/ci-values/*.yaml; do
   echo "infra/helm/mesh-apim ($values): $(grep -c '^kind:' "$OUT/$name.yaml") resources"
   kubeconform "$OUT/$name.yaml"
 done
+
+step "monitor ports (each PodMonitor/ServiceMonitor port exists in what it selects)"
+# Deployment mode: the chart's own pods and Services.
+"$VENV/bin/python" infra/tools/check-scrape-ports.py "$OUT/helm_everything.yaml"
+# Sidecar mode: the chart's sidecar PodMonitor against the application pods the kustomize component
+# (infra/k8s/components/adapter-sidecar) patches, as in the sidecar overlay.
+"$VENV/bin/python" infra/tools/check-scrape-ports.py "$OUT/helm_sidecar.yaml" "$OUT/infra_k8s_overlays_sidecar.yaml"
+# Negative control: the chart scraping http-admin in sidecar mode (the component names it http-authz-adm).
+"$HELM" template mesh-apim infra/helm/mesh-apim --namespace mesh-apim --kube-version "$K8S_VERSION" \
+  -f infra/helm/ci-values/sidecar.yaml --set sidecar.adminPortName=http-admin >"$OUT/helm_sidecar_wrong_port.yaml"
+if "$VENV/bin/python" infra/tools/check-scrape-ports.py "$OUT/helm_sidecar_wrong_port.yaml" \
+  "$OUT/infra_k8s_overlays_sidecar.yaml" 2>"$OUT/wrong_port.txt"; then
+  echo "check-scrape-ports accepted a PodMonitor port no sidecar pod has" >&2
+  exit 1
+fi
+grep -q "port 'http-admin' is not a port name" "$OUT/wrong_port.txt" || { cat "$OUT/wrong_port.txt" >&2; exit 1; }
+echo "monitor ports: a wrong sidecar port name is rejected"
 
 step "negative control (must be rejected)"
 cat >"$OUT/broken.yaml" <<'YAML'

@@ -20,7 +20,14 @@ import kafkajs, {
 import type { Config } from '../../common/config.ts';
 import { ConfigError, errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
-import { BrokerUnavailableError, BusClosedError, BusError, ProduceError, TopicError } from '../errors.ts';
+import {
+  BrokerUnavailableError,
+  BusClosedError,
+  BusError,
+  MskIamAuthError,
+  ProduceError,
+  TopicError,
+} from '../errors.ts';
 import type {
   Bus,
   BusAdmin,
@@ -32,6 +39,7 @@ import type {
   TopicDescription,
   TopicSpec,
 } from '../types.ts';
+import { type MskIamTokenProvider, type MskTokenSigner, mskIamTokenProvider, mskRegion } from './msk-iam.ts';
 
 const { CompressionTypes, ConfigResourceTypes, Kafka, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
 
@@ -57,7 +65,12 @@ export function kafkaLogCreator(logger: Logger) {
     };
 }
 
-function sasl(cfg: KafkaBusConfig): SASLOptions | undefined {
+export interface KafkaClientOptions {
+  /** MSK IAM token signer (tests); default: aws-msk-iam-sasl-signer-js with the default credential chain. */
+  mskSigner?: MskTokenSigner;
+}
+
+function sasl(cfg: KafkaBusConfig, logger: Logger, options: KafkaClientOptions): SASLOptions | undefined {
   switch (cfg.saslMechanism) {
     case 'none':
       return undefined;
@@ -70,8 +83,16 @@ function sasl(cfg: KafkaBusConfig): SASLOptions | undefined {
         );
       return { mechanism: cfg.saslMechanism, username: cfg.saslUsername, password: cfg.saslPassword };
     case 'aws':
-      // The MSK IAM seam: an OAUTHBEARER/AWS_MSK_IAM signer plugs in here.
-      throw new ConfigError('bus.kafka.saslMechanism aws (MSK IAM) is not implemented yet');
+      // MSK IAM: SASL/OAUTHBEARER carrying a SigV4-presigned kafka-cluster:Connect (bus/kafka/msk-iam.ts).
+      return {
+        mechanism: 'oauthbearer',
+        oauthBearerProvider: mskIamTokenProvider({
+          region: mskRegion(cfg),
+          refreshMarginMs: cfg.awsTokenRefreshMarginMs,
+          logger,
+          ...(options.mskSigner ? { signer: options.mskSigner } : {}),
+        }),
+      };
   }
 }
 
@@ -93,9 +114,13 @@ function tls(cfg: KafkaBusConfig): KafkaConfig['ssl'] {
 }
 
 /** The kafkajs client settings for our configuration (pure: unit-tested without a broker). */
-export function kafkaClientConfig(cfg: KafkaBusConfig, logger: Logger): KafkaConfig {
+export function kafkaClientConfig(
+  cfg: KafkaBusConfig,
+  logger: Logger,
+  options: KafkaClientOptions = {},
+): KafkaConfig {
   if (cfg.brokers.length === 0) throw new ConfigError('bus.kafka.brokers (KAFKA_BROKERS) is empty');
-  const mechanism = sasl(cfg);
+  const mechanism = sasl(cfg, logger, options);
   return {
     clientId: cfg.clientId,
     brokers: cfg.brokers,
@@ -128,6 +153,9 @@ const UNAVAILABLE =
 export function toBusError(op: string, err: unknown): BusError {
   if (err instanceof BusError || err instanceof ConfigError) return err as BusError;
   const chain = causes(err);
+  // Ours, wrapped by kafkajs' retrier (e.g. the MSK IAM token provider's MskIamAuthError).
+  const own = chain.find((e) => e instanceof BusError);
+  if (own) return own as BusError;
   const names = chain.map((e) => (e as { name?: string }).name ?? '').join(' ');
   const protocol = chain.find((e) => (e as { name?: string }).name === 'KafkaJSProtocolError') as
     | { retriable?: boolean; type?: string }
@@ -174,9 +202,21 @@ export class KafkaBus implements Bus, BusAdmin {
   constructor(
     private readonly cfg: KafkaBusConfig,
     logger: Logger = createLogger('bus.kafka'),
+    options: KafkaClientOptions = {},
   ) {
     this.log = logger;
-    this.kafka = new Kafka(kafkaClientConfig(cfg, logger));
+    const clientConfig = kafkaClientConfig(cfg, logger, options);
+    const provider = (clientConfig.sasl as { oauthBearerProvider?: Partial<MskIamTokenProvider> } | undefined)
+      ?.oauthBearerProvider;
+    this.authFailure = () => provider?.lastError ?? null;
+    this.kafka = new Kafka(clientConfig);
+  }
+
+  /** MSK IAM: the token provider's current failure (kafkajs' own error hides it), else none. */
+  private readonly authFailure: () => MskIamAuthError | null;
+
+  private toError(op: string, err: unknown): BusError {
+    return this.authFailure() ?? toBusError(op, err);
   }
 
   private checkOpen(op: string): void {
@@ -259,7 +299,7 @@ export class KafkaBus implements Bus, BusAdmin {
         if (!missing.every((s) => now.has(s.name))) throw err;
       }
     } catch (err) {
-      throw toBusError('ensureTopics', err);
+      throw this.toError('ensureTopics', err);
     }
   }
 
@@ -301,8 +341,9 @@ export class KafkaBus implements Bus, BusAdmin {
       }
     } catch (err) {
       this.resetProducer();
-      const e = toBusError(`produce to ${topic}`, err);
-      throw e instanceof BrokerUnavailableError || e instanceof TopicError
+      const e = this.toError(`produce to ${topic}`, err);
+      // Not a produce problem: no IAM token could be signed (the caller retries; the message says why).
+      throw e instanceof BrokerUnavailableError || e instanceof TopicError || e instanceof MskIamAuthError
         ? e
         : new ProduceError(e.message, { cause: err, retriable: e.retriable });
     }
@@ -402,7 +443,7 @@ export class KafkaBus implements Bus, BusAdmin {
       await this.startConsumer(consumer, options.topics, options.fromBeginning !== false, eachBatch);
     } catch (err) {
       await consumer.disconnect().catch(() => undefined);
-      throw toBusError(`consume ${options.topics.join(',')}`, err);
+      throw this.toError(`consume ${options.topics.join(',')}`, err);
     }
     const sub: Subscription = {
       stop: async () => {
@@ -426,7 +467,7 @@ export class KafkaBus implements Bus, BusAdmin {
         .map((o) => ({ partition: o.partition, offset: o.offset }))
         .sort((a, b) => a.partition - b.partition);
     } catch (err) {
-      throw toBusError(`offsetsForTime ${topic}`, err);
+      throw this.toError(`offsetsForTime ${topic}`, err);
     }
   }
 
@@ -440,7 +481,7 @@ export class KafkaBus implements Bus, BusAdmin {
     try {
       return (await this.watermarks(topic)).map((o) => ({ partition: o.partition, offset: o.high }));
     } catch (err) {
-      throw toBusError(`endOffsets ${topic}`, err);
+      throw this.toError(`endOffsets ${topic}`, err);
     }
   }
 
@@ -455,7 +496,7 @@ export class KafkaBus implements Bus, BusAdmin {
     try {
       marks = await this.watermarks(topic);
     } catch (err) {
-      throw toBusError(`read ${topic}`, err);
+      throw this.toError(`read ${topic}`, err);
     }
     const mark = marks.find((m) => m.partition === partition);
     if (!mark) throw new TopicError(`topic ${topic} has no partition ${partition}`);
@@ -517,7 +558,7 @@ export class KafkaBus implements Bus, BusAdmin {
       }
       return out.slice(0, maxRecords);
     } catch (err) {
-      throw toBusError(`read ${topic}/${partition}`, err);
+      throw this.toError(`read ${topic}/${partition}`, err);
     } finally {
       await consumer.disconnect().catch(() => undefined);
     }
@@ -555,7 +596,7 @@ export class KafkaBus implements Bus, BusAdmin {
       }
       return out;
     } catch (err) {
-      throw toBusError('describeTopics', err);
+      throw this.toError('describeTopics', err);
     }
   }
 

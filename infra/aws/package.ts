@@ -1,9 +1,19 @@
 /**
- * `npm run package`: bundles every handler serverless.yml lists with esbuild, then runs
- * `serverless package` (osls, Serverless v3 line) offline with dummy credentials.
+ * `npm run package`: runs `serverless package` (osls, Serverless v3 line) offline with dummy
+ * credentials; the bundles are built by serverless itself, through the local plugin
+ * infra/aws/serverless/bundle-plugin.cjs, which calls the `bundle` command below. So `serverless
+ * package`/`deploy` run by hand can never ship stale bundles, and this script removes .build/functions
+ * first so the zips can only hold bundles built by that run.
  *
  *   node --import tsx infra/aws/package.ts [--stage ci-msk] [--region eu-west-1] [--out DIR]
  *                                          [--allow-missing-handlers] [-- <serverless args, e.g. --param=k=v>]
+ *   node --import tsx infra/aws/package.ts bundle [--function <key>] [--allow-missing-handlers]
+ *
+ * Bundles are ESM `.js` files next to a package.json `{"type":"module"}` (.build/functions/): Lambda's
+ * Node runtime and `serverless invoke local` both resolve the handler `.build/functions/<name>.handler`
+ * by trying `<name>.js`; osls' invoke local never tries `.mjs` (it require()s the extension-less path,
+ * then `.cjs`, and import()s `<path>.js` on ERR_REQUIRE_ESM), which is why `.mjs` bundles could not
+ * be invoked locally.
  *
  * A handler whose source (functions/<name>.ts) does not exist fails the run, unless
  * --allow-missing-handlers is given: then a placeholder bundle that throws on every invocation is
@@ -28,7 +38,7 @@ export interface HandlerEntry {
   handler: string;
   /** Source file, e.g. functions/analytics-publisher.ts */
   source: string;
-  /** Bundle path, e.g. .build/functions/analytics-publisher.mjs */
+  /** Bundle path, e.g. .build/functions/analytics-publisher.js */
   bundle: string;
 }
 
@@ -46,7 +56,7 @@ export function listHandlers(serverlessYml = path.join(repoRoot, 'serverless.yml
       key,
       handler: fn.handler,
       source: `functions/${m[1]}.ts`,
-      bundle: `${BUILD_DIR}/${m[1]}.mjs`,
+      bundle: `${BUILD_DIR}/${m[1]}.js`,
     };
   });
 }
@@ -77,15 +87,29 @@ const PLACEHOLDER = (source: string) =>
     `placeholder bundle: ${source} did not exist when this package was built; do not deploy`,
   )}); };\n`;
 
-async function bundle(entries: HandlerEntry[], allowMissing: boolean): Promise<string[]> {
+/** Written next to the bundles (and packaged with each): makes the `.js` bundles ES modules. */
+const MODULE_SCOPE = `${BUILD_DIR}/package.json`;
+/** Sources that were missing at the last full bundle (placeholders), read back by `package`. */
+const MISSING_FILE = `${BUILD_DIR}/missing-handlers.json`;
+
+/**
+ * Bundles the given handlers (all of them: .build/functions is emptied first; one: only its files
+ * are replaced). Returns the sources that were missing (placeholders written).
+ */
+export async function bundle(
+  entries: HandlerEntry[],
+  allowMissing: boolean,
+  { clean = true }: { clean?: boolean } = {},
+): Promise<string[]> {
   const missing = entries.filter((e) => !existsSync(path.join(repoRoot, e.source)));
   if (missing.length > 0 && !allowMissing) {
     throw new Error(
       `missing handler source(s): ${missing.map((e) => e.source).join(', ')} (listed in serverless.yml)`,
     );
   }
-  rmSync(path.join(repoRoot, BUILD_DIR), { recursive: true, force: true });
+  if (clean) rmSync(path.join(repoRoot, BUILD_DIR), { recursive: true, force: true });
   mkdirSync(path.join(repoRoot, BUILD_DIR), { recursive: true });
+  writeFileSync(path.join(repoRoot, MODULE_SCOPE), '{ "type": "module" }\n');
   for (const e of missing) {
     process.stderr.write(
       `\n*** WARNING: ${e.source} does not exist: packaged a PLACEHOLDER for ${e.key} ***\n\n`,
@@ -118,13 +142,18 @@ async function bundle(entries: HandlerEntry[], allowMissing: boolean): Promise<s
     });
     writeFileSync(path.join(repoRoot, `${e.bundle}.meta.json`), JSON.stringify(result.metafile));
   }
+  if (clean)
+    writeFileSync(path.join(repoRoot, MISSING_FILE), `${JSON.stringify(missing.map((e) => e.source))}\n`);
   return missing.map((e) => e.source);
 }
 
-function serverlessPackage(stage: string, region: string, out: string, extra: string[]): void {
-  const bin = path.join(repoRoot, 'node_modules/.bin/serverless');
+/** Environment for running serverless offline here: dummy credentials, no telemetry, no prompts. */
+export function offlineServerlessEnv(
+  region: string,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...base,
     // Dummy credentials: `package` needs none, but the AWS provider refuses to load without any.
     AWS_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE',
     AWS_SECRET_ACCESS_KEY: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
@@ -134,10 +163,23 @@ function serverlessPackage(stage: string, region: string, out: string, extra: st
     SLS_TRACKING_DISABLED: '1',
     SLS_NOTIFICATIONS_MODE: 'off',
     SLS_DEPRECATION_DISABLE: '*',
-    CI: process.env.CI ?? 'true',
+    CI: base.CI ?? 'true',
   };
   delete env.AWS_PROFILE;
   delete env.AWS_SESSION_TOKEN;
+  return env;
+}
+
+function serverlessPackage(
+  stage: string,
+  region: string,
+  out: string,
+  extra: string[],
+  allowMissing: boolean,
+): void {
+  const bin = path.join(repoRoot, 'node_modules/.bin/serverless');
+  const env = offlineServerlessEnv(region);
+  if (allowMissing) env.MESH_APIM_ALLOW_MISSING_HANDLERS = '1';
   const r = spawnSync(bin, ['package', '--stage', stage, '--region', region, '--package', out, ...extra], {
     cwd: repoRoot,
     env,
@@ -146,7 +188,29 @@ function serverlessPackage(stage: string, region: string, out: string, extra: st
   if (r.status !== 0) throw new Error(`serverless package failed (exit ${r.status ?? r.signal})`);
 }
 
+/** `bundle [--function <key>]`: what the serverless plugin runs before packaging / invoke local. */
+async function bundleCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      function: { type: 'string' },
+      'allow-missing-handlers': { type: 'boolean', default: false },
+    },
+  });
+  const all = listHandlers();
+  const only = values.function;
+  const entries = only ? all.filter((e) => e.key === only) : all;
+  if (only && entries.length === 0) throw new Error(`no function ${only} in serverless.yml`);
+  const t = Date.now();
+  const missing = await bundle(entries, values['allow-missing-handlers'], { clean: !only });
+  process.stderr.write(
+    `bundled ${entries.map((e) => e.bundle).join(', ')} in ${Date.now() - t} ms${missing.length ? ` (PLACEHOLDERS: ${missing.join(', ')})` : ''}\n`,
+  );
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'bundle') return bundleCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -159,9 +223,15 @@ async function main(argv: string[]): Promise<number> {
   });
   const stage = values.stage;
   const out = path.resolve(repoRoot, values.out ?? `dist/serverless/${stage}`);
-  const missing = await bundle(listHandlers(), values['allow-missing-handlers']);
+  // Nothing left from an earlier build: whatever the zips hold, the plugin built during this run.
+  rmSync(path.join(repoRoot, BUILD_DIR), { recursive: true, force: true });
   rmSync(out, { recursive: true, force: true });
-  serverlessPackage(stage, values.region, out, positionals);
+  serverlessPackage(stage, values.region, out, positionals, values['allow-missing-handlers']);
+  const missingFile = path.join(repoRoot, MISSING_FILE);
+  if (!existsSync(missingFile)) {
+    throw new Error(`${MISSING_FILE} missing: the bundle plugin did not run (serverless.yml plugins?)`);
+  }
+  const missing = JSON.parse(readFileSync(missingFile, 'utf8')) as string[];
   writeFileSync(path.join(out, 'missing-handlers.json'), `${JSON.stringify(missing)}\n`);
   process.stdout.write(`packaged stage ${stage} into ${path.relative(repoRoot, out)}\n`);
   if (missing.length > 0) {

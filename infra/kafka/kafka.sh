@@ -12,6 +12,9 @@
 #   KAFKA_RUN_DIR          data, config, pid and log (default ${TMPDIR:-/tmp}/mesh-apim-kafka-<port>)
 #   KAFKA_HEAP             JVM heap (default -Xmx512m -Xms256m)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker (default 120)
+#   KAFKA_OAUTHBEARER_PORT when set, a second client listener there: SASL_PLAINTEXT with OAUTHBEARER and
+#                          Kafka's unsecured validator (accepts unsigned JWS tokens with sub and exp);
+#                          the MSK IAM integration test proves through it that the bus sends its token
 # Idempotent: start on a running broker and stop on a stopped one succeed. Data survives stop/start
 # (the integration tests restart the broker mid-stream); `clean` removes it.
 set -euo pipefail
@@ -69,15 +72,20 @@ java_cmd() {
 
 write_config() {
   mkdir -p "$RUN/data"
+  local listeners="PLAINTEXT://127.0.0.1:$PORT" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n "${KAFKA_OAUTHBEARER_PORT:-}" ]]; then
+    listeners="$listeners,OAUTH://127.0.0.1:$KAFKA_OAUTHBEARER_PORT"
+    protocols="$protocols,OAUTH:SASL_PLAINTEXT"
+  fi
   cat >"$RUN/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CPORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$RUN/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -92,6 +100,12 @@ auto.create.topics.enable=true
 log.retention.check.interval.ms=2000
 log.initial.task.delay.ms=0
 EOF
+  if [[ -n "${KAFKA_OAUTHBEARER_PORT:-}" ]]; then
+    cat >>"$RUN/server.properties" <<'EOF'
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
+EOF
+  fi
 }
 
 start() {

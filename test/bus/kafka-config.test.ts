@@ -31,12 +31,25 @@ describe('kafka client configuration', () => {
     expect(c.sasl).toEqual({ mechanism, username: 'u', password: 'p' });
   });
 
-  it('SASL without credentials and MSK IAM are configuration errors', () => {
+  it('SASL without credentials is a configuration error', () => {
     expect(() => kafkaClientConfig({ ...base(), saslMechanism: 'plain' }, log)).toThrow(/saslUsername/);
-    expect(() => kafkaClientConfig({ ...base(), saslMechanism: 'aws' }, log)).toThrow(ConfigError);
-    expect(() => kafkaClientConfig({ ...base(), saslMechanism: 'aws' }, log)).toThrow(
-      /MSK IAM.*not implemented yet/,
-    );
+    expect(() => kafkaClientConfig({ ...base(), saslMechanism: 'plain' }, log)).toThrow(ConfigError);
+  });
+
+  it('MSK IAM: SASL/OAUTHBEARER whose provider returns the signed token (bus/kafka/msk-iam.ts)', async () => {
+    const regions: string[] = [];
+    const c = kafkaClientConfig({ ...base(), ssl: true, saslMechanism: 'aws', awsRegion: 'eu-west-1' }, log, {
+      mskSigner: async (region) => {
+        regions.push(region);
+        return { token: 'signed-token', expiryTime: Date.now() + 900_000 };
+      },
+    });
+    expect(c.sasl?.mechanism).toBe('oauthbearer');
+    const provider = (c.sasl as { oauthBearerProvider: () => Promise<{ value: string }> })
+      .oauthBearerProvider;
+    expect(regions).toEqual([]); // nothing signed before kafkajs authenticates
+    expect(await provider()).toEqual({ value: 'signed-token' });
+    expect(regions).toEqual(['eu-west-1']);
   });
 });
 

@@ -74,7 +74,14 @@ describe.skipIf(!brokers)('kafka bus (real broker)', () => {
     }
   });
 
-  it('kafka: MSK IAM is a clear configuration error, not a silent fallback', () => {
-    expect(() => new KafkaBus({ ...config(), saslMechanism: 'aws' })).toThrow(ConfigError);
+  it('kafka: MSK IAM without a region to sign for is a clear configuration error', () => {
+    const env = { AWS_REGION: process.env.AWS_REGION, AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION };
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    try {
+      expect(() => new KafkaBus({ ...config(), saslMechanism: 'aws', awsRegion: '' })).toThrow(ConfigError);
+    } finally {
+      for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v;
+    }
   });
 });

@@ -65,10 +65,29 @@ const FUNCTIONS = {
     topic: TOPICS.requestAttributes.name,
     batchSize: 500,
     window: 5,
+    produces: [TOPICS.analytics.name],
   },
-  ApiAutoCreator: { file: 'api-auto-creator', topic: TOPICS.serviceLifecycle.name, batchSize: 10, window: 1 },
-  RevocationFanout: { file: 'revocation-fanout', topic: TOPICS.tokenRevoked.name, batchSize: 100, window: 0 },
-  UsageMetering: { file: 'usage-metering', topic: TOPICS.requestAttributes.name, batchSize: 500, window: 5 },
+  ApiAutoCreator: {
+    file: 'api-auto-creator',
+    topic: TOPICS.serviceLifecycle.name,
+    batchSize: 10,
+    window: 1,
+    produces: [],
+  },
+  RevocationFanout: {
+    file: 'revocation-fanout',
+    topic: TOPICS.tokenRevoked.name,
+    batchSize: 100,
+    window: 0,
+    produces: [],
+  },
+  UsageMetering: {
+    file: 'usage-metering',
+    topic: TOPICS.requestAttributes.name,
+    batchSize: 500,
+    window: 5,
+    produces: [TOPICS.usage.name],
+  },
 } as const;
 
 /** Environment the functions get that is not a mesh-apim setting (every other name must be documented). */
@@ -80,18 +99,33 @@ const documentedEnv = new Set(
 );
 
 const ACCOUNT = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret';
+const CLUSTER =
+  'arn:aws:kafka:eu-west-1:123456789012:cluster/mesh-apim/0f3c4a2e-1111-2222-3333-444455556666-1';
 const STAGES = {
   'ci-msk': {
     kafkaSecrets: [`${ACCOUNT}:AmazonMSK_mesh-apim-AbCdEf`],
     kms: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
     alarmTopic: 'arn:aws:sns:eu-west-1:123456789012:mesh-apim-alarms',
-    cluster: 'arn:aws:kafka:eu-west-1:123456789012:cluster/mesh-apim/0f3c4a2e-1111-2222-3333-444455556666-1',
+    cluster: CLUSTER,
+    iam: false,
+    sasl: 'scram-sha-512',
+  },
+  // MSK IAM access control: no Kafka secret; the roles hold kafka-cluster:* on the cluster's ARNs.
+  'ci-msk-iam': {
+    kafkaSecrets: [],
+    kms: undefined,
+    alarmTopic: undefined,
+    cluster: CLUSTER,
+    iam: true,
+    sasl: 'aws',
   },
   'ci-kafka': {
     kafkaSecrets: [`${ACCOUNT}:mesh-apim/kafka-client-cert-AbCdEf`, `${ACCOUNT}:mesh-apim/kafka-ca-AbCdEf`],
     kms: undefined,
     cluster: undefined,
     alarmTopic: undefined,
+    iam: false,
+    sasl: 'none',
   },
 } as const;
 
@@ -106,13 +140,15 @@ function expectedStatements(stage: keyof typeof STAGES, fn: keyof typeof FUNCTIO
       Resource: sub('logs', `log-group:/aws/lambda/${name}:*`),
     },
     { Sid: 'NetworkInterfaces', Effect: 'Allow', Action: ENI, Resource: '*' },
-    {
+  ];
+  if (s.kafkaSecrets.length > 0) {
+    st.push({
       Sid: 'KafkaSecrets',
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue'],
       Resource: [...s.kafkaSecrets],
-    },
-  ];
+    });
+  }
   if (s.kms) st.push({ Sid: 'KafkaSecretKey', Effect: 'Allow', Action: ['kms:Decrypt'], Resource: s.kms });
   if (s.cluster) {
     st.push({
@@ -121,6 +157,42 @@ function expectedStatements(stage: keyof typeof STAGES, fn: keyof typeof FUNCTIO
       Action: ['kafka:DescribeCluster', 'kafka:DescribeClusterV2', 'kafka:GetBootstrapBrokers'],
       Resource: s.cluster,
     });
+  }
+  if (s.iam) {
+    const kafka = 'arn:aws:kafka:eu-west-1:123456789012';
+    const cluster = 'mesh-apim/0f3c4a2e-1111-2222-3333-444455556666-1';
+    st.push(
+      {
+        Sid: 'MskIamCluster',
+        Effect: 'Allow',
+        Action: [
+          'kafka-cluster:Connect',
+          'kafka-cluster:DescribeClusterDynamicConfiguration',
+          'kafka-cluster:WriteDataIdempotently',
+        ],
+        Resource: CLUSTER,
+      },
+      {
+        Sid: 'MskIamConsume',
+        Effect: 'Allow',
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+        Resource: `${kafka}:topic/${cluster}/${FUNCTIONS[fn].topic}`,
+      },
+      {
+        Sid: 'MskIamConsumerGroup',
+        Effect: 'Allow',
+        Action: ['kafka-cluster:AlterGroup', 'kafka-cluster:DescribeGroup'],
+        Resource: `${kafka}:group/${cluster}/mesh-apim-${FUNCTIONS[fn].file}`,
+      },
+      {
+        Sid: 'MskIamProduce',
+        Effect: 'Allow',
+        Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+        Resource: [TOPICS.deadLetter.name, ...FUNCTIONS[fn].produces].map(
+          (t) => `${kafka}:topic/${cluster}/${t}`,
+        ),
+      },
+    );
   }
   st.push({
     Sid: 'XRay',
@@ -197,7 +269,8 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
             `${k} is neither a documented setting nor pending`,
           ).toBe(true);
         }
-        expect(env.MESH_APIM_BUS_KAFKA_SASL_MECHANISM).toBe(stage === 'ci-msk' ? 'scram-sha-512' : 'none');
+        expect(env.MESH_APIM_BUS_KAFKA_SASL_MECHANISM).toBe(STAGES[stage].sasl);
+        if (STAGES[stage].iam) expect(env.MESH_APIM_BUS_KAFKA_SECRET_ARN).toBe('');
         // On Lambda the functions talk to the real backends, not the standalone defaults.
         if (fn === 'ApiAutoCreator') expect(env.MESH_APIM_AUTO_CREATOR_TARGET).toBe('apim');
         if (fn === 'RevocationFanout') expect(env.MESH_APIM_REVOCATION_TRANSPORT).toBe('sqs');
@@ -218,13 +291,16 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
         expect(p.StartingPosition).toBe('TRIM_HORIZON');
         expect(p.DestinationConfig).toEqual({ OnFailure: { Destination: getAttArn(`${fn}FailureQueue`) } });
         const group = { ConsumerGroupId: `mesh-apim-${spec.file}` };
-        if (stage === 'ci-msk') {
+        if (stage === 'ci-msk' || stage === 'ci-msk-iam') {
           expect(p.EventSourceArn).toBe(STAGES[stage].cluster);
           expect(p.AmazonManagedKafkaEventSourceConfig).toEqual(group);
           expect(p.SelfManagedEventSource).toBeUndefined();
-          expect(p.SourceAccessConfigurations).toEqual([
-            { Type: 'SASL_SCRAM_512_AUTH', URI: `${ACCOUNT}:AmazonMSK_mesh-apim-AbCdEf` },
-          ]);
+          // MSK IAM: the poller authenticates with the execution role (no source access configuration).
+          expect(p.SourceAccessConfigurations).toEqual(
+            stage === 'ci-msk-iam'
+              ? undefined
+              : [{ Type: 'SASL_SCRAM_512_AUTH', URI: `${ACCOUNT}:AmazonMSK_mesh-apim-AbCdEf` }],
+          );
         } else {
           expect(p.EventSourceArn).toBeUndefined();
           expect(p.SelfManagedKafkaEventSourceConfig).toEqual(group);

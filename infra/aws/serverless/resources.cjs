@@ -5,7 +5,9 @@
 'use strict';
 
 const KAFKA_MODES = ['msk', 'kafka'];
-const KAFKA_AUTHS = ['sasl-scram', 'mtls'];
+const KAFKA_AUTHS = ['sasl-scram', 'mtls', 'iam'];
+// Every function may dead-letter (events/topics.ts TOPICS.deadLetter; the deploy test compares).
+const DEAD_LETTER_TOPIC = 'mesh-apim.dead-letter.v1';
 
 /** Resolves a stage parameter; `optional` ones may be absent or empty. */
 async function param(resolveVariable, name, optional = false) {
@@ -69,6 +71,9 @@ async function settings(resolveVariable, resolveConfigurationProperty) {
   if (!KAFKA_AUTHS.includes(kafkaAuth)) {
     throw new Error(`mesh-apim: kafkaAuth must be one of ${KAFKA_AUTHS.join(', ')}, got "${kafkaAuth}"`);
   }
+  if (kafkaAuth === 'iam' && kafkaMode !== 'msk') {
+    throw new Error('mesh-apim: kafkaAuth=iam (MSK IAM access control) needs kafkaMode=msk');
+  }
   const s = {
     service: await resolveConfigurationProperty(['service']),
     stage: await resolveVariable('sls:stage'),
@@ -76,7 +81,8 @@ async function settings(resolveVariable, resolveConfigurationProperty) {
     kafkaAuth,
     kafkaClusterArn: kafkaMode === 'msk' ? await param(resolveVariable, 'kafkaClusterArn') : '',
     kafkaBootstrapServers: list(await param(resolveVariable, 'kafkaBootstrapServers')),
-    kafkaSecretArn: await param(resolveVariable, 'kafkaSecretArn'),
+    // MSK IAM authenticates with the function's role: no Kafka secret.
+    kafkaSecretArn: await param(resolveVariable, 'kafkaSecretArn', kafkaAuth === 'iam'),
     kafkaServerRootCaSecretArn: await param(resolveVariable, 'kafkaServerRootCaSecretArn', true),
     kafkaSecretKmsKeyArn: await param(resolveVariable, 'kafkaSecretKmsKeyArn', true),
     subnetIds: list(await param(resolveVariable, 'subnetIds')),
@@ -98,6 +104,8 @@ async function settings(resolveVariable, resolveConfigurationProperty) {
 }
 
 function sourceAccess(s) {
+  // MSK IAM: the event source mapping's poller authenticates with the execution role.
+  if (s.kafkaAuth === 'iam') return [];
   const access = [
     {
       Type: s.kafkaAuth === 'mtls' ? 'CLIENT_CERTIFICATE_TLS_AUTH' : 'SASL_SCRAM_512_AUTH',
@@ -124,13 +132,16 @@ function statements(s, fn, names) {
       Resource: arn('logs', `log-group:/aws/lambda/${names.functionName}:*`),
     },
     { Sid: 'NetworkInterfaces', Effect: 'Allow', Action: ENI_ACTIONS, Resource: '*' },
-    {
+  ];
+  const kafkaSecrets = [s.kafkaSecretArn, s.kafkaServerRootCaSecretArn].filter(Boolean);
+  if (kafkaSecrets.length > 0) {
+    st.push({
       Sid: 'KafkaSecrets',
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue'],
-      Resource: [s.kafkaSecretArn, s.kafkaServerRootCaSecretArn].filter(Boolean),
-    },
-  ];
+      Resource: kafkaSecrets,
+    });
+  }
   if (s.kafkaSecretKmsKeyArn) {
     st.push({
       Sid: 'KafkaSecretKey',
@@ -147,6 +158,7 @@ function statements(s, fn, names) {
       Resource: s.kafkaClusterArn,
     });
   }
+  if (s.kafkaAuth === 'iam') st.push(...mskIamStatements(s, fn));
   // X-Ray (provider.tracing.lambda): Serverless grants it only to its own shared role, not to these.
   st.push({
     Sid: 'XRay',
@@ -181,6 +193,54 @@ function statements(s, fn, names) {
   return st;
 }
 
+/**
+ * MSK IAM access control (kafka-cluster:* actions), per function: connect; consume its trigger topic
+ * in its consumer group (the event source mapping's poller uses this role); produce dead letters and
+ * the topics it writes (`produces` in custom.meshApim.functions), idempotently (the bus' producer is).
+ * Topic and group ARNs are the cluster ARN with cluster/ replaced by topic/ or group/ plus the name.
+ */
+function mskIamStatements(s, fn) {
+  const m = /^(arn:[^:]+:kafka:[^:]+:[^:]+:)cluster\/([^/]+\/[^/]+)$/.exec(s.kafkaClusterArn);
+  if (!m) {
+    throw new Error(
+      `mesh-apim: kafkaClusterArn "${s.kafkaClusterArn}" is not an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>)`,
+    );
+  }
+  const [, head, cluster] = m;
+  const topicArn = (t) => `${head}topic/${cluster}/${s.topicPrefix}${t}`;
+  const produced = [...new Set([DEAD_LETTER_TOPIC, ...(fn.produces ?? [])])];
+  return [
+    {
+      Sid: 'MskIamCluster',
+      Effect: 'Allow',
+      Action: [
+        'kafka-cluster:Connect',
+        'kafka-cluster:DescribeClusterDynamicConfiguration',
+        'kafka-cluster:WriteDataIdempotently',
+      ],
+      Resource: s.kafkaClusterArn,
+    },
+    {
+      Sid: 'MskIamConsume',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+      Resource: topicArn(fn.topic),
+    },
+    {
+      Sid: 'MskIamConsumerGroup',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:AlterGroup', 'kafka-cluster:DescribeGroup'],
+      Resource: `${head}group/${cluster}/${s.consumerGroupPrefix}${fn.file}`,
+    },
+    {
+      Sid: 'MskIamProduce',
+      Effect: 'Allow',
+      Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+      Resource: produced.map(topicArn),
+    },
+  ];
+}
+
 function eventSourceMapping(s, fn, names) {
   const props = {
     FunctionName: { Ref: names.lambda },
@@ -188,9 +248,10 @@ function eventSourceMapping(s, fn, names) {
     StartingPosition: fn.startingPosition,
     BatchSize: fn.batchSize,
     MaximumBatchingWindowInSeconds: fn.maximumBatchingWindow,
-    SourceAccessConfigurations: sourceAccess(s),
     DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [names.queue, 'Arn'] } } },
   };
+  const access = sourceAccess(s);
+  if (access.length > 0) props.SourceAccessConfigurations = access;
   const groupId = `${s.consumerGroupPrefix}${fn.file}`;
   if (s.kafkaMode === 'msk') {
     props.EventSourceArn = s.kafkaClusterArn;
