@@ -146,7 +146,7 @@ export class ApiKeyVerifier implements CredentialVerifier {
    * credentialId() memoised by the exact key string, for keys that verified (a cache hit, or an
    * insertion after verification): the id costs a base64url decode and a SHA-256 of the ~1.3 KB
    * signed part, the lookup here one string hash. Forged or invalid keys never enter it. Bounded by
-   * the key strings' bytes (a quarter of the verified-key cache's bound).
+   * the key strings' bytes: a quarter of the one byte bound, the verified keys have the rest.
    */
   private readonly ids: LRUCache<string, string>;
   /** RSA verifications performed (cache misses): lets tests and the bench see the cache work. */
@@ -164,14 +164,17 @@ export class ApiKeyVerifier implements CredentialVerifier {
 
   constructor(options: ApiKeyVerifierOptions = {}) {
     this.allowNoExpiry = options.allowNoExpiry ?? true;
+    // One byte bound (adapter.credentialCacheMaxBytes) for both: a quarter for the id memo.
+    const bound = options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes;
+    const memoBytes = Math.max(1, Math.floor(bound / 4));
     this.cache = new LRUCache<string, CacheEntry>({
       max: options.cacheMaxEntries ?? CACHE_DEFAULTS.apiKeyMaxEntries,
-      maxSize: options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes,
+      maxSize: Math.max(1, bound - memoBytes),
       sizeCalculation: (e) => cacheEntryBytes(e.credential),
     });
     this.ids = new LRUCache<string, string>({
       max: options.cacheMaxEntries ?? CACHE_DEFAULTS.apiKeyMaxEntries,
-      maxSize: Math.max(1, Math.floor((options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes) / 4)),
+      maxSize: memoBytes,
       sizeCalculation: (_id, token) => token.length + ID_ENTRY_OVERHEAD,
     });
   }
