@@ -42,6 +42,9 @@ interface CacheEntry {
   keys: Snapshot['trustedKeys'];
 }
 
+/** Per memoised key id: the 43-character id and the entry's own objects, over-estimated. */
+const ID_ENTRY_OVERHEAD = 192;
+
 const STRIP = { headers: [APIKEY_HEADER], queryParams: [APIKEY_QUERY] } as const;
 
 function str(v: unknown): string | null {
@@ -139,6 +142,13 @@ export class ApiKeyVerifier implements CredentialVerifier {
   readonly type = 'apikey' as const;
   private readonly allowNoExpiry: boolean;
   private readonly cache: LRUCache<string, CacheEntry>;
+  /**
+   * credentialId() memoised by the exact key string, for keys that verified (a cache hit, or an
+   * insertion after verification): the id costs a base64url decode and a SHA-256 of the ~1.3 KB
+   * signed part, the lookup here one string hash. Forged or invalid keys never enter it. Bounded by
+   * the key strings' bytes: a quarter of the one byte bound, the verified keys have the rest.
+   */
+  private readonly ids: LRUCache<string, string>;
   /** RSA verifications performed (cache misses): lets tests and the bench see the cache work. */
   verifications = 0;
 
@@ -147,12 +157,25 @@ export class ApiKeyVerifier implements CredentialVerifier {
     return { entries: this.cache.size, bytes: this.cache.calculatedSize };
   }
 
+  /** Key strings whose id is memoised, and their estimated bytes (tests, diagnostics). */
+  get idMemoStats(): { entries: number; bytes: number } {
+    return { entries: this.ids.size, bytes: this.ids.calculatedSize };
+  }
+
   constructor(options: ApiKeyVerifierOptions = {}) {
     this.allowNoExpiry = options.allowNoExpiry ?? true;
+    // One byte bound (adapter.credentialCacheMaxBytes) for both: a quarter for the id memo.
+    const bound = options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes;
+    const memoBytes = Math.max(1, Math.floor(bound / 4));
     this.cache = new LRUCache<string, CacheEntry>({
       max: options.cacheMaxEntries ?? CACHE_DEFAULTS.apiKeyMaxEntries,
-      maxSize: options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes,
+      maxSize: Math.max(1, bound - memoBytes),
       sizeCalculation: (e) => cacheEntryBytes(e.credential),
+    });
+    this.ids = new LRUCache<string, string>({
+      max: options.cacheMaxEntries ?? CACHE_DEFAULTS.apiKeyMaxEntries,
+      maxSize: memoBytes,
+      sizeCalculation: (_id, token) => token.length + ID_ENTRY_OVERHEAD,
     });
   }
 
@@ -184,7 +207,8 @@ export class ApiKeyVerifier implements CredentialVerifier {
     if (token === '') return { status: 'missing', type: 'apikey' };
 
     // Not a compact JWS (or an undecodable signature): jose would say the same, without the work.
-    const id = credentialId(token);
+    const known = this.ids.get(token);
+    const id = known ?? credentialId(token);
     if (id === null) return this.invalid('MALFORMED');
     const hit = this.cache.get(id);
     if (hit && hit.keys === snapshot.trustedKeys) {
@@ -193,6 +217,7 @@ export class ApiKeyVerifier implements CredentialVerifier {
         this.cache.delete(id);
         return { status: 'expired', type: 'apikey', jti: hit.credential.jti, strip: STRIP };
       }
+      if (known === undefined) this.ids.set(token, id);
       return hit.credential;
     }
 
@@ -205,6 +230,7 @@ export class ApiKeyVerifier implements CredentialVerifier {
       { credential, keys: snapshot.trustedKeys },
       credential.expiresAt === null ? {} : { ttl: Math.max(1, credential.expiresAt - now) },
     );
+    this.ids.set(token, id);
     return credential;
   }
 

@@ -11,7 +11,17 @@ import type { Decision } from '../../domain.ts';
 import type { ProtoCheckRequest } from '../../translate.ts';
 import { wso2Body } from '../../wso2-errors.ts';
 import { type CheckSchema, checkSchema } from './schema.ts';
-import { lenField, lenPrefix, Reader, tagOf, varintField, varintSize, WT_LEN, writeVarint } from './wire.ts';
+import {
+  lenField,
+  lenPrefix,
+  Reader,
+  tagOf,
+  varintField,
+  varintSize,
+  WT_LEN,
+  WT_VARINT,
+  writeVarint,
+} from './wire.ts';
 
 /** google.rpc.Code values Envoy reads from CheckResponse.status (as response.ts). */
 const RPC_OF: Record<Exclude<Decision['kind'], 'allow'>, number> = {
@@ -316,6 +326,53 @@ export class CheckCodec {
     });
   }
 
+  /**
+   * headerOption() for an ASCII key and a number value that varies per call, written in one buffer
+   * (the same bytes as headerOption(field, key, String(value)), without caching them).
+   */
+  private numericHeaderOption(field: number, key: string, value: number): Buffer {
+    const s = this.s;
+    const v = String(value);
+    const kTag = tagOf(s.HeaderValue.key, WT_LEN);
+    const vTag = tagOf(s.HeaderValue.value, WT_LEN);
+    const hvLen =
+      varintSize(kTag) +
+      varintSize(key.length) +
+      key.length +
+      varintSize(vTag) +
+      varintSize(v.length) +
+      v.length;
+    const hTag = tagOf(s.HeaderValueOption.header, WT_LEN);
+    const aTag = tagOf(s.HeaderValueOption.append, WT_LEN);
+    const actTag = tagOf(s.HeaderValueOption.append_action, WT_VARINT);
+    const act = s.OVERWRITE_IF_EXISTS_OR_ADD;
+    const hvoLen =
+      varintSize(hTag) +
+      varintSize(hvLen) +
+      hvLen +
+      varintSize(aTag) +
+      1 +
+      varintSize(actTag) +
+      varintSize(act);
+    const fTag = tagOf(field, WT_LEN);
+    const out = Buffer.allocUnsafe(varintSize(fTag) + varintSize(hvoLen) + hvoLen);
+    let p = writeVarint(out, 0, fTag);
+    p = writeVarint(out, p, hvoLen);
+    p = writeVarint(out, p, hTag);
+    p = writeVarint(out, p, hvLen);
+    p = writeVarint(out, p, kTag);
+    p = writeVarint(out, p, key.length);
+    p += out.write(key, p, 'latin1');
+    p = writeVarint(out, p, vTag);
+    p = writeVarint(out, p, v.length);
+    p += out.write(v, p, 'latin1');
+    p = writeVarint(out, p, aTag);
+    out[p++] = 0;
+    p = writeVarint(out, p, actTag);
+    writeVarint(out, p, act);
+    return out;
+  }
+
   private stringField(field: number, value: string): Buffer {
     // Header option fields and string fields never share a field number within one message.
     return this.pieces.get(field + 1000, '', value, () => lenField(field, value));
@@ -351,15 +408,14 @@ export class CheckCodec {
     }
     const rl = decision.rateLimit;
     if (rl) {
-      for (const [k, v] of [
-        ['x-ratelimit-limit', rl.limit],
-        ['x-ratelimit-remaining', rl.remaining],
-        ['x-ratelimit-reset', rl.resetSeconds],
-      ] as const) {
-        const b = this.headerOption(ok.response_headers_to_add, k, String(v));
-        parts.push(b);
-        okLen += b.length;
-      }
+      // The limit is the tier's (cached piece); remaining and reset change call by call, so they are
+      // written directly: cached, they would be a miss every call and flush the identity pieces.
+      const f = ok.response_headers_to_add;
+      const a = this.headerOption(f, 'x-ratelimit-limit', String(rl.limit));
+      const b = this.numericHeaderOption(f, 'x-ratelimit-remaining', rl.remaining);
+      const c = this.numericHeaderOption(f, 'x-ratelimit-reset', rl.resetSeconds);
+      parts.push(a, b, c);
+      okLen += a.length + b.length + c.length;
     }
     for (const q of decision.queryParamsToRemove) {
       const b = this.stringField(ok.query_parameters_to_remove, q);

@@ -36,6 +36,11 @@ describe('API key cache: one credential, one entry', () => {
     for (const s of spellings) expect((await verifier.verify(req(s), snap, Date.now())).status).toBe('valid');
     expect(verifier.verifications).toBe(1);
     expect(verifier.cacheStats.entries).toBe(1);
+    // Each spelling's id is memoised by its exact string; a second pass answers the same from it.
+    expect(verifier.idMemoStats.entries).toBe(316);
+    const first = await verifier.verify(req(token), snap, Date.now());
+    for (const s of spellings) expect(await verifier.verify(req(s), snap, Date.now())).toBe(first);
+    expect(verifier.verifications).toBe(1);
   });
 
   it('forged signatures are not cached: a flood of them retains no entry', async () => {
@@ -50,6 +55,7 @@ describe('API key cache: one credential, one entry', () => {
       });
     }
     expect(verifier.cacheStats).toEqual({ entries: 0, bytes: 0 });
+    expect(verifier.idMemoStats).toEqual({ entries: 0, bytes: 0 });
   });
 
   it('is bounded in bytes as well as entries: many distinct valid keys never exceed the byte bound', async () => {
@@ -60,9 +66,13 @@ describe('API key cache: one credential, one entry', () => {
       expect((await verifier.verify(req(token), snap, Date.now())).status).toBe('valid');
     }
     const { entries, bytes } = verifier.cacheStats;
-    expect(bytes).toBeLessThanOrEqual(bound);
+    // The verified keys and the id memo share the one bound.
+    expect(bytes + verifier.idMemoStats.bytes).toBeLessThanOrEqual(bound);
     expect(entries).toBeGreaterThan(0);
     expect(entries).toBeLessThan(40);
+    // The memo of key strings is bounded by a quarter of it.
+    expect(verifier.idMemoStats.bytes).toBeLessThanOrEqual(bound / 4);
+    expect(verifier.idMemoStats.entries).toBeLessThan(40);
   });
 
   it('a key revoked by signature (WSO2 revokedjwt) is denied in every spelling of that signature', async () => {

@@ -138,6 +138,10 @@ describe('CheckCodec.encode', () => {
         queryParamsToRemove: ['apikey', 'access_token'],
       }),
     ],
+    [
+      'allow with rate-limit values that change call by call (written, not cached)',
+      allow({ rateLimit: { limit: 1_000_000_000, remaining: 0, resetSeconds: 86_400 } }),
+    ],
     ['allow with nothing to set', allow({ headersToSet: {}, headersToRemove: [] })],
     ['unauthenticated', deny('unauthenticated', { 'www-authenticate': 'Bearer' })],
     ['forbidden', deny('forbidden')],
