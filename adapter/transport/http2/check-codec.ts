@@ -206,11 +206,13 @@ export class CheckCodec {
       } else r.skip(tag);
     }
     r.end = saved;
-    return {
+    const peer: NonNullable<ProtoAttributes['source']> = {
       address: address !== undefined ? { socket_address: { address } } : null,
       principal,
-      certificate,
     };
+    // Only when Envoy sent one (include_peer_certificate): translate reads absent as none.
+    if (certificate) peer.certificate = certificate;
+    return peer;
   }
 
   private mapEntry(r: Reader, end: number, into: Record<string, string>): void {

@@ -39,6 +39,14 @@ describe('CheckCodec.decode', () => {
     );
   });
 
+  it('reads the peer certificate Envoy sends with include_peer_certificate (URL-encoded PEM)', () => {
+    const certificate = '-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A';
+    const p = codec.decode(
+      Req.serialize({ attributes: { source: { principal: 'spiffe://gw', certificate } } }),
+    );
+    expect(p.attributes?.source).toMatchObject({ principal: 'spiffe://gw', certificate });
+  });
+
   it('reads the client address, principal and every header of a realistic request', () => {
     const bytes = Req.serialize({
       attributes: {
