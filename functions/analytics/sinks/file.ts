@@ -42,6 +42,9 @@ export interface FileSinkOptions {
   now?: () => Date;
 }
 
+const OK_RESULT: SinkItemResult = Object.freeze({ ok: true });
+const okResult = (): SinkItemResult => OK_RESULT;
+
 const SEED_TAIL_BYTES = 8 * 1024 * 1024;
 
 export class FileSink implements AnalyticsSink {
@@ -50,6 +53,9 @@ export class FileSink implements AnalyticsSink {
   private fd: number | null = null;
   private size = 0;
   private readonly recent = new Set<string>();
+  /** Insertion order of `recent` as a ring: evicting the oldest costs no iterator per record. */
+  private ring: (string | undefined)[] = [];
+  private ringAt = 0;
   private readonly o: Required<Omit<FileSinkOptions, 'now'>> & { now: () => Date };
 
   constructor(options: FileSinkOptions) {
@@ -87,12 +93,18 @@ export class FileSink implements AnalyticsSink {
     }
   }
 
+  /** Ids are only remembered once (write and seed skip known ones), so the window is FIFO. */
   private remember(id: string): void {
-    if (this.o.dedupWindow <= 0) return;
-    this.recent.delete(id);
+    const max = this.o.dedupWindow;
+    if (max <= 0 || this.recent.has(id)) return;
+    if (this.ring.length < max) this.ring.push(id);
+    else {
+      const old = this.ring[this.ringAt];
+      if (old !== undefined) this.recent.delete(old);
+      this.ring[this.ringAt] = id;
+      this.ringAt = (this.ringAt + 1) % max;
+    }
     this.recent.add(id);
-    if (this.recent.size > this.o.dedupWindow)
-      this.recent.delete(this.recent.values().next().value as string);
   }
 
   private rotate(): void {
@@ -114,7 +126,8 @@ export class FileSink implements AnalyticsSink {
       const prefix = elkPrefix(this.o.now());
       const batchIds = new Set<string>();
       let chunk = '';
-      for (const item of items) {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
         const id = dedupKey(item);
         if (this.recent.has(id) || batchIds.has(id)) continue; // already written: idempotent no-op
         batchIds.add(id);
@@ -128,7 +141,7 @@ export class FileSink implements AnalyticsSink {
         this.size += bytes.length;
         for (const id of batchIds) this.remember(id);
       }
-      return items.map(() => ({ ok: true }));
+      return items.map(okResult);
     } catch (err) {
       throw new SinkUnavailableError('file', `cannot write ${this.file}: ${(err as Error).message}`, {
         cause: err,
