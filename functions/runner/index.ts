@@ -84,7 +84,8 @@ export async function startFunctions(
         return m;
       }),
     ));
-  const deps = busDeps(bus, config, createLogger('functions'));
+  // The caller's logger, when given, for the functions too (the bench silences per-batch lines).
+  const deps = busDeps(bus, config, options.logger ?? createLogger('functions'));
   const running: { sub: Subscription; instance: FunctionInstance; name: string }[] = [];
   try {
     for (const m of modules) {

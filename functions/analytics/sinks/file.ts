@@ -45,6 +45,9 @@ export interface FileSinkOptions {
 const OK_RESULT: SinkItemResult = Object.freeze({ ok: true });
 const okResult = (): SinkItemResult => OK_RESULT;
 
+/** The encode buffer is kept between batches up to this size (a bigger batch allocates its own). */
+const SCRATCH_KEEP_BYTES = 4 * 1024 * 1024;
+
 const SEED_TAIL_BYTES = 8 * 1024 * 1024;
 
 export class FileSink implements AnalyticsSink {
@@ -56,6 +59,7 @@ export class FileSink implements AnalyticsSink {
   /** Insertion order of `recent` as a ring: evicting the oldest costs no iterator per record. */
   private ring: (string | undefined)[] = [];
   private ringAt = 0;
+  private scratch: Buffer = Buffer.allocUnsafe(256 * 1024);
   private readonly o: Required<Omit<FileSinkOptions, 'now'>> & { now: () => Date };
 
   constructor(options: FileSinkOptions) {
@@ -125,20 +129,30 @@ export class FileSink implements AnalyticsSink {
       const fd = this.open();
       const prefix = elkPrefix(this.o.now());
       const batchIds = new Set<string>();
-      let chunk = '';
+      // Lines are encoded one by one into a reused buffer: no batch-sized rope to flatten and
+      // encode, no batch-sized allocation per write. A UTF-16 unit is at most 3 UTF-8 bytes.
+      let buf = this.scratch;
+      let len = 0;
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
         const id = dedupKey(item);
         if (this.recent.has(id) || batchIds.has(id)) continue; // already written: idempotent no-op
         batchIds.add(id);
-        chunk += elkLineWith(prefix, item);
+        const line = elkLineWith(prefix, item);
+        if (len + line.length * 3 > buf.length) {
+          const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, len + line.length * 3));
+          buf.copy(bigger, 0, 0, len);
+          buf = bigger;
+        }
+        len += buf.write(line, len, 'utf8');
       }
-      if (chunk) {
-        const bytes = Buffer.from(chunk);
-        if (this.size > 0 && this.size + bytes.length > this.o.maxBytes) this.rotate();
-        writeSync(this.fd ?? fd, bytes);
-        if (this.o.fsync) fsyncSync(this.fd ?? fd);
-        this.size += bytes.length;
+      if (buf.length <= SCRATCH_KEEP_BYTES) this.scratch = buf;
+      if (len > 0) {
+        if (this.size > 0 && this.size + len > this.o.maxBytes) this.rotate();
+        const out = this.fd ?? fd;
+        for (let at = 0; at < len; ) at += writeSync(out, buf, at, len - at);
+        if (this.o.fsync) fsyncSync(out);
+        this.size += len;
         for (const id of batchIds) this.remember(id);
       }
       return items.map(okResult);
