@@ -67,6 +67,8 @@ export function toAnalyticsEvent(
       };
 }
 
+const OK: RecordOutcome = Object.freeze({ status: 'ok' });
+
 export function analyticsFunction(o: AnalyticsPublisherOptions): KafkaFunction<RequestAttributes> {
   const mapping = o.mapping ?? DEFAULT_MAPPING;
   return {
@@ -77,9 +79,9 @@ export function analyticsFunction(o: AnalyticsPublisherOptions): KafkaFunction<R
       const outcomes: RecordOutcome[] = new Array(records.length);
       const items: SinkItem[] = [];
       const owner: number[] = [];
-      records.forEach(({ event }, i) => {
+      for (let i = 0; i < records.length; i++) {
         try {
-          const a = toAnalyticsEvent(event, mapping);
+          const a = toAnalyticsEvent(records[i]!.event, mapping);
           if ('skip' in a) outcomes[i] = { status: 'skipped', reason: a.skip };
           else {
             items.push(a);
@@ -91,9 +93,20 @@ export function analyticsFunction(o: AnalyticsPublisherOptions): KafkaFunction<R
             error: new AnalyticsMappingError(errorMessage(cause), { cause }),
           };
         }
-      });
+      }
       if (items.length === 0) return outcomes;
       const perSink = await Promise.allSettled(o.sinks.map((s) => s.write(items)));
+      // The common case, every sink answered ok for every item, without a closure per item and sink.
+      const allOk = perSink.every(
+        (settled) =>
+          settled.status === 'fulfilled' &&
+          settled.value.length >= items.length &&
+          settled.value.every((r) => r.ok),
+      );
+      if (allOk) {
+        for (const i of owner) outcomes[i] = OK;
+        return outcomes;
+      }
       items.forEach((_, k) => {
         let retriable: unknown;
         let rejected: unknown;
@@ -114,7 +127,7 @@ export function analyticsFunction(o: AnalyticsPublisherOptions): KafkaFunction<R
         });
         // A retriable failure wins: the retry may well succeed everywhere.
         const error = retriable ?? rejected;
-        outcomes[owner[k]!] = error === undefined ? { status: 'ok' } : { status: 'failed', error };
+        outcomes[owner[k]!] = error === undefined ? OK : { status: 'failed', error };
       });
       return outcomes;
     },

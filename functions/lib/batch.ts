@@ -103,7 +103,12 @@ export async function processBatch<E>(
   const validIndex: number[] = [];
   const consumed = new Set(fn.topics.map((t) => t.name));
 
-  entries.forEach((entry, i) => {
+  // Per record only what differs: the contract is looked up once per topic of the batch (a batch is
+  // one partition), a dead letter's clock is read only when there is one.
+  let lastTopic: string | undefined;
+  let lastContract: TopicContract | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
     if (!entry.ok) {
       const f = entry.failure;
       const info = failureInfo(f.error);
@@ -123,13 +128,17 @@ export async function processBatch<E>(
         status: 'dead-lettered',
         failure: info,
       };
-      return;
+      continue;
     }
     const r = entry.record;
-    const coords = { topic: r.topic, partition: r.partition, offset: r.offset };
     try {
-      const contract = contractForTopic(r.topic, ctx.topicPrefix);
-      if (!contract || !consumed.has(contract.name)) {
+      if (r.topic !== lastTopic) {
+        lastTopic = r.topic;
+        const c = contractForTopic(r.topic, ctx.topicPrefix);
+        lastContract = c && consumed.has(c.name) ? c : undefined;
+      }
+      const contract = lastContract;
+      if (!contract) {
         throw new FunctionError('UNKNOWN_TOPIC', `${fn.name} does not consume topic ${r.topic}`, {
           stage: 'validate',
         });
@@ -140,9 +149,15 @@ export async function processBatch<E>(
     } catch (err) {
       const info = failureInfo(err);
       letters.push(deadLetterFromRecord(fn.name, r, info, ctx.now()));
-      results[i] = { ...coords, status: 'dead-lettered', failure: info };
+      results[i] = {
+        topic: r.topic,
+        partition: r.partition,
+        offset: r.offset,
+        status: 'dead-lettered',
+        failure: info,
+      };
     }
-  });
+  }
 
   if (valid.length > 0) {
     let outcomes: RecordOutcome[];
@@ -158,23 +173,39 @@ export async function processBatch<E>(
     } catch (err) {
       outcomes = valid.map(() => ({ status: 'failed', error: err }));
     }
-    outcomes.forEach((o, j) => {
+    for (let j = 0; j < outcomes.length; j++) {
+      const o = outcomes[j]!;
       const v = valid[j]!;
+      const rec = v.record;
       const i = validIndex[j]!;
-      const coords = { topic: v.record.topic, partition: v.record.partition, offset: v.record.offset };
-      if (o.status === 'ok') results[i] = { ...coords, status: 'ok' };
-      else if (o.status === 'skipped') results[i] = { ...coords, status: 'skipped', reason: o.reason };
+      if (o.status === 'ok')
+        results[i] = { topic: rec.topic, partition: rec.partition, offset: rec.offset, status: 'ok' };
+      else if (o.status === 'skipped')
+        results[i] = {
+          topic: rec.topic,
+          partition: rec.partition,
+          offset: rec.offset,
+          status: 'skipped',
+          reason: o.reason,
+        };
       else if (isRetriable(o.error)) {
         retryCause ??= o.error;
         const error = errorMessage(o.error);
+        const coords = { topic: rec.topic, partition: rec.partition, offset: rec.offset };
         retry.push({ ...coords, error });
         results[i] = { ...coords, status: 'retry', error };
       } else {
         const info = failureInfo(o.error);
-        letters.push(deadLetterFromRecord(fn.name, v.record, info, ctx.now()));
-        results[i] = { ...coords, status: 'dead-lettered', failure: info };
+        letters.push(deadLetterFromRecord(fn.name, rec, info, ctx.now()));
+        results[i] = {
+          topic: rec.topic,
+          partition: rec.partition,
+          offset: rec.offset,
+          status: 'dead-lettered',
+          failure: info,
+        };
       }
-    });
+    }
   }
   const out: BatchOutcome = { results: results as PerRecordResult[], letters, retry };
   if (retryCause !== undefined) out.retryCause = retryCause;
@@ -198,11 +229,16 @@ export async function settleBatch<E>(
 ): Promise<BatchSummary> {
   const started = performance.now();
   const outcome = await processBatch(fn, entries, ctx);
-  const count = (s: PerRecordResult['status']) => outcome.results.filter((r) => r.status === s).length;
+  let ok = 0;
+  let skipped = 0;
+  for (const r of outcome.results) {
+    if (r.status === 'ok') ok++;
+    else if (r.status === 'skipped') skipped++;
+  }
   const metrics = (): BatchMetrics => ({
     records: entries.length,
-    processed: count('ok'),
-    skipped: count('skipped'),
+    processed: ok,
+    skipped,
     deadLettered: outcome.retry.length > 0 ? 0 : outcome.letters.length,
     failures: outcome.retry.length,
     durationMs: Math.round(performance.now() - started),
@@ -222,7 +258,7 @@ export async function settleBatch<E>(
     );
   }
   try {
-    await deadLetters.publish(outcome.letters);
+    if (outcome.letters.length > 0) await deadLetters.publish(outcome.letters);
   } catch (err) {
     logBatchMetrics(
       ctx.logger,

@@ -1,8 +1,10 @@
 /**
  * The local runner: the functions in-process against any Bus (embedded log, Kafka consumer group,
  * MemoryBus in tests). Per function, one consumer group `<prefix>mesh-apim.functions.<name>` on its
- * trigger topics; each delivered batch becomes the same Lambda-shaped event Lambda would build and
- * goes through the same handler. The bus commits the batch only when the handler resolves; a thrown
+ * trigger topics; each delivered batch goes through the same handler and batch core Lambda runs, by
+ * the handler's record entry point (`handler.records`: no base64 encode + decode of every value, which
+ * only exists because Lambda delivers base64), or as the Lambda-shaped event when a shape is asked
+ * for (tests exercise both shapes) or the handler has no record entry point. The bus commits the batch only when the handler resolves; a thrown
  * BatchRetryError (or any error) leaves it uncommitted and the bus delivers it again after its
  * backoff (100 ms doubling to 5 s), exactly Lambda's retry-the-batch behaviour. Poison records are
  * dead-lettered by the handler itself, through the bus.
@@ -31,7 +33,10 @@ export interface StartFunctionsOptions {
   /** Instead of the registry (tests). */
   modules?: readonly FunctionModule[];
   logger?: Logger;
-  /** Event shape handed to handlers (default self-managed; both are exercised by tests). */
+  /**
+   * Hand handlers this Lambda event shape instead of the records (default: the records, through
+   * `handler.records`; both shapes are exercised by tests).
+   */
   shape?: LambdaEventShape;
 }
 
@@ -39,18 +44,27 @@ export function consumerGroup(config: Config, fn: string): string {
   return `${config.bus.topicPrefix}mesh-apim.functions.${fn}`;
 }
 
-/** Runs one function over one batch the way Lambda would: Lambda-shaped event, context, throw = retry. */
+/**
+ * Runs one function over one batch the way Lambda would: same batch core, context, throw = retry;
+ * the Lambda-shaped event only when `shape` is given or the handler has no record entry point.
+ */
 export function batchInvoker(
   instance: FunctionInstance,
   fn: string,
   options: { shape?: LambdaEventShape; bootstrapServers?: string } = {},
 ) {
+  const direct = options.shape === undefined ? instance.handler.records : undefined;
   return async (batch: Batch): Promise<void> => {
+    const context = { awsRequestId: randomUUID(), functionName: fn };
+    if (direct) {
+      await direct(batch.records, context);
+      return;
+    }
     const event = buildLambdaKafkaEvent(batch.records, {
       shape: options.shape ?? 'self-managed',
       ...(options.bootstrapServers ? { bootstrapServers: options.bootstrapServers } : {}),
     });
-    await instance.handler(event, { awsRequestId: randomUUID(), functionName: fn });
+    await instance.handler(event, context);
   };
 }
 
@@ -70,7 +84,8 @@ export async function startFunctions(
         return m;
       }),
     ));
-  const deps = busDeps(bus, config, createLogger('functions'));
+  // The caller's logger, when given, for the functions too (the bench silences per-batch lines).
+  const deps = busDeps(bus, config, options.logger ?? createLogger('functions'));
   const running: { sub: Subscription; instance: FunctionInstance; name: string }[] = [];
   try {
     for (const m of modules) {

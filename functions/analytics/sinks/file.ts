@@ -42,6 +42,12 @@ export interface FileSinkOptions {
   now?: () => Date;
 }
 
+const OK_RESULT: SinkItemResult = Object.freeze({ ok: true });
+const okResult = (): SinkItemResult => OK_RESULT;
+
+/** The encode buffer is kept between batches up to this size (a bigger batch allocates its own). */
+const SCRATCH_KEEP_BYTES = 4 * 1024 * 1024;
+
 const SEED_TAIL_BYTES = 8 * 1024 * 1024;
 
 export class FileSink implements AnalyticsSink {
@@ -50,6 +56,10 @@ export class FileSink implements AnalyticsSink {
   private fd: number | null = null;
   private size = 0;
   private readonly recent = new Set<string>();
+  /** Insertion order of `recent` as a ring: evicting the oldest costs no iterator per record. */
+  private ring: (string | undefined)[] = [];
+  private ringAt = 0;
+  private scratch: Buffer = Buffer.allocUnsafe(256 * 1024);
   private readonly o: Required<Omit<FileSinkOptions, 'now'>> & { now: () => Date };
 
   constructor(options: FileSinkOptions) {
@@ -87,12 +97,18 @@ export class FileSink implements AnalyticsSink {
     }
   }
 
+  /** Ids are only remembered once (write and seed skip known ones), so the window is FIFO. */
   private remember(id: string): void {
-    if (this.o.dedupWindow <= 0) return;
-    this.recent.delete(id);
+    const max = this.o.dedupWindow;
+    if (max <= 0 || this.recent.has(id)) return;
+    if (this.ring.length < max) this.ring.push(id);
+    else {
+      const old = this.ring[this.ringAt];
+      if (old !== undefined) this.recent.delete(old);
+      this.ring[this.ringAt] = id;
+      this.ringAt = (this.ringAt + 1) % max;
+    }
     this.recent.add(id);
-    if (this.recent.size > this.o.dedupWindow)
-      this.recent.delete(this.recent.values().next().value as string);
   }
 
   private rotate(): void {
@@ -113,22 +129,33 @@ export class FileSink implements AnalyticsSink {
       const fd = this.open();
       const prefix = elkPrefix(this.o.now());
       const batchIds = new Set<string>();
-      let chunk = '';
-      for (const item of items) {
+      // Lines are encoded one by one into a reused buffer: no batch-sized rope to flatten and
+      // encode, no batch-sized allocation per write. A UTF-16 unit is at most 3 UTF-8 bytes.
+      let buf = this.scratch;
+      let len = 0;
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
         const id = dedupKey(item);
         if (this.recent.has(id) || batchIds.has(id)) continue; // already written: idempotent no-op
         batchIds.add(id);
-        chunk += elkLineWith(prefix, item);
+        const line = elkLineWith(prefix, item);
+        if (len + line.length * 3 > buf.length) {
+          const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, len + line.length * 3));
+          buf.copy(bigger, 0, 0, len);
+          buf = bigger;
+        }
+        len += buf.write(line, len, 'utf8');
       }
-      if (chunk) {
-        const bytes = Buffer.from(chunk);
-        if (this.size > 0 && this.size + bytes.length > this.o.maxBytes) this.rotate();
-        writeSync(this.fd ?? fd, bytes);
-        if (this.o.fsync) fsyncSync(this.fd ?? fd);
-        this.size += bytes.length;
+      if (buf.length <= SCRATCH_KEEP_BYTES) this.scratch = buf;
+      if (len > 0) {
+        if (this.size > 0 && this.size + len > this.o.maxBytes) this.rotate();
+        const out = this.fd ?? fd;
+        for (let at = 0; at < len; ) at += writeSync(out, buf, at, len - at);
+        if (this.o.fsync) fsyncSync(out);
+        this.size += len;
         for (const id of batchIds) this.remember(id);
       }
-      return items.map(() => ({ ok: true }));
+      return items.map(okResult);
     } catch (err) {
       throw new SinkUnavailableError('file', `cannot write ${this.file}: ${(err as Error).message}`, {
         cause: err,
