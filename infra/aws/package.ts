@@ -179,7 +179,7 @@ function serverlessPackage(
 ): void {
   const bin = path.join(repoRoot, 'node_modules/.bin/serverless');
   const env = offlineServerlessEnv(region);
-  if (allowMissing) env.MESH_APIM_ALLOW_MISSING_HANDLERS = '1';
+  if (allowMissing) env.BUNDLE_ALLOW_MISSING_HANDLERS = '1';
   const r = spawnSync(bin, ['package', '--stage', stage, '--region', region, '--package', out, ...extra], {
     cwd: repoRoot,
     env,

@@ -7,8 +7,8 @@
  *     deployment artifacts are created;
  *   - `serverless invoke local -f <fn>`: that function's bundle, before it is loaded.
  * The bundling itself is infra/aws/package.ts `bundle` (TypeScript, run with tsx in a child process:
- * the framework loads plugins with require()). MESH_APIM_ALLOW_MISSING_HANDLERS=1 writes placeholder
- * bundles for missing sources (see package.ts); MESH_APIM_SKIP_BUNDLE=1 uses the bundles as they are
+ * the framework loads plugins with require()). BUNDLE_ALLOW_MISSING_HANDLERS=1 writes placeholder
+ * bundles for missing sources (see package.ts); BUNDLE_SKIP=1 uses the bundles as they are
  * (`deploy --package <dir>` needs no bundles at all).
  */
 const { spawnSync } = require('node:child_process');
@@ -26,14 +26,14 @@ class MeshApimBundlePlugin {
   }
 
   bundle(functionKey) {
-    if (process.env.MESH_APIM_SKIP_BUNDLE === '1') {
-      this.log?.notice?.('mesh-apim: MESH_APIM_SKIP_BUNDLE=1, using the existing .build/functions bundles');
+    if (process.env.BUNDLE_SKIP === '1') {
+      this.log?.notice?.('mesh-apim: BUNDLE_SKIP=1, using the existing .build/functions bundles');
       return;
     }
     const serviceDir = this.serverless.serviceDir;
     const args = ['--import', 'tsx', path.join(serviceDir, 'infra/aws/package.ts'), 'bundle'];
     if (functionKey) args.push('--function', functionKey);
-    if (process.env.MESH_APIM_ALLOW_MISSING_HANDLERS === '1') args.push('--allow-missing-handlers');
+    if (process.env.BUNDLE_ALLOW_MISSING_HANDLERS === '1') args.push('--allow-missing-handlers');
     // stdout stays clean: invoke local prints the handler's result there.
     const r = spawnSync(process.execPath, args, { cwd: serviceDir, stdio: ['ignore', 2, 2] });
     if (r.status !== 0) {
