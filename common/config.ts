@@ -867,9 +867,6 @@ export const NON_SETTING_ENV = new Set([
   'MESH_APIM_CACHE',
   'MESH_APIM_BENCH_BIN',
   'MESH_APIM_WSO2_CONTRACTS',
-  // Packaging (infra/aws/serverless/bundle-plugin.cjs): may be set in the shell that runs invoke local.
-  'MESH_APIM_ALLOW_MISSING_HANDLERS',
-  'MESH_APIM_SKIP_BUNDLE',
 ]);
 
 /**
