@@ -603,7 +603,7 @@ export const ConfigSchema = z.object({
         .enum(['none', 'stripe'])
         .default('none')
         .describe(
-          'usage-billing: where closed usage windows are billed; none = the function is not started locally (Lambda: not deployed unless billingProvider is set).',
+          'usage-billing: where closed usage windows are billed; none = the local runner does not start usage-billing (serverless.yml sets stripe: give the stage billingStripeSecretArn and billingMapping).',
         ),
       billingStripeUrl: z
         .string()

@@ -69,6 +69,7 @@ const FUNCTIONS = {
   ApiAutoCreator: { file: 'api-auto-creator', topic: TOPICS.serviceLifecycle.name, batchSize: 10, window: 1 },
   RevocationFanout: { file: 'revocation-fanout', topic: TOPICS.tokenRevoked.name, batchSize: 100, window: 0 },
   UsageMetering: { file: 'usage-metering', topic: TOPICS.requestAttributes.name, batchSize: 500, window: 5 },
+  UsageBilling: { file: 'usage-billing', topic: TOPICS.usage.name, batchSize: 100, window: 5 },
 } as const;
 
 /** Environment the functions get that is not a mesh-apim setting (every other name must be documented). */
@@ -142,6 +143,14 @@ function expectedStatements(stage: keyof typeof STAGES, fn: keyof typeof FUNCTIO
       Resource: `${ACCOUNT}:mesh-apim/apim-AbCdEf`,
     });
   }
+  if (fn === 'UsageBilling') {
+    st.push({
+      Sid: 'SecretBillingStripeSecret',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: `${ACCOUNT}:mesh-apim/stripe-AbCdEf`,
+    });
+  }
   if (fn === 'RevocationFanout') {
     st.push({ Sid: 'AdapterQueueDiscovery', Effect: 'Allow', Action: ['sqs:ListQueues'], Resource: '*' });
     st.push({
@@ -201,7 +210,15 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
         // On Lambda the functions talk to the real backends, not the standalone defaults.
         if (fn === 'ApiAutoCreator') expect(env.MESH_APIM_AUTO_CREATOR_TARGET).toBe('apim');
         if (fn === 'RevocationFanout') expect(env.MESH_APIM_REVOCATION_TRANSPORT).toBe('sqs');
-        if (fn === 'UsageMetering') expect(env.MESH_APIM_FUNCTIONS_USAGE_LATENESS_MS).toBe('300000');
+        if (fn === 'UsageMetering') {
+          expect(env.MESH_APIM_FUNCTIONS_USAGE_LATENESS_MS).toBe('300000');
+          // The meter state survives a cold start in the compacted state topic.
+          expect(env.MESH_APIM_FUNCTIONS_USAGE_STATE_TOPIC).toBe('true');
+        }
+        if (fn === 'UsageBilling') {
+          expect(env.MESH_APIM_FUNCTIONS_BILLING_PROVIDER).toBe('stripe');
+          expect(env.MESH_APIM_FUNCTIONS_BILLING_STRIPE_SECRET_ARN).toBe(`${ACCOUNT}:mesh-apim/stripe-AbCdEf`);
+        }
         // Secrets travel by ARN only.
         for (const [k, v] of Object.entries(env)) {
           if (/SECRET|PASSWORD|TOKEN/.test(k))
@@ -304,6 +321,21 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
     expect(
       (t.Resources.RevocationFanoutLambdaFunction!.Properties as Json).ReservedConcurrentExecutions,
     ).toBeUndefined();
+  });
+
+  it('closes idle usage hours on a schedule that invokes usage-metering (and only it)', () => {
+    const rules = byType('AWS::Events::Rule');
+    expect(rules).toHaveLength(1);
+    const p = rules[0]![1].Properties as Json;
+    expect(p.ScheduleExpression).toBe('rate(5 minutes)');
+    expect(p.State).toBe('ENABLED');
+    const targets = p.Targets as { Arn: unknown }[];
+    expect(targets).toHaveLength(1);
+    expect(targets[0]!.Arn).toEqual(getAttArn('UsageMeteringLambdaFunction'));
+    const perms = byType('AWS::Lambda::Permission').map(([, r]) => r.Properties as Json);
+    expect(perms).toContainEqual(
+      expect.objectContaining({ Principal: 'events.amazonaws.com', FunctionName: getAttArn('UsageMeteringLambdaFunction') }),
+    );
   });
 
   it('ships one zip per function; real bundles unless the handler was missing when packaged', () => {
