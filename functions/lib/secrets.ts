@@ -217,7 +217,8 @@ function applyApimSecret(arn: string, text: string, apim: Config['apim']): void 
 function applyStripeSecret(arn: string, text: string, functions: Config['functions']): void {
   const t = text.trim();
   functions.billingStripeSecretKey = t.startsWith('{')
-    ? requireKeys(arn, parseJsonObject(arn, t, '{"secretKey"} or the key'), ['secretKey'], 'Stripe key').secretKey
+    ? requireKeys(arn, parseJsonObject(arn, t, '{"secretKey"} or the key'), ['secretKey'], 'Stripe key')
+        .secretKey
     : t;
 }
 

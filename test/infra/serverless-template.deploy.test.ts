@@ -217,7 +217,9 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
         }
         if (fn === 'UsageBilling') {
           expect(env.MESH_APIM_FUNCTIONS_BILLING_PROVIDER).toBe('stripe');
-          expect(env.MESH_APIM_FUNCTIONS_BILLING_STRIPE_SECRET_ARN).toBe(`${ACCOUNT}:mesh-apim/stripe-AbCdEf`);
+          expect(env.MESH_APIM_FUNCTIONS_BILLING_STRIPE_SECRET_ARN).toBe(
+            `${ACCOUNT}:mesh-apim/stripe-AbCdEf`,
+          );
         }
         // Secrets travel by ARN only.
         for (const [k, v] of Object.entries(env)) {
@@ -334,7 +336,10 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
     expect(targets[0]!.Arn).toEqual(getAttArn('UsageMeteringLambdaFunction'));
     const perms = byType('AWS::Lambda::Permission').map(([, r]) => r.Properties as Json);
     expect(perms).toContainEqual(
-      expect.objectContaining({ Principal: 'events.amazonaws.com', FunctionName: getAttArn('UsageMeteringLambdaFunction') }),
+      expect.objectContaining({
+        Principal: 'events.amazonaws.com',
+        FunctionName: getAttArn('UsageMeteringLambdaFunction'),
+      }),
     );
   });
 
