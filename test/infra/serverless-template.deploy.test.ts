@@ -68,8 +68,8 @@ const FUNCTIONS = {
   },
   ApiAutoCreator: { file: 'api-auto-creator', topic: TOPICS.serviceLifecycle.name, batchSize: 10, window: 1 },
   RevocationFanout: { file: 'revocation-fanout', topic: TOPICS.tokenRevoked.name, batchSize: 100, window: 0 },
-  UsageMetering: { file: 'usage-metering', topic: TOPICS.requestAttributes.name, batchSize: 500, window: 5 },
   UsageBilling: { file: 'usage-billing', topic: TOPICS.usage.name, batchSize: 100, window: 5 },
+  UsageMetering: { file: 'usage-metering', topic: TOPICS.requestAttributes.name, batchSize: 500, window: 5 },
 } as const;
 
 /** Environment the functions get that is not a mesh-apim setting (every other name must be documented). */
@@ -313,7 +313,7 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
     expect((t.Resources.ApiAutoCreatorLambdaFunction!.Properties as Json).ReservedConcurrentExecutions).toBe(
       1,
     );
-    // usage-metering's windows live in the warm container: one container for every partition.
+    // usage-metering: batches and the idle-close schedule share one state (state topic): one writer at a time.
     expect((t.Resources.UsageMeteringLambdaFunction!.Properties as Json).ReservedConcurrentExecutions).toBe(
       1,
     );
