@@ -40,6 +40,7 @@ export class StripeUsageClient {
 
   async post(req: UsageRecordRequest): Promise<PostedUsageRecord> {
     let attempts = 0;
+    let key = req.idempotencyKey;
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.o.secretKey}`,
       'content-type': 'application/x-www-form-urlencoded',
@@ -57,7 +58,7 @@ export class StripeUsageClient {
           try {
             res = await this.fetchImpl(url, {
               method: 'POST',
-              headers,
+              headers: { ...headers, 'idempotency-key': key },
               body,
               signal: AbortSignal.timeout(this.o.timeoutMs),
             });
@@ -79,7 +80,13 @@ export class StripeUsageClient {
               attempts,
               replayed: res.headers.get('idempotent-replayed') === 'true',
             };
-          if (verdict.kind === 'retry') throw new RetryableAnswer(verdict.reason, verdict.retryAfterMs);
+          if (verdict.kind === 'retry') {
+            // Stripe keeps a 5xx that began executing under its key and replays it for 24 h. `set` of
+            // the same quantity at the same timestamp is idempotent by itself, so a fresh key is safe.
+            if (res.status >= 500 && res.headers.get('idempotent-replayed') === 'true')
+              key = `${req.idempotencyKey}:a${attempts + 1}`;
+            throw new RetryableAnswer(verdict.reason, verdict.retryAfterMs);
+          }
           if (verdict.kind === 'unavailable')
             throw new AbortError(new BillingUnavailableError(`Stripe refused: ${verdict.reason}`));
           throw new AbortError(new BillingRejectedError(res.status, verdict.reason, verdict.error));

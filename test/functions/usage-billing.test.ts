@@ -143,6 +143,21 @@ describe('usage-billing handler against the fake Stripe', () => {
     expect(stripe.total('si_gold')).toBe(1204);
   });
 
+  it('a 500 Stripe saved under the key (replayed on retry) is retried under a fresh key: set keeps it idempotent', async () => {
+    const { batch } = setup();
+    stripe.failNext(1, 500, {}, true);
+    expect(await batch([win()])).toMatchObject({ processed: 1 });
+    expect(stripe.requests.map((r) => [r.status, r.replayed])).toEqual([
+      [500, false],
+      [500, true],
+      [200, false],
+    ]);
+    expect(stripe.requests[2]?.headers['idempotency-key']).toBe(
+      `mesh-apim-usage:si_gold:${sample.windowId}:r1:a3`,
+    );
+    expect(stripe.total('si_gold')).toBe(1204);
+  });
+
   it('429 with Retry-After is waited out; Stripe-Should-Retry: false on a 500 is final', async () => {
     const { batch, deadLetters } = setup();
     stripe.failNext(1, 429, { 'retry-after': '0.05' });

@@ -41,7 +41,12 @@ export class FakeStripe {
   private readonly idempotency = new Map<string, Stored>();
   /** item -> timestamp -> quantity. */
   private readonly usage = new Map<string, Map<number, number>>();
-  private readonly faults: { status: number; headers: Record<string, string>; body: unknown }[] = [];
+  private readonly faults: {
+    status: number;
+    headers: Record<string, string>;
+    body: unknown;
+    stored: boolean;
+  }[] = [];
   private server: Server | null = null;
   url = '';
 
@@ -67,11 +72,12 @@ export class FakeStripe {
   }
 
   /** The next n requests are answered with this status (default a 500 api_error) before executing. */
-  failNext(n: number, status = 500, headers: Record<string, string> = {}): void {
+  failNext(n: number, status = 500, headers: Record<string, string> = {}, stored = false): void {
     for (let i = 0; i < n; i++)
       this.faults.push({
         status,
         headers,
+        stored,
         body: {
           error: {
             type: status === 429 ? 'rate_limit_error' : 'api_error',
@@ -123,7 +129,7 @@ export class FakeStripe {
     const auth = headers.authorization ?? '';
     if (auth !== `Bearer ${this.secretKey}`)
       return error(401, 'invalid_request_error', 'Invalid API Key provided');
-    const fault = this.faults.shift();
+    const fault = this.faults[0]?.stored ? undefined : this.faults.shift();
     if (fault) return send(fault.status, fault.body, fault.headers);
     const m = /^\/v1\/subscription_items\/([^/]+)\/usage_records$/.exec(path);
     if (req.method !== 'POST' || !m)
@@ -149,7 +155,11 @@ export class FakeStripe {
         return send(stored.status, stored.body, { 'idempotent-replayed': 'true' });
       }
     }
-    const answer = this.execute(decodeURIComponent(m[1] ?? ''), account, form);
+    // A fault after execution began (stored: true) is saved under the key like any answer.
+    const late = this.faults[0]?.stored ? this.faults.shift() : undefined;
+    const answer = late
+      ? { status: late.status, body: late.body }
+      : this.execute(decodeURIComponent(m[1] ?? ''), account, form);
     // Stripe saves the result of a request that began executing, errors included.
     if (key !== undefined) this.idempotency.set(key, { fingerprint, ...answer });
     send(answer.status, answer.body);
