@@ -618,6 +618,83 @@ export const ConfigSchema = z.object({
         .describe(
           'usage-metering: event ids remembered per hour and partition for events without a checkId (older adapters); beyond it windows are marked exact: false.',
         ),
+      usageCloseIdleMs: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(60_000)
+        .describe(
+          'usage-metering: period of the wall-clock close of idle partitions (an hour whose end + usageLatenessMs has passed by the clock closes without further events); 0 = off (the Lambda schedule is separate: serverless.yml usageCloseSchedule).',
+        ),
+      usageStateTopic: z
+        .boolean()
+        .default(false)
+        .describe(
+          'usage-metering: keep the meter state in the compacted mesh-apim.usage-state.v1 topic (restored at a cold start) instead of <dataDir>/usage/meter-state-<runner>.json; on for Lambda (serverless.yml).',
+        ),
+      usageRunnerId: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]*$/)
+        .default('')
+        .describe(
+          "usage-metering: names the local runner's state file <dataDir>/usage/meter-state-<id>.json (empty = meter-state.json). The file is locked while a runner holds it: a second runner on the same data dir and id refuses to start.",
+        ),
+      billingProvider: z
+        .enum(['none', 'stripe'])
+        .default('none')
+        .describe(
+          'usage-billing: where closed usage windows are billed; none = the local runner does not start usage-billing (serverless.yml sets stripe: give the stage billingStripeSecretArn and billingMapping).',
+        ),
+      billingStripeUrl: z
+        .string()
+        .default('https://api.stripe.com')
+        .describe('usage-billing: Stripe API base URL (a local fake in tests).'),
+      billingStripeSecretKey: z
+        .string()
+        .default('')
+        .describe(
+          'usage-billing: Stripe secret key (sk_...), sent as Authorization: Bearer; on Lambda resolved from billingStripeSecretArn.',
+        ),
+      billingStripeSecretArn: z
+        .string()
+        .default('')
+        .describe('usage-billing: Secrets Manager ARN holding the Stripe secret key (Lambda).'),
+      billingStripeVersion: z
+        .string()
+        .default('')
+        .describe('usage-billing: Stripe-Version header (empty = the account default).'),
+      billingMappingFile: z
+        .string()
+        .default('')
+        .describe(
+          'usage-billing: YAML file mapping (application, API, tier, key type) to Stripe subscription items (docs/usage-metering.md); required with billingProvider stripe unless billingMapping is set.',
+        ),
+      billingMapping: z
+        .string()
+        .default('')
+        .describe('usage-billing: the same mapping inline (YAML or JSON text; Lambda environment).'),
+      billingMaxAttempts: z
+        .number()
+        .int()
+        .positive()
+        .default(5)
+        .describe(
+          'usage-billing: attempts per usage record on 409/429/5xx/network errors before the batch is retried.',
+        ),
+      billingBackoffMs: z
+        .number()
+        .int()
+        .positive()
+        .default(500)
+        .describe(
+          'usage-billing: first backoff between attempts (doubles; a Retry-After header wins when longer).',
+        ),
+      billingTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(10_000)
+        .describe('usage-billing: timeout of one Stripe request.'),
     })
     .prefault({}),
 

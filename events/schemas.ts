@@ -20,6 +20,7 @@ import { ServiceDeleted, ServiceDeployed, ServiceLifecycle } from './service-lif
 import { TokenRevoked } from './token-revoked.ts';
 import { TOPICS, type TopicKey } from './topics.ts';
 import { Usage } from './usage.ts';
+import { UsageMeterState } from './usage-meter-state.ts';
 
 /**
  * Every event type by its `type` value (also the samples directory and the schema file name).
@@ -34,6 +35,7 @@ export const EVENT_SCHEMAS = {
   'dead-letter': DeadLetter,
   'apim-analytics': AnalyticsEvent,
   usage: Usage,
+  'usage-meter-state': UsageMeterState,
 } satisfies Record<string, z.ZodType>;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;

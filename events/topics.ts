@@ -11,6 +11,7 @@ import { RequestAttributes } from './request-attributes.ts';
 import { ServiceLifecycle } from './service-lifecycle.ts';
 import { TokenRevoked } from './token-revoked.ts';
 import { Usage } from './usage.ts';
+import { UsageMeterState } from './usage-meter-state.ts';
 
 export interface TopicContract<S extends z.ZodType = z.ZodType> {
   /** Logical name (key in infra/topics.yaml). */
@@ -72,6 +73,14 @@ export const TOPICS = {
     // Compacted on windowId: the latest revision of every window survives.
     key: (e) => e.windowId,
     description: 'Closed hourly usage windows per application, API, tier and key type (usage-metering)',
+  }),
+  usageMeterState: topic({
+    logical: 'usage-meter-state',
+    name: 'mesh-apim.usage-meter-state.v1',
+    schema: UsageMeterState,
+    // Compacted on the consumer: the latest state survives; a cold start reads it back.
+    key: (e) => e.consumer,
+    description: "usage-metering's meter state after every batch (restored at a Lambda cold start)",
   }),
   deadLetter: topic({
     logical: 'dead-letter',

@@ -19,12 +19,15 @@ export interface FunctionModule {
   /** Trigger topics (the runner subscribes to their wire names with bus.topicPrefix). */
   topics: readonly TopicContract[];
   create(deps: FunctionDeps): FunctionInstance;
+  /** false = the local runner leaves it out unless named (usage-billing without a billing provider). */
+  enabled?(config: FunctionDeps['config']): boolean;
 }
 
 export const FUNCTIONS: Record<string, () => Promise<FunctionModule>> = {
   'analytics-publisher': async () => (await import('./analytics-publisher.ts')).module,
   'api-auto-creator': async () => (await import('./api-auto-creator.ts')).module,
   'revocation-fanout': async () => (await import('./revocation-fanout.ts')).module,
+  'usage-billing': async () => (await import('./usage-billing.ts')).module,
   'usage-metering': async () => (await import('./usage-metering.ts')).module,
 };
 

@@ -213,6 +213,15 @@ function applyApimSecret(arn: string, text: string, apim: Config['apim']): void 
   apim.password = password;
 }
 
+/** The Stripe secret key of usage-billing: the secret string itself, or {"secretKey":"sk_..."}. */
+function applyStripeSecret(arn: string, text: string, functions: Config['functions']): void {
+  const t = text.trim();
+  functions.billingStripeSecretKey = t.startsWith('{')
+    ? requireKeys(arn, parseJsonObject(arn, t, '{"secretKey"} or the key'), ['secretKey'], 'Stripe key')
+        .secretKey
+    : t;
+}
+
 /**
  * The config with every configured secret applied (a copy; the input is not changed). No ARN set:
  * returns the config itself without creating a client or calling AWS.
@@ -220,11 +229,13 @@ function applyApimSecret(arn: string, text: string, apim: Config['apim']): void 
 export async function resolveSecrets(config: Config, options: ResolveSecretsOptions = {}): Promise<Config> {
   const { secretArn, caSecretArn } = config.bus.kafka;
   const apimArn = config.apim.secretArn;
-  if (!secretArn && !caSecretArn && !apimArn) return config;
-  const [kafkaText, caText, apimText] = await Promise.all([
+  const stripeArn = config.functions.billingStripeSecretArn;
+  if (!secretArn && !caSecretArn && !apimArn && !stripeArn) return config;
+  const [kafkaText, caText, apimText, stripeText] = await Promise.all([
     secretArn ? secretText(secretArn, options) : null,
     caSecretArn ? secretText(caSecretArn, options) : null,
     apimArn ? secretText(apimArn, options) : null,
+    stripeArn ? secretText(stripeArn, options) : null,
   ]);
   const resolved = structuredClone(config);
   // A malformed secret is not kept: once the operator fixes it, the next invocation reads it again.
@@ -240,11 +251,13 @@ export async function resolveSecrets(config: Config, options: ResolveSecretsOpti
   apply(secretArn, kafkaText, (a, t) => applyKafkaSecret(a, t, resolved.bus.kafka));
   apply(caSecretArn, caText, (a, t) => applyCaSecret(a, t, resolved.bus.kafka));
   apply(apimArn, apimText, (a, t) => applyApimSecret(a, t, resolved.apim));
+  apply(stripeArn, stripeText, (a, t) => applyStripeSecret(a, t, resolved.functions));
   options.logger?.info(
     {
       kafkaSecret: secretArn || undefined,
       kafkaCaSecret: caSecretArn || undefined,
       apimSecret: apimArn || undefined,
+      stripeSecret: stripeArn || undefined,
       saslMechanism: resolved.bus.kafka.saslMechanism,
       mtls: Boolean(resolved.bus.kafka.sslCert),
     },

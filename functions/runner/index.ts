@@ -77,13 +77,15 @@ export async function startFunctions(
   const log = options.logger ?? createLogger('functions.runner');
   const modules =
     options.modules ??
-    (await Promise.all(
-      (options.only ?? functionNames()).map(async (n) => {
-        const m = await loadFunction(n);
-        if (!m) throw new Error(`unknown function "${n}" (known: ${functionNames().join(', ')})`);
-        return m;
-      }),
-    ));
+    (
+      await Promise.all(
+        (options.only ?? functionNames()).map(async (n) => {
+          const m = await loadFunction(n);
+          if (!m) throw new Error(`unknown function "${n}" (known: ${functionNames().join(', ')})`);
+          return m;
+        }),
+      )
+    ).filter((m) => options.only !== undefined || m.enabled?.(config) !== false);
   // The caller's logger, when given, for the functions too (the bench silences per-batch lines).
   const deps = busDeps(bus, config, options.logger ?? createLogger('functions'));
   const running: { sub: Subscription; instance: FunctionInstance; name: string }[] = [];

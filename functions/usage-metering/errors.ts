@@ -28,3 +28,14 @@ export class UsageStateError extends FunctionError {
     });
   }
 }
+
+/** Another live runner holds the state file: two writers would overwrite each other's counts. */
+export class UsageStateLockedError extends FunctionError {
+  constructor(file: string, owner: { host?: string; pid?: number }) {
+    super(
+      'USAGE_STATE_LOCKED',
+      `${file} is locked by another runner (host ${owner.host ?? '?'}, pid ${owner.pid ?? '?'}); give each runner on one data dir its own functions.usageRunnerId, or stop the other`,
+      { retriable: false, details: owner },
+    );
+  }
+}

@@ -88,6 +88,10 @@ interface PartitionState {
   topic: string;
   partition: number;
   maxEventMs: number;
+  /** Watermark raised by the wall clock while the partition is idle (closeIdle). */
+  clockWatermark: number;
+  /** Wall-clock time of the partition's last batch (touch), for closeIdle. */
+  lastActivityMs: number;
   /** Hours starting before this were forgotten: their events are refused. */
   retainedFrom: number;
   hours: Map<number, HourState>;
@@ -153,6 +157,9 @@ export interface MeterState {
     topic: string;
     partition: number;
     maxEventMs: number | null;
+    /** Absent in state written before the wall-clock close. */
+    clockWatermark?: number | null;
+    lastActivityMs?: number | null;
     retainedFrom: number | null;
     hours: { start: number; closed: boolean; legacy: string[]; windows: WindowAgg[] }[];
   }[];
@@ -175,14 +182,50 @@ export class UsageMeter {
     const k = `${topic}\0${partition}`;
     let p = this.partitions.get(k);
     if (!p) {
-      p = { topic, partition, maxEventMs: -Infinity, retainedFrom: -Infinity, hours: new Map() };
+      p = {
+        topic,
+        partition,
+        maxEventMs: -Infinity,
+        clockWatermark: -Infinity,
+        lastActivityMs: -Infinity,
+        retainedFrom: -Infinity,
+        hours: new Map(),
+      };
       this.partitions.set(k, p);
     }
     return p;
   }
 
   watermarkOf(p: PartitionState): number {
-    return p.maxEventMs - this.options.latenessMs;
+    return Math.max(p.maxEventMs - this.options.latenessMs, p.clockWatermark);
+  }
+
+  /** A batch of this partition arrived at wall-clock `nowMs` (the partition is not idle). */
+  touch(topic: string, partition: number, nowMs: number): void {
+    const p = this.partitionOf(topic, partition);
+    if (nowMs > p.lastActivityMs) p.lastActivityMs = nowMs;
+  }
+
+  /**
+   * Processing-time close for idle partitions: with no events the watermark never moves, so the last
+   * hour would stay open forever. A partition without a batch for latenessMs of wall clock gets the
+   * watermark `nowMs - latenessMs`: an hour closes once its end + lateness has passed by the clock.
+   * Only idle partitions, so a consumer catching up on a backlog (event time far behind the clock)
+   * still closes by event time instead of turning its whole backlog into late amendments. An event
+   * arriving later for a clock-closed hour amends it (revision n+1), as any late event does.
+   * Call advance() after it. Returns the partitions whose watermark moved.
+   */
+  closeIdle(nowMs: number): number {
+    let moved = 0;
+    const wm = nowMs - this.options.latenessMs;
+    for (const p of this.partitions.values()) {
+      if (nowMs - p.lastActivityMs < this.options.latenessMs) continue;
+      if (wm > p.clockWatermark && wm > p.maxEventMs - this.options.latenessMs) {
+        p.clockWatermark = wm;
+        moved += 1;
+      }
+    }
+    return moved;
   }
 
   ingest(topic: string, partition: number, event: RequestAttributes): IngestResult {
@@ -406,6 +449,8 @@ export class UsageMeter {
         topic: p.topic,
         partition: p.partition,
         maxEventMs: finite(p.maxEventMs),
+        clockWatermark: finite(p.clockWatermark),
+        lastActivityMs: finite(p.lastActivityMs),
         retainedFrom: finite(p.retainedFrom),
         hours: [...p.hours.values()].map((h) => ({
           start: h.start,
@@ -434,6 +479,8 @@ export class UsageMeter {
     for (const sp of state.partitions) {
       const p = m.partitionOf(sp.topic, sp.partition);
       p.maxEventMs = orMinusInf(sp.maxEventMs);
+      p.clockWatermark = orMinusInf(sp.clockWatermark ?? null);
+      p.lastActivityMs = orMinusInf(sp.lastActivityMs ?? null);
       p.retainedFrom = orMinusInf(sp.retainedFrom);
       for (const h of sp.hours) {
         p.hours.set(h.start, {

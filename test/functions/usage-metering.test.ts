@@ -16,6 +16,7 @@ import {
   kafkaBatchHandler,
 } from '../../functions/lib/index.ts';
 import { loadFunction } from '../../functions/registry.ts';
+import { FileStateStore } from '../../functions/usage-metering/state-store.ts';
 import { definition, module, stateFileOf } from '../../functions/usage-metering.ts';
 import { requestAttributes } from './fixtures.ts';
 
@@ -159,19 +160,26 @@ describe('usage-metering state file (local runner restarts)', () => {
     const stateFile = stateFileOf(config);
     const bus = new MemoryBus();
     const deps = busDeps(bus, config, createLogger('test'));
-    const run = (events: RequestAttributes[], firstOffset: number) =>
-      kafkaBatchHandler(
-        definition(deps, { stateFile }),
-        deps,
-      )(
-        buildLambdaKafkaEvent(inRecordsFromValues(TOPICS.requestAttributes.name, events, { firstOffset }), {
-          shape: 'self-managed',
-        }),
-      );
+    const run = async (events: RequestAttributes[], firstOffset: number) => {
+      // A new definition = new memory; the lock is released like a dead process's would be.
+      const fn = definition(deps, { store: new FileStateStore(stateFile).lock() });
+      try {
+        return await kafkaBatchHandler(
+          fn,
+          deps,
+        )(
+          buildLambdaKafkaEvent(inRecordsFromValues(TOPICS.requestAttributes.name, events, { firstOffset }), {
+            shape: 'self-managed',
+          }),
+        );
+      } finally {
+        await fn.close();
+      }
+    };
     // Process 1 counts the first half, then "crashes" before its offsets were committed.
     await run(hour4.slice(0, 10), 0);
     expect(existsSync(stateFile)).toBe(true);
-    // Process 2 (a new definition = new memory) gets the batch again, then the rest.
+    // Process 2 gets the batch again, then the rest.
     const again = await run(hour4.slice(0, 10), 0);
     expect(again).toMatchObject({ processed: 0, skipped: 10 });
     await run([...hour4.slice(10), closer], 10);

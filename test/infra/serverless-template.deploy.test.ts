@@ -86,7 +86,15 @@ const FUNCTIONS = {
     topic: TOPICS.requestAttributes.name,
     batchSize: 500,
     window: 5,
-    produces: [TOPICS.usage.name],
+    produces: [TOPICS.usage.name, TOPICS.usageMeterState.name],
+    reads: [TOPICS.usageMeterState.name],
+  },
+  UsageBilling: {
+    file: 'usage-billing',
+    topic: TOPICS.usage.name,
+    batchSize: 100,
+    window: 5,
+    produces: [],
   },
 } as const;
 
@@ -193,6 +201,23 @@ function expectedStatements(stage: keyof typeof STAGES, fn: keyof typeof FUNCTIO
         ),
       },
     );
+    const reads: readonly string[] = 'reads' in FUNCTIONS[fn] ? FUNCTIONS[fn].reads : [];
+    if (reads.length > 0) {
+      st.push(
+        {
+          Sid: 'MskIamRead',
+          Effect: 'Allow',
+          Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+          Resource: reads.map((t) => `${kafka}:topic/${cluster}/${t}`),
+        },
+        {
+          Sid: 'MskIamReadGroups',
+          Effect: 'Allow',
+          Action: ['kafka-cluster:AlterGroup', 'kafka-cluster:DescribeGroup'],
+          Resource: `${kafka}:group/${cluster}/*.replay.*`,
+        },
+      );
+    }
   }
   st.push({
     Sid: 'XRay',
@@ -212,6 +237,14 @@ function expectedStatements(stage: keyof typeof STAGES, fn: keyof typeof FUNCTIO
       Effect: 'Allow',
       Action: ['secretsmanager:GetSecretValue'],
       Resource: `${ACCOUNT}:mesh-apim/apim-AbCdEf`,
+    });
+  }
+  if (fn === 'UsageBilling') {
+    st.push({
+      Sid: 'SecretBillingStripeSecret',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: `${ACCOUNT}:mesh-apim/stripe-AbCdEf`,
     });
   }
   if (fn === 'RevocationFanout') {
@@ -274,7 +307,17 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
         // On Lambda the functions talk to the real backends, not the standalone defaults.
         if (fn === 'ApiAutoCreator') expect(env.MESH_APIM_AUTO_CREATOR_TARGET).toBe('apim');
         if (fn === 'RevocationFanout') expect(env.MESH_APIM_REVOCATION_TRANSPORT).toBe('sqs');
-        if (fn === 'UsageMetering') expect(env.MESH_APIM_FUNCTIONS_USAGE_LATENESS_MS).toBe('300000');
+        if (fn === 'UsageMetering') {
+          expect(env.MESH_APIM_FUNCTIONS_USAGE_LATENESS_MS).toBe('300000');
+          // The meter state survives a cold start in the compacted state topic.
+          expect(env.MESH_APIM_FUNCTIONS_USAGE_STATE_TOPIC).toBe('true');
+        }
+        if (fn === 'UsageBilling') {
+          expect(env.MESH_APIM_FUNCTIONS_BILLING_PROVIDER).toBe('stripe');
+          expect(env.MESH_APIM_FUNCTIONS_BILLING_STRIPE_SECRET_ARN).toBe(
+            `${ACCOUNT}:mesh-apim/stripe-AbCdEf`,
+          );
+        }
         // Secrets travel by ARN only.
         for (const [k, v] of Object.entries(env)) {
           if (/SECRET|PASSWORD|TOKEN/.test(k))
@@ -370,7 +413,7 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
     expect((t.Resources.ApiAutoCreatorLambdaFunction!.Properties as Json).ReservedConcurrentExecutions).toBe(
       1,
     );
-    // usage-metering's windows live in the warm container: one container for every partition.
+    // usage-metering: batches and the idle-close schedule share one state (state topic): one writer at a time.
     expect((t.Resources.UsageMeteringLambdaFunction!.Properties as Json).ReservedConcurrentExecutions).toBe(
       1,
     );
@@ -380,6 +423,24 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
     expect(
       (t.Resources.RevocationFanoutLambdaFunction!.Properties as Json).ReservedConcurrentExecutions,
     ).toBeUndefined();
+  });
+
+  it('closes idle usage hours on a schedule that invokes usage-metering (and only it)', () => {
+    const rules = byType('AWS::Events::Rule');
+    expect(rules).toHaveLength(1);
+    const p = rules[0]![1].Properties as Json;
+    expect(p.ScheduleExpression).toBe('rate(5 minutes)');
+    expect(p.State).toBe('ENABLED');
+    const targets = p.Targets as { Arn: unknown }[];
+    expect(targets).toHaveLength(1);
+    expect(targets[0]!.Arn).toEqual(getAttArn('UsageMeteringLambdaFunction'));
+    const perms = byType('AWS::Lambda::Permission').map(([, r]) => r.Properties as Json);
+    expect(perms).toContainEqual(
+      expect.objectContaining({
+        Principal: 'events.amazonaws.com',
+        FunctionName: getAttArn('UsageMeteringLambdaFunction'),
+      }),
+    );
   });
 
   it('ships one zip per function; real bundles unless the handler was missing when packaged', () => {

@@ -196,7 +196,9 @@ function statements(s, fn, names) {
 /**
  * MSK IAM access control (kafka-cluster:* actions), per function: connect; consume its trigger topic
  * in its consumer group (the event source mapping's poller uses this role); produce dead letters and
- * the topics it writes (`produces` in custom.meshApim.functions), idempotently (the bus' producer is).
+ * the topics it writes (`produces` in custom.meshApim.functions), idempotently (the bus' producer is);
+ * read the topics it reads besides its trigger (`reads`: the bus reads them with a throw-away
+ * `<clientId>.replay.<uuid>` group).
  * Topic and group ARNs are the cluster ARN with cluster/ replaced by topic/ or group/ plus the name.
  */
 function mskIamStatements(s, fn) {
@@ -209,6 +211,23 @@ function mskIamStatements(s, fn) {
   const [, head, cluster] = m;
   const topicArn = (t) => `${head}topic/${cluster}/${s.topicPrefix}${t}`;
   const produced = [...new Set([DEAD_LETTER_TOPIC, ...(fn.produces ?? [])])];
+  const read = fn.reads ?? [];
+  const reads = read.length
+    ? [
+        {
+          Sid: 'MskIamRead',
+          Effect: 'Allow',
+          Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+          Resource: read.map(topicArn),
+        },
+        {
+          Sid: 'MskIamReadGroups',
+          Effect: 'Allow',
+          Action: ['kafka-cluster:AlterGroup', 'kafka-cluster:DescribeGroup'],
+          Resource: `${head}group/${cluster}/*.replay.*`,
+        },
+      ]
+    : [];
   return [
     {
       Sid: 'MskIamCluster',
@@ -238,6 +257,7 @@ function mskIamStatements(s, fn) {
       Action: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
       Resource: produced.map(topicArn),
     },
+    ...reads,
   ];
 }
 

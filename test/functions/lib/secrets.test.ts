@@ -129,6 +129,23 @@ describe('resolveSecrets: API Manager credentials', () => {
   });
 });
 
+describe('resolveSecrets: the Stripe key of usage-billing', () => {
+  const STRIPE_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:mesh-apim/stripe-AbCdEf';
+  it('the secret string itself or {"secretKey"} -> functions.billingStripeSecretKey', async () => {
+    secret(STRIPE_ARN, 'sk_live_plain\n');
+    const env = { MESH_APIM_FUNCTIONS_BILLING_STRIPE_SECRET_ARN: STRIPE_ARN };
+    expect((await resolveSecrets(config(env), { client })).functions.billingStripeSecretKey).toBe(
+      'sk_live_plain',
+    );
+    sm.reset();
+    clearSecretCache();
+    secret(STRIPE_ARN, { secretKey: 'sk_live_json' });
+    expect((await resolveSecrets(config(env), { client })).functions.billingStripeSecretKey).toBe(
+      'sk_live_json',
+    );
+  });
+});
+
 describe('resolveSecrets: malformed secrets fail clearly, not retriable, without leaking values', () => {
   it('missing password: names the ARN and the key, not the values', async () => {
     secret(KAFKA_ARN, { username: 'alice-the-user' });

@@ -265,3 +265,34 @@ describe('SeqSet', () => {
     expect(s.toJSON()).toEqual([0, 9]);
   });
 });
+
+describe('UsageMeter.closeIdle (wall-clock close of idle partitions)', () => {
+  const T = (s: string) => Date.parse(s);
+  it('closes an idle partition once end + lateness passed by the clock; the state carries the clock watermark', () => {
+    const m = new UsageMeter(OPTS);
+    m.ingest(TOPIC, 0, ev({ seq: 1, at: '2026-11-26T04:30:00.000Z' }));
+    m.touch(TOPIC, 0, T('2026-11-26T04:30:01.000Z'));
+    m.advance();
+    expect(m.closeIdle(T('2026-11-26T05:04:59.999Z'))).toBe(1); // watermark moved, hour still open
+    m.advance();
+    expect(m.pending(NOW)).toHaveLength(0);
+    m.closeIdle(T('2026-11-26T05:05:00.000Z'));
+    m.advance();
+    expect(m.pending(NOW).map((p) => p.event.counts.allowed)).toEqual([1]);
+    const restored = UsageMeter.fromState(OPTS, m.toState());
+    // An event of the clock-closed hour after a restore is late (amends), not a fresh open hour.
+    expect(restored.ingest(TOPIC, 0, ev({ seq: 2, at: '2026-11-26T04:59:00.000Z' }))).toEqual({
+      kind: 'counted',
+      late: true,
+    });
+  });
+
+  it('leaves a partition alone while batches arrive (a backlog closes by event time)', () => {
+    const m = new UsageMeter(OPTS);
+    m.ingest(TOPIC, 0, ev({ seq: 1, at: '2026-11-26T04:30:00.000Z' }));
+    m.touch(TOPIC, 0, T('2026-11-26T09:00:00.000Z')); // catching up hours late
+    expect(m.closeIdle(T('2026-11-26T09:04:00.000Z'))).toBe(0);
+    m.advance();
+    expect(m.pending(NOW)).toHaveLength(0);
+  });
+});
