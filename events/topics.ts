@@ -9,6 +9,7 @@ import { ControlPlaneChanged } from './control-plane-changed.ts';
 import { DeadLetter } from './dead-letter.ts';
 import { RequestAttributes } from './request-attributes.ts';
 import { ServiceLifecycle } from './service-lifecycle.ts';
+import { ThrottleCounts } from './throttle-counts.ts';
 import { TokenRevoked } from './token-revoked.ts';
 import { Usage } from './usage.ts';
 
@@ -72,6 +73,14 @@ export const TOPICS = {
     // Compacted on windowId: the latest revision of every window survives.
     key: (e) => e.windowId,
     description: 'Closed hourly usage windows per application, API, tier and key type (usage-metering)',
+  }),
+  throttle: topic({
+    logical: 'throttle',
+    name: 'mesh-apim.throttle.v1',
+    schema: ThrottleCounts,
+    // One partition, keyed by instance: each instance's reports stay in order; every instance reads all.
+    key: (e) => `${e.instance.id}~${e.instance.boot}`,
+    description: 'Per-instance throttle counts and leases every sync interval: cluster-wide quotas (adapter/quota)',
   }),
   deadLetter: topic({
     logical: 'dead-letter',
