@@ -19,13 +19,13 @@ import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
 import { monitorLoopDelay } from './loop-delay.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
+import { QuotaSync } from './quota/sync.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import type { SnapshotSource } from './snapshot/source.ts';
 import { type RefreshResult, SnapshotStore } from './snapshot/store.ts';
 import { ensureSigningKey, type SigningKey } from './standalone/issuer.ts';
 import { FRAGMENTS_DIR, StandaloneSource } from './standalone/source.ts';
-import { QuotaSync } from './quota/sync.ts';
 import { ThrottleState } from './throttle.ts';
 
 export interface AdapterServices {
@@ -126,7 +126,10 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const store = new SnapshotStore(source, { metrics, debounceMs: deps.reloadDebounceMs ?? 100 });
   if (source instanceof ApimSnapshotSource) registerApimMetrics(metrics.registry, source, clock);
   // Cluster-wide quotas need the bus the instances share; without one every quota is per instance.
-  const quota = deps.bus && config.adapter.throttleSync ? createQuotaSync(config, deps.bus, clock, metrics, instanceId) : null;
+  const quota =
+    deps.bus && config.adapter.throttleSync
+      ? createQuotaSync(config, deps.bus, clock, metrics, instanceId)
+      : null;
   const throttle = new ThrottleState(config.adapter.throttleMaxKeys, {
     onRefused: (anonymous) =>
       metrics.throttleRefused.inc({ client: anonymous ? 'unauthenticated' : 'authenticated' }),

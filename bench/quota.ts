@@ -45,7 +45,9 @@ try {
     nodes.push(await startInstance(dir, name, brokers, prefix, { 'adapter.throttleSyncIntervalMs': syncMs }));
   }
   await waitFor('3 instances in sync', async () =>
-    (await Promise.all(nodes.map(readyz))).every((r) => r.throttleSync?.mode === 'synced' && r.throttleSync.instances === 3),
+    (await Promise.all(nodes.map(readyz))).every(
+      (r) => r.throttleSync?.mode === 'synced' && r.throttleSync.instances === 3,
+    ),
   );
   for (const [name, targets] of [
     ['even (3x spread over 3 instances)', () => nodes],
@@ -55,7 +57,9 @@ try {
     const r = await paced(targets, '/bronze/v1/pets', RATE, MINUTE - 300);
     const w = allowedInWindow(r, start, MINUTE);
     console.log(
-      `${name}: allowed ${w.allowed} in the minute of ${r.sent} sent; bound ${bound} (1.02 L) + ${oneInterval} (one interval) = ${bound + oneInterval}; floor ${0.98 * L}; by ${JSON.stringify(w.by)}; failed ${r.other}; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+      `${name}: allowed ${w.allowed} in the minute of ${r.sent} sent; bound ${bound} (1.02 L) + ${oneInterval} (one interval) = ${bound + oneInterval}; floor ${0.98 * L}; by ${JSON.stringify(w.by)}; failed ${r.other}; load ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
     );
   }
 } finally {

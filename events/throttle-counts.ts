@@ -5,7 +5,7 @@
  * no counters is a heartbeat: it keeps the instance's leases alive.
  */
 import { z } from 'zod';
-import { envelope, IsoTime } from './common.ts';
+import { envelope } from './common.ts';
 
 export const ThrottleCounter = z.object({
   key: z.string().min(1).describe('Throttle counter key (adapter/throttle.ts throttleKey: level and parts)'),
@@ -17,7 +17,9 @@ export const ThrottleCounter = z.object({
     .number()
     .int()
     .min(0)
-    .describe('Count this instance may reach before the next report: count + its lease of the remaining budget'),
+    .describe(
+      'Count this instance may reach before the next report: count + its lease of the remaining budget',
+    ),
   demand: z
     .number()
     .int()

@@ -80,7 +80,8 @@ export const TOPICS = {
     schema: ThrottleCounts,
     // One partition, keyed by instance: each instance's reports stay in order; every instance reads all.
     key: (e) => `${e.instance.id}~${e.instance.boot}`,
-    description: 'Per-instance throttle counts and leases every sync interval: cluster-wide quotas (adapter/quota)',
+    description:
+      'Per-instance throttle counts and leases every sync interval: cluster-wide quotas (adapter/quota)',
   }),
   deadLetter: topic({
     logical: 'dead-letter',

@@ -109,7 +109,17 @@ export class QuotaLeases implements ThrottleBudget {
     const start = windowStartOf(now, windowMs);
     let e = this.own.get(key);
     if (!e || e.windowStart !== start || e.windowMs !== windowMs) {
-      e = { key, windowStart: start, windowMs, limit, count, ceiling: count, demandNow: 0, demandLast: 0, sent: null };
+      e = {
+        key,
+        windowStart: start,
+        windowMs,
+        limit,
+        count,
+        ceiling: count,
+        demandNow: 0,
+        demandLast: 0,
+        sent: null,
+      };
       this.own.set(key, e);
       this.lease(e, now);
     } else if (e.limit !== limit) {
@@ -296,7 +306,11 @@ export class QuotaLeases implements ThrottleBudget {
  * first, the units left over to the largest fractions (ties: lowest id). Every instance computing
  * from the same reports gets the same split.
  */
-export function largestRemainder(total: number, shares: readonly { id: string; weight: number }[], self: string): number {
+export function largestRemainder(
+  total: number,
+  shares: readonly { id: string; weight: number }[],
+  self: string,
+): number {
   let sum = 0;
   for (const s of shares) sum += s.weight;
   let floors = 0;

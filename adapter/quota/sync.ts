@@ -114,7 +114,11 @@ export class QuotaSync {
       }),
     ]);
     clearTimeout(timeout);
-    if (!waited) this.log.warn({ topic: this.topic }, 'throttle topic not read up to its end yet: fallback quotas apply');
+    if (!waited)
+      this.log.warn(
+        { topic: this.topic },
+        'throttle topic not read up to its end yet: fallback quotas apply',
+      );
   }
 
   /** Resolves true once caught up (retrying until stopped), false when stopped first. */
@@ -206,7 +210,10 @@ export class QuotaSync {
       // Every start reads the topic first: not a fault.
     } else if (mode !== 'synced') {
       this.fallbackEntered.inc({ reason: mode });
-      this.log.warn({ mode, status: this.leases.status(now) }, 'quotas fall back to limit / expected instances');
+      this.log.warn(
+        { mode, status: this.leases.status(now) },
+        'quotas fall back to limit / expected instances',
+      );
     } else if (this.lastMode !== null) this.log.info('quotas are shared across instances again');
     this.lastMode = mode;
   }

@@ -178,7 +178,10 @@ export async function paced(
               result.allowed += 1;
               result.allowedBy[i.name] = (result.allowedBy[i.name] ?? 0) + 1;
               const ctx = res.requestContext as { receivedAt?: string } | null;
-              result.allowedAt.push({ at: ctx?.receivedAt ? Date.parse(ctx.receivedAt) : Number.NaN, by: i.name });
+              result.allowedAt.push({
+                at: ctx?.receivedAt ? Date.parse(ctx.receivedAt) : Number.NaN,
+                by: i.name,
+              });
             } else if (res.httpStatus === 429) {
               result.throttled += 1;
             } else {
@@ -207,7 +210,11 @@ export function emptyResult(): LoadResult {
  * Allowed checks the adapters received within [start, start + windowMs): the count the quota is
  * about, whatever the client-side delays (a loaded machine answers late, never in another window).
  */
-export function allowedInWindow(r: LoadResult, start: number, windowMs: number): { allowed: number; by: Record<string, number> } {
+export function allowedInWindow(
+  r: LoadResult,
+  start: number,
+  windowMs: number,
+): { allowed: number; by: Record<string, number> } {
   const by: Record<string, number> = {};
   let allowed = 0;
   for (const a of r.allowedAt) {

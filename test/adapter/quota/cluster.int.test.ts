@@ -52,7 +52,10 @@ const upper = (rate: number) => Math.floor(L * 1.02) + oneInterval(rate);
 const SYNC = { 'adapter.throttleSyncIntervalMs': INTERVAL_MS, 'adapter.throttleSyncLeaseTimeoutMs': 3000 };
 const fallbacks = async (ns: Instance[]) =>
   (await Promise.all(ns.map((n) => metric(n, 'mesh_apim_throttle_sync_fallback_decisions_total')))).join(',');
-const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 
 describe.skipIf(!brokers)('cluster-wide quotas (3 adapter processes, real Kafka)', () => {
   let dir: string;
@@ -86,7 +89,9 @@ describe.skipIf(!brokers)('cluster-wide quotas (3 adapter processes, real Kafka)
 
   it('3x the rate spread evenly over 3 instances: 0.98 L <= allowed <= 1.02 L + one interval', async () => {
     const r = await window(() => nodes);
-    console.log(`[quota] even: allowed ${r.allowed} of ${r.sent} sent (bound ${upper(RATE)}), by ${JSON.stringify(r.by)}, other ${JSON.stringify(r.reasons)}, fallback decisions ${await fallbacks(nodes)}; load ${load()}`);
+    console.log(
+      `[quota] even: allowed ${r.allowed} of ${r.sent} sent (bound ${upper(RATE)}), by ${JSON.stringify(r.by)}, other ${JSON.stringify(r.reasons)}, fallback decisions ${await fallbacks(nodes)}; load ${load()}`,
+    );
     expect(r.allowed).toBeGreaterThanOrEqual(0.98 * L);
     expect(r.allowed).toBeLessThanOrEqual(upper(RATE));
     // Every instance served part of it: each holds a lease.
@@ -95,7 +100,9 @@ describe.skipIf(!brokers)('cluster-wide quotas (3 adapter processes, real Kafka)
 
   it('3x the rate all on one instance: the lease follows the demand', async () => {
     const r = await window(() => [nodes[0]!]);
-    console.log(`[quota] skewed: allowed ${r.allowed} of ${r.sent} sent (bound ${upper(RATE)}), other ${JSON.stringify(r.reasons)}; load ${load()}`);
+    console.log(
+      `[quota] skewed: allowed ${r.allowed} of ${r.sent} sent (bound ${upper(RATE)}), other ${JSON.stringify(r.reasons)}; load ${load()}`,
+    );
     expect(r.allowed).toBeGreaterThanOrEqual(0.98 * L);
     expect(r.allowed).toBeLessThanOrEqual(upper(RATE));
   });
@@ -108,7 +115,9 @@ describe.skipIf(!brokers)('cluster-wide quotas (3 adapter processes, real Kafka)
     await stopInstance(nodes[2]!, 'SIGKILL');
     await paced(() => nodes.slice(0, 2), '/petstore/v1/pets', RATE, start + WINDOW - 300 - Date.now(), r);
     const w = allowedInWindow(r, start, WINDOW);
-    console.log(`[quota] kill: allowed ${w.allowed} of ${r.sent} sent (bound ${upper(RATE)}), by ${JSON.stringify(w.by)}; load ${load()}`);
+    console.log(
+      `[quota] kill: allowed ${w.allowed} of ${r.sent} sent (bound ${upper(RATE)}), by ${JSON.stringify(w.by)}; load ${load()}`,
+    );
     expect(w.allowed).toBeGreaterThanOrEqual(0.98 * L);
     expect(w.allowed).toBeLessThanOrEqual(upper(RATE));
     await waitFor('q2 seen dead', async () => (await readyz(nodes[0]!)).throttleSync?.instances === 2);
@@ -124,13 +133,22 @@ describe.skipIf(!brokers)('cluster-wide quotas (3 adapter processes, real Kafka)
       joined = n;
       nodes.push(n);
     });
-    while (!joined && Date.now() < start + J / 2) await paced(() => nodes.slice(0, 2), '/join/v1/pets', L / 60, 500, r);
+    while (!joined && Date.now() < start + J / 2)
+      await paced(() => nodes.slice(0, 2), '/join/v1/pets', L / 60, 500, r);
     await starting;
     const joinedAt = Date.now() - start;
     const before = allowedInWindow(r, start, J).allowed;
-    await paced(() => [nodes[0]!, nodes[1]!, joined!], '/join/v1/pets', L / 20, start + J - 300 - Date.now(), r);
+    await paced(
+      () => [nodes[0]!, nodes[1]!, joined!],
+      '/join/v1/pets',
+      L / 20,
+      start + J - 300 - Date.now(),
+      r,
+    );
     const w = allowedInWindow(r, start, J);
-    console.log(`[quota] join at ${joinedAt} ms: allowed ${w.allowed} of ${r.sent} sent (${before} before the join; bound ${upper(L / 20)}), by ${JSON.stringify(w.by)}; load ${load()}`);
+    console.log(
+      `[quota] join at ${joinedAt} ms: allowed ${w.allowed} of ${r.sent} sent (${before} before the join; bound ${upper(L / 20)}), by ${JSON.stringify(w.by)}; load ${load()}`,
+    );
     expect(joinedAt).toBeLessThan(J - 10_000);
     expect(w.by.q3 ?? 0).toBeGreaterThan(0);
     expect(w.allowed).toBeGreaterThanOrEqual(0.98 * L);
@@ -142,13 +160,16 @@ describe.skipIf(!brokers)('cluster-wide quotas (3 adapter processes, real Kafka)
     await kafkaSh('stop');
     await waitFor(
       'fallback on every instance',
-      async () => (await Promise.all(targets.map(readyz))).every((r) => r.throttleSync?.mode === 'broker-unreachable'),
+      async () =>
+        (await Promise.all(targets.map(readyz))).every((r) => r.throttleSync?.mode === 'broker-unreachable'),
       30_000,
     );
     const status = (await readyz(targets[0]!)).throttleSync!;
     const r = await window(() => targets);
     const share = Math.ceil(L / status.expectedInstances);
-    console.log(`[quota] broker down: allowed ${r.allowed} of ${r.sent} sent, by ${JSON.stringify(r.by)}, expected instances ${status.expectedInstances}, share ${share}; load ${load()}`);
+    console.log(
+      `[quota] broker down: allowed ${r.allowed} of ${r.sent} sent, by ${JSON.stringify(r.by)}, expected instances ${status.expectedInstances}, share ${share}; load ${load()}`,
+    );
     expect(status.expectedInstances).toBe(3);
     for (const n of targets) {
       expect(r.by[n.name] ?? 0).toBeLessThanOrEqual(share);

@@ -57,7 +57,8 @@ class Cluster {
   step(now: number, brokerUp = true): void {
     const due = this.inTransit.filter((m) => m.at <= now);
     this.inTransit = this.inTransit.filter((m) => m.at > now);
-    for (const m of due) for (const n of this.nodes) if (n !== m.from && n.alive) n.leases.ingest(m.report, now);
+    for (const m of due)
+      for (const n of this.nodes) if (n !== m.from && n.alive) n.leases.ingest(m.report, now);
     this.nodes.forEach((n, i) => {
       if (!n.alive) return;
       // Instances tick out of phase with each other, as real timers do.
@@ -72,7 +73,15 @@ class Cluster {
 }
 
 /** Runs `ms` of load: `perMs(t)` lists the instances that get a request at ms t. */
-function run(c: Cluster, from: number, ms: number, limit: number, windowMs: number, perMs: (t: number) => Node[], brokerUp = () => true) {
+function run(
+  c: Cluster,
+  from: number,
+  ms: number,
+  limit: number,
+  windowMs: number,
+  perMs: (t: number) => Node[],
+  brokerUp = () => true,
+) {
   for (let t = from; t < from + ms; t++) {
     c.step(t, brokerUp());
     for (const n of perMs(t)) if (n.alive) c.hit(n, limit, windowMs, t);
