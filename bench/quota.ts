@@ -27,6 +27,8 @@ if (!brokers) {
   console.error('bench:quota needs Kafka: set KAFKA_BROKERS (infra/kafka/kafka.sh start)');
   process.exit(2);
 }
+// The adapter processes inherit it: their logs would drown the result lines.
+process.env.MESH_APIM_LOG_LEVEL ??= 'warn';
 const L = 1000;
 const MINUTE = 60_000;
 const RATE = 50; // 3 x 1,000 per minute

@@ -34,6 +34,8 @@ export class QuotaSync {
   private readonly badReports: Counter;
   private readonly fallbackEntered: Counter<'reason'>;
   private lastMode: string | null = null;
+  /** A fallback other than the start's catch-up has happened. */
+  private faulted = false;
 
   constructor(private readonly o: QuotaSyncOptions) {
     this.leases = new QuotaLeases({ ...o, boot: randomBytes(6).toString('base64url') });
@@ -206,15 +208,18 @@ export class QuotaSync {
   private watchMode(now: number): void {
     const mode = this.leases.mode(now);
     if (mode === this.lastMode) return;
-    if (this.lastMode === null && mode === 'catching-up') {
-      // Every start reads the topic first: not a fault.
-    } else if (mode !== 'synced') {
-      this.fallbackEntered.inc({ reason: mode });
-      this.log.warn(
-        { mode, status: this.leases.status(now) },
-        'quotas fall back to limit / expected instances',
-      );
-    } else if (this.lastMode !== null) this.log.info('quotas are shared across instances again');
+    const first = this.lastMode === null || (this.lastMode === 'catching-up' && !this.faulted);
+    if (mode !== 'synced') {
+      // Every start reads the topic first: catching up then is not a fault.
+      if (!(first && mode === 'catching-up')) {
+        this.faulted = true;
+        this.fallbackEntered.inc({ reason: mode });
+        this.log.warn(
+          { mode, status: this.leases.status(now) },
+          'quotas fall back to limit / expected instances',
+        );
+      }
+    } else if (!first) this.log.info('quotas are shared across instances again');
     this.lastMode = mode;
   }
 
