@@ -32,7 +32,7 @@ import {
   type SubscriptionEntry,
   subscriptionKey,
 } from './snapshot/types.ts';
-import { clientBucket, type ThrottleState, throttleKey } from './throttle.ts';
+import { clientBucket, type ThrottleScope, type ThrottleState, throttleKey } from './throttle.ts';
 import { WSO2_ERRORS, type Wso2ErrorName } from './wso2-errors.ts';
 
 export interface DecideInput {
@@ -57,7 +57,12 @@ function deny(
   name: Wso2ErrorName,
   reason: string,
   match: MatchInfo,
-  extra: { headers?: Record<string, string>; throttleKey?: string | null; description?: string } = {},
+  extra: {
+    headers?: Record<string, string>;
+    throttleKey?: string | null;
+    description?: string;
+    throttleScope?: ThrottleScope | undefined;
+  } = {},
 ): Decision {
   const e = WSO2_ERRORS[name];
   return {
@@ -69,6 +74,7 @@ function deny(
     reason,
     match,
     throttleKey: extra.throttleKey ?? null,
+    ...(extra.throttleScope ? { throttleScope: extra.throttleScope } : {}),
     headers: extra.headers ?? {},
   } as DenyDecision<typeof e.kind>;
 }
@@ -202,7 +208,8 @@ function throttle(levels: Level[], match: MatchInfo, now: number, state: Throttl
     const { count, resetAt, tracked } = state.peek(l.key, l.quota.windowMs, now);
     if (!tracked) newcomers.push(l);
     firstReset = Math.min(firstReset, resetAt);
-    if (count < limit) continue;
+    // Across replicas (adapter/quota) this instance may count only up to its lease of the limit.
+    if (count < state.allowance(l.key, l.quota.windowMs, limit, count, now)) continue;
     if (!l.hard) {
       overQuota = true;
       overKey = l.key;
@@ -212,6 +219,7 @@ function throttle(levels: Level[], match: MatchInfo, now: number, state: Throttl
     return {
       denied: deny(l.name, l.reason, match, {
         throttleKey: l.key,
+        throttleScope: state.scope(l.key, l.quota.windowMs, now),
         headers: {
           'retry-after': String(resetSeconds),
           'x-ratelimit-limit': String(limit),

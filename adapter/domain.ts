@@ -146,6 +146,11 @@ export interface DenyDecision<K extends Exclude<DecisionKind, 'allow'>> {
   reason: string;
   match: MatchInfo;
   throttleKey: string | null;
+  /**
+   * A throttled request: whether its level tripped on the cluster-wide count (adapter/quota), on
+   * the broker-down share of it, or on this instance's own counter. Absent on other denials.
+   */
+  throttleScope?: 'cluster' | 'fallback' | 'instance';
   /** Response headers for the client (Retry-After, x-ratelimit-*, WWW-Authenticate). */
   headers: Readonly<Record<string, string>>;
 }

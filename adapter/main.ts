@@ -19,6 +19,7 @@ import { type CheckObserver, type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
 import { monitorLoopDelay } from './loop-delay.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
+import { QuotaSync } from './quota/sync.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import { ShadowEnforcement } from './shadow.ts';
@@ -75,6 +76,29 @@ export interface AdapterHandle extends AdapterServices {
   stop(): Promise<void>;
 }
 
+function createQuotaSync(
+  config: Config,
+  bus: Bus,
+  clock: Clock,
+  metrics: AdapterMetrics,
+  instanceId: string,
+): QuotaSync {
+  const a = config.adapter;
+  return new QuotaSync({
+    bus,
+    topicPrefix: config.bus.topicPrefix,
+    clock,
+    registry: metrics.registry,
+    instanceId,
+    intervalMs: a.throttleSyncIntervalMs,
+    leaseTimeoutMs: a.throttleSyncLeaseTimeoutMs,
+    expectedInstances: a.throttleSyncExpectedInstances,
+    localBelowMs: a.throttleSyncLocalBelowMs,
+    catchUpTimeoutMs: a.throttleSyncCatchUpTimeoutMs,
+    fullEveryMs: Math.max(10_000, 40 * a.throttleSyncIntervalMs),
+  });
+}
+
 export function instanceIdOf(config: Config): string {
   return config.instanceId || `${hostname()}-${process.pid}`;
 }
@@ -105,9 +129,15 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   const source = deps.source ?? createSource(config, signingKey, clock);
   const store = new SnapshotStore(source, { metrics, debounceMs: deps.reloadDebounceMs ?? 100 });
   if (source instanceof ApimSnapshotSource) registerApimMetrics(metrics.registry, source, clock);
+  // Cluster-wide quotas need the bus the instances share; without one every quota is per instance.
+  const quota =
+    deps.bus && config.adapter.throttleSync
+      ? createQuotaSync(config, deps.bus, clock, metrics, instanceId)
+      : null;
   const throttle = new ThrottleState(config.adapter.throttleMaxKeys, {
     onRefused: (anonymous) =>
       metrics.throttleRefused.inc({ client: anonymous ? 'unauthenticated' : 'authenticated' }),
+    ...(quota ? { budget: quota.leases } : {}),
   });
   const revocations = deps.revocations ?? new RevocationStore();
   const verifiers = deps.verifiers ?? [
@@ -174,6 +204,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   deps.registerServices?.({ server, store, metrics, check });
   // Before serving: events spooled by a previous run start draining, and no check waits on it.
   await emission?.start();
+  await quota?.start();
 
   const initialLoad = await store.start();
   server.setServing(store.ready);
@@ -191,12 +222,18 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
   let grpcPort: number;
   try {
     grpcPort = await server.start(config.adapter.grpcAddress);
-    admin = await startAdminServer(config.adapter.adminAddress, { metrics, store, draining: () => draining });
+    admin = await startAdminServer(config.adapter.adminAddress, {
+      metrics,
+      store,
+      draining: () => draining,
+      ...(quota ? { quota: () => quota.status() } : {}),
+    });
   } catch (err) {
     for (const off of unlisten) off();
     clearInterval(sweeper);
     store.stop();
     await server.stop(0);
+    await quota?.stop();
     await emission?.stop();
     await tracer?.shutdown();
     loopDelay.stop();
@@ -241,6 +278,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
         store.stop();
         server.setServing(false);
         await server.stop();
+        await quota?.stop();
         // After the server: the last checks and access logs are in the buffer, flushed or spooled here.
         await emission?.stop();
         // Exports the spans still batched.

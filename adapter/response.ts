@@ -109,6 +109,9 @@ export function toRequestContext(
       reason: decision.reason,
       throttleKey: decision.throttleKey,
       overQuota: decision.kind === 'allow' ? decision.overQuota : false,
+      ...(decision.kind !== 'allow' && decision.throttleScope
+        ? { throttleScope: decision.throttleScope }
+        : {}),
     },
     client: {
       ip: request.clientIp,

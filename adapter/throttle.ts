@@ -96,9 +96,27 @@ function ipv6Groups(input: string): number[] | null {
   return [...head, ...new Array<number>(missing).fill(0), ...tail];
 }
 
+/** Where a count was decided: on the cluster-wide budget, on the broker-down share, or on this instance alone. */
+export type ThrottleScope = 'cluster' | 'fallback' | 'instance';
+
+/**
+ * A budget shared with other adapter instances (adapter/quota): the one interface the counters
+ * consult. Synchronous and local: it answers from what the instances last told each other.
+ */
+export interface ThrottleBudget {
+  /** The count this instance may reach in the current window of `key` (its share of `limit`). */
+  ceiling(key: string, windowMs: number, limit: number, count: number, now: number): number;
+  /** A request was counted: `count` is the instance's new count in the current window. */
+  counted(key: string, windowMs: number, count: number): void;
+  /** How the ceiling of `key` is decided now (said in the event of a throttled request). */
+  scope(key: string, windowMs: number, now: number): ThrottleScope;
+}
+
 export interface ThrottleStateOptions {
   /** Called once per refused newcomer (a metric). */
   onRefused?: (anonymous: boolean) => void;
+  /** Cluster-wide budget (adapter/quota); without one every limit is this instance's own. */
+  budget?: ThrottleBudget;
 }
 
 export class ThrottleState {
@@ -110,6 +128,7 @@ export class ThrottleState {
   /** No counter's window ends before this (a lower bound): a sweep before it would find nothing. */
   private earliestEnd = Number.POSITIVE_INFINITY;
   private readonly onRefused: (anonymous: boolean) => void;
+  private readonly budget: ThrottleBudget | undefined;
   /** Newcomers refused because every counter held was live. */
   refused = 0;
 
@@ -118,6 +137,21 @@ export class ThrottleState {
     this.maxKeys = maxKeys;
     this.maxAnonymousKeys = Math.max(1, Math.floor(maxKeys / 2));
     this.onRefused = options.onRefused ?? (() => {});
+    this.budget = options.budget;
+  }
+
+  /**
+   * The count this instance may reach in the current window of `key`: `limit` itself unless a
+   * cluster budget is shared, then this instance's lease of it (never more than `limit`).
+   */
+  allowance(key: string, windowMs: number, limit: number, count: number, now: number): number {
+    if (!this.budget) return limit;
+    return Math.min(limit, this.budget.ceiling(key, windowMs, limit, count, now));
+  }
+
+  /** How the allowance of `key` is decided (for the event of a throttled request); none without a budget. */
+  scope(key: string, windowMs: number, now: number): ThrottleScope | undefined {
+    return this.budget?.scope(key, windowMs, now);
   }
 
   get size(): number {
@@ -161,10 +195,12 @@ export class ThrottleState {
         c.count = 0;
       }
       c.count += 1;
+      this.budget?.counted(key, windowMs, c.count);
       return c.count;
     }
     if (!this.admit([{ anonymous }], now)) return null;
     this.counters.set(key, { windowStart: start, windowMs, count: 1, anonymous });
+    this.budget?.counted(key, windowMs, 1);
     if (anonymous) this.anonymousCount += 1;
     this.earliestEnd = Math.min(this.earliestEnd, start + windowMs);
     return 1;

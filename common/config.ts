@@ -118,6 +118,53 @@ export const ConfigSchema = z.object({
         .describe(
           'Upper bound of throttle counters kept in memory (unauthenticated clients at most half). Ended windows are dropped to make room; a live counter is never evicted: a request that needs a new counter when none fits is denied 429 (THROTTLE_CAPACITY_EXCEEDED) and counted in mesh_apim_throttle_refused_total.',
         ),
+      throttleSync: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Cluster-wide quotas: with an event bus, instances share their throttle counts over the throttle topic and each enforces its lease of the remaining budget (adapter/quota; docs/deployment.md "Quotas across replicas"). False: every quota is per instance. One instance behaves the same either way.',
+        ),
+      throttleSyncIntervalMs: z
+        .number()
+        .int()
+        .min(20)
+        .max(10_000)
+        .default(250)
+        .describe(
+          'How often each instance reports its counts and re-leases: the overshoot bound grows with it (at most what the cluster admits in one interval plus the delivery delay).',
+        ),
+      throttleSyncLeaseTimeoutMs: z
+        .number()
+        .int()
+        .min(100)
+        .default(2000)
+        .describe(
+          'An instance whose reports stop this long is dead (its unused lease returns to the others), and an instance whose own reports the broker has not taken this long falls back to limit / expected instances.',
+        ),
+      throttleSyncExpectedInstances: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe(
+          'Instances the fallback (broker unreachable, topic not read yet) divides each quota by; 0 = as many as were live when last in sync (1 at a start without the broker). Set it to the replica count (HPA minReplicas) for a known bound.',
+        ),
+      throttleSyncLocalBelowMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(5000)
+        .describe(
+          'Windows shorter than this (burst control, per-second tiers) are not leased: each instance enforces limit / live instances, since a budget cannot be re-shared within a few sync intervals.',
+        ),
+      throttleSyncCatchUpTimeoutMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(10_000)
+        .describe(
+          'At start, how long the adapter waits to read the throttle topic up to its end before serving (the fallback share applies until it has).',
+        ),
       credentialCacheMaxBytes: z
         .number()
         .int()

@@ -57,6 +57,12 @@ export const RequestContext = z.object({
     reason: z.string().describe('Machine-readable reason, e.g. SUBSCRIPTION_LIMIT_EXCEEDED'),
     throttleKey: z.string().nullable(),
     overQuota: z.boolean().describe('Allowed although over quota (stopOnQuotaReach: false)'),
+    throttleScope: z
+      .enum(['cluster', 'fallback', 'instance'])
+      .optional()
+      .describe(
+        'Throttled requests only: the level (reason, throttleKey) tripped on the cluster-wide count across adapter replicas (cluster), on the share of it an instance enforces while the broker is unreachable (fallback), or on this instance alone (instance: no sync, or a window too short to share)',
+      ),
   }),
   shadow: z
     .object({

@@ -17,6 +17,7 @@ import { ControlPlaneChanged } from './control-plane-changed.ts';
 import { DeadLetter } from './dead-letter.ts';
 import { RequestAttributes } from './request-attributes.ts';
 import { ServiceDeleted, ServiceDeployed, ServiceLifecycle } from './service-lifecycle.ts';
+import { ThrottleCounts } from './throttle-counts.ts';
 import { TokenRevoked } from './token-revoked.ts';
 import { TOPICS, type TopicKey } from './topics.ts';
 import { Usage } from './usage.ts';
@@ -36,6 +37,7 @@ export const EVENT_SCHEMAS = {
   'apim-analytics': AnalyticsEvent,
   usage: Usage,
   'usage-meter-state': UsageMeterState,
+  'throttle-counts': ThrottleCounts,
 } satisfies Record<string, z.ZodType>;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;

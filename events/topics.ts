@@ -9,6 +9,7 @@ import { ControlPlaneChanged } from './control-plane-changed.ts';
 import { DeadLetter } from './dead-letter.ts';
 import { RequestAttributes } from './request-attributes.ts';
 import { ServiceLifecycle } from './service-lifecycle.ts';
+import { ThrottleCounts } from './throttle-counts.ts';
 import { TokenRevoked } from './token-revoked.ts';
 import { Usage } from './usage.ts';
 import { UsageMeterState } from './usage-meter-state.ts';
@@ -81,6 +82,15 @@ export const TOPICS = {
     // Compacted on the consumer: the latest state survives; a cold start reads it back.
     key: (e) => e.consumer,
     description: "usage-metering's meter state after every batch (restored at a Lambda cold start)",
+  }),
+  throttle: topic({
+    logical: 'throttle',
+    name: 'mesh-apim.throttle.v1',
+    schema: ThrottleCounts,
+    // One partition, keyed by instance: each instance's reports stay in order; every instance reads all.
+    key: (e) => `${e.instance.id}~${e.instance.boot}`,
+    description:
+      'Per-instance throttle counts and leases every sync interval: cluster-wide quotas (adapter/quota)',
   }),
   deadLetter: topic({
     logical: 'dead-letter',
