@@ -85,14 +85,15 @@ export class WriterClient {
     p.reject(e);
   }
 
-  request<T = unknown>(req: Request): Promise<T> {
+  /** `transfer`: ArrayBuffers moved to the worker (a produce batch), not copied. */
+  request<T = unknown>(req: Request, transfer?: ArrayBuffer[]): Promise<T> {
     const w = this.worker ?? this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       // Referenced while answers are due: the process does not exit under an unanswered produce.
       if (this.pending.size === 1) w.ref();
-      w.postMessage({ ...req, id });
+      w.postMessage({ ...req, id }, transfer);
     });
   }
 
