@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { startAdapter } from '../adapter/main.ts';
 import type { CheckRecord } from '../adapter/domain.ts';
+import { startAdapter } from '../adapter/main.ts';
 import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { CheckCodec } from '../adapter/transport/http2/check-codec.ts';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
@@ -131,7 +131,10 @@ async function pass(recs: CheckRecord[], observer: (r: CheckRecord) => void, wai
 
 const warm = await records(2000);
 await pass(warm, emitObserver, true);
-const results: { emit: { mainUs: number; otherUs: number; ms: number }; noop: { mainUs: number; otherUs: number; ms: number } }[] = [];
+const results: {
+  emit: { mainUs: number; otherUs: number; ms: number };
+  noop: { mainUs: number; otherUs: number; ms: number };
+}[] = [];
 const load0 = loadavg();
 for (let r = 0; r < ROUNDS; r++) {
   const recs = await records(N);
