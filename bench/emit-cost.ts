@@ -101,7 +101,7 @@ async function records(n: number): Promise<CheckRecord[]> {
   const out: CheckRecord[] = [];
   for (let i = 0; i < n; i++) {
     const { record } = await adapter.check.evaluateWith(proto, responder);
-    if (!record || record.decision.kind !== 'allow') throw new Error('the realistic request is not allowed');
+    if (record?.decision.kind !== 'allow' || !record) throw new Error('the realistic request is not allowed');
     out.push(record);
   }
   return out;

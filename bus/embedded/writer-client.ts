@@ -9,13 +9,14 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../common/log.ts';
 import type { WriterData, WriterReply, WriterRequest } from './writer.ts';
 
-// The worker runs the TypeScript source: register tsx in it (the CLI and vitest load TS their own way,
-// and a worker inherits neither), then load writer.ts.
+// The worker runs the TypeScript source. tsx's CommonJS hooks transpile it on the worker's own
+// thread: its ESM hooks (module.register) would start another loader thread, an isolate of its own
+// (~20 MB resident), for the three files the writer loads. The CLI and vitest load TS their own way,
+// and a worker inherits neither.
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
-import('tsx/esm/api')
-  .then((m) => { m.register(); return import(workerData.entry); })
-  .catch((err) => { setImmediate(() => { throw err; }); });
+require('tsx/cjs/api').register();
+require(require('node:url').fileURLToPath(workerData.entry));
 `;
 const ENTRY = new URL('./writer.ts', import.meta.url).href;
 
