@@ -5,6 +5,7 @@
  * BrokerUnavailableError (nothing was acknowledged for them: callers spool and retry) and the next
  * request starts a new worker.
  */
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../common/log.ts';
 import type { WriterData, WriterReply, WriterRequest } from './writer.ts';
@@ -15,9 +16,11 @@ import type { WriterData, WriterReply, WriterRequest } from './writer.ts';
 // and a worker inherits neither.
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
-require('tsx/cjs/api').register();
+require(workerData.tsx).register();
 require(require('node:url').fileURLToPath(workerData.entry));
 `;
+// Resolved here, from this file: an eval worker's require() would resolve from the process's cwd.
+const TSX_CJS = createRequire(import.meta.url).resolve('tsx/cjs/api');
 const ENTRY = new URL('./writer.ts', import.meta.url).href;
 
 export class WriterExitedError extends Error {
@@ -42,7 +45,7 @@ export class WriterClient {
   ) {}
 
   private start(): Worker {
-    const w = new Worker(BOOTSTRAP, { eval: true, workerData: { ...this.data, entry: ENTRY } });
+    const w = new Worker(BOOTSTRAP, { eval: true, workerData: { ...this.data, entry: ENTRY, tsx: TSX_CJS } });
     w.unref();
     w.on('message', (reply: WriterReply) => this.onReply(reply));
     w.on('error', (err) => {
