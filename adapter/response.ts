@@ -8,6 +8,7 @@
 
 import { REQUEST_CONTEXT_METADATA_KEY, type RequestContext } from '../events/request-attributes.ts';
 import type { CheckRequest, Decision } from './domain.ts';
+import { requestContextJson } from './emit/events.ts';
 import { nextCheckId } from './emit/identity.ts';
 import { fromStruct, fromValue, type ProtoStruct, type ProtoValue, toStruct } from './struct.ts';
 import { wso2Body } from './wso2-errors.ts';
@@ -68,7 +69,7 @@ export function toCheckResponse(decision: Decision, context: RequestContext | nu
         response_headers_to_add: responseHeaders,
       },
       ...(context
-        ? { dynamic_metadata: toStruct({ [REQUEST_CONTEXT_METADATA_KEY]: JSON.stringify(context) }) }
+        ? { dynamic_metadata: toStruct({ [REQUEST_CONTEXT_METADATA_KEY]: requestContextJson(context) }) }
         : {}),
     };
   }

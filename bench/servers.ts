@@ -1,6 +1,6 @@
 /**
  * Bench contenders as separate processes (so each can be pinned to its own core with taskset):
- * `node --import tsx bench/servers.ts noop|noop-http2|adapter [--transport http2|grpc-js] [--key-file PEM] [--policies FILE] [--emit] [--no-fsync] [--kafka]`.
+ * `node --import tsx bench/servers.ts noop|noop-http2|adapter [--transport http2|grpc-js] [--key-file PEM] [--policies FILE] [--emit] [--access-logs] [--no-fsync] [--kafka]`.
  * --key-file: the standalone signing key to use (so several adapter contenders accept one API key). Prints one JSON line
  * ({ port, adminPort?, apiKey?, startMs, emission? }) on stdout when ready; exits on SIGTERM or when stdin closes.
  */
@@ -20,6 +20,8 @@ const { positionals, values } = parseArgs({
     policies: { type: 'string' },
     emit: { type: 'boolean', default: false },
     'no-fsync': { type: 'boolean', default: false },
+    // Access logs on (as Envoy is set up): allowed requests are emitted from the ALS entry, not the check.
+    'access-logs': { type: 'boolean', default: false },
     // Emit to the real Kafka at KAFKA_BROKERS (the suite starts one) instead of the embedded log.
     kafka: { type: 'boolean', default: false },
     transport: { type: 'string', default: 'http2' },
@@ -82,7 +84,7 @@ async function adapter(): Promise<void> {
       'adapter.grpcAddress': '127.0.0.1:0',
       'adapter.adminAddress': '127.0.0.1:0',
       'adapter.standaloneFile': file,
-      'adapter.accessLogs': false,
+      'adapter.accessLogs': values['access-logs'],
       'adapter.transport': values.transport,
       instanceId: 'bench',
     },

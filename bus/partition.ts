@@ -31,6 +31,16 @@ export function murmur2(data: Buffer): number {
 
 let roundRobin = 0;
 
+/** partitionFor() of a key already in bytes (the embedded log's writer gets keys encoded). */
+export function partitionOfBytes(key: Buffer | null, partitions: number): number {
+  if (partitions <= 1) return 0;
+  if (key === null) {
+    roundRobin = (roundRobin + 1) % partitions;
+    return roundRobin;
+  }
+  return (murmur2(key) & 0x7fffffff) % partitions;
+}
+
 export function partitionFor(key: string | null, partitions: number): number {
   if (partitions <= 1) return 0;
   if (key === null) {

@@ -170,10 +170,36 @@ export class Emitter {
    * valid for its topic (built by the pure builders in events.ts).
    */
   emit<K extends TopicKey>(topic: K, event: EventOf<K>): void {
+    if (!this.admit()) return;
+    const contract = TOPICS[topic];
+    let key: string;
+    let value: string;
+    try {
+      key = (contract.key as (e: unknown) => string)(event);
+      value = JSON.stringify(event);
+    } catch (err) {
+      // A caller bug, not a bus problem: never let one event block the others.
+      this.metrics.dropped.inc({ reason: 'unserializable' });
+      this.log.error({ err, topic: contract.name }, 'event cannot be serialized; dropped');
+      return;
+    }
+    this.accept(topic, key, value);
+  }
+
+  /**
+   * emit() of an event the caller already serialised (the check's event, spliced from the JSON its
+   * response carries): `key` must be the topic's key of that event, `value` its JSON.
+   */
+  emitSerialized(topic: TopicKey, key: string | null, value: string): void {
+    if (this.admit()) this.accept(topic, key, value);
+  }
+
+  /** False (counted) when the event cannot be taken: stopped, or the buffer is full. */
+  private admit(): boolean {
     if (this.stopped) {
       // Nothing would ever flush it: count it rather than hold it silently.
       this.metrics.dropped.inc({ reason: 'stopped' });
-      return;
+      return false;
     }
     if (this.buffer.length >= this.o.bufferMax) {
       this.metrics.dropped.inc({ reason: 'buffer-full' });
@@ -185,28 +211,18 @@ export class Emitter {
           'emitter buffer full (spool cannot keep up): dropping events',
         );
       }
-      return;
+      return false;
     }
+    return true;
+  }
+
+  private accept(topic: TopicKey, key: string | null, value: string): void {
     const at = this.now();
-    const contract = TOPICS[topic];
-    let record: SpoolRecord;
-    try {
-      record = {
-        topic: this.wireTopic(topic),
-        key: (contract.key as (e: unknown) => string)(event),
-        value: JSON.stringify(event),
-        enqueuedAt: at,
-      };
-    } catch (err) {
-      // A caller bug, not a bus problem: never let one event block the others.
-      this.metrics.dropped.inc({ reason: 'unserializable' });
-      this.log.error({ err, topic: contract.name }, 'event cannot be serialized; dropped');
-      return;
-    }
+    const record: SpoolRecord = { topic: this.wireTopic(topic), key, value, enqueuedAt: at };
     const pos = this.journalOpen ? this.journal!.append(record) : null;
     if (this.buffer.length === 0) this.firstPendingAt = at;
     this.buffer.push({ record, at, pos });
-    this.acceptedCounter(topic).inc();
+    this.countAccepted(topic);
     if (this.wake && (this.buffer.length >= this.o.batchSize || this.buffer.length === 1)) this.signal();
   }
 
@@ -225,16 +241,23 @@ export class Emitter {
     if (pos && this.journalOpen) this.journal!.cover(pos);
   }
 
-  // Labelled children resolved once: emit() is on the check path.
-  private readonly accepted = new Map<TopicKey, { inc(): void }>();
-  private acceptedCounter(topic: TopicKey): { inc(): void } {
-    let c = this.accepted.get(topic);
-    if (!c) {
-      c = this.metrics.accepted.labels(TOPICS[topic].logical);
-      this.accepted.set(topic, c);
+  // Counted per loop turn, not per event (prom-client's inc costs about what the rest of emit()
+  // does): one microtask adds the turn's counts.
+  private readonly acceptedCounts = new Map<TopicKey, number>();
+  private acceptedScheduled = false;
+  private countAccepted(topic: TopicKey): void {
+    this.acceptedCounts.set(topic, (this.acceptedCounts.get(topic) ?? 0) + 1);
+    if (!this.acceptedScheduled) {
+      this.acceptedScheduled = true;
+      queueMicrotask(this.flushAccepted);
     }
-    return c;
   }
+  private readonly flushAccepted = (): void => {
+    this.acceptedScheduled = false;
+    for (const [topic, n] of this.acceptedCounts)
+      this.metrics.accepted.inc({ topic: TOPICS[topic].logical }, n);
+    this.acceptedCounts.clear();
+  };
 
   /** Events in memory (not yet produced or spooled). */
   get buffered(): number {

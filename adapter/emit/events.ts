@@ -23,6 +23,31 @@ export function requestEventId(source: RequestAttributes['source'], ctx: Request
   return `${source === 'check' ? 'chk' : 'als'}:${digest}`;
 }
 
+/**
+ * The RequestContext as JSON, built once per check: the response's dynamic metadata (the access
+ * log reads it back) and the check's event both use it, so it is serialised once. Contexts are not
+ * mutated after the decision (server.ts builds one per check).
+ */
+const contextJson = new WeakMap<RequestContext, string>();
+export function requestContextJson(ctx: RequestContext): string {
+  let json = contextJson.get(ctx);
+  if (json === undefined) {
+    json = JSON.stringify(ctx);
+    contextJson.set(ctx, json);
+  }
+  return json;
+}
+
+/**
+ * requestAttributesFromCheck() serialised, spliced from the context's JSON (requestContextJson)
+ * rather than re-serialising the context: the same JSON text, key for key (a test checks it).
+ */
+export function requestAttributesJsonFromCheck(ctx: RequestContext, occurredAt: Date): string {
+  const body = requestContextJson(ctx);
+  const fields = body.length > 2 ? `${body.slice(1, -1)},` : '';
+  return `{"type":"request-attributes","schemaVersion":1,"eventId":${JSON.stringify(requestEventId('check', ctx))},"occurredAt":"${occurredAt.toISOString()}","source":"check",${fields}"response":null}`;
+}
+
 /** The event the check emits: denials always; every request when access logs are off. */
 export function requestAttributesFromCheck(ctx: RequestContext, occurredAt: Date): RequestAttributes {
   return {

@@ -21,7 +21,7 @@ import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeSync } fro
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
-import { decodeRecords, encodeRecord, type SpoolRecord } from './spool.ts';
+import { decodeRecords, encodedSize, encodeRecordInto, type SpoolRecord } from './spool.ts';
 
 export interface JournalPosition {
   generation: number;
@@ -32,13 +32,16 @@ export interface JournalPosition {
 const FILE = /^journal-(\d+)\.wal$/;
 const fileName = (g: number) => `journal-${g}.wal`;
 const CURSOR_BYTES = 64;
+const SLAB_BYTES = 256 * 1024;
 
 export class Journal {
   private fd: number | null = null;
   private generation = 0;
   private records = 0;
   private bytes = 0;
-  private chunks: Buffer[] = [];
+  /** This turn's records, encoded in place; reused after each write (no allocation per event). */
+  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private used = 0;
   private scheduled = false;
   private failed = false;
   private cursorFd: number | null = null;
@@ -99,9 +102,14 @@ export class Journal {
   /** Journals one record (written at the end of this turn); returns its position. */
   append(record: SpoolRecord): JournalPosition {
     if (this.fd === null || this.bytes >= this.o.maxFileBytes) this.roll();
-    const buf = encodeRecord(record);
-    this.chunks.push(buf);
-    this.bytes += buf.length;
+    const size = encodedSize(record);
+    if (this.used + size > this.slab.length) {
+      // Full: write what this turn has so far (still before the turn's answers leave).
+      this.flush();
+      if (size > this.slab.length) this.slab = Buffer.allocUnsafeSlow(size);
+    }
+    this.used = encodeRecordInto(record, this.slab, this.used);
+    this.bytes += size;
     this.records += 1;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -114,17 +122,19 @@ export class Journal {
   /** Writes what this turn journaled (one write call). */
   flush(): void {
     this.scheduled = false;
-    if (this.chunks.length === 0 || this.fd === null) return;
-    const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    this.chunks = [];
+    if (this.used === 0 || this.fd === null) return;
+    const used = this.used;
+    this.used = 0;
     if (this.failed) return;
     try {
-      writeSync(this.fd, buf);
+      let o = 0;
+      while (o < used) o += writeSync(this.fd, this.slab, o, used - o);
     } catch (err) {
       // Disk full or similar: emission goes on (memory + spool); only the SIGKILL window widens.
       this.failed = true;
       this.o.logger.error({ err }, 'emitter journal write failed; journaling off until restart');
     }
+    if (this.slab.length > SLAB_BYTES) this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
   }
 
   /** Everything up to `pos` is on the bus or in the spool: delete older files, persist the cursor. */

@@ -54,22 +54,49 @@ const MIN_PAYLOAD = 1 + 8 + 2 + 4;
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 
-export function encodeRecord(r: SpoolRecord): Buffer {
-  const topic = Buffer.from(r.topic);
-  const key = r.key === null ? null : Buffer.from(r.key);
-  const value = Buffer.from(r.value);
-  const payloadLength = MIN_PAYLOAD + topic.length + (key?.length ?? 0) + value.length;
-  const buf = Buffer.allocUnsafe(HEADER + payloadLength);
-  let o = HEADER;
+// Wire topic names are few: their bytes are encoded once.
+const topicBytes = new Map<string, Buffer>();
+function topicOf(name: string): Buffer {
+  let b = topicBytes.get(name);
+  if (b === undefined) {
+    b = Buffer.from(name);
+    if (topicBytes.size < 256) topicBytes.set(name, b);
+  }
+  return b;
+}
+
+/** The encoded size of a record (header included). */
+export function encodedSize(r: SpoolRecord): number {
+  const key = r.key === null ? 0 : Buffer.byteLength(r.key);
+  return HEADER + MIN_PAYLOAD + topicOf(r.topic).length + key + Buffer.byteLength(r.value);
+}
+
+/**
+ * Encodes a record into `buf` at `at` (room for encodedSize(r) bytes is the caller's); returns the
+ * offset after it. Strings are written in place: no intermediate Buffers.
+ */
+export function encodeRecordInto(r: SpoolRecord, buf: Buffer, at: number): number {
+  const topic = topicOf(r.topic);
+  let o = at + HEADER;
   o = buf.writeUInt8(FORMAT, o);
   o = buf.writeDoubleLE(r.enqueuedAt, o);
   o = buf.writeUInt16LE(topic.length, o);
   o += topic.copy(buf, o);
-  o = buf.writeInt32LE(key ? key.length : -1, o);
-  if (key) o += key.copy(buf, o);
-  value.copy(buf, o);
-  buf.writeUInt32LE(payloadLength, 0);
-  buf.writeUInt32LE(crc32(buf.subarray(HEADER)), 4);
+  if (r.key === null) o = buf.writeInt32LE(-1, o);
+  else {
+    const n = buf.write(r.key, o + 4, 'utf8');
+    buf.writeInt32LE(n, o);
+    o += 4 + n;
+  }
+  o += buf.write(r.value, o, 'utf8');
+  buf.writeUInt32LE(o - at - HEADER, at);
+  buf.writeUInt32LE(crc32(buf.subarray(at + HEADER, o)), at + 4);
+  return o;
+}
+
+export function encodeRecord(r: SpoolRecord): Buffer {
+  const buf = Buffer.allocUnsafe(encodedSize(r));
+  encodeRecordInto(r, buf, 0);
   return buf;
 }
 
@@ -197,7 +224,11 @@ export class Spool {
   /** Appends a batch durably (fsync). Drops the oldest segments first if the bound would be exceeded. */
   async append(records: SpoolRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const buf = Buffer.concat(records.map(encodeRecord));
+    let size = 0;
+    for (const r of records) size += encodedSize(r);
+    const buf = Buffer.allocUnsafe(size);
+    let o = 0;
+    for (const r of records) o = encodeRecordInto(r, buf, o);
     let seg = this.segments.at(-1);
     if (!this.active || !seg || seg.seq !== this.active.seq || seg.bytes >= this.options.segmentBytes) {
       await this.roll();

@@ -32,6 +32,7 @@ import type {
   TopicSpec,
 } from '../types.ts';
 import {
+  encodeWireBatch,
   firstOffsetWithMaxTs,
   openDatabase,
   type PartitionRow,
@@ -155,16 +156,22 @@ export class EmbeddedBus implements Bus, BusAdmin {
     this.checkOpen('produce');
     if (records.length === 0) return;
     const now = Date.now();
-    // Posted as they are (strings are not copied into Buffers here): the writer encodes, partitions
-    // and appends them; this thread only waits for the commit.
-    const wire: WireRecord[] = records.map((r) => ({
-      key: r.key,
-      value: r.value,
-      headers: r.headers && Object.keys(r.headers).length > 0 ? JSON.stringify(r.headers) : null,
-      ts: r.timestamp ?? now,
-    }));
+    // One buffer for the batch, transferred (not cloned) to the writer, which partitions and
+    // appends; this thread only encodes and waits for the commit.
+    let data: Buffer;
     try {
-      await this.writer.request({ op: 'produce', call: { topic, records: wire } });
+      const wire: WireRecord[] = records.map((r) => ({
+        key: r.key,
+        value: r.value,
+        headers: r.headers && Object.keys(r.headers).length > 0 ? JSON.stringify(r.headers) : null,
+        ts: r.timestamp ?? now,
+      }));
+      data = encodeWireBatch(wire);
+    } catch (err) {
+      throw new ProduceError(`produce to ${topic}: ${errorMessage(err)}`, { cause: err, retriable: false });
+    }
+    try {
+      await this.writer.request({ op: 'produce', call: { topic, data } }, [data.buffer as ArrayBuffer]);
     } catch (err) {
       const e = toError(`produce to ${topic}`, err);
       throw e instanceof TopicError || e instanceof BrokerUnavailableError

@@ -5,18 +5,22 @@
  * BrokerUnavailableError (nothing was acknowledged for them: callers spool and retry) and the next
  * request starts a new worker.
  */
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../common/log.ts';
 import type { WriterData, WriterReply, WriterRequest } from './writer.ts';
 
-// The worker runs the TypeScript source: register tsx in it (the CLI and vitest load TS their own way,
-// and a worker inherits neither), then load writer.ts.
+// The worker runs the TypeScript source. tsx's CommonJS hooks transpile it on the worker's own
+// thread: its ESM hooks (module.register) would start another loader thread, an isolate of its own
+// (~20 MB resident), for the three files the writer loads. The CLI and vitest load TS their own way,
+// and a worker inherits neither.
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
-import('tsx/esm/api')
-  .then((m) => { m.register(); return import(workerData.entry); })
-  .catch((err) => { setImmediate(() => { throw err; }); });
+require(workerData.tsx).register();
+require(require('node:url').fileURLToPath(workerData.entry));
 `;
+// Resolved here, from this file: an eval worker's require() would resolve from the process's cwd.
+const TSX_CJS = createRequire(import.meta.url).resolve('tsx/cjs/api');
 const ENTRY = new URL('./writer.ts', import.meta.url).href;
 
 export class WriterExitedError extends Error {
@@ -41,7 +45,7 @@ export class WriterClient {
   ) {}
 
   private start(): Worker {
-    const w = new Worker(BOOTSTRAP, { eval: true, workerData: { ...this.data, entry: ENTRY } });
+    const w = new Worker(BOOTSTRAP, { eval: true, workerData: { ...this.data, entry: ENTRY, tsx: TSX_CJS } });
     w.unref();
     w.on('message', (reply: WriterReply) => this.onReply(reply));
     w.on('error', (err) => {
@@ -85,14 +89,15 @@ export class WriterClient {
     p.reject(e);
   }
 
-  request<T = unknown>(req: Request): Promise<T> {
+  /** `transfer`: ArrayBuffers moved to the worker (a produce batch), not copied. */
+  request<T = unknown>(req: Request, transfer?: ArrayBuffer[]): Promise<T> {
     const w = this.worker ?? this.start();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       // Referenced while answers are due: the process does not exit under an unanswered produce.
       if (this.pending.size === 1) w.ref();
-      w.postMessage({ ...req, id });
+      w.postMessage({ ...req, id }, transfer);
     });
   }
 

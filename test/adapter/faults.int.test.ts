@@ -4,7 +4,8 @@
  *    throughput during the outage is printed as a ratio of before), and every event produced
  *    during the outage reaches the topic after recovery (count in = count out).
  *  - The adapter SIGKILLed while its events sit in the on-disk spool: a restart delivers them all.
- * Each run writes to its own topic prefix, so concurrent runs on one broker do not mix.
+ * Each run writes to its own topic prefix, so concurrent runs on one broker do not mix. Both suites run
+ * on both transports (adapter.transport): nothing already tested may regress on either (issue 12).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,8 +46,9 @@ interface Proc {
   apiKey: string;
 }
 
-async function startChild(dir: string, dataSubdir: string, prefix: string): Promise<Proc> {
+async function startChild(dir: string, dataSubdir: string, prefix: string, transport: string): Promise<Proc> {
   const overrides = {
+    'adapter.transport': transport,
     dataDir: join(dir, dataSubdir),
     logLevel: 'warn',
     instanceId: 'fault',
@@ -149,99 +151,104 @@ async function waitForIds(
   return seen;
 }
 
-describe.skipIf(!brokers)('fault injection (real Kafka)', () => {
-  let dir: string;
-  let reader: KafkaBus;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'mesh-apim-faults-'));
-    writeFileSync(join(dir, 'standalone.yaml'), POLICIES);
-    reader = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: brokers! } }).bus.kafka);
-  });
-  afterAll(async () => {
-    await kafkaSh('start').catch(() => {});
-    // A client that lived through broker restarts may take long to disconnect: bounded.
-    await Promise.race([reader?.close(), new Promise((r) => setTimeout(r, 10_000))]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+describe.skipIf(!brokers).each(['http2', 'grpc-js'])(
+  'fault injection (real Kafka, %s transport)',
+  (transport) => {
+    let dir: string;
+    let reader: KafkaBus;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'mesh-apim-faults-'));
+      writeFileSync(join(dir, 'standalone.yaml'), POLICIES);
+      reader = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: brokers! } }).bus.kafka);
+    });
+    afterAll(async () => {
+      await kafkaSh('start').catch(() => {});
+      // A client that lived through broker restarts may take long to disconnect: bounded.
+      await Promise.race([reader?.close(), new Promise((r) => setTimeout(r, 10_000))]);
+      rmSync(dir, { recursive: true, force: true });
+    });
 
-  it('Kafka down under check load: checks keep being answered, every event lands after recovery', async () => {
-    const prefix = `fault-outage-${Date.now()}.`;
-    const topic = `${prefix}${TOPICS.requestAttributes.name}`;
-    await createTopic(reader, topic);
-    const p = await startChild(dir, 'outage', prefix);
-    const counter = { n: 0 };
-    try {
-      const phase = async (ms: number) => {
-        const end = Date.now() + ms;
-        return load(p, prefix, counter, () => Date.now() >= end);
-      };
-      const before = await phase(4000);
+    it('Kafka down under check load: checks keep being answered, every event lands after recovery', async () => {
+      const prefix = `fault-outage-${transport}-${Date.now()}.`;
+      const topic = `${prefix}${TOPICS.requestAttributes.name}`;
+      await createTopic(reader, topic);
+      const p = await startChild(dir, `outage-${transport}`, prefix, transport);
+      const counter = { n: 0 };
+      try {
+        const phase = async (ms: number) => {
+          const end = Date.now() + ms;
+          return load(p, prefix, counter, () => Date.now() >= end);
+        };
+        const before = await phase(4000);
+        await kafkaSh('stop');
+        const outage = await phase(6000);
+        // Recovery: the broker comes back while checks keep flowing.
+        let started = false;
+        const restart = kafkaSh('start').then(() => {
+          started = true;
+        });
+        const during = await load(p, prefix, counter, () => started);
+        await restart;
+        const after = await phase(2000);
+        const all = [...before.ids, ...outage.ids, ...during.ids, ...after.ids];
+        const ratio = outage.ids.length / outage.seconds / (before.ids.length / before.seconds);
+        console.log(
+          `[faults] checks/s before ${(before.ids.length / before.seconds).toFixed(0)}, during the Kafka outage ${(outage.ids.length / outage.seconds).toFixed(0)} (ratio ${ratio.toFixed(2)}); ${all.length} checks answered in all`,
+        );
+        expect(before.wrong + outage.wrong + during.wrong + after.wrong).toBe(0);
+        expect(outage.ids.length).toBeGreaterThan(0);
+        const seen = await waitForIds(reader, topic, new Set(all), 120_000);
+        const seenSet = new Set(seen);
+        const missing = all.filter((id) => !seenSet.has(id));
+        console.log(
+          `[faults] events in ${all.length}, on the topic ${new Set(seen).size} distinct (${seen.length - new Set(seen).size} duplicates), spooled ${await metric(p, 'mesh_apim_emit_events_spooled_total')}, dropped ${await metric(p, 'mesh_apim_emit_events_dropped_total')}`,
+        );
+        expect(missing).toEqual([]);
+        expect(await metric(p, 'mesh_apim_emit_events_dropped_total')).toBe(0);
+      } finally {
+        await stopChild(p, 'SIGTERM');
+      }
+    }, 400_000);
+
+    it('adapter SIGKILLed while events are spooled: all are delivered after restart', async () => {
+      const prefix = `fault-kill-${transport}-${Date.now()}.`;
+      const topic = `${prefix}${TOPICS.requestAttributes.name}`;
+      await createTopic(reader, topic);
       await kafkaSh('stop');
-      const outage = await phase(6000);
-      // Recovery: the broker comes back while checks keep flowing.
-      let started = false;
-      const restart = kafkaSh('start').then(() => {
-        started = true;
-      });
-      const during = await load(p, prefix, counter, () => started);
-      await restart;
-      const after = await phase(2000);
-      const all = [...before.ids, ...outage.ids, ...during.ids, ...after.ids];
-      const ratio = outage.ids.length / outage.seconds / (before.ids.length / before.seconds);
-      console.log(
-        `[faults] checks/s before ${(before.ids.length / before.seconds).toFixed(0)}, during the Kafka outage ${(outage.ids.length / outage.seconds).toFixed(0)} (ratio ${ratio.toFixed(2)}); ${all.length} checks answered in all`,
-      );
-      expect(before.wrong + outage.wrong + during.wrong + after.wrong).toBe(0);
-      expect(outage.ids.length).toBeGreaterThan(0);
-      const seen = await waitForIds(reader, topic, new Set(all), 120_000);
-      const seenSet = new Set(seen);
-      const missing = all.filter((id) => !seenSet.has(id));
-      console.log(
-        `[faults] events in ${all.length}, on the topic ${new Set(seen).size} distinct (${seen.length - new Set(seen).size} duplicates), spooled ${await metric(p, 'mesh_apim_emit_events_spooled_total')}, dropped ${await metric(p, 'mesh_apim_emit_events_dropped_total')}`,
-      );
-      expect(missing).toEqual([]);
-      expect(await metric(p, 'mesh_apim_emit_events_dropped_total')).toBe(0);
-    } finally {
-      await stopChild(p, 'SIGTERM');
-    }
-  }, 400_000);
-
-  it('adapter SIGKILLed while events are spooled: all are delivered after restart', async () => {
-    const prefix = `fault-kill-${Date.now()}.`;
-    const topic = `${prefix}${TOPICS.requestAttributes.name}`;
-    await createTopic(reader, topic);
-    await kafkaSh('stop');
-    const first = await startChild(dir, 'kill', prefix);
-    const counter = { n: 0 };
-    let sent: string[] = [];
-    try {
-      let done = 0;
-      const r = await load(first, prefix, counter, () => done++ >= 300, 4);
-      sent = r.ids;
-      expect(r.wrong).toBe(0);
-      // Wait until every event sits in the spool on disk (the broker is down), then kill -9.
-      const deadline = Date.now() + 60_000;
-      while (
-        (await metric(first, 'mesh_apim_emit_events_spooled_total')) < sent.length &&
-        Date.now() < deadline
-      )
-        await new Promise((res) => setTimeout(res, 500));
-      expect(await metric(first, 'mesh_apim_emit_events_spooled_total')).toBeGreaterThanOrEqual(sent.length);
-    } finally {
-      await stopChild(first, 'SIGKILL');
-    }
-    await kafkaSh('start');
-    const second = await startChild(dir, 'kill', prefix);
-    try {
-      const seen = await waitForIds(reader, topic, new Set(sent), 120_000);
-      const seenSet = new Set(seen);
-      const missing = sent.filter((id) => !seenSet.has(id));
-      console.log(
-        `[faults] spooled before SIGKILL ${sent.length}, on the topic after restart ${new Set(seen).size} distinct`,
-      );
-      expect(missing).toEqual([]);
-    } finally {
-      await stopChild(second, 'SIGTERM');
-    }
-  }, 400_000);
-});
+      const first = await startChild(dir, `kill-${transport}`, prefix, transport);
+      const counter = { n: 0 };
+      let sent: string[] = [];
+      try {
+        let done = 0;
+        const r = await load(first, prefix, counter, () => done++ >= 300, 4);
+        sent = r.ids;
+        expect(r.wrong).toBe(0);
+        // Wait until every event sits in the spool on disk (the broker is down), then kill -9.
+        const deadline = Date.now() + 60_000;
+        while (
+          (await metric(first, 'mesh_apim_emit_events_spooled_total')) < sent.length &&
+          Date.now() < deadline
+        )
+          await new Promise((res) => setTimeout(res, 500));
+        expect(await metric(first, 'mesh_apim_emit_events_spooled_total')).toBeGreaterThanOrEqual(
+          sent.length,
+        );
+      } finally {
+        await stopChild(first, 'SIGKILL');
+      }
+      await kafkaSh('start');
+      const second = await startChild(dir, `kill-${transport}`, prefix, transport);
+      try {
+        const seen = await waitForIds(reader, topic, new Set(sent), 120_000);
+        const seenSet = new Set(seen);
+        const missing = sent.filter((id) => !seenSet.has(id));
+        console.log(
+          `[faults] spooled before SIGKILL ${sent.length}, on the topic after restart ${new Set(seen).size} distinct`,
+        );
+        expect(missing).toEqual([]);
+      } finally {
+        await stopChild(second, 'SIGTERM');
+      }
+    }, 400_000);
+  },
+);

@@ -8,6 +8,7 @@
  */
 import { REQUEST_CONTEXT_METADATA_KEY, type RequestContext } from '../../../events/request-attributes.ts';
 import type { Decision } from '../../domain.ts';
+import { requestContextJson } from '../../emit/events.ts';
 import type { ProtoCheckRequest } from '../../translate.ts';
 import { wso2Body } from '../../wso2-errors.ts';
 import { type CheckSchema, checkSchema } from './schema.ts';
@@ -428,7 +429,8 @@ export class CheckCodec {
     parts[1] = okHead;
     let len = this.okStatus.length + okHead.length + okLen;
     if (context) {
-      const meta = this.metadata(JSON.stringify(context));
+      // Memoised per context: the check's event (adapter/emit) reuses this JSON.
+      const meta = this.metadata(requestContextJson(context));
       parts.push(meta);
       len += meta.length;
     }

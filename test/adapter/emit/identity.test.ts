@@ -6,7 +6,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestAttributesFromAccessLog, requestAttributesFromCheck } from '../../../adapter/emit/events.ts';
+import {
+  requestAttributesFromAccessLog,
+  requestAttributesFromCheck,
+  requestAttributesJsonFromCheck,
+  requestContextJson,
+} from '../../../adapter/emit/events.ts';
 import { bootToken, nextCheckId } from '../../../adapter/emit/identity.ts';
 import { MemoryBus } from '../../../bus/memory.ts';
 import { type RequestAttributes, RequestContext } from '../../../events/request-attributes.ts';
@@ -76,6 +81,27 @@ describe('check identity', () => {
     expect(als.eventId).toBe(`als:${ctx.checkId}`);
     // Deterministic: rebuilding the event from the same context gives the same id.
     expect(requestAttributesFromCheck(structuredClone(ctx), at).eventId).toBe(chk.eventId);
+  });
+
+  it('the spliced check event is the same JSON text as the built one (with and without checkId, nulls, unicode)', () => {
+    const at = new Date('2026-11-26T04:00:00.123Z');
+    const { checkId: _, ...old } = { ...requestAttributes(), checkId: undefined };
+    const contexts = [
+      RequestContext.parse({ ...requestAttributes(), checkId: nextCheckId('adapter-0') }),
+      RequestContext.parse(old),
+      RequestContext.parse({
+        ...requestAttributes(),
+        userName: 'zoë "quoted" \\ \u2028',
+        client: { ip: null, userAgent: null, referer: null },
+      }),
+    ];
+    for (const ctx of contexts) {
+      const spliced = requestAttributesJsonFromCheck(ctx, at);
+      expect(spliced).toBe(JSON.stringify(requestAttributesFromCheck(ctx, at)));
+      // Memoised: the response's metadata and the event share one serialisation.
+      expect(requestContextJson(ctx)).toBe(requestContextJson(ctx));
+      expect(JSON.parse(spliced)).toEqual(requestAttributesFromCheck(ctx, at));
+    }
   });
 
   it('parses events of older adapters (no checkId) and keeps their former eventId', () => {
