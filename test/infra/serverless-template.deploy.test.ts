@@ -201,7 +201,8 @@ function expectedStatements(stage: keyof typeof STAGES, fn: keyof typeof FUNCTIO
         ),
       },
     );
-    const reads: readonly string[] = 'reads' in FUNCTIONS[fn] ? FUNCTIONS[fn].reads : [];
+    const spec = FUNCTIONS[fn] as { reads?: readonly string[] };
+    const reads = spec.reads ?? [];
     if (reads.length > 0) {
       st.push(
         {
