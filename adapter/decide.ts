@@ -255,18 +255,23 @@ function throttle(levels: Level[], match: MatchInfo, now: number, state: Throttl
   return { denied: null, overQuota, throttleKey: overKey, rateLimit: tightest };
 }
 
+/** The API-level quota (the API's own policy), shared by every caller of the API. */
+function apiPolicyLevel(snapshot: Snapshot, api: ApiEntry): Level | null {
+  const apiPolicy = api.policy ? snapshot.apiPolicies.get(api.policy) : undefined;
+  if (!apiPolicy) return null;
+  return {
+    name: 'API_THROTTLED',
+    reason: 'API_LIMIT_EXCEEDED',
+    key: throttleKey('api', api.info.id),
+    quota: apiPolicy.quota,
+    hard: true,
+  };
+}
+
 function apiLevels(snapshot: Snapshot, api: ApiEntry, resource: ResourceEntry): Level[] {
   const levels: Level[] = [];
-  const apiPolicy = api.policy ? snapshot.apiPolicies.get(api.policy) : undefined;
-  if (apiPolicy) {
-    levels.push({
-      name: 'API_THROTTLED',
-      reason: 'API_LIMIT_EXCEEDED',
-      key: throttleKey('api', api.info.id),
-      quota: apiPolicy.quota,
-      hard: true,
-    });
-  }
+  const apiLevel = apiPolicyLevel(snapshot, api);
+  if (apiLevel) levels.push(apiLevel);
   const resPolicy = resource.policy ? snapshot.apiPolicies.get(resource.policy) : undefined;
   if (resPolicy) {
     levels.push({
@@ -421,16 +426,8 @@ function allowByCertificate(
   }
   match.subscriptionTier = cert.tier;
   const levels: Level[] = [];
-  const apiPolicy = api.policy ? snapshot.apiPolicies.get(api.policy) : undefined;
-  if (apiPolicy) {
-    levels.push({
-      name: 'API_THROTTLED',
-      reason: 'API_LIMIT_EXCEEDED',
-      key: throttleKey('api', api.info.id),
-      quota: apiPolicy.quota,
-      hard: true,
-    });
-  }
+  const apiLevel = apiPolicyLevel(snapshot, api);
+  if (apiLevel) levels.push(apiLevel);
   const tier = snapshot.subscriptionPolicies.get(cert.tier);
   // WSO2 keys the quota by "<serial>_<issuer>_<api>": here the certificate's digest and the API.
   if (tier?.burst) {

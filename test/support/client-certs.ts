@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { selfSigned } from './openssl.ts';
 
 export interface ClientCert {
   pem: string;
@@ -33,23 +34,7 @@ function load(file: string): ClientCert {
 
 /** `openssl req -x509 -newkey rsa:2048 -nodes -days <days> -subj /CN=<cn>`. */
 export function selfSignedClientCert(dir: string, name: string, cn: string, days = 30): ClientCert {
-  const file = join(dir, `${name}.crt`);
-  run([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    String(days),
-    '-subj',
-    `/O=mesh-apim tests/CN=${cn}`,
-    '-keyout',
-    join(dir, `${name}.key`),
-    '-out',
-    file,
-  ]);
-  return load(file);
+  return load(selfSigned(dir, name, cn, { days, subject: `/O=mesh-apim tests/CN=${cn}` }).cert);
 }
 
 /** A CA (`req -x509`) and a client CSR it signs (`x509 -req -CA -CAkey -CAcreateserial`). */

@@ -11,12 +11,15 @@ export const hasOpenssl = (() => {
   }
 })();
 
-/** A self-signed RSA certificate valid for a day: writes <dir>/<name>.key (PKCS#8) and <dir>/<name>.crt. */
+/**
+ * A self-signed RSA certificate (`req -x509`), valid for `days` (default 1): writes <dir>/<name>.key
+ * (PKCS#8) and <dir>/<name>.crt; the subject is /CN=<cn> unless `subject` is given.
+ */
 export function selfSigned(
   dir: string,
   name: string,
   cn: string,
-  opts: { subjectAltName?: string } = {},
+  opts: { subjectAltName?: string; days?: number; subject?: string } = {},
 ): { key: string; cert: string } {
   const key = join(dir, `${name}.key`);
   const cert = join(dir, `${name}.crt`);
@@ -29,9 +32,9 @@ export function selfSigned(
       'rsa:2048',
       '-nodes',
       '-days',
-      '1',
+      String(opts.days ?? 1),
       '-subj',
-      `/CN=${cn}`,
+      opts.subject ?? `/CN=${cn}`,
       ...(opts.subjectAltName ? ['-addext', `subjectAltName=${opts.subjectAltName}`] : []),
       '-keyout',
       key,
