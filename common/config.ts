@@ -231,6 +231,22 @@ export const ConfigSchema = z.object({
           'Secrets Manager ARN of the API Manager credentials, JSON {"username","password"}; read at Lambda cold start into apim.username/password (empty = not used).',
         ),
       tenant: z.string().default('carbon.super').describe('Tenant domain sent as xWSO2Tenant.'),
+      publisherUrl: z
+        .string()
+        .default('')
+        .describe(
+          'Base URL of the Publisher REST API v4, DCR and /oauth2/token, where mutual-TLS APIs\' client certificates are read (scope apim:client_certificates_view; empty = apim.url).',
+        ),
+      publisherUsername: z
+        .string()
+        .default('')
+        .describe(
+          'User the Publisher token is requested for (password grant; needs apim:client_certificates_view; empty = apim.username).',
+        ),
+      publisherPassword: z
+        .string()
+        .default('')
+        .describe('Password of apim.publisherUsername (empty = apim.password).'),
       caFile: z
         .string()
         .default('')

@@ -59,7 +59,17 @@ export interface FakeApi {
   apiKeyHeader: string;
   revisionCounter: number;
   revisions: Revision[];
+  /** Mutual TLS: uploaded client certificates (POST .../client-certificates), file content as sent. */
+  clientCertificates: { alias: string; tier: string; content: Buffer }[];
 }
+
+/** Scopes any of which the spec's `security` lists for the two client-certificate reads. */
+const CLIENT_CERT_VIEW_SCOPES = [
+  'apim:api_view',
+  'apim:api_manage',
+  'apim:client_certificates_view',
+  'apim:client_certificates_manage',
+];
 
 const PUB = '/api/am/publisher/v4';
 
@@ -70,6 +80,7 @@ export class FakeApim {
   readonly violations: string[] = [];
   private readonly clients = new Map<string, string>();
   private readonly tokens = new Map<string, number>();
+  private readonly tokenScopes = new Map<string, string[]>();
   private readonly faults: Fault[] = [];
   tokenTtlSeconds = 3600;
   maxRevisions = 5;
@@ -113,6 +124,11 @@ export class FakeApim {
         description: 'injected',
       },
     });
+  }
+
+  /** Drops the injected failures not yet used up. */
+  clearFaults(): void {
+    this.faults.length = 0;
   }
 
   /** Every issued access token becomes invalid (APIM answers 401 until a new one is fetched). */
@@ -235,6 +251,7 @@ export class FakeApim {
         return this.reply(req, res, 400, { error: 'invalid_grant' });
       const token = randomUUID();
       this.tokens.set(token, Date.now() + this.tokenTtlSeconds * 1000);
+      this.tokenScopes.set(token, String(form.scope ?? '').split(' ').filter(Boolean));
       return this.reply(req, res, 200, {
         access_token: token,
         token_type: 'Bearer',
@@ -269,7 +286,44 @@ export class FakeApim {
         return this.reply(req, res, 400, { code: 400, message: 'contract violation', description: msg });
       }
     }
+    this.scopes = this.tokenScopes.get(m![1]!) ?? [];
     return this.publisher(req, res, method, url.pathname.slice(PUB.length), url.searchParams, parsed);
+  }
+
+  /** Scopes of the token of the request being handled. */
+  private scopes: string[] = [];
+
+  /**
+   * An API as the Publisher keeps it, with client certificates uploaded for mutual TLS (what
+   * `POST /apis/{apiId}/client-certificates` does); the id is the internal data API's uuid.
+   */
+  addApiWithCertificates(
+    id: string,
+    certificates: { alias: string; tier: string; pem: string }[],
+    props: { name?: string; version?: string; context?: string } = {},
+  ): void {
+    this.apis.set(id, {
+      id,
+      name: props.name ?? id,
+      version: props.version ?? 'v1',
+      context: props.context ?? `/${id}`,
+      provider: 'admin',
+      type: 'HTTP',
+      lifeCycleStatus: 'PUBLISHED',
+      policies: ['Unlimited'],
+      endpointConfig: null,
+      definition: '',
+      additionalProperties: [],
+      securityScheme: ['mutualssl', 'mutualssl_mandatory'],
+      apiKeyHeader: 'ApiKey',
+      revisionCounter: 0,
+      revisions: [],
+      clientCertificates: certificates.map((c) => ({
+        alias: c.alias,
+        tier: c.tier,
+        content: Buffer.from(c.pem),
+      })),
+    });
   }
 
   private notFound(req: IncomingMessage, res: ServerResponse): true {
@@ -359,6 +413,7 @@ export class FakeApim {
         definition,
         revisionCounter: 0,
         revisions: [],
+        clientCertificates: [],
       };
       this.apis.set(api.id, api);
       return this.reply(req, res, 201, this.apiView(api));
@@ -386,6 +441,40 @@ export class FakeApim {
     const sub = seg.slice(2).join('/');
 
     if (sub === '' && method === 'GET') return this.reply(req, res, 200, this.apiView(api));
+    if (seg[2] === 'client-certificates' && method === 'GET') {
+      // APIM answers 403 (900910) when the token lacks every scope the operation lists.
+      if (!this.scopes.some((sc) => CLIENT_CERT_VIEW_SCOPES.includes(sc)))
+        return this.reply(req, res, 403, {
+          code: 900910,
+          message: 'The access token does not allow you to access the requested resource',
+          description: 'User is NOT authorized to access the Resource. Scope validation failed.',
+        });
+      if (seg.length === 3) {
+        const alias = q.get('alias');
+        const all = api.clientCertificates.filter((c) => !alias || c.alias === alias);
+        const limit = Number(q.get('limit') ?? 25);
+        const offset = Number(q.get('offset') ?? 0);
+        const page = all.slice(offset, offset + limit);
+        return this.reply(req, res, 200, {
+          count: page.length,
+          certificates: page.map((c) => ({ alias: c.alias, apiId: api.id, tier: c.tier })),
+          pagination: { offset, limit, total: all.length },
+        });
+      }
+      if (seg.length === 5 && seg[4] === 'content') {
+        const cert = api.clientCertificates.find((c) => c.alias === seg[3]);
+        if (!cert) return this.notFound(req, res);
+        // As WSO2 sends it: the uploaded file as an attachment.
+        this.log.push({ method, path: req.url ?? '', status: 200 });
+        res
+          .writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'content-disposition': `attachment; filename="${cert.alias}.crt"`,
+          })
+          .end(cert.content);
+        return true;
+      }
+    }
     if (sub === '' && method === 'PUT') {
       const b = body as Partial<FakeApi>;
       if (b.context) api.context = b.context;

@@ -101,6 +101,26 @@ function securityOf(
   return out;
 }
 
+/**
+ * The Publisher's client certificates of an API (fetched by the source only for mutualssl APIs).
+ * A certificate whose tier is not a known subscription policy is left out (reported), so one bad
+ * upload costs that certificate, not the snapshot.
+ */
+function certificatesOf(
+  certs: { alias: string; tier: string; certificate: string }[] | undefined,
+  subNames: Set<string>,
+  where: string,
+  skipped: string[],
+): { clientCertificates?: { alias: string; tier: string; certificate: string }[] } {
+  if (!certs?.length) return {};
+  const kept = certs.filter((c) => {
+    if (subNames.has(c.tier)) return true;
+    skipped.push(`${where}: client certificate ${c.alias} has unknown tier ${c.tier}`);
+    return false;
+  });
+  return kept.length ? { clientCertificates: kept } : {};
+}
+
 /** WSO2 contexts include the version (`/petstore/v1`); the model wants the base context. */
 export function baseContext(context: string, version: string): string {
   const c = context.replace(/\/+$/, '');
@@ -181,6 +201,7 @@ export function mapApimData(pull: ApimData, options: MappingOptions = {}): Mappi
       ...(policy ? { policy } : {}),
       isDefaultVersion: a.isDefaultVersion === true,
       ...securityOf(a, where, skipped),
+      ...certificatesOf(pull.clientCertificates[id], subNames, where, skipped),
       resources,
     });
     apiIdByNumber.set(a.apiId, id);

@@ -7,7 +7,7 @@
  * refreshIntervalMs (watch()) and on demand (refreshControlPlane(), for change notifications).
  */
 import { readFileSync } from 'node:fs';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Config } from '../../../common/config.ts';
 import { ConfigError, errorMessage } from '../../../common/errors.ts';
@@ -18,6 +18,7 @@ import type { KeyIssuerData } from '../../snapshot/model.ts';
 import type { SnapshotSource } from '../../snapshot/source.ts';
 import type { RefreshResult, SnapshotStore } from '../../snapshot/store.ts';
 import type { Snapshot } from '../../snapshot/types.ts';
+import { ClientCertificateFetcher, clientCertificateFetcherFor } from './client-certificates.ts';
 import { type InternalDataClient, internalDataClientFor } from './client.ts';
 import { mapApimData } from './mapping.ts';
 import { loadLastGood, saveLastGood } from './persist.ts';
@@ -27,6 +28,8 @@ const log = createLogger('apim-source');
 
 export interface ApimSnapshotSourceOptions {
   client: Pick<InternalDataClient, 'fetchAll'>;
+  /** Client certificates of mutualssl APIs from the Publisher API (absent = none fetched: fail closed). */
+  certificates?: Pick<ClientCertificateFetcher, 'fetch'>;
   /** Where the last good pull is kept (`<dataDir>/snapshot/`). */
   dataDir: string;
   /** API Manager URL, recorded with the persisted pull. */
@@ -44,11 +47,13 @@ export class ApimSnapshotSource implements SnapshotSource {
   /** ms since epoch of the last successful pull (or of the persisted pull served), null = none. */
   lastSuccessAt: number | null = null;
   private served = false;
+  readonly certificates: ApimSnapshotSourceOptions['certificates'];
   private readonly options: ApimSnapshotSourceOptions;
   private readonly clock: Clock;
 
   constructor(options: ApimSnapshotSourceOptions) {
     this.options = options;
+    this.certificates = options.certificates;
     this.clock = options.clock ?? systemClock;
   }
 
@@ -64,6 +69,9 @@ export class ApimSnapshotSource implements SnapshotSource {
     let snapshot: Snapshot;
     try {
       pull = await this.options.client.fetchAll();
+      // Never throws: a failed API is left without certificates (900911), logged and counted.
+      if (this.options.certificates)
+        pull = { ...pull, clientCertificates: await this.options.certificates.fetch(pull.apis) };
       snapshot = this.compile(pull);
     } catch (err) {
       this.stale = this.served;
@@ -131,6 +139,8 @@ export function registerApimMetrics(
   source: ApimSnapshotSource,
   clock: Clock = systemClock,
 ): void {
+  if (source.certificates instanceof ClientCertificateFetcher)
+    registerClientCertificateMetrics(registry, source.certificates);
   new Gauge({
     name: 'mesh_apim_snapshot_stale',
     help: '1 when the snapshot in force is not from the latest API Manager pull (started from disk or the last pull failed)',
@@ -147,6 +157,17 @@ export function registerApimMetrics(
       this.set(source.lastSuccessAt === null ? 0 : (clock.now() - source.lastSuccessAt) / 1000);
     },
   });
+}
+
+/** `mesh_apim_client_certificate_fetch_failures_total`: mutual-TLS certificates not read from the Publisher API. */
+export function registerClientCertificateMetrics(registry: Registry, fetcher: ClientCertificateFetcher): void {
+  const failures = new Counter({
+    name: 'mesh_apim_client_certificate_fetch_failures_total',
+    help: 'Client-certificate reads from the API Manager Publisher API that failed, by reason (request: the API is left without certificates and refuses every call, 900911; bad_certificate: one unusable upload left out; no_uuid)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  fetcher.onFailure = (reason) => failures.inc({ reason });
 }
 
 /** The source `adapter.controlPlane: apim` selects, from the `apim` settings. */
@@ -169,6 +190,7 @@ export function createApimSource(config: Config, clock?: Clock): ApimSnapshotSou
     url: apim.url,
     refreshIntervalMs: apim.refreshIntervalMs,
     keyIssuers,
+    certificates: clientCertificateFetcherFor(apim),
     ...(clock ? { clock } : {}),
   });
 }

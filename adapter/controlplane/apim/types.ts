@@ -184,6 +184,13 @@ export const ApplicationPolicyList = listOf(ApplicationPolicy);
 export const ApiPolicyList = listOf(ApiPolicy);
 
 /** Everything one pull reads: the raw material of a snapshot (also what is persisted as last good). */
+/** A client certificate read from the Publisher API (alias, tier, PEM) for one API's mutual TLS. */
+export const ApimClientCertificate = z.object({
+  alias: z.string().min(1),
+  tier: z.string().min(1),
+  certificate: z.string(),
+});
+
 export const ApimData = z.object({
   apis: z.array(Api),
   applications: z.array(Application),
@@ -193,5 +200,11 @@ export const ApimData = z.object({
   applicationPolicies: z.array(ApplicationPolicy),
   apiPolicies: z.array(ApiPolicy),
   revoked: RevokedEvents,
+  /**
+   * Publisher API client certificates by API uuid, only for APIs with mutualssl whose fetch
+   * succeeded (absent = none: such an API refuses every call, 900911). Not part of the internal
+   * data API; default {} keeps pulls persisted before this existed readable.
+   */
+  clientCertificates: z.record(z.string(), z.array(ApimClientCertificate)).default({}),
 });
 export type ApimData = z.infer<typeof ApimData>;
