@@ -235,7 +235,7 @@ export const ConfigSchema = z.object({
         .string()
         .default('')
         .describe(
-          'Base URL of the Publisher REST API v4, DCR and /oauth2/token, where mutual-TLS APIs\' client certificates are read (scope apim:client_certificates_view; empty = apim.url).',
+          "Base URL of the Publisher REST API v4, DCR and /oauth2/token, where mutual-TLS APIs' client certificates are read (scope apim:client_certificates_view; empty = apim.url).",
         ),
       publisherUsername: z
         .string()

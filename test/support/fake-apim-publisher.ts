@@ -251,7 +251,12 @@ export class FakeApim {
         return this.reply(req, res, 400, { error: 'invalid_grant' });
       const token = randomUUID();
       this.tokens.set(token, Date.now() + this.tokenTtlSeconds * 1000);
-      this.tokenScopes.set(token, String(form.scope ?? '').split(' ').filter(Boolean));
+      this.tokenScopes.set(
+        token,
+        String(form.scope ?? '')
+          .split(' ')
+          .filter(Boolean),
+      );
       return this.reply(req, res, 200, {
         access_token: token,
         token_type: 'Bearer',

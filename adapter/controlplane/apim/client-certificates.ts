@@ -6,10 +6,10 @@
  * and leaves that API without certificates (fail closed: 900911), never failing the pull.
  */
 import { X509Certificate } from 'node:crypto';
-import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { Config } from '../../../common/config.ts';
+import https from 'node:https';
 import { CLIENT_CERTIFICATES_VIEW_SCOPE, PublisherClient } from '../../../common/apim/publisher-client.ts';
+import type { Config } from '../../../common/config.ts';
 import { errorMessage } from '../../../common/errors.ts';
 import { createLogger } from '../../../common/log.ts';
 import { compileClientCertificate } from '../../credentials/mtls.ts';
@@ -26,7 +26,10 @@ export interface ClientCertificateReader {
 
 /** True when API Manager's securityScheme list enables mutual TLS in any mode. */
 export function usesMutualTls(securityScheme: unknown): boolean {
-  return Array.isArray(securityScheme) && securityScheme.some((s) => typeof s === 'string' && s.startsWith('mutualssl'));
+  return (
+    Array.isArray(securityScheme) &&
+    securityScheme.some((s) => typeof s === 'string' && s.startsWith('mutualssl'))
+  );
 }
 
 /** The uploaded file (PEM as WSO2 stores it, or DER) as one PEM certificate; throws if it is neither. */
@@ -77,7 +80,10 @@ export class ClientCertificateFetcher {
       } catch (err) {
         // One unreadable upload costs that certificate only; the API keeps the others.
         this.onFailure('bad_certificate');
-        log.error({ apiId, alias: m.alias, err: errorMessage(err) }, 'client certificate from API Manager unusable; left out');
+        log.error(
+          { apiId, alias: m.alias, err: errorMessage(err) },
+          'client certificate from API Manager unusable; left out',
+        );
         continue;
       }
       certs.push({ alias: m.alias, tier: m.tier || 'Unlimited', certificate: pem });
@@ -108,7 +114,12 @@ export function clientCertificateFetcherFor(apim: Config['apim']): ClientCertifi
     scopes: [CLIENT_CERTIFICATES_VIEW_SCOPE],
     timeoutMs: apim.requestTimeoutMs,
     maxAttempts: 2,
-    httpsAgent: new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) }),
+    httpsAgent: new https.Agent({
+      keepAlive: true,
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+    }),
     log: createLogger('apim-publisher'),
   });
   return new ClientCertificateFetcher(client);

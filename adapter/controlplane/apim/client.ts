@@ -101,6 +101,8 @@ export class InternalDataClient {
       applicationPolicies,
       apiPolicies,
       revoked,
+      // Not in the internal data API: the snapshot source adds them from the Publisher API.
+      clientCertificates: {},
     };
   }
 

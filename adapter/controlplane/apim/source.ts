@@ -18,8 +18,8 @@ import type { KeyIssuerData } from '../../snapshot/model.ts';
 import type { SnapshotSource } from '../../snapshot/source.ts';
 import type { RefreshResult, SnapshotStore } from '../../snapshot/store.ts';
 import type { Snapshot } from '../../snapshot/types.ts';
-import { ClientCertificateFetcher, clientCertificateFetcherFor } from './client-certificates.ts';
 import { type InternalDataClient, internalDataClientFor } from './client.ts';
+import { ClientCertificateFetcher, clientCertificateFetcherFor } from './client-certificates.ts';
 import { mapApimData } from './mapping.ts';
 import { loadLastGood, saveLastGood } from './persist.ts';
 import type { ApimData } from './types.ts';
@@ -139,8 +139,14 @@ export function registerApimMetrics(
   source: ApimSnapshotSource,
   clock: Clock = systemClock,
 ): void {
+  const failures = new Counter({
+    name: 'mesh_apim_client_certificate_fetch_failures_total',
+    help: 'Client-certificate reads from the API Manager Publisher API that failed, by reason (request: the mutual-TLS API is left without certificates and refuses every call, 900911; bad_certificate: one unusable upload left out; no_uuid)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   if (source.certificates instanceof ClientCertificateFetcher)
-    registerClientCertificateMetrics(registry, source.certificates);
+    source.certificates.onFailure = (reason) => failures.inc({ reason });
   new Gauge({
     name: 'mesh_apim_snapshot_stale',
     help: '1 when the snapshot in force is not from the latest API Manager pull (started from disk or the last pull failed)',
@@ -157,17 +163,6 @@ export function registerApimMetrics(
       this.set(source.lastSuccessAt === null ? 0 : (clock.now() - source.lastSuccessAt) / 1000);
     },
   });
-}
-
-/** `mesh_apim_client_certificate_fetch_failures_total`: mutual-TLS certificates not read from the Publisher API. */
-export function registerClientCertificateMetrics(registry: Registry, fetcher: ClientCertificateFetcher): void {
-  const failures = new Counter({
-    name: 'mesh_apim_client_certificate_fetch_failures_total',
-    help: 'Client-certificate reads from the API Manager Publisher API that failed, by reason (request: the API is left without certificates and refuses every call, 900911; bad_certificate: one unusable upload left out; no_uuid)',
-    labelNames: ['reason'],
-    registers: [registry],
-  });
-  fetcher.onFailure = (reason) => failures.inc({ reason });
 }
 
 /** The source `adapter.controlPlane: apim` selects, from the `apim` settings. */

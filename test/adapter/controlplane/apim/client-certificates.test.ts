@@ -8,13 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PublisherClient } from '../../../../common/apim/publisher-client.ts';
 import {
   ClientCertificateFetcher,
   certificatePem,
   usesMutualTls,
 } from '../../../../adapter/controlplane/apim/client-certificates.ts';
 import { refreshControlPlane } from '../../../../adapter/controlplane/apim/source.ts';
+import { PublisherClient } from '../../../../common/apim/publisher-client.ts';
 import { ManualClock, startTestAdapter, type TestAdapter } from '../../../support/adapter.ts';
 import { type ClientCert, selfSignedClientCert, urlEncodedPem } from '../../../support/client-certs.ts';
 import { FakeApim as FakeInternalData, sampleApimData } from '../../../support/fake-apim-internal-data.ts';
@@ -81,7 +81,10 @@ describe.skipIf(!hasOpenssl)('client certificates from the Publisher API (contro
   });
 
   const call = (cert: ClientCert | null) =>
-    t.client.check({ path: '/secure/v1/pets', ...(cert ? { peerCertificate: urlEncodedPem(cert.pem) } : {}) });
+    t.client.check({
+      path: '/secure/v1/pets',
+      ...(cert ? { peerCertificate: urlEncodedPem(cert.pem) } : {}),
+    });
 
   it('the uploaded certificate is accepted with its Publisher tier; others are refused 900911', async () => {
     const ok = await call(gold);
@@ -98,7 +101,9 @@ describe.skipIf(!hasOpenssl)('client certificates from the Publisher API (contro
   it('asks the Publisher only about the mutualssl API, with a token for apim:client_certificates_view', async () => {
     const paths = publisher.log.map((l) => `${l.method} ${l.path.replace(/\?.*$/, '')}`);
     expect(paths).toContain(`GET /api/am/publisher/v4/apis/${MTLS_UUID}/client-certificates`);
-    expect(paths).toContain(`GET /api/am/publisher/v4/apis/${MTLS_UUID}/client-certificates/gold-client/content`);
+    expect(paths).toContain(
+      `GET /api/am/publisher/v4/apis/${MTLS_UUID}/client-certificates/gold-client/content`,
+    );
     expect(paths.some((p) => p.includes(PET_UUID))).toBe(false);
     expect(publisher.log.every((l) => l.status < 400)).toBe(true);
   });
