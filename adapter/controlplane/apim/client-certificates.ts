@@ -17,6 +17,8 @@ import type { ApimData } from './types.ts';
 
 const log = createLogger('apim-client-certificates');
 
+const FETCH_CONCURRENCY = 4;
+
 type Certificate = ApimData['clientCertificates'][string][number];
 
 export interface ClientCertificateReader {
@@ -49,19 +51,23 @@ export class ClientCertificateFetcher {
   async fetch(apis: ApimData['apis']): Promise<ApimData['clientCertificates']> {
     const out: ApimData['clientCertificates'] = {};
     const wanted = apis.filter((a) => usesMutualTls((a as { securityScheme?: unknown }).securityScheme));
-    await Promise.all(
-      wanted.map(async (a) => {
+    // A few APIs at a time: hundreds of mTLS APIs must not open hundreds of Publisher requests.
+    let next = 0;
+    const worker = async () => {
+      while (next < wanted.length) {
+        const a = wanted[next++]!;
         if (!a.uuid) {
           this.fail('no_uuid', a, new Error('API has no uuid; the Publisher API addresses APIs by uuid'));
-          return;
+          continue;
         }
         try {
           out[a.uuid] = await this.forApi(a.uuid);
         } catch (err) {
           this.fail('request', a, err);
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FETCH_CONCURRENCY, wanted.length) }, worker));
     return out;
   }
 
