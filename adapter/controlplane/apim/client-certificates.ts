@@ -11,11 +11,11 @@ import https from 'node:https';
 import { CLIENT_CERTIFICATES_VIEW_SCOPE, PublisherClient } from '../../../common/apim/publisher-client.ts';
 import type { Config } from '../../../common/config.ts';
 import { errorMessage } from '../../../common/errors.ts';
-import { createLogger } from '../../../common/log.ts';
+import { createLogger, type Logger } from '../../../common/log.ts';
 import { compileClientCertificate } from '../../credentials/mtls.ts';
 import type { ApimData } from './types.ts';
 
-const log = createLogger('apim-client-certificates');
+const defaultLog = createLogger('apim-client-certificates');
 
 const FETCH_CONCURRENCY = 4;
 
@@ -45,7 +45,10 @@ export class ClientCertificateFetcher {
   /** Failed fetches (one per API per pull); the `mesh_apim_client_certificate_fetch_failures_total` source. */
   onFailure: (reason: string) => void = () => {};
 
-  constructor(private readonly reader: ClientCertificateReader) {}
+  constructor(
+    private readonly reader: ClientCertificateReader,
+    private readonly log: Pick<Logger, 'error'> = defaultLog,
+  ) {}
 
   /** Certificates by API uuid, for the APIs that need them; failed APIs are left out. */
   async fetch(apis: ApimData['apis']): Promise<ApimData['clientCertificates']> {
@@ -86,7 +89,7 @@ export class ClientCertificateFetcher {
       } catch (err) {
         // One unreadable upload costs that certificate only; the API keeps the others.
         this.onFailure('bad_certificate');
-        log.error(
+        this.log.error(
           { apiId, alias: m.alias, err: errorMessage(err) },
           'client certificate from API Manager unusable; left out',
         );
@@ -99,7 +102,7 @@ export class ClientCertificateFetcher {
 
   private fail(reason: string, a: ApimData['apis'][number], err: unknown): void {
     this.onFailure(reason);
-    log.error(
+    this.log.error(
       { api: `${a.name}:${a.version}`, apiId: a.uuid, err: errorMessage(err) },
       'cannot fetch the client certificates of a mutual-TLS API; it refuses every call (900911) until a pull succeeds',
     );

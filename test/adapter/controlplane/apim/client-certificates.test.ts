@@ -157,6 +157,25 @@ describe('the Publisher client-certificate requests against the spec', () => {
     expect(publisher.violations).toEqual([]);
   });
 
+  it('lists every page (limit/offset) of a long certificate list', async () => {
+    publisher = new FakePublisher(async (req) => {
+      await assertValid('publisher', req);
+    });
+    await publisher.start();
+    publisher.addApiWithCertificates(
+      MTLS_UUID,
+      Array.from({ length: 130 }, (_, i) => ({ alias: `c${i}`, tier: 'Gold', pem: 'unused' })),
+    );
+    const client = new PublisherClient({ baseUrl: publisher.url, username: 'admin', password: 'admin' });
+    const list = await client.listClientCertificates(MTLS_UUID);
+    expect(list.map((c) => c.alias)).toEqual(Array.from({ length: 130 }, (_, i) => `c${i}`));
+    expect(publisher.log.filter((l) => l.path.includes('/client-certificates')).map((l) => l.path)).toEqual([
+      `/api/am/publisher/v4/apis/${MTLS_UUID}/client-certificates?limit=100&offset=0`,
+      `/api/am/publisher/v4/apis/${MTLS_UUID}/client-certificates?limit=100&offset=100`,
+    ]);
+    expect(publisher.violations).toEqual([]);
+  });
+
   it('a token without a client-certificate scope is refused (403), as APIM does', async () => {
     publisher = new FakePublisher(null);
     await publisher.start();
@@ -199,6 +218,35 @@ describe.skipIf(!hasOpenssl)('ClientCertificateFetcher', () => {
     expect(Object.keys(out)).toEqual(['m']);
     expect(out.m!.map((c) => c.alias)).toEqual(['good']);
     expect(failures).toEqual(['bad_certificate']);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a Publisher error for one API: no entry for it (fail closed), counted and logged; others kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'apim-certs-fail-'));
+    const good = selfSignedClientCert(dir, 'good', 'good');
+    const logged: unknown[] = [];
+    const failures: string[] = [];
+    const fetcher = new ClientCertificateFetcher(
+      {
+        listClientCertificates: async (id) => {
+          if (id === 'down') throw new Error('list client certificates: HTTP 500');
+          return [{ alias: 'good', tier: 'Gold' }];
+        },
+        getClientCertificateContent: async () => Buffer.from(good.pem),
+      },
+      { error: (obj: unknown) => void logged.push(obj) } as never,
+    );
+    fetcher.onFailure = (r) => failures.push(r);
+    const base = { apiId: 1, name: 'a', version: 'v1', context: '/a/v1', securityScheme: ['mutualssl'] };
+    const out = await fetcher.fetch([
+      { ...base, uuid: 'down' },
+      { ...base, uuid: 'up' },
+    ]);
+    expect(Object.keys(out)).toEqual(['up']);
+    expect(failures).toEqual(['request']);
+    expect(logged).toEqual([
+      expect.objectContaining({ apiId: 'down', err: expect.stringContaining('HTTP 500') }),
+    ]);
     rmSync(dir, { recursive: true, force: true });
   });
 
