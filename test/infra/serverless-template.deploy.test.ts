@@ -81,6 +81,13 @@ const FUNCTIONS = {
     window: 0,
     produces: [],
   },
+  UsageBilling: {
+    file: 'usage-billing',
+    topic: TOPICS.usage.name,
+    batchSize: 100,
+    window: 5,
+    produces: [],
+  },
   UsageMetering: {
     file: 'usage-metering',
     topic: TOPICS.requestAttributes.name,
@@ -88,13 +95,6 @@ const FUNCTIONS = {
     window: 5,
     produces: [TOPICS.usage.name, TOPICS.usageMeterState.name],
     reads: [TOPICS.usageMeterState.name],
-  },
-  UsageBilling: {
-    file: 'usage-billing',
-    topic: TOPICS.usage.name,
-    batchSize: 100,
-    window: 5,
-    produces: [],
   },
 } as const;
 
