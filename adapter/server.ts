@@ -75,9 +75,12 @@ export class CheckService {
   private observer: CheckObserver;
   private readonly shadow: ShadowEnforcement | null;
   private readonly tracer: CheckTracer | null;
+  /** translate's options: constant, so built once rather than spread on every check. */
+  private readonly translateOptions: Parameters<typeof toCheckRequest>[2];
 
   constructor(options: CheckServiceOptions) {
     this.o = options;
+    this.translateOptions = { trustedHops: options.xffTrustedHops ?? 0, ...options.clientCertificate };
     this.shadow = options.shadow ?? null;
     this.tracer = options.tracer ?? null;
     this.decideFn = options.decide ?? pureDecide;
@@ -167,10 +170,7 @@ export class CheckService {
     let credentialMs = 0;
     let decideMs = 0;
     try {
-      request = toCheckRequest(proto, startedAt, {
-        trustedHops: this.o.xffTrustedHops ?? 0,
-        ...this.o.clientCertificate,
-      });
+      request = toCheckRequest(proto, startedAt, this.translateOptions);
       const snapshot = this.o.snapshot();
       if (!snapshot) throw new Error('no policy snapshot loaded');
       const t1 = performance.now();
