@@ -12,8 +12,14 @@ import { EmbeddedBus } from '../bus/embedded/index.ts';
 import { KafkaBus } from '../bus/kafka/index.ts';
 import type { Bus, OutRecord } from '../bus/types.ts';
 import { loadConfig } from '../common/config.ts';
+import { benchArgs } from './lib/args.ts';
 
-const N = Number(process.argv[2] ?? 100_000);
+const { positionals } = benchArgs({
+  usage: 'node --import tsx bench/bus.bench.ts [events] (default 100000; KAFKA_BROKERS: Kafka too)',
+  positionals: true,
+  options: {},
+});
+const N = Number(positionals[0] ?? 100_000);
 const BATCH = 500;
 
 function events(n: number): OutRecord[] {

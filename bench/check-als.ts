@@ -19,7 +19,6 @@ import http2 from 'node:http2';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { envoyPackageDefinition } from '../adapter/proto.ts';
 import { toStruct } from '../adapter/struct.ts';
 import {
@@ -27,11 +26,13 @@ import {
   REQUEST_CONTEXT_METADATA_NAMESPACE,
 } from '../events/request-attributes.ts';
 import { envoyEntry } from '../test/adapter/als/fixtures.ts';
+import { benchArgs } from './lib/args.ts';
 import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest } from './realistic-request.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({
+const { values } = benchArgs({
+  usage: 'node --import tsx bench/check-als.ts [options]',
   options: {
     seconds: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '2' },

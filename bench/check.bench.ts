@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { CheckClient } from '../adapter/check-client.ts';
 import { BENCH_POLICIES } from './fixtures.ts';
+import { benchArgs } from './lib/args.ts';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -285,5 +286,12 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'serve') await serve();
+const { positionals } = benchArgs({
+  usage:
+    'npm run bench -- simple (knobs: BENCH_REQUESTS, BENCH_CONCURRENCY, BENCH_CLIENTS, BENCH_ROUNDS, BENCH_MAX_SECONDS)',
+  positionals: true,
+  options: {},
+});
+// `serve`: the servers' child process (main forks it).
+if (positionals[0] === 'serve') await serve();
 else await main();

@@ -11,8 +11,13 @@ import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { BENCH_STANDALONE } from './emission-fixtures.ts';
+import { benchArgs } from './lib/args.ts';
 
-const [treeArg, fsyncArg] = process.argv.slice(2);
+const [treeArg, fsyncArg] = benchArgs({
+  usage: 'node --import tsx bench/emission-server.ts <tree> <on|off>',
+  positionals: true,
+  options: {},
+}).positionals;
 const tree = resolve(treeArg ?? '.');
 const fsync = fsyncArg !== 'off';
 const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-bench-emission-'));

@@ -16,12 +16,13 @@ import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CheckClient } from '../adapter/check-client.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs({
+  usage: 'npm run bench:emission -- [options]',
   options: {
     base: { type: 'string' },
     rate: { type: 'string', default: '300' },

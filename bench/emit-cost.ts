@@ -13,7 +13,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { CheckRecord } from '../adapter/domain.ts';
 import { startAdapter } from '../adapter/main.ts';
@@ -25,9 +24,11 @@ import { loadConfig } from '../common/config.ts';
 import { rootLogger } from '../common/log.ts';
 import { TOPICS } from '../events/topics.ts';
 import { BENCH_POLICIES } from './fixtures.ts';
+import { benchArgs } from './lib/args.ts';
 import { encodeCheckRequest, istioIngressCheckRequest } from './realistic-request.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs({
+  usage: 'node --import tsx bench/emit-cost.ts [options]',
   options: {
     checks: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CheckClient } from '../adapter/check-client.ts';
@@ -26,8 +25,10 @@ import { MemoryBus } from '../bus/memory.ts';
 import type { Bus } from '../bus/types.ts';
 import { loadConfig } from '../common/config.ts';
 import type { RequestContext } from '../events/request-attributes.ts';
+import { benchArgs } from './lib/args.ts';
 
-const { values } = parseArgs({
+const { values } = benchArgs({
+  usage: 'npm run bench:emit -- [options]',
   options: {
     events: { type: 'string', default: '200000' },
     checks: { type: 'string', default: '20000' },

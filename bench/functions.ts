@@ -30,10 +30,17 @@ import { create } from '../functions/analytics-publisher.ts';
 import { buildLambdaKafkaEvent, busDeps, MemoryDeadLetterPublisher } from '../functions/lib/index.ts';
 import { consumerGroup, startFunctions } from '../functions/runner/index.ts';
 import { replay } from '../functions/runner/replay.ts';
+import { benchArgs } from './lib/args.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 100);
-const ONE_M = process.argv.includes('--1m') || process.env.BENCH_MODE === '1m';
+const { values } = benchArgs({
+  usage:
+    'npm run bench:functions [-- --1m] (knobs: BENCH_EVENTS, BENCH_BATCH, BENCH_REPLAY_EVENTS, BENCH_REPLAY_BATCH, BENCH_KAFKA_BROKERS, BENCH_KAFKA_EVENTS)',
+  options: { '1m': { type: 'boolean', default: false } },
+  describe: { '1m': 'the replay section over 1,000,000 events (also BENCH_MODE=1m)' },
+});
+const ONE_M = values['1m'] || process.env.BENCH_MODE === '1m';
 const REPLAY_EVENTS = ONE_M ? 1_000_000 : Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
 const KAFKA = process.env.BENCH_KAFKA_BROKERS ?? '';
 const KAFKA_EVENTS = Number(process.env.BENCH_KAFKA_EVENTS ?? 100_000);

@@ -4,13 +4,18 @@
  * `node --import tsx bench/profile.ts <file.cpuprofile> [top]`
  */
 import { readFileSync } from 'node:fs';
+import { benchArgs } from './lib/args.ts';
 
 interface Node {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
 }
-const [file, topArg] = process.argv.slice(2);
+const [file, topArg] = benchArgs({
+  usage: 'node --import tsx bench/profile.ts <file.cpuprofile> [top]',
+  positionals: true,
+  options: {},
+}).positionals;
 const prof = JSON.parse(readFileSync(file!, 'utf8')) as {
   nodes: Node[];
   samples: number[];

@@ -21,7 +21,12 @@ import {
   waitFor,
   writePolicies,
 } from '../test/support/quota-cluster.ts';
+import { benchArgs } from './lib/args.ts';
 
+benchArgs({
+  usage: 'npm run bench:quota (needs KAFKA_BROKERS; knobs: BENCH_SYNC_MS, BENCH_DELIVERY_MS)',
+  options: {},
+});
 const brokers = process.env.KAFKA_BROKERS;
 if (!brokers) {
   console.error('bench:quota needs Kafka: set KAFKA_BROKERS (infra/kafka/kafka.sh start)');

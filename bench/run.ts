@@ -10,20 +10,27 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './lib/args.ts';
 
-const mode = process.argv[2] && !process.argv[2].startsWith('-') ? process.argv[2] : 'suite';
+const MODES = ['suite', 'transport', 'simple', 'fuzz', 'parts', 'soak'];
+const argv = process.argv.slice(2);
+// The mode leads; each mode parses the rest with bench/lib/args.ts (`npm run bench -- <mode> --help`).
+const mode = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'suite';
 
-if (mode === 'suite') {
+if (argv[0] === '--help' || argv[0] === '-h') {
+  process.stdout.write(
+    `usage: npm run bench [-- <mode> [options]]\nmodes: ${MODES.join(' | ')} (default suite); \`npm run bench -- <mode> --help\` lists a mode's options\n`,
+  );
+} else if (mode === 'suite') {
   const { runSuite } = await import('./suite.ts');
-  await runSuite();
+  await runSuite(argv);
 } else if (mode === 'transport') {
   const { runTransportBench } = await import('./transport.ts');
-  await runTransportBench();
+  await runTransportBench(argv);
 } else if (mode === 'simple') {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./check.bench.ts', import.meta.url))],
+    ['--import', 'tsx', fileURLToPath(new URL('./check.bench.ts', import.meta.url)), ...argv.slice(1)],
     {
       stdio: 'inherit',
     },
@@ -32,7 +39,7 @@ if (mode === 'suite') {
 } else if (mode === 'soak') {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./soak.ts', import.meta.url)), ...process.argv.slice(3)],
+    ['--import', 'tsx', fileURLToPath(new URL('./soak.ts', import.meta.url)), ...argv.slice(1)],
     { stdio: 'inherit' },
   );
   process.exitCode = r.status ?? 1;
@@ -45,7 +52,7 @@ if (mode === 'suite') {
     console.log(`\n== ${file}`);
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', new URL(file, dir).pathname, ...process.argv.slice(3)],
+      ['--import', 'tsx', new URL(file, dir).pathname, ...argv.slice(1)],
       {
         stdio: 'inherit',
       },
@@ -54,10 +61,15 @@ if (mode === 'suite') {
   }
   process.exitCode = failed ? 1 : 0;
 } else if (mode === 'fuzz') {
-  const { values } = parseArgs({
-    args: process.argv.slice(3),
-    options: { runs: { type: 'string', default: '200000' }, seed: { type: 'string' } },
-  });
+  const { values } = benchArgs(
+    {
+      usage: 'npm run bench -- fuzz [options]',
+      mode: 'fuzz',
+      options: { runs: { type: 'string', default: '200000' }, seed: { type: 'string' } },
+      describe: { runs: 'cases in all (decide 50 %, CheckService 35 %, gRPC 15 %)', seed: 'fast-check seed' },
+    },
+    argv,
+  );
   const { rootLogger } = await import('../common/log.ts');
   rootLogger.level = 'warn';
   const { runFuzz, startFuzzHarness } = await import('../test/support/fuzz-run.ts');
@@ -79,6 +91,6 @@ if (mode === 'suite') {
     await hx.close();
   }
 } else {
-  process.stderr.write(`unknown bench mode "${mode}" (suite | transport | simple | fuzz | parts)\n`);
+  process.stderr.write(`unknown bench mode "${mode}" (${MODES.join(' | ')})\n`);
   process.exitCode = 2;
 }

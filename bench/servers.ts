@@ -8,14 +8,15 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import type { Bus } from '../bus/types.ts';
 import { BENCH_POLICIES } from './fixtures.ts';
+import { benchArgs } from './lib/args.ts';
 
 const t0 = performance.now();
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
+const { positionals, values } = benchArgs({
+  usage: 'node --import tsx bench/servers.ts noop|noop-http2|adapter [options]',
+  positionals: true,
   options: {
     policies: { type: 'string' },
     emit: { type: 'boolean', default: false },

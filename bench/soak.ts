@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_POLICIES } from './fixtures.ts';
+import { benchArgs } from './lib/args.ts';
 
 type Workload = 'whitespace' | 'forged' | 'one-key';
 
@@ -190,6 +191,11 @@ function parent(only: string[]): void {
   process.exitCode = failed ? 1 : 0;
 }
 
-const at = process.argv.indexOf('--child');
-if (at >= 0) await child(process.argv[at + 1] as Workload, Number(process.argv[at + 2]));
-else parent(process.argv.slice(2).filter((a) => !a.startsWith('-')));
+const { values, positionals } = benchArgs({
+  usage: `npm run bench:soak [-- ${WORKLOADS.map((w) => w.name).join('|')} ...] (SOAK_SCALE scales the checks)`,
+  positionals: true,
+  options: { child: { type: 'string' } },
+  describe: { child: 'internal: run one workload (`--child <workload> <checks>`)' },
+});
+if (values.child) await child(values.child as Workload, Number(positionals[0]));
+else parent(positionals);

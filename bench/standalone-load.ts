@@ -12,11 +12,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { writeBigPolicies } from './fixtures.ts';
+import { benchArgs } from './lib/args.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const { values } = parseArgs({
+const { values } = benchArgs({
+  usage: 'npm run bench:standalone -- [options]',
   options: { entries: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' } },
 });
 const N = Number(values.entries);

@@ -15,7 +15,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { CredentialChain, defaultVerifiers } from '../adapter/credentials/chain.ts';
 import { systemClock } from '../adapter/domain.ts';
 import { createAdapterMetrics } from '../adapter/metrics.ts';
@@ -27,11 +26,12 @@ import { ThrottleState } from '../adapter/throttle.ts';
 import { createCheckTracer } from '../adapter/tracing.ts';
 import { createLogger } from '../common/log.ts';
 import { BENCH_POLICIES } from './fixtures.ts';
+import { benchArgs } from './lib/args.ts';
 import { istioIngressCheckRequest } from './realistic-request.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({
-  args: process.argv.slice(2),
+const { values } = benchArgs({
+  usage: 'npm run bench:tracing -- [options]',
   options: {
     rounds: { type: 'string', default: '7' },
     checks: { type: 'string', default: '20000' },

@@ -11,30 +11,35 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { CheckClient, decodeCheckResponse } from '../adapter/check-client.ts';
 import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
+import { benchArgs } from './lib/args.ts';
+import { BIN } from './lib/tools.ts';
 import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest, toGhzJson } from './realistic-request.ts';
 
 const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.MESH_APIM_BENCH_BIN ?? join(homedir(), '.cache', 'mesh-apim', 'bin');
 const CLK_TCK = 100;
-const { values } = parseArgs({
-  args: process.argv.slice(2).filter((a) => a !== 'transport'),
+export const TRANSPORT_ARGS = {
+  usage: 'npm run bench -- transport [options]',
+  mode: 'transport',
   options: {
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
     'cpu-prof': { type: 'boolean', default: false },
   },
-});
-const ROUNDS = Number(values.rounds);
-const SECONDS = Number(values.seconds);
+  describe: {
+    rounds: 'rounds, the order of the contenders alternating',
+    seconds: 'seconds of h2load per contender and round',
+    'cpu-prof': 'V8 CPU profile of the http2 full path into bench/results/prof',
+  },
+} as const;
 const FRACTIONS = [0.25, 0.5, 0.75];
 
 const log = (m: string) =>
@@ -169,7 +174,10 @@ const median = (xs: number[]) => {
 };
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
-export async function runTransportBench(): Promise<void> {
+export async function runTransportBench(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const { values } = benchArgs(TRANSPORT_ARGS, argv);
+  const ROUNDS = Number(values.rounds);
+  const SECONDS = Number(values.seconds);
   const work = mkdtempSync(join(tmpdir(), 'mesh-apim-transport-'));
   const contenders: Contender[] = [];
   const loadStart = loadavg();

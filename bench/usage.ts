@@ -17,6 +17,7 @@ import { requestAttributes } from '../functions/analytics/samples.ts';
 import { busDeps, type KafkaFunction, kafkaBatchHandler } from '../functions/lib/index.ts';
 import { UsageMeter } from '../functions/usage-metering/meter.ts';
 import { definition } from '../functions/usage-metering.ts';
+import { benchArgs } from './lib/args.ts';
 
 const N = Number(process.env.BENCH_EVENTS ?? 200_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
@@ -116,4 +117,5 @@ async function main() {
   );
 }
 
+benchArgs({ usage: 'npm run bench:usage (knobs: BENCH_EVENTS, BENCH_BATCH, BENCH_APPS)', options: {} });
 await main();
