@@ -1,15 +1,15 @@
 /**
- * Composition of one adapter: snapshot source + store, credential chain, throttle state, the gRPC
- * server (Check + health + registered services) and the admin HTTP server. `mesh-apim start` and
- * the tests call startAdapter(); other parts (event emitter, access log) plug in through deps.
+ * Composition root of the adapter: snapshot source + store, credential chain, throttle state, the
+ * revocation feed (revoked set loaded before serving, then followed), the gRPC server (Check + health
+ * + registered services) and the admin HTTP server. The pipeline (pipeline/main.ts) and the tests
+ * call startAdapter(); other parts (event emitter, access log) plug in through deps.
  */
-import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import { registerProcessMetrics } from '../common/process-metrics.ts';
 import { type AdminServer, startAdminServer } from './admin.ts';
+import { type InternalDataClient, internalDataClientFor } from './controlplane/apim/client.ts';
 import { ApimSnapshotSource, createApimSource, registerApimMetrics } from './controlplane/apim/source.ts';
 import { CredentialChain, defaultVerifiers } from './credentials/chain.ts';
 import { oauthVerifiers } from './credentials/oauth.ts';
@@ -20,13 +20,15 @@ import { createEmission, type Emission } from './emit/index.ts';
 import { monitorLoopDelay } from './loop-delay.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
 import { QuotaSync } from './quota/sync.ts';
+import { resolveFragmentsDir, resolveInstanceId } from './resolved.ts';
+import { type RevocationRuntime, startRevocationFeed } from './revocation/index.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
 import { ShadowEnforcement } from './shadow.ts';
 import type { SnapshotSource } from './snapshot/source.ts';
 import { type RefreshResult, SnapshotStore } from './snapshot/store.ts';
 import { ensureSigningKey, type SigningKey } from './standalone/issuer.ts';
-import { FRAGMENTS_DIR, StandaloneSource } from './standalone/source.ts';
+import { StandaloneSource } from './standalone/source.ts';
 import { ThrottleState } from './throttle.ts';
 import { createCheckTracer, type TracingOptions } from './tracing.ts';
 
@@ -55,6 +57,13 @@ export interface AdapterDeps {
   registerServices?: (services: AdapterServices) => void;
   /** The revoked set the revocation feed fills (adapter/revocation); default: a new empty one. */
   revocations?: RevocationStore;
+  /**
+   * Run the revocation feed (adapter/revocation): load the revoked set (data directory or API
+   * Manager's revokedjwt) before anything else starts, then follow the own SQS queue or the bus's
+   * token-revoked; stopped after the servers. The pipeline turns it on; tests and benches that fill
+   * `revocations` themselves leave it off (the default).
+   */
+  revocationFeed?: boolean;
   /** Debounce of file-change reloads (ms). */
   reloadDebounceMs?: number;
   /** Tracing seams for tests (an in-memory exporter); used only when adapter.tracing is on. */
@@ -69,6 +78,8 @@ export interface AdapterHandle extends AdapterServices {
   /** The standalone issuer's key (standalone control plane only). */
   signingKey: SigningKey | null;
   instanceId: string;
+  /** The revocation feed (null unless deps.revocationFeed). */
+  revocationFeed: RevocationRuntime | null;
   /** Event emission (null without a bus). */
   emission: Emission | null;
   /** First snapshot load result (a failed first load leaves the adapter not ready, not dead). */
@@ -99,34 +110,81 @@ function createQuotaSync(
   });
 }
 
-export function instanceIdOf(config: Config): string {
-  return config.instanceId || `${hostname()}-${process.pid}`;
-}
-
-export function fragmentsDirOf(config: Config): string {
-  return config.adapter.standaloneFragmentsDir || join(config.dataDir, FRAGMENTS_DIR);
-}
-
-/** Builds the configured snapshot source. */
-export function createSource(config: Config, signingKey: SigningKey | null, clock?: Clock): SnapshotSource {
-  if (config.adapter.controlPlane === 'apim') return createApimSource(config, clock);
+/**
+ * Builds the configured snapshot source; with API Manager as control plane over `internalData` (the
+ * client the revocation feed pulls revokedjwt with), else a client of its own.
+ */
+export function createSource(
+  config: Config,
+  signingKey: SigningKey | null,
+  clock?: Clock,
+  internalData?: InternalDataClient,
+): SnapshotSource {
+  if (config.adapter.controlPlane === 'apim') return createApimSource(config, clock, internalData);
   return new StandaloneSource({
     file: config.adapter.standaloneFile,
-    fragmentsDir: fragmentsDirOf(config),
+    fragmentsDir: resolveFragmentsDir(config),
     extraKeys: signingKey ? [signingKey.trusted] : [],
   });
 }
 
 export async function startAdapter(config: Config, deps: AdapterDeps = {}): Promise<AdapterHandle> {
+  const instanceId = resolveInstanceId(config);
+  const revocations = deps.revocations ?? new RevocationStore();
+  // One internal data client per adapter: the snapshot pulls and the revokedjwt pull share it.
+  const internalData =
+    config.adapter.controlPlane === 'apim' && (deps.revocationFeed || !deps.source)
+      ? internalDataClientFor(config.apim)
+      : null;
+  // First, as `start` always did: the revoked set is loaded before the adapter can report ready.
+  const revocationFeed = deps.revocationFeed
+    ? await startRevocationFeed(config, {
+        instanceId,
+        store: revocations,
+        internalData,
+        ...(deps.bus ? { bus: deps.bus } : {}),
+      })
+    : null;
+  let serving: AdapterHandle;
+  try {
+    serving = await startServing(config, deps, { instanceId, revocations, internalData, revocationFeed });
+  } catch (err) {
+    await revocationFeed?.stop();
+    throw err;
+  }
+  if (!revocationFeed) return serving;
+  let stopped: Promise<void> | null = null;
+  return {
+    ...serving,
+    stop() {
+      stopped ??= (async () => {
+        await serving.stop();
+        await revocationFeed.stop();
+      })();
+      return stopped;
+    },
+  };
+}
+
+async function startServing(
+  config: Config,
+  deps: AdapterDeps,
+  resolved: {
+    instanceId: string;
+    revocations: RevocationStore;
+    internalData: InternalDataClient | null;
+    revocationFeed: RevocationRuntime | null;
+  },
+): Promise<AdapterHandle> {
   const log = createLogger('adapter');
-  const instanceId = instanceIdOf(config);
+  const { instanceId, revocations, revocationFeed } = resolved;
   const metrics = createAdapterMetrics();
   const loopDelay = monitorLoopDelay(metrics.registry);
   registerProcessMetrics(metrics.registry, 'adapter');
   const signingKey =
     config.adapter.controlPlane === 'standalone' && !deps.source ? ensureSigningKey(config.dataDir) : null;
   const clock = deps.clock ?? systemClock;
-  const source = deps.source ?? createSource(config, signingKey, clock);
+  const source = deps.source ?? createSource(config, signingKey, clock, resolved.internalData ?? undefined);
   const store = new SnapshotStore(source, { metrics, debounceMs: deps.reloadDebounceMs ?? 100 });
   if (source instanceof ApimSnapshotSource) registerApimMetrics(metrics.registry, source, clock);
   // Cluster-wide quotas need the bus the instances share; without one every quota is per instance.
@@ -139,7 +197,6 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
       metrics.throttleRefused.inc({ client: anonymous ? 'unauthenticated' : 'authenticated' }),
     ...(quota ? { budget: quota.leases } : {}),
   });
-  const revocations = deps.revocations ?? new RevocationStore();
   const verifiers = deps.verifiers ?? [
     ...defaultVerifiers({
       apiKey: {
@@ -264,6 +321,7 @@ export async function startAdapter(config: Config, deps: AdapterDeps = {}): Prom
     revocations,
     signingKey,
     instanceId,
+    revocationFeed,
     emission,
     initialLoad,
     stop() {

@@ -6,6 +6,7 @@
  * and retried with backoff. Connection loss -> reconnect with capped exponential backoff.
  */
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import { Backoff, sleep } from '../common/backoff.ts';
 import { createLogger } from '../common/log.ts';
 import type { TokenRevoked } from '../events/token-revoked.ts';
 import { PoisonMessageError } from '../revocation/errors.ts';
@@ -55,7 +56,7 @@ export class AmqpBridge {
   private channel: Channel | null = null;
   private stopped = false;
   private chain: Promise<void> = Promise.resolve();
-  private attempt = 0;
+  private readonly reconnect: Backoff;
   private wake: (() => void) | null = null;
   private connectedOnce!: () => void;
   /** Resolves when the first consumer is attached. */
@@ -70,7 +71,10 @@ export class AmqpBridge {
   constructor(
     private readonly publisher: EventPublisher,
     private readonly o: AmqpBridgeOptions,
-  ) {}
+  ) {
+    const minMs = Math.min(o.reconnectMinMs ?? 250, o.reconnectMaxMs);
+    this.reconnect = new Backoff({ minMs, maxMs: o.reconnectMaxMs, jitter: 'none' });
+  }
 
   start(): void {
     this.loop ??= this.run();
@@ -80,7 +84,7 @@ export class AmqpBridge {
     while (!this.stopped) {
       try {
         const closed = await this.connect();
-        this.attempt = 0;
+        this.reconnect.reset();
         await closed;
       } catch (err) {
         if (!this.stopped) log.warn({ err: String(err) }, 'event hub connection failed');
@@ -88,7 +92,8 @@ export class AmqpBridge {
       this.conn = null;
       this.channel = null;
       if (this.stopped) break;
-      const cap = Math.min(this.o.reconnectMaxMs, (this.o.reconnectMinMs ?? 250) * 2 ** this.attempt++);
+      // Equal jitter: half the capped wait, plus up to the other half.
+      const cap = this.reconnect.next();
       await this.sleep(cap / 2 + (Math.random() * cap) / 2);
     }
   }
@@ -141,7 +146,7 @@ export class AmqpBridge {
       rk === ROUTING_KEY_REVOCATION
         ? (b: string) => revocationOrBatch(b, this.o)
         : (b: string) => notificationFromWso2(b, this.o);
-    let backoff = 100;
+    const backoff = new Backoff({ minMs: 100, maxMs: 5_000, jitter: 'none' });
     for (;;) {
       if (this.stopped || this.channel !== ch) return; // unacked: the broker redelivers it
       try {
@@ -160,12 +165,9 @@ export class AmqpBridge {
         this.o.onOutcome?.(outcome);
         return;
       } catch (err) {
-        log.warn(
-          { err: String(err), backoffMs: backoff },
-          'bus refused a bridged event; holding the message',
-        );
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 5_000);
+        const wait = backoff.next();
+        log.warn({ err: String(err), backoffMs: wait }, 'bus refused a bridged event; holding the message');
+        await sleep(wait);
       }
     }
   }

@@ -2,11 +2,12 @@
  * Bridge core: one incoming message -> one event on the bus, or a dead letter when it can never be
  * mapped. Resolves only once the bus accepted what it produced; the transport acknowledges after.
  */
+import { publish, topicOf } from '../bus/publish.ts';
 import type { Bus } from '../bus/types.ts';
 import type { ControlPlaneChanged } from '../events/control-plane-changed.ts';
-import type { DeadLetter } from '../events/dead-letter.ts';
+import { deadLetter, originalOf } from '../events/dead-letter.ts';
 import type { TokenRevoked } from '../events/token-revoked.ts';
-import { TOPICS, topicName } from '../events/topics.ts';
+import { TOPICS } from '../events/topics.ts';
 import { PoisonMessageError } from '../revocation/errors.ts';
 import { stableEventId } from './wso2.ts';
 
@@ -37,15 +38,11 @@ export class EventPublisher {
   ) {}
 
   async revoked(event: TokenRevoked): Promise<void> {
-    await this.bus.produce(topicName(TOPICS.tokenRevoked, this.topicPrefix), [
-      { key: TOPICS.tokenRevoked.key(event), value: JSON.stringify(event) },
-    ]);
+    await publish(this.bus, topicOf(TOPICS.tokenRevoked, this.topicPrefix), [event]);
   }
 
   async changed(event: ControlPlaneChanged): Promise<void> {
-    await this.bus.produce(topicName(TOPICS.controlPlaneChanged, this.topicPrefix), [
-      { key: TOPICS.controlPlaneChanged.key(event), value: JSON.stringify(event) },
-    ]);
+    await publish(this.bus, topicOf(TOPICS.controlPlaneChanged, this.topicPrefix), [event]);
   }
 
   /** Maps with `map`; a PoisonMessageError dead-letters the original instead. Bus errors propagate. */
@@ -60,11 +57,7 @@ export class EventPublisher {
     }
     if (Array.isArray(event)) {
       const events = event as readonly TokenRevoked[];
-      if (events.length > 0)
-        await this.bus.produce(
-          topicName(TOPICS.tokenRevoked, this.topicPrefix),
-          events.map((e) => ({ key: TOPICS.tokenRevoked.key(e), value: JSON.stringify(e) })),
-        );
+      await publish(this.bus, topicOf(TOPICS.tokenRevoked, this.topicPrefix), events);
       return { status: 'republished', events };
     }
     const one = event as TokenRevoked | ControlPlaneChanged;
@@ -74,11 +67,8 @@ export class EventPublisher {
   }
 
   private async deadLetter(msg: IncomingMessage, err: PoisonMessageError): Promise<void> {
-    const dl: DeadLetter = {
-      type: 'dead-letter',
-      schemaVersion: 1,
+    const dl = deadLetter({
       eventId: stableEventId('dl', msg.source, msg.body.toString('base64')),
-      occurredAt: new Date(this.now()).toISOString(),
       consumer: this.consumer,
       source: {
         topic: msg.source,
@@ -86,17 +76,10 @@ export class EventPublisher {
         offset: msg.position ?? '0',
         timestamp: msg.timestamp ?? null,
       },
-      original: {
-        key: null,
-        value: msg.body.toString('base64'),
-        headers: Object.fromEntries(
-          Object.entries(msg.headers ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
-        ),
-      },
+      original: originalOf(null, msg.body, msg.headers ?? {}),
       error: { stage: 'decode', code: err.code, message: err.message },
-    };
-    await this.bus.produce(topicName(TOPICS.deadLetter, this.topicPrefix), [
-      { key: TOPICS.deadLetter.key(dl), value: JSON.stringify(dl) },
-    ]);
+      now: new Date(this.now()),
+    });
+    await publish(this.bus, topicOf(TOPICS.deadLetter, this.topicPrefix), [dl]);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { partitionFor } from './partition.ts';
+import { Redelivery } from './redelivery.ts';
 import type {
   Bus,
   ConsumeOptions,
@@ -68,8 +69,9 @@ export class MemoryBus implements Bus {
   async consume(options: ConsumeOptions): Promise<Subscription> {
     let running = true;
     const maxBatch = options.maxBatchSize ?? 100;
+    // Short waits (a test double), and one backoff for the whole subscription, reset by any success.
+    const redelivery = new Redelivery(options.handler, { minMs: 10, maxMs: 1000 });
     const loop = (async () => {
-      let backoff = 10;
       while (running) {
         let delivered = false;
         for (const topic of options.topics) {
@@ -80,14 +82,8 @@ export class MemoryBus implements Bus {
             const records = parts[p]!.slice(start, start + maxBatch);
             if (records.length === 0) continue;
             delivered = true;
-            try {
-              await options.handler({ topic, partition: p, records });
+            if (await redelivery.deliver(options.groupId, { topic, partition: p, records }, sleep))
               this.committed.set(ck, start + records.length);
-              backoff = 10;
-            } catch {
-              await sleep(backoff);
-              backoff = Math.min(backoff * 2, 1000);
-            }
           }
         }
         if (!delivered) await sleep(options.maxWaitMs ?? 5);

@@ -25,3 +25,19 @@ export function untilSignal(log: Logger): Promise<NodeJS.Signals> {
     process.on('SIGTERM', onSignal);
   });
 }
+
+/** What every start function (adapter, bridge, controller, pipeline) returns. */
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/**
+ * The life of every long-running command once its start function resolved: on the first SIGINT or
+ * SIGTERM, `running.stop()`; exit code 0 when it has stopped (a failing stop rejects: exit 1 from
+ * cli/main.ts). Signals during the stop are logged and ignored, as untilSignal says.
+ */
+export async function runUntilSignal(running: Stoppable, log: Logger): Promise<number> {
+  await untilSignal(log);
+  await running.stop();
+  return 0;
+}

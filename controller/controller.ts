@@ -6,6 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
+import { publish } from '../bus/publish.ts';
 import type { Bus } from '../bus/types.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
@@ -73,13 +74,9 @@ export class ServiceController implements ReflectorHandlers {
 
   private async emit(event: ServiceLifecycle): Promise<void> {
     const ev = ServiceLifecycle.parse(event);
-    await this.bus.produce(this.topic, [
-      {
-        key: TOPICS.serviceLifecycle.key(ev),
-        value: JSON.stringify(ev),
-        headers: { 'content-type': 'application/json', 'event-type': ev.type },
-      },
-    ]);
+    await publish(this.bus, { contract: TOPICS.serviceLifecycle, name: this.topic }, [ev], {
+      headers: (e) => ({ 'content-type': 'application/json', 'event-type': e.type }),
+    });
     this.onEmit?.(ev);
   }
 

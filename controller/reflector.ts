@@ -7,6 +7,7 @@
  * decides that nothing changed. Handler calls are serialized; a failed one is retried with backoff.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff } from '../common/backoff.ts';
 import type { Logger } from '../common/log.ts';
 import type { ServiceObject } from './annotations.ts';
 import { ResourceVersionExpired } from './errors.ts';
@@ -81,14 +82,21 @@ export class Reflector {
     for (const obj of this.store.values()) this.enqueue('upsert', obj);
   }
 
-  private enqueue(kind: 'upsert' | 'remove', obj: ServiceObject, attempt = 0): void {
+  /** Deterministic doubling from backoffInitialMs to backoffMaxMs; jitter, where wanted, is the caller's. */
+  private backoff(): Backoff {
+    const { backoffInitialMs: min, backoffMaxMs: maxMs } = this.opts;
+    return new Backoff({ minMs: Math.min(min, maxMs), maxMs, jitter: 'none' });
+  }
+
+  private enqueue(kind: 'upsert' | 'remove', obj: ServiceObject, attempt = 0, retry?: Backoff): void {
     this.queue = this.queue.then(async () => {
       try {
         await this.handlers[kind](obj);
       } catch (err) {
         this.stats.errors++;
         const key = keyOf(obj);
-        const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** attempt);
+        const backoff = retry ?? this.backoff();
+        const delay = backoff.next();
         this.opts.log.error(
           { err, key, kind, attempt, retryInMs: delay },
           'handling a Service change failed',
@@ -98,8 +106,8 @@ export class Reflector {
           this.retryTimers.delete(t);
           // Retry with the newest state: a later change may have superseded this one.
           const latest = this.store.get(key);
-          if (kind === 'upsert' && latest) this.enqueue('upsert', latest, attempt + 1);
-          if (kind === 'remove' && !latest) this.enqueue('remove', obj, attempt + 1);
+          if (kind === 'upsert' && latest) this.enqueue('upsert', latest, attempt + 1, backoff);
+          if (kind === 'remove' && !latest) this.enqueue('remove', obj, attempt + 1, backoff);
         }, delay);
         this.retryTimers.add(t);
       }
@@ -111,18 +119,19 @@ export class Reflector {
     return sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
 
-  private enqueueSynced(present: ReadonlySet<string>, attempt = 0): void {
+  private enqueueSynced(present: ReadonlySet<string>, retry?: Backoff): void {
     this.queue = this.queue.then(async () => {
       try {
         await this.handlers.synced?.(present);
       } catch (err) {
         this.stats.errors++;
-        const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** attempt);
+        const backoff = retry ?? this.backoff();
+        const delay = backoff.next();
         this.opts.log.error({ err, retryInMs: delay }, 'post-list reconciliation failed');
         if (!this.running) return;
         const t = setTimeout(() => {
           this.retryTimers.delete(t);
-          this.enqueueSynced(new Set(this.store.keys()), attempt + 1);
+          this.enqueueSynced(new Set(this.store.keys()), backoff);
         }, delay);
         this.retryTimers.add(t);
       }
@@ -184,7 +193,7 @@ export class Reflector {
 
   private async run(): Promise<void> {
     let needList = true;
-    let backoff = this.opts.backoffInitialMs;
+    const backoff = this.backoff();
     while (this.running) {
       try {
         if (needList) {
@@ -219,11 +228,8 @@ export class Reflector {
         if (state.expired)
           throw new ResourceVersionExpired(`resourceVersion ${this.resourceVersion} expired`);
         // A normal end (server timeout): resume at once. An empty stream that ends repeatedly backs off.
-        if (this.stats.events > before) backoff = this.opts.backoffInitialMs;
-        else {
-          await this.pause(backoff);
-          backoff = Math.min(backoff * 2, this.opts.backoffMaxMs);
-        }
+        if (this.stats.events > before) backoff.reset();
+        else await this.pause(backoff.next());
       } catch (err) {
         if (!this.running) break;
         if (err instanceof ResourceVersionExpired) {
@@ -236,9 +242,10 @@ export class Reflector {
           continue;
         }
         this.stats.errors++;
-        this.opts.log.warn({ err, retryInMs: backoff }, 'list/watch failed: reconnecting with backoff');
-        await this.pause(backoff * (0.75 + Math.random() / 2));
-        backoff = Math.min(backoff * 2, this.opts.backoffMaxMs);
+        const wait = backoff.next();
+        this.opts.log.warn({ err, retryInMs: wait }, 'list/watch failed: reconnecting with backoff');
+        // +-25 % so that many controllers that lost the API server together do not return together.
+        await this.pause(wait * (0.75 + Math.random() / 2));
       }
     }
   }

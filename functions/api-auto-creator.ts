@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import { join } from 'node:path';
+import { resolveFragmentsDir } from '../adapter/resolved.ts';
 import type { Config } from '../common/config.ts';
 import { isRetriable } from '../common/errors.ts';
 import type { ServiceLifecycle } from '../events/service-lifecycle.ts';
@@ -32,11 +32,6 @@ import type { FunctionInstance, FunctionModule } from './registry.ts';
 
 export const name = 'api-auto-creator';
 
-/** Same rule as the adapter's fragmentsDirOf (adapter/main.ts), without importing the adapter. */
-export function fragmentsDir(config: Config): string {
-  return config.adapter.standaloneFragmentsDir || join(config.dataDir, 'standalone.d');
-}
-
 function httpsAgent(config: Config): Agent | undefined {
   const { caFile, certFile, keyFile } = config.apim;
   if (!caFile && !certFile && !keyFile) return undefined;
@@ -53,7 +48,7 @@ export function createTarget(deps: FunctionDeps): ApiTarget {
   const c = config.autoCreator;
   if (c.target === 'standalone') {
     return new StandaloneTarget(
-      { fragmentsDir: fragmentsDir(config), subscribers: c.standaloneSubscribers },
+      { fragmentsDir: resolveFragmentsDir(config), subscribers: c.standaloneSubscribers },
       logger.child({ function: name }),
     );
   }

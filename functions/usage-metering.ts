@@ -12,6 +12,7 @@
  * (survives a restart); on Lambda per warm container only: see docs/usage-metering.md.
  */
 import { join } from 'node:path';
+import { publish, topicOf } from '../bus/publish.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../common/config.ts';
 import type { RequestAttributes } from '../events/request-attributes.ts';
@@ -71,7 +72,7 @@ export function definition(
 ): UsageMeteringFunction {
   const opts = meterOptions(deps.config);
   const store = options.store;
-  const usageTopic = topicName(TOPICS.usage, deps.config.bus.topicPrefix);
+  const usageTopic = topicOf(TOPICS.usage, deps.config.bus.topicPrefix);
   let meter: UsageMeter | null = options.meter ?? null;
   // One batch or tick at a time over the one meter (the runner's timer and its batches interleave).
   let queue: Promise<unknown> = Promise.resolve();
@@ -99,9 +100,10 @@ export function definition(
     const pending = m.pending(now);
     if (pending.length > 0) {
       try {
-        await deps.producer.produce(
+        await publish(
+          deps.producer,
           usageTopic,
-          pending.map(({ event }) => ({ key: TOPICS.usage.key(event), value: JSON.stringify(event) })),
+          pending.map(({ event }) => event),
         );
       } catch (err) {
         // Counted events stay counted (their redelivery is a duplicate); the windows stay pending.

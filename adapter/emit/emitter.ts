@@ -26,6 +26,7 @@
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Bus, OutRecord } from '../../bus/types.ts';
+import { Backoff } from '../../common/backoff.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { TOPICS, type TopicKey, topicName } from '../../events/topics.ts';
@@ -93,7 +94,8 @@ export class Emitter {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
-  private retryMs: number;
+  /** Waits between spool drains while the bus fails (deterministic: the loop is one per process). */
+  private readonly retry: Backoff;
   private nextDrainAt = 0;
   private lastBufferFullLog = 0;
   private firstPendingAt = 0;
@@ -123,7 +125,7 @@ export class Emitter {
       stopTimeoutMs: options.stopTimeoutMs ?? 5_000,
       journalFileBytes: options.journalFileBytes ?? 8 * 1024 * 1024,
     };
-    this.retryMs = this.o.retryMinMs;
+    this.retry = new Backoff({ minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs, jitter: 'none' });
     this.metrics = emitterMetrics(options.registry);
     this.spool = new Spool(join(options.dataDir, 'spool'), {
       maxBytes: this.o.spoolMaxBytes,
@@ -347,7 +349,7 @@ export class Emitter {
       const accepted = await this.produce(records, 'direct');
       if (accepted < records.length) {
         this.spoolMode = true;
-        this.nextDrainAt = this.now() + this.retryMs;
+        this.nextDrainAt = this.now() + this.retry.peek();
         await this.appendToSpool(records.slice(accepted));
       }
       this.covered(batch);
@@ -397,11 +399,10 @@ export class Emitter {
     // A partial success is retried whole (from the cursor): at-least-once.
     if ((await this.produce(records, 'spool')) === records.length) {
       await this.spool.commit(next);
-      this.retryMs = this.o.retryMinMs;
+      this.retry.reset();
       this.nextDrainAt = this.now();
     } else {
-      this.nextDrainAt = this.now() + this.retryMs;
-      this.retryMs = Math.min(this.retryMs * 2, this.o.retryMaxMs);
+      this.nextDrainAt = this.now() + this.retry.next();
     }
     this.updateGauges();
   }

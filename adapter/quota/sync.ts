@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { publish } from '../../bus/publish.ts';
 import { topicSpecs } from '../../bus/topics.ts';
 import type { Bus, Subscription } from '../../bus/types.ts';
 import { createLogger } from '../../common/log.ts';
@@ -191,9 +192,9 @@ export class QuotaSync {
     this.inFlight = true;
     const report = this.leases.tick(now);
     try {
-      await this.o.bus.produce(this.topic, [
-        { key: TOPICS.throttle.key(report), value: JSON.stringify(report), timestamp: now },
-      ]);
+      await publish(this.o.bus, { contract: TOPICS.throttle, name: this.topic }, [report], {
+        timestamp: now,
+      });
       this.leases.published(this.o.clock.now());
     } catch (err) {
       this.publishErrors.inc();

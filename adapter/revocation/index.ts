@@ -1,13 +1,17 @@
 /**
  * Adapter side of revocation, composed: load the already-revoked set, then follow new revocations
  * (own SQS queue, or the bus in standalone mode). `startRevocations` resolves only when the initial
- * set is loaded and the transport is listening, so the adapter reports ready after it.
+ * set is loaded and the transport is listening, so the adapter reports ready after it. The adapter's
+ * start (adapter/main.ts) runs it through startRevocationFeed; expired entries are pruned by the
+ * adapter's sweeper, the one timer that owns the store's upkeep.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Bus, Subscription } from '../../bus/types.ts';
 import type { Config } from '../../common/config.ts';
 import { createLogger } from '../../common/log.ts';
 import type { TokenRevoked } from '../../events/token-revoked.ts';
+import type { InternalDataClient } from '../controlplane/apim/client.ts';
+import { resolveRevocationSqs } from '../resolved.ts';
 import { revocationsFromRevokedJwt } from './apim.ts';
 import { consumeRevocationsFromBus } from './local-consumer.ts';
 import { loadRevocations, revocationsFile, saveRevocations } from './persist.ts';
@@ -28,7 +32,6 @@ export interface RevocationRuntimeOptions {
   fetchRevokedJwt?: () => Promise<unknown>;
   /** Called after each newly applied revocation (introspection cache eviction, metrics). */
   onRevoked?: (e: TokenRevoked) => void;
-  pruneIntervalMs?: number;
 }
 
 export interface RevocationRuntime {
@@ -82,17 +85,38 @@ export async function startRevocations(o: RevocationRuntimeOptions): Promise<Rev
     });
     await queue.start();
   }
-  const prune = setInterval(() => store.prune(Date.now()), o.pruneIntervalMs ?? 60_000);
-  prune.unref();
 
   return {
     store,
     queueUrl: queue?.queueUrl ?? null,
     apply,
     async stop(options = {}) {
-      clearInterval(prune);
       await sub?.stop();
       await queue?.stop(options.deleteQueue ?? true);
     },
   };
+}
+
+/**
+ * The feed as the adapter runs it, from the settings: the SQS client when revocation.transport is sqs
+ * (the SDK loaded only then), and the revokedjwt pull over the adapter's own internal data client
+ * when the control plane is API Manager.
+ */
+export async function startRevocationFeed(
+  config: Config,
+  o: { instanceId: string; store: RevocationStore; bus?: Bus; internalData: InternalDataClient | null },
+): Promise<RevocationRuntime> {
+  const sqs =
+    config.revocation.transport === 'sqs'
+      ? new (await import('@aws-sdk/client-sqs')).SQSClient(resolveRevocationSqs(config))
+      : undefined;
+  const internalData = o.internalData;
+  return startRevocations({
+    config,
+    instanceId: o.instanceId,
+    store: o.store,
+    ...(o.bus ? { bus: o.bus } : {}),
+    ...(internalData ? { fetchRevokedJwt: () => internalData.fetchRevoked() } : {}),
+    ...(sqs ? { sqs } : {}),
+  });
 }

@@ -11,6 +11,7 @@ import {
   type SQSClient,
   TagQueueCommand,
 } from '@aws-sdk/client-sqs';
+import { Backoff, sleep } from '../../common/backoff.ts';
 import { createLogger } from '../../common/log.ts';
 import { TokenRevoked } from '../../events/token-revoked.ts';
 import { adapterQueueName, HEARTBEAT_TAG } from '../../revocation/fanout.ts';
@@ -88,7 +89,8 @@ export class RevocationQueueConsumer {
   }
 
   private async poll(): Promise<void> {
-    let backoff = 200;
+    // Deterministic (no jitter), as before: 200 ms doubling to 2 s.
+    const backoff = new Backoff({ minMs: 200, maxMs: 2_000, jitter: 'none' });
     while (this.running) {
       try {
         const res = await this.sqs.send(
@@ -119,16 +121,16 @@ export class RevocationQueueConsumer {
         }
         if (done.length > 0)
           await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: done }));
-        backoff = 200;
+        backoff.reset();
       } catch (err) {
         if (!this.running) break;
+        const wait = backoff.next();
         if (isQueueGone(err) && this.owned) {
           // Deleted as stale (e.g. after a long pause): recreate, the heartbeat resumes.
           log.warn('revocation queue disappeared; recreating');
           await this.ensureQueue().catch(() => {});
-        } else log.warn({ err: String(err), backoffMs: backoff }, 'revocation poll failed');
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 2_000);
+        } else log.warn({ err: String(err), backoffMs: wait }, 'revocation poll failed');
+        await sleep(wait, this.abort.signal);
       }
     }
   }

@@ -15,8 +15,6 @@ import type { SnapshotSource } from '../snapshot/source.ts';
 import type { Snapshot, TrustedKey } from '../snapshot/types.ts';
 import { parseStandaloneYaml } from './yaml.ts';
 
-export const FRAGMENTS_DIR = 'standalone.d';
-
 export interface StandaloneSourceOptions {
   /** Main file (adapter.standaloneFile). */
   file: string;

@@ -12,14 +12,17 @@
  * Several processes may open the same directory (`mesh-apim revoke` producing while `start` consumes):
  * SQLite serialises writers (busy_timeout), a consumer in another process sees new records on its next
  * poll (bus.embedded.pollIntervalMs); consumers in the producing process are woken at once.
+ *
+ * By job: schema.ts (tables, statements), produce.ts (wire batch, append), consumer.ts (group
+ * consumer) over groups.ts (leases, commits), time-index.ts (offsets-for-times), retention.ts;
+ * log-writer.ts is the worker's write side.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
-import { BrokerUnavailableError, BusClosedError, BusError, ProduceError, TopicError } from '../errors.ts';
+import { BrokerUnavailableError, BusClosedError, ProduceError, TopicError } from '../errors.ts';
 import type {
   Bus,
   BusAdmin,
@@ -31,17 +34,18 @@ import type {
   TopicDescription,
   TopicSpec,
 } from '../types.ts';
+import { consumeGroup } from './consumer.ts';
+import { toError } from './errors.ts';
+import { encodeRecords } from './produce.ts';
 import {
-  encodeWireBatch,
-  firstOffsetWithMaxTs,
   openDatabase,
   type PartitionRow,
   prepare,
-  type RecordRow,
   type Statements,
   type TopicRow,
-  type WireRecord,
-} from './store.ts';
+  toInRecord,
+} from './schema.ts';
+import { offsetForTime } from './time-index.ts';
 import { WriterClient } from './writer-client.ts';
 
 export interface EmbeddedBusOptions {
@@ -57,21 +61,6 @@ export interface EmbeddedBusOptions {
   /** A consumer's claim on a partition; renewed while it runs, taken over by another consumer after it lapses. */
   leaseMs?: number;
   logger?: Logger;
-}
-
-const BACKOFF_MIN_MS = 100;
-const BACKOFF_MAX_MS = 5000;
-
-function toError(op: string, err: unknown): BusError {
-  if (err instanceof BusError) return err;
-  const name = (err as { name?: string }).name ?? '';
-  if (name === 'TopicError') return new TopicError(errorMessage(err), { cause: err });
-  const code = (err as { code?: string }).code ?? '';
-  // Locked by another process beyond busy_timeout, disk full, I/O, the writer worker gone: the same
-  // call can succeed later (nothing of it was acknowledged).
-  if (/^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|PROTOCOL)/.test(code) || code === 'WRITER_EXITED')
-    return new BrokerUnavailableError(`embedded log ${op}: ${errorMessage(err)}`, { cause: err });
-  return new BusError('BUS_EMBEDDED', `embedded log ${op}: ${errorMessage(err)}`, { cause: err });
 }
 
 export class EmbeddedBus implements Bus, BusAdmin {
@@ -160,13 +149,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     // appends; this thread only encodes and waits for the commit.
     let data: Buffer;
     try {
-      const wire: WireRecord[] = records.map((r) => ({
-        key: r.key,
-        value: r.value,
-        headers: r.headers && Object.keys(r.headers).length > 0 ? JSON.stringify(r.headers) : null,
-        ts: r.timestamp ?? now,
-      }));
-      data = encodeWireBatch(wire);
+      data = encodeRecords(records, now);
     } catch (err) {
       throw new ProduceError(`produce to ${topic}: ${errorMessage(err)}`, { cause: err, retriable: false });
     }
@@ -198,158 +181,22 @@ export class EmbeddedBus implements Bus, BusAdmin {
     });
   }
 
-  private toInRecord(topic: string, r: RecordRow): InRecord {
-    const headers: Record<string, Buffer> = {};
-    if (r.headers) {
-      for (const [k, v] of Object.entries(JSON.parse(r.headers) as Record<string, string>))
-        headers[k] = Buffer.from(v);
-    }
-    return {
-      topic,
-      partition: r.partition,
-      offset: String(r.offset),
-      timestamp: r.ts,
-      key: r.key,
-      value: r.value,
-      headers,
-    };
-  }
-
   async consume(options: ConsumeOptions): Promise<Subscription> {
     this.checkOpen('consume');
-    const owner = `${process.pid}:${randomUUID()}`;
-    const maxBatch = options.maxBatchSize ?? 100;
-    const log = this.log.child({ groupId: options.groupId });
-    const topics = new Map<string, TopicRow>();
-    for (const name of options.topics) topics.set(name, await this.topic(name));
-    /** Next offset to deliver, per owned partition ("topicId:partition"). */
-    const positions = new Map<string, { topic: TopicRow; partition: number; offset: number }>();
-    let running = true;
-    let leaseCheckAt = 0;
-
-    const claimLeases = async () => {
-      const owned = await this.writer.request<{ topic: string; partition: number }[]>({
-        op: 'claim',
-        groupId: options.groupId,
-        topics: options.topics,
-        owner,
+    return consumeGroup(
+      {
+        writer: this.writer,
+        stmt: this.stmt,
+        log: this.log,
         leaseMs: this.leaseMs,
-        now: Date.now(),
-      });
-      const keep = new Set<string>();
-      for (const { topic: name, partition } of owned) {
-        const t = topics.get(name)!;
-        const k = `${t.id}:${partition}`;
-        keep.add(k);
-        if (positions.has(k)) continue;
-        const offset = await this.writer.request<number>({
-          op: 'position',
-          groupId: options.groupId,
-          topic: name,
-          partition,
-          fromBeginning: options.fromBeginning !== false,
-        });
-        positions.set(k, { topic: t, partition, offset });
-      }
-      for (const k of [...positions.keys()]) if (!keep.has(k)) positions.delete(k);
-      leaseCheckAt = Date.now() + this.leaseMs / 3;
-    };
-
-    /** Commits only while this consumer still holds the partition (else another consumer took over). */
-    const commit = (t: TopicRow, partition: number, offset: number): Promise<boolean> =>
-      this.writer.request<boolean>({
-        op: 'commit',
-        groupId: options.groupId,
-        topic: t.name,
-        partition,
-        offset,
-        owner,
-      });
-
-    const loop = async () => {
-      const backoff = new Map<string, number>();
-      while (running) {
-        let delivered = false;
-        try {
-          if (Date.now() >= leaseCheckAt) await claimLeases();
-          for (const [k, pos] of positions) {
-            if (!running) break;
-            const rows = this.stmt.read.all(pos.topic.id, pos.partition, pos.offset, maxBatch);
-            if (rows.length === 0) continue;
-            delivered = true;
-            const records = rows.map((r) => this.toInRecord(pos.topic.name, r));
-            try {
-              await options.handler({ topic: pos.topic.name, partition: pos.partition, records });
-            } catch (err) {
-              const wait = backoff.get(k) ?? BACKOFF_MIN_MS;
-              backoff.set(k, Math.min(wait * 2, BACKOFF_MAX_MS));
-              log.warn(
-                {
-                  err,
-                  topic: pos.topic.name,
-                  partition: pos.partition,
-                  offset: records[0]!.offset,
-                  retryInMs: wait,
-                },
-                'handler failed; batch will be delivered again',
-              );
-              await this.idleUninterrupted(wait, () => running);
-              continue;
-            }
-            backoff.delete(k);
-            const next = rows[rows.length - 1]!.offset + 1;
-            if (await commit(pos.topic, pos.partition, next)) pos.offset = next;
-            else positions.delete(k);
-          }
-        } catch (err) {
-          // The database is locked by another process for longer than busy_timeout, or similar.
-          log.warn({ err: toError('consume', err) }, 'embedded consumer poll failed; retrying');
-          await this.idleUninterrupted(BACKOFF_MAX_MS, () => running);
-        }
-        if (!delivered && running) await this.idle(this.pollIntervalMs);
-      }
-    };
-
-    try {
-      await claimLeases();
-    } catch (err) {
-      // Locked for longer than busy_timeout: the loop claims the partitions as soon as it can.
-      log.warn({ err: toError('consume', err) }, 'could not claim partitions yet; retrying');
-    }
-    const done = loop();
-    const sub: Subscription = {
-      stop: async () => {
-        if (!running) return done;
-        running = false;
-        this.wake();
-        await done;
-        this.subscriptions.delete(sub);
-        try {
-          await this.writer.request({ op: 'release', owner });
-        } catch (err) {
-          log.warn({ err }, 'could not release partition leases; they lapse on their own');
-        }
+        pollIntervalMs: this.pollIntervalMs,
+        topic: (name) => this.topic(name),
+        idle: (ms) => this.idle(ms),
+        wake: () => this.wake(),
+        subscriptions: this.subscriptions,
       },
-    };
-    this.subscriptions.add(sub);
-    return sub;
-  }
-
-  /** A backoff sleep that ends early when the subscription stops (but not on new records). */
-  private async idleUninterrupted(ms: number, isRunning: () => boolean): Promise<void> {
-    const until = Date.now() + ms;
-    while (isRunning() && Date.now() < until) await this.idle(Math.min(until - Date.now(), 100));
-  }
-
-  /**
-   * Kafka's offsets-for-times: the first offset whose own timestamp is >= ts (end offset if none).
-   * Records before firstOffsetWithMaxTs are all older; from there a short scan finds the record, as
-   * Kafka scans the batch its time index points at (needed when retention or compaction removed the
-   * record that set ts_max).
-   */
-  private offsetForTime(topicId: number, p: PartitionRow, ts: number): number {
-    const from = firstOffsetWithMaxTs(this.stmt, topicId, p, ts);
-    return this.stmt.firstAtOrAfterTime.get(topicId, p.partition, from, ts)?.offset ?? p.next_offset;
+      options,
+    );
   }
 
   private async partitionRows(topic: string): Promise<{ t: TopicRow; parts: PartitionRow[] }> {
@@ -363,7 +210,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
       const { t, parts } = await this.partitionRows(topic);
       return parts.map((p) => ({
         partition: p.partition,
-        offset: String(this.offsetForTime(t.id, p, timestampMs)),
+        offset: String(offsetForTime(this.stmt, t.id, p, timestampMs)),
       }));
     } catch (err) {
       throw toError('offsetsForTime', err);
@@ -393,9 +240,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions)
       throw new TopicError(`topic ${topic} has no partition ${partition}`);
     try {
-      return this.stmt.read
-        .all(t.id, partition, Number(offset), maxRecords)
-        .map((r) => this.toInRecord(topic, r));
+      return this.stmt.read.all(t.id, partition, Number(offset), maxRecords).map((r) => toInRecord(topic, r));
     } catch (err) {
       throw toError('read', err);
     }

@@ -12,8 +12,8 @@ import type { WriterData, WriterReply, WriterRequest } from './writer.ts';
 
 // The worker runs the TypeScript source. tsx's CommonJS hooks transpile it on the worker's own
 // thread: its ESM hooks (module.register) would start another loader thread, an isolate of its own
-// (~20 MB resident), for the three files the writer loads. The CLI and vitest load TS their own way,
-// and a worker inherits neither.
+// (~20 MB resident), for the few files the writer loads (log-writer.ts and its jobs). The CLI and
+// vitest load TS their own way, and a worker inherits neither.
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
 require(workerData.tsx).register();

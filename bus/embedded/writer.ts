@@ -9,7 +9,9 @@
  * acknowledged record survives the worker, the process, and (fsync on) the machine.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { LogWriter, openDatabase, type ProduceCall, type TopicSpecRow } from './store.ts';
+import { LogWriter } from './log-writer.ts';
+import type { ProduceCall } from './produce.ts';
+import { openDatabase, type TopicSpecRow } from './schema.ts';
 
 export interface WriterData {
   path: string;

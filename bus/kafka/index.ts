@@ -28,6 +28,7 @@ import {
   ProduceError,
   TopicError,
 } from '../errors.ts';
+import { Redelivery } from '../redelivery.ts';
 import type {
   Bus,
   BusAdmin,
@@ -45,8 +46,6 @@ const { CompressionTypes, ConfigResourceTypes, Kafka, logLevel: KafkaLogLevel, P
 
 export type KafkaBusConfig = Config['bus']['kafka'];
 
-const BACKOFF_MIN_MS = 100;
-const BACKOFF_MAX_MS = 5000;
 /** Uncompressed bytes per sendBatch: stays under the broker's default message.max.bytes (1 MiB). */
 const MAX_REQUEST_BYTES = 900 * 1024;
 const JOIN_TIMEOUT_MS = 60_000;
@@ -394,6 +393,7 @@ export class KafkaBus implements Bus, BusAdmin {
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000 },
     });
     let running = true;
+    const redelivery = new Redelivery(options.handler, { log });
     const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
       const messages = batch.messages;
       for (let i = 0; i < messages.length; i += maxBatch) {
@@ -407,29 +407,22 @@ export class KafkaBus implements Bus, BusAdmin {
           value: m.value ?? null,
           headers: headersOf(m.headers),
         }));
-        let backoff = BACKOFF_MIN_MS;
+        const key = `${batch.topic}|${batch.partition}`;
+        // The backoff sleep ends early when the subscription stops or loses the partition.
+        const wait = async (ms: number) => {
+          const until = Date.now() + ms;
+          while (running && isRunning() && Date.now() < until) await sleep(Math.min(100, until - Date.now()));
+        };
         for (;;) {
-          if (!running || !isRunning() || isStale()) return; // uncommitted: redelivered to the next owner
-          try {
-            await options.handler({ topic: batch.topic, partition: batch.partition, records });
-            break;
-          } catch (err) {
-            log.warn(
-              {
-                err,
-                topic: batch.topic,
-                partition: batch.partition,
-                offset: records[0]!.offset,
-                retryInMs: backoff,
-              },
-              'handler failed; batch will be delivered again',
-            );
-            const until = Date.now() + backoff;
-            while (running && isRunning() && Date.now() < until)
-              await sleep(Math.min(100, until - Date.now()));
-            backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
-            await heartbeat().catch(() => undefined);
+          if (!running || !isRunning() || isStale()) {
+            redelivery.forget(key);
+            return; // uncommitted: redelivered to the next owner
           }
+          if (
+            await redelivery.deliver(key, { topic: batch.topic, partition: batch.partition, records }, wait)
+          )
+            break;
+          await heartbeat().catch(() => undefined);
         }
         const last = chunk[chunk.length - 1]!.offset;
         await consumer.commitOffsets([

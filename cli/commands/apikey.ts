@@ -1,4 +1,4 @@
-import { fragmentsDirOf } from '../../adapter/main.ts';
+import { resolveFragmentsDir } from '../../adapter/resolved.ts';
 import { ensureSigningKey, issueApiKey } from '../../adapter/standalone/issuer.ts';
 import { StandaloneSource } from '../../adapter/standalone/source.ts';
 import { loadConfig } from '../../common/config.ts';
@@ -54,7 +54,7 @@ export async function run(argv: string[], parsed?: Parsed<Values>): Promise<numb
     const key = ensureSigningKey(config.dataDir);
     const snapshot = await new StandaloneSource({
       file: config.adapter.standaloneFile,
-      fragmentsDir: fragmentsDirOf(config),
+      fragmentsDir: resolveFragmentsDir(config),
       extraKeys: [key.trusted],
     }).load();
     const token = await issueApiKey(snapshot, key, {

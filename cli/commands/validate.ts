@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { SnapshotError } from '../../adapter/errors.ts';
-import { fragmentsDirOf } from '../../adapter/main.ts';
+import { resolveFragmentsDir } from '../../adapter/resolved.ts';
 import { compileSnapshot } from '../../adapter/snapshot/compile.ts';
 import { ControlPlaneData } from '../../adapter/snapshot/model.ts';
 import { loadStandaloneData } from '../../adapter/standalone/source.ts';
@@ -189,7 +189,7 @@ export async function run(argv: string[], parsed?: Parsed<Values>): Promise<numb
   const config = loadConfig({ file: values.config });
   const configured = resolve(config.adapter.standaloneFile);
   const file = resolve(positionals[0] ?? configured);
-  const problems = await validate(file, file === configured ? resolve(fragmentsDirOf(config)) : null);
+  const problems = await validate(file, file === configured ? resolve(resolveFragmentsDir(config)) : null);
   const shown = problems.map((p) => ({ ...p, file: relativeToCwd(p.file) }));
   if (format === 'json') {
     process.stdout.write(

@@ -5,8 +5,8 @@
  * exponential backoff; anything else surfaces as a non-retriable ApimError carrying APIM's body.
  */
 import type { Agent } from 'node:https';
-import { setTimeout as sleep } from 'node:timers/promises';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import pRetry from 'p-retry';
 import type { Logger } from '../log.ts';
 import { ApimError } from './errors.ts';
 
@@ -126,24 +126,27 @@ export class PublisherClient {
   }
 
   /** Retries `fn` on retriable ApimErrors with capped exponential backoff and jitter. */
-  private async withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    let attempt = 0;
-    for (;;) {
-      attempt++;
-      try {
-        return await fn();
-      } catch (err) {
-        const retriable = err instanceof ApimError ? err.retriable : true;
-        if (!retriable || attempt >= this.opts.maxAttempts) throw err;
-        const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempt - 1));
+  private withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    const { maxAttempts, retryBaseMs, retryMaxMs } = this.opts;
+    const retriable = (err: unknown) => (err instanceof ApimError ? err.retriable : true);
+    return pRetry(fn, {
+      retries: maxAttempts - 1,
+      // randomize draws 1x..2x of minTimeout: with half the base, a wait is 0.5x..1x of base * 2^n.
+      minTimeout: retryBaseMs / 2,
+      factor: 2,
+      randomize: true,
+      maxTimeout: retryMaxMs,
+      shouldRetry: ({ error }) => retriable(error),
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (retriesLeft === 0 || !retriable(error)) return;
         this.stats.retries++;
+        const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** (attemptNumber - 1));
         this.opts.log?.warn(
-          { operation, attempt, delay, err: String(err) },
+          { operation, attempt: attemptNumber, delay, err: String(error) },
           'API Manager call failed, retrying',
         );
-        await sleep(delay * (0.5 + Math.random() / 2));
-      }
-    }
+      },
+    });
   }
 
   /** One HTTP exchange; transport failures become ApimError status 0 (retriable). */

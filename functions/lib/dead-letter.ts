@@ -1,10 +1,11 @@
 /**
- * Dead-letter envelopes (events/dead-letter.ts) and the injectable publisher that sends them:
- * in-process a Bus, on Lambda a lazily created Kafka producer (see deps.ts).
+ * Dead letters of function batches (the envelope itself: events/dead-letter.ts) and the injectable
+ * publisher that sends them: in-process a Bus, on Lambda a lazily created Kafka producer (see deps.ts).
  */
+import { publish, topicOf } from '../../bus/publish.ts';
 import type { Bus, InRecord } from '../../bus/types.ts';
-import type { DeadLetter } from '../../events/dead-letter.ts';
-import { TOPICS, topicName } from '../../events/topics.ts';
+import { type DeadLetter, deadLetter, deadLetterId, originalOf } from '../../events/dead-letter.ts';
+import { TOPICS } from '../../events/topics.ts';
 import { DeadLetterPublishError, type FailureStage } from './errors.ts';
 import type { LambdaKafkaRecord } from './kafka-event.ts';
 
@@ -20,13 +21,8 @@ export interface FailureInfo {
   details?: unknown;
 }
 
-/**
- * Deterministic eventId: a redelivered batch dead-letters the same record under the same id, so a
- * dead-letter consumer can drop the duplicates that at-least-once delivery produces.
- */
-export function deadLetterId(consumer: string, topic: string, partition: number, offset: string): string {
-  return `dl:${consumer}:${topic}:${partition}:${offset}`;
-}
+/** Re-exported: the functions' lib API has always offered it (functions/lib/index.ts). */
+export { deadLetterId };
 
 export function deadLetterFromRecord(
   consumer: string,
@@ -34,11 +30,8 @@ export function deadLetterFromRecord(
   failure: FailureInfo,
   now: Date = new Date(),
 ): DeadLetter {
-  return {
-    type: 'dead-letter',
-    schemaVersion: 1,
+  return deadLetter({
     eventId: deadLetterId(consumer, record.topic, record.partition, record.offset),
-    occurredAt: now.toISOString(),
     consumer,
     source: {
       topic: record.topic,
@@ -46,13 +39,10 @@ export function deadLetterFromRecord(
       offset: record.offset,
       timestamp: Number.isFinite(record.timestamp) ? Math.trunc(record.timestamp) : null,
     },
-    original: {
-      key: record.key === null ? null : record.key.toString('base64'),
-      value: record.value === null ? null : record.value.toString('base64'),
-      headers: Object.fromEntries(Object.entries(record.headers).map(([k, v]) => [k, v.toString('base64')])),
-    },
-    error: withDetails(failure),
-  };
+    original: originalOf(record.key, record.value, record.headers),
+    error: failure,
+    now,
+  });
 }
 
 /** For records that could not be decoded at all: the original fields are kept as Lambda sent them. */
@@ -72,11 +62,8 @@ export function deadLetterFromRaw(
       }
     }
   }
-  return {
-    type: 'dead-letter',
-    schemaVersion: 1,
+  return deadLetter({
     eventId: deadLetterId(consumer, coords.topic, coords.partition, coords.offset),
-    occurredAt: now.toISOString(),
     consumer,
     source: { ...coords, timestamp: coords.timestamp === null ? null : Math.trunc(coords.timestamp) },
     original: {
@@ -84,33 +71,20 @@ export function deadLetterFromRaw(
       value: typeof raw.value === 'string' ? raw.value : null,
       headers,
     },
-    error: withDetails(failure),
-  };
-}
-
-function withDetails(f: FailureInfo): DeadLetter['error'] {
-  const e: DeadLetter['error'] = { stage: f.stage, code: f.code, message: f.message };
-  if (f.details !== undefined) e.details = f.details;
-  return e;
+    error: failure,
+    now,
+  });
 }
 
 /** Publishes to the dead-letter topic of a Bus (embedded log, Kafka, MemoryBus in tests). */
 export function busDeadLetterPublisher(bus: Pick<Bus, 'produce'>, topicPrefix = ''): DeadLetterPublisher {
-  const topic = topicName(TOPICS.deadLetter, topicPrefix);
+  const topic = topicOf(TOPICS.deadLetter, topicPrefix);
   return {
     async publish(letters) {
-      if (letters.length === 0) return;
       try {
-        await bus.produce(
-          topic,
-          letters.map((l) => ({
-            key: TOPICS.deadLetter.key(l),
-            value: JSON.stringify(l),
-            headers: { 'mesh-apim-consumer': l.consumer },
-          })),
-        );
+        await publish(bus, topic, letters, { headers: (l) => ({ 'mesh-apim-consumer': l.consumer }) });
       } catch (err) {
-        throw new DeadLetterPublishError(`dead-letter publish to ${topic} failed`, err);
+        throw new DeadLetterPublishError(`dead-letter publish to ${topic.name} failed`, err);
       }
     },
   };

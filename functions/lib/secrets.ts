@@ -11,12 +11,13 @@ import type { Logger } from '../../common/log.ts';
 import { SecretError } from './errors.ts';
 
 export interface ResolveSecretsOptions {
-  /** Injected in tests; default: one SecretsManagerClient per container, SDK retries off (ours below). */
+  /** Injected in tests; default: one SecretsManagerClient per container, built by secretsClientConfig(). */
   client?: Pick<SecretsManagerClient, 'send'>;
-  /** Attempts per secret on throttling/5xx/network errors, first included. */
+  /**
+   * Attempts per secret, first included, of the default client: the SDK's standard retry mode
+   * retries throttling, 5xx and network errors (full jitter from 100 ms, 500 ms for throttling).
+   */
   maxAttempts?: number;
-  retryBaseMs?: number;
-  sleep?: (ms: number) => Promise<void>;
   logger?: Logger;
 }
 
@@ -30,72 +31,54 @@ export function clearSecretCache(): void {
   defaultClient = null;
 }
 
-const RETRIABLE_NAMES = new Set([
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'InternalServiceError',
-  'ServiceUnavailable',
-  'TimeoutError',
-  'RequestTimeout',
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-]);
+/** The default client's retry settings: the SDK retries, so throttling is handled the AWS way. */
+export function secretsClientConfig(maxAttempts = 4): { maxAttempts: number; retryMode: 'standard' } {
+  return { maxAttempts, retryMode: 'standard' };
+}
 
-function isTransient(err: unknown): boolean {
-  const e = err as {
-    name?: string;
-    code?: string;
-    $retryable?: unknown;
-    $metadata?: { httpStatusCode?: number };
-  };
-  if (e?.$retryable) return true;
-  if (RETRIABLE_NAMES.has(e?.name ?? '') || RETRIABLE_NAMES.has(e?.code ?? '')) return true;
-  const status = e?.$metadata?.httpStatusCode;
-  return status === 429 || (status !== undefined && status >= 500);
+/**
+ * Whether the invocation should be retried once the SDK gave up: it retried (throttling, 5xx,
+ * network: its own classification), or there was no answer / a 5xx or 429 (a client without retries).
+ * A 4xx the SDK did not retry (not found, access denied, KMS) is a configuration problem.
+ */
+function worthRetrying(err: unknown): boolean {
+  const m = (err as { $metadata?: { attempts?: number; httpStatusCode?: number } })?.$metadata;
+  if ((m?.attempts ?? 1) > 1) return true;
+  const status = m?.httpStatusCode;
+  return status === undefined || status === 429 || status >= 500;
 }
 
 async function fetchOnce(
   arn: string,
   client: Pick<SecretsManagerClient, 'send'>,
-  opts: Required<Pick<ResolveSecretsOptions, 'maxAttempts' | 'retryBaseMs' | 'sleep'>> & { logger?: Logger },
+  logger?: Logger,
 ): Promise<string> {
   const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-  for (let attempt = 1; ; attempt++) {
-    let out: GetSecretValueCommandOutput;
-    try {
-      out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
-    } catch (err) {
-      const name = (err as { name?: string })?.name ?? 'Error';
-      const transient = isTransient(err);
-      if (transient && attempt < opts.maxAttempts) {
-        const delay = opts.retryBaseMs * 2 ** (attempt - 1);
-        opts.logger?.warn({ arn, attempt, error: name, delayMs: delay }, 'GetSecretValue failed, retrying');
-        await opts.sleep(delay);
-        continue;
-      }
-      throw new SecretError(
-        arn,
-        transient
-          ? `GetSecretValue failed ${attempt} times (${name}); the invocation is retried`
-          : `GetSecretValue failed (${name}: ${(err as Error)?.message ?? ''}); check the ARN, the role's secretsmanager:GetSecretValue and kms:Decrypt`,
-        { retriable: transient, cause: err },
-      );
-    }
-    if (typeof out.SecretString === 'string') return out.SecretString;
-    if (out.SecretBinary) return Buffer.from(out.SecretBinary).toString('utf8');
-    throw new SecretError(arn, 'has neither SecretString nor SecretBinary', { retriable: false });
+  let out: GetSecretValueCommandOutput;
+  try {
+    out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+  } catch (err) {
+    const name = (err as { name?: string })?.name ?? 'Error';
+    const attempts = (err as { $metadata?: { attempts?: number } })?.$metadata?.attempts ?? 1;
+    const transient = worthRetrying(err);
+    logger?.warn({ arn, attempts, error: name }, 'GetSecretValue failed');
+    throw new SecretError(
+      arn,
+      transient
+        ? `GetSecretValue failed ${attempts} times (${name}); the invocation is retried`
+        : `GetSecretValue failed (${name}: ${(err as Error)?.message ?? ''}); check the ARN, the role's secretsmanager:GetSecretValue and kms:Decrypt`,
+      { retriable: transient, cause: err },
+    );
   }
+  if (typeof out.SecretString === 'string') return out.SecretString;
+  if (out.SecretBinary) return Buffer.from(out.SecretBinary).toString('utf8');
+  throw new SecretError(arn, 'has neither SecretString nor SecretBinary', { retriable: false });
 }
 
-async function sdkClient(): Promise<Pick<SecretsManagerClient, 'send'>> {
+async function sdkClient(maxAttempts?: number): Promise<Pick<SecretsManagerClient, 'send'>> {
   if (!defaultClient) {
     const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
-    // Retries are ours (fetchOnce), so throttling is retried the same way everywhere, tests included.
-    defaultClient ??= new SecretsManagerClient({ maxAttempts: 1 });
+    defaultClient ??= new SecretsManagerClient(secretsClientConfig(maxAttempts));
   }
   return defaultClient;
 }
@@ -103,13 +86,8 @@ async function sdkClient(): Promise<Pick<SecretsManagerClient, 'send'>> {
 function secretText(arn: string, options: ResolveSecretsOptions): Promise<string> {
   let p = cache.get(arn);
   if (!p) {
-    p = (options.client ? Promise.resolve(options.client) : sdkClient()).then((client) =>
-      fetchOnce(arn, client, {
-        maxAttempts: options.maxAttempts ?? 4,
-        retryBaseMs: options.retryBaseMs ?? 200,
-        sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-        ...(options.logger ? { logger: options.logger } : {}),
-      }),
+    p = (options.client ? Promise.resolve(options.client) : sdkClient(options.maxAttempts)).then((client) =>
+      fetchOnce(arn, client, options.logger),
     );
     cache.set(arn, p);
     p.catch(() => cache.delete(arn));

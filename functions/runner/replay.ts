@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pRetry from 'p-retry';
 import type { Bus, InRecord } from '../../bus/types.ts';
 import { MeshApimError } from '../../common/errors.ts';
 import type { BatchSummary } from '../lib/batch.ts';
@@ -103,24 +104,35 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
     const event = direct
       ? null
       : buildLambdaKafkaEvent(records, { shape: 'self-managed', bootstrapServers: 'replay' });
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const context = { awsRequestId: randomUUID(), functionName: o.functionName };
-        const s: BatchSummary = event ? await o.handler(event, context) : await direct!(records, context);
-        p.published += s.processed;
-        p.skipped += s.skipped;
-        p.deadLettered += s.deadLettered;
-        return;
-      } catch (err) {
-        if (attempt >= maxAttempts || !(err instanceof MeshApimError && err.retriable)) {
-          throw new ReplayError(
-            `batch at ${o.topic}-${records[0]!.partition}@${records[0]!.offset} failed after ${attempt} attempt(s): ${(err as Error).message}`,
-            { cause: err },
-          );
-        }
-        retries++;
-        await sleep(Math.min(10_000, (o.backoffMs ?? 500) * 2 ** (attempt - 1)));
-      }
+    let attempt = 0;
+    try {
+      await pRetry(
+        async () => {
+          attempt++;
+          const context = { awsRequestId: randomUUID(), functionName: o.functionName };
+          const s: BatchSummary = event ? await o.handler(event, context) : await direct!(records, context);
+          p.published += s.processed;
+          p.skipped += s.skipped;
+          p.deadLettered += s.deadLettered;
+        },
+        {
+          retries: maxAttempts - 1,
+          // 500 ms doubling to 10 s, no jitter: one replay, nothing to spread.
+          minTimeout: o.backoffMs ?? 500,
+          factor: 2,
+          maxTimeout: 10_000,
+          randomize: false,
+          shouldRetry: ({ error }) => error instanceof MeshApimError && error.retriable,
+          onFailedAttempt: ({ error, retriesLeft }) => {
+            if (retriesLeft > 0 && error instanceof MeshApimError && error.retriable) retries++;
+          },
+        },
+      );
+    } catch (err) {
+      throw new ReplayError(
+        `batch at ${o.topic}-${records[0]!.partition}@${records[0]!.offset} failed after ${attempt} attempt(s): ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   };
 

@@ -21,7 +21,9 @@ import {
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { publish } from '../../bus/publish.ts';
 import type { Bus } from '../../bus/types.ts';
+import { TOPICS } from '../../events/topics.ts';
 import { UsageMeterState } from '../../events/usage-meter-state.ts';
 import { UsageStateLockedError } from './errors.ts';
 import type { MeterState } from './meter.ts';
@@ -192,7 +194,8 @@ export class TopicStateStore implements MeterStateStore {
       state: gzipSync(json).toString('base64'),
       bytes: Buffer.byteLength(json),
     };
-    await this.bus.produce(this.topic, [{ key: this.consumer, value: JSON.stringify(rec) }]);
+    // Keyed by the consumer (the contract's key): compaction keeps each consumer's latest state.
+    await publish(this.bus, { contract: TOPICS.usageMeterState, name: this.topic }, [rec]);
     this.lastEventId = rec.eventId;
   }
 

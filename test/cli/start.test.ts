@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startAll } from '../../cli/commands/start.ts';
 import { loadConfig } from '../../common/config.ts';
+import { startPipeline } from '../../pipeline/main.ts';
 
 describe('mesh-apim start', () => {
   it('starts everything on a fresh data directory (creating the signing key) and stops', async () => {
@@ -12,7 +12,7 @@ describe('mesh-apim start', () => {
       env: {},
       overrides: { dataDir, 'adapter.grpcAddress': '127.0.0.1:0', 'adapter.adminAddress': '127.0.0.1:0' },
     });
-    const running = await startAll(config);
+    const running = await startPipeline(config);
     try {
       const { readdirSync } = await import('node:fs');
       expect(readdirSync(dataDir)).toContain('standalone-signing-key.pem');

@@ -165,10 +165,13 @@ export function registerApimMetrics(
   });
 }
 
-/** The source `adapter.controlPlane: apim` selects, from the `apim` settings. */
-export function createApimSource(config: Config, clock?: Clock): ApimSnapshotSource {
+/** The source `adapter.controlPlane: apim` selects, from the `apim` settings (over `client` when given). */
+export function createApimSource(
+  config: Config,
+  clock?: Clock,
+  client: InternalDataClient = internalDataClientFor(config.apim),
+): ApimSnapshotSource {
   const { apim } = config;
-  const client = internalDataClientFor(apim);
   let keyIssuers: z.input<typeof KeyIssuerData>[] = [];
   if (apim.apiKeyCertificateFile) {
     let certificate: string;

@@ -1,4 +1,5 @@
 /** Kafka sink: the analytics events on mesh-apim.analytics.v1 for any other subscriber (all-or-nothing per batch). */
+import { publish } from '../../../bus/publish.ts';
 import type { Bus } from '../../../bus/types.ts';
 import { TOPICS, topicName } from '../../../events/topics.ts';
 import { SinkUnavailableError } from '../errors.ts';
@@ -17,10 +18,7 @@ export class KafkaSink implements AnalyticsSink {
   async write(items: readonly SinkItem[]): Promise<SinkItemResult[]> {
     if (items.length === 0) return [];
     try {
-      await this.producer.produce(
-        this.topic,
-        items.map((e) => ({ key: TOPICS.analytics.key(e), value: JSON.stringify(e) })),
-      );
+      await publish(this.producer, { contract: TOPICS.analytics, name: this.topic }, items);
     } catch (err) {
       throw new SinkUnavailableError('kafka', `produce to ${this.topic} failed: ${(err as Error).message}`, {
         cause: err,

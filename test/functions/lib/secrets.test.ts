@@ -1,12 +1,14 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { kafkaClientConfig } from '../../../bus/kafka/index.ts';
 import { type Config, loadConfig } from '../../../common/config.ts';
 import { createLogger } from '../../../common/log.ts';
 import { lambdaDeps } from '../../../functions/lib/deps.ts';
 import { SecretError } from '../../../functions/lib/errors.ts';
-import { clearSecretCache, resolveSecrets } from '../../../functions/lib/secrets.ts';
+import { clearSecretCache, resolveSecrets, secretsClientConfig } from '../../../functions/lib/secrets.ts';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret';
 const KAFKA_ARN = `${ARN}:AmazonMSK_mesh-apim-AbCdEf`;
@@ -18,7 +20,6 @@ const KEY_PEM = '-----BEGIN PRIVATE KEY-----\nMIIEkeyfixture\n-----END PRIVATE K
 
 const sm = mockClient(SecretsManagerClient);
 const client = new SecretsManagerClient({ region: 'eu-west-1' });
-const noSleep = async () => {};
 const log = createLogger('test');
 
 function config(env: Record<string, string> = {}): Config {
@@ -197,42 +198,30 @@ describe('resolveSecrets: malformed secrets fail clearly, not retriable, without
 });
 
 describe('resolveSecrets: Secrets Manager failures', () => {
-  it('throttling is retried with backoff, then succeeds', async () => {
-    const delays: number[] = [];
-    sm.on(GetSecretValueCommand)
-      .rejectsOnce(awsError('ThrottlingException', 400))
-      .rejectsOnce(awsError('ThrottlingException', 400))
-      .resolves({ SecretString: JSON.stringify({ username: 'u', password: 'p' }) });
-    const c = await resolveSecrets(config({ MESH_APIM_APIM_SECRET_ARN: APIM_ARN }), {
-      client,
-      retryBaseMs: 100,
-      sleep: async (ms) => {
-        delays.push(ms);
-      },
-    });
-    expect(c.apim.username).toBe('u');
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
-    expect(delays).toEqual([100, 200]);
-  });
-
-  it('5xx past the attempts: retriable error, and the next call fetches again', async () => {
+  it('a 5xx the client did not retry: retriable error, and the next call fetches again', async () => {
     sm.on(GetSecretValueCommand).rejects(awsError('InternalServiceError', 500));
     const cfg = config({ MESH_APIM_APIM_SECRET_ARN: APIM_ARN });
-    const err = await rejection(resolveSecrets(cfg, { client, maxAttempts: 3, sleep: noSleep }));
+    const err = await rejection(resolveSecrets(cfg, { client }));
     expect(err.retriable).toBe(true);
     expect(err.code).toBe('SECRET_UNAVAILABLE');
     expect(err.message).toContain(APIM_ARN);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(3);
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
     sm.reset();
     secret(APIM_ARN, { username: 'u', password: 'p' });
-    expect((await resolveSecrets(cfg, { client, sleep: noSleep })).apim.password).toBe('p');
+    expect((await resolveSecrets(cfg, { client })).apim.password).toBe('p');
+  });
+
+  it('the default client retries in the SDK: standard mode, 4 attempts unless told', async () => {
+    const c = new SecretsManagerClient({ region: 'eu-west-1', ...secretsClientConfig() });
+    expect(await c.config.maxAttempts()).toBe(4);
+    expect((await c.config.retryStrategy()) as { mode?: string }).toMatchObject({ mode: 'standard' });
+    expect(secretsClientConfig(2).maxAttempts).toBe(2);
+    c.destroy();
   });
 
   it('not found / access denied: not retriable, one call', async () => {
     sm.on(GetSecretValueCommand).rejects(awsError('ResourceNotFoundException', 400));
-    const err = await rejection(
-      resolveSecrets(config({ MESH_APIM_APIM_SECRET_ARN: APIM_ARN }), { client, sleep: noSleep }),
-    );
+    const err = await rejection(resolveSecrets(config({ MESH_APIM_APIM_SECRET_ARN: APIM_ARN }), { client }));
     expect(err.retriable).toBe(false);
     expect(err.message).toMatch(/ResourceNotFoundException/);
     expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
@@ -288,5 +277,71 @@ describe('lambdaDeps: secrets resolved once per container, before the bus and th
     const d = await lambdaDeps({ KAFKA_BROKERS: 'b-1.example:9096' })();
     expect(d.config.bus.kafka.saslMechanism).toBe('none');
     expect(sm.calls()).toHaveLength(0);
+  });
+});
+
+// aws-sdk-client-mock replaces `send`, so the SDK's retry never runs under it: these go through the
+// real client stack (default client, standard retry) to a local Secrets Manager stand-in.
+describe('resolveSecrets: the SDK retries throttling and 5xx (real client, local endpoint)', () => {
+  let server: Server;
+  let answers: { status: number; body: unknown }[] = [];
+  let requests = 0;
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests++;
+        const a = answers.shift() ?? {
+          status: 500,
+          body: { __type: 'InternalServiceError', message: 'down' },
+        };
+        res.writeHead(a.status, { 'content-type': 'application/x-amz-json-1.1' }).end(JSON.stringify(a.body));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', `http://127.0.0.1:${port}`);
+    vi.stubEnv('AWS_REGION', 'eu-west-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDTEST');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test-secret');
+  });
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    await new Promise((r) => server.close(r));
+    sm.reset(); // stubs `send` again for whatever runs after
+  });
+  beforeEach(() => {
+    // After the file's beforeEach, whose sm.reset() stubs `send` again.
+    sm.restore();
+    requests = 0;
+    answers = [];
+  });
+
+  it('throttling is retried by the SDK with backoff, then succeeds', async () => {
+    const throttled = { status: 400, body: { __type: 'ThrottlingException', message: 'Rate exceeded' } };
+    answers = [
+      throttled,
+      throttled,
+      { status: 200, body: { ARN: APIM_ARN, SecretString: '{"username":"u","password":"p"}' } },
+    ];
+    const c = await resolveSecrets(config({ MESH_APIM_APIM_SECRET_ARN: APIM_ARN }));
+    expect(c.apim.username).toBe('u');
+    expect(requests).toBe(3);
+  });
+
+  it('5xx past the attempts: retriable error after maxAttempts requests', async () => {
+    const err = await rejection(
+      resolveSecrets(config({ MESH_APIM_APIM_SECRET_ARN: APIM_ARN }), { maxAttempts: 3 }),
+    );
+    expect(err.retriable).toBe(true);
+    expect(err.message).toMatch(/failed 3 times \(InternalServiceError\)/);
+    expect(requests).toBe(3);
+  });
+
+  it('not found is not retried by the SDK: one request, not retriable', async () => {
+    answers = [{ status: 400, body: { __type: 'ResourceNotFoundException', message: 'no such secret' } }];
+    const err = await rejection(resolveSecrets(config({ MESH_APIM_APIM_SECRET_ARN: APIM_ARN })));
+    expect(err.retriable).toBe(false);
+    expect(requests).toBe(1);
   });
 });

@@ -6,10 +6,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
 import { parseReplayArgs, progressReporter, run, UsageError } from '../../../cli/commands/replay.ts';
 import { loadConfig } from '../../../common/config.ts';
+import { MeshApimError } from '../../../common/errors.ts';
 import { createLogger } from '../../../common/log.ts';
 import { TOPICS } from '../../../events/topics.ts';
 import { replayFileName } from '../../../functions/analytics/sinks/file.ts';
 import { create } from '../../../functions/analytics-publisher.ts';
+import type { BatchSummary } from '../../../functions/lib/batch.ts';
+import type { KafkaHandler } from '../../../functions/lib/handler.ts';
 import { busDeps } from '../../../functions/lib/index.ts';
 import { replay } from '../../../functions/runner/replay.ts';
 import { requestAttributes } from '../fixtures.ts';
@@ -209,6 +212,47 @@ describe('replay over a bus', () => {
     // 32 records at 100/s cannot finish in less than ~0.32 s (a lower bound: never flaky on a slow machine).
     expect(s.read).toBe(32);
     expect(s.elapsedMs).toBeGreaterThanOrEqual(300);
+  });
+
+  it('a retriable failure retries the batch with doubling waits; a non-retriable one stops at once', async () => {
+    const bus = new MemoryBus(1);
+    await seed(bus);
+    const calls: number[] = [];
+    const flaky = (retriable: boolean, failures: number): KafkaHandler => {
+      let n = 0;
+      const h = (async () => ({ processed: 0, skipped: 0, deadLettered: 0 })) as unknown as KafkaHandler;
+      h.records = async (records) => {
+        calls.push(Date.now());
+        if (n++ < failures) throw new MeshApimError('FLAKY', 'sink down', { retriable });
+        return { processed: records.length, skipped: 0, deadLettered: 0 } as unknown as BatchSummary;
+      };
+      return h;
+    };
+    const common = {
+      bus,
+      topic: TOPICS.requestAttributes.name,
+      fromMs: Date.parse(FROM),
+      toMs: Date.parse(TO),
+      functionName: 'analytics-publisher',
+      batchSize: 1_000,
+      backoffMs: 20,
+    };
+    const s = await replay({ ...common, handler: flaky(true, 2) });
+    expect(s.retries).toBe(2);
+    expect(s.published).toBe(32);
+    expect(calls).toHaveLength(3);
+    // 20 ms then 40 ms (lower bounds: timers never fire early).
+    expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(19);
+    expect(calls[2]! - calls[1]!).toBeGreaterThanOrEqual(39);
+
+    calls.length = 0;
+    await expect(replay({ ...common, handler: flaky(false, 1) })).rejects.toThrow(/failed after 1 attempt/);
+    expect(calls).toHaveLength(1);
+    calls.length = 0;
+    await expect(replay({ ...common, maxAttempts: 2, handler: flaky(true, 5) })).rejects.toThrow(
+      /failed after 2 attempt/,
+    );
+    expect(calls).toHaveLength(2);
   });
 
   it('plain progress lines when not on a terminal', () => {

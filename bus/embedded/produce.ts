@@ -1,0 +1,152 @@
+/**
+ * The embedded log's produce path: the wire batch a produce() call crosses to the writer worker in,
+ * and the writer's append of a group of such batches in one transaction (its group commit).
+ */
+import type Database from 'better-sqlite3';
+import { partitionOfBytes } from '../partition.ts';
+import type { OutRecord } from '../types.ts';
+import type { PartitionRow, Statements, TopicRow } from './schema.ts';
+
+/** A record as the main thread hands it to encodeWireBatch (strings are encoded once, into the batch). */
+export interface WireRecord {
+  key: string | Uint8Array | null;
+  value: string | Uint8Array;
+  headers: string | null;
+  ts: number;
+}
+
+/*
+ * A produce batch crosses to the writer worker as one transferred ArrayBuffer (no structured clone
+ * of per-record objects: measured ~5 µs per record on the loop, and again on the worker). Record:
+ * f64 ts | i32 key length (-1 = null) | key | u32 value length | value | i32 headers length (-1 =
+ * null) | headers (JSON, utf8); little-endian, back to back.
+ */
+const byteLength = (v: string | Uint8Array): number =>
+  typeof v === 'string' ? Buffer.byteLength(v) : v.byteLength;
+
+function put(buf: Buffer, o: number, v: string | Uint8Array, length: number): number {
+  if (typeof v === 'string') buf.write(v, o, length, 'utf8');
+  else buf.set(v, o);
+  return o + length;
+}
+
+/** Encodes records into one standalone buffer (its ArrayBuffer can be transferred). */
+export function encodeWireBatch(records: readonly WireRecord[]): Buffer {
+  let total = 0;
+  const lengths = new Array<number>(records.length * 3);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    const k = r.key === null ? -1 : byteLength(r.key);
+    const v = byteLength(r.value);
+    const h = r.headers === null ? -1 : Buffer.byteLength(r.headers);
+    lengths[i * 3] = k;
+    lengths[i * 3 + 1] = v;
+    lengths[i * 3 + 2] = h;
+    total += 8 + 4 + Math.max(0, k) + 4 + v + 4 + Math.max(0, h);
+  }
+  const buf = Buffer.allocUnsafeSlow(total);
+  let o = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    const k = lengths[i * 3]!;
+    const v = lengths[i * 3 + 1]!;
+    const h = lengths[i * 3 + 2]!;
+    o = buf.writeDoubleLE(r.ts, o);
+    o = buf.writeInt32LE(k, o);
+    if (r.key !== null) o = put(buf, o, r.key, k);
+    o = buf.writeUInt32LE(v, o);
+    o = put(buf, o, r.value, v);
+    o = buf.writeInt32LE(h, o);
+    if (r.headers !== null) o = put(buf, o, r.headers, h);
+  }
+  return buf;
+}
+
+/** One decoded record of a wire batch: key and value are views into the batch (no copy). */
+export interface BatchRecord {
+  ts: number;
+  key: Buffer | null;
+  value: Buffer;
+  headers: string | null;
+}
+
+/** Walks a wire batch; throws on a malformed one (a bug: both sides are this file). */
+export function* decodeWireBatch(data: Uint8Array): Generator<BatchRecord> {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  let o = 0;
+  while (o < buf.length) {
+    const ts = buf.readDoubleLE(o);
+    const k = buf.readInt32LE(o + 8);
+    o += 12;
+    const key = k < 0 ? null : buf.subarray(o, o + k);
+    o += Math.max(0, k);
+    const v = buf.readUInt32LE(o);
+    o += 4;
+    const value = buf.subarray(o, o + v);
+    o += v;
+    const h = buf.readInt32LE(o);
+    o += 4;
+    const headers = h < 0 ? null : buf.toString('utf8', o, o + h);
+    o += Math.max(0, h);
+    if (o > buf.length) throw new Error('truncated produce batch');
+    yield { ts, key, value, headers };
+  }
+}
+
+/** A produce() call's records as one wire batch (headers as JSON; the timestamp defaults to `now`). */
+export function encodeRecords(records: readonly OutRecord[], now: number): Buffer {
+  return encodeWireBatch(
+    records.map((r) => ({
+      key: r.key,
+      value: r.value,
+      headers: r.headers && Object.keys(r.headers).length > 0 ? JSON.stringify(r.headers) : null,
+      ts: r.timestamp ?? now,
+    })),
+  );
+}
+
+/** A produce call for the writer: one topic, its records in order (encodeWireBatch). */
+export interface ProduceCall {
+  topic: string;
+  data: Uint8Array;
+}
+
+/** Thrown for a record aimed at a partition the topic does not have (surfaced as TopicError). */
+export class NoSuchPartition extends Error {
+  override readonly name = 'TopicError';
+}
+
+/**
+ * Appends the batches' records in one IMMEDIATE transaction (one commit, one fsync with
+ * synchronous=FULL, however many calls): the writer's group commit. All or nothing.
+ */
+export function appendBatches(
+  db: Database.Database,
+  stmt: Statements,
+  batches: readonly { t: TopicRow; data: Uint8Array }[],
+): void {
+  db.transaction(() => {
+    const parts = new Map<number, PartitionRow[]>();
+    const touched = new Set<PartitionRow>();
+    for (const { t, data } of batches) {
+      let ps = parts.get(t.id);
+      if (!ps) {
+        ps = stmt.partitions.all(t.id);
+        parts.set(t.id, ps);
+      }
+      for (const r of decodeWireBatch(data)) {
+        const { key, value } = r;
+        const partition = partitionOfBytes(key, t.partitions);
+        const p = ps[partition];
+        if (!p) throw new NoSuchPartition(`topic ${t.name} has no partition ${partition}`);
+        const size = (key?.length ?? 0) + value.length + (r.headers?.length ?? 0);
+        p.max_ts = Math.max(p.max_ts, r.ts);
+        p.bytes += size;
+        stmt.insertRecord.run(t.id, partition, p.next_offset++, r.ts, p.max_ts, key, value, r.headers, size);
+        touched.add(p);
+      }
+      for (const p of touched) stmt.updatePartition.run(p.next_offset, p.max_ts, p.bytes, t.id, p.partition);
+      touched.clear();
+    }
+  }).immediate();
+}
