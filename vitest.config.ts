@@ -1,10 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` needs nothing outside the process; `integration` needs the services
-// that infra/ starts (Kafka, ElasticMQ) and is run by `npm run test:integration`.
+// One project per test-file suffix, each file in exactly one (the suffix decides, the folder does not:
+// test/scenarios/ holds whole-system tests of every kind):
+//   *.int.test.ts     integration: needs the services infra/ starts (Kafka, ElasticMQ, RabbitMQ); `npm run test:integration`
+//   *.deploy.test.ts  deploy: reads the artifacts `npm run package` wrote (dist/serverless/<stage>); `npm run test:deploy`
+//   *.e2e.test.ts     e2e: whole processes (`mesh-apim start`, signals), nothing outside the machine; part of `npm test`
+//   *.test.ts         unit: any other test, nothing outside the process; `npm test`
 // Logs of the code under test are off unless the developer sets MESH_APIM_LOG_LEVEL (child processes
 // the tests spawn inherit it; tests that read a child's logs set their own level).
 const env = { MESH_APIM_LOG_LEVEL: process.env.MESH_APIM_LOG_LEVEL ?? 'silent' };
+const SUFFIXED = ['int', 'deploy', 'e2e'] as const;
+const only = (suffix: (typeof SUFFIXED)[number]) => [`test/**/*.${suffix}.test.ts`];
+const local = { testTimeout: 20_000, hookTimeout: 30_000, env };
 export default defineConfig({
   test: {
     projects: [
@@ -12,26 +19,22 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.int.test.ts', 'test/**/*.deploy.test.ts', 'node_modules/**'],
-          testTimeout: 20_000,
-          env,
-          hookTimeout: 30_000,
+          exclude: [...SUFFIXED.flatMap(only), 'node_modules/**'],
+          ...local,
         },
       },
+      { test: { name: 'e2e', include: only('e2e'), ...local } },
       {
         test: {
           name: 'integration',
-          include: ['test/**/*.int.test.ts'],
+          include: only('int'),
           testTimeout: 120_000,
           env,
           hookTimeout: 120_000,
           fileParallelism: false,
         },
       },
-      {
-        // Reads the artifacts `npm run package` wrote (dist/serverless/<stage>); `npm run test:deploy`.
-        test: { name: 'deploy', include: ['test/**/*.deploy.test.ts'] },
-      },
+      { test: { name: 'deploy', include: only('deploy') } },
     ],
   },
 });

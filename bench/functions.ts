@@ -95,7 +95,7 @@ async function handlerToFile(dir: string, fsync: boolean): Promise<number> {
 /**
  * A minimal `_bulk` endpoint on 127.0.0.1:0: counts the documents (every other NDJSON line) and
  * answers `errors: false`, so the figure is the sink's, not a fake Elasticsearch's (it runs in this
- * process). test/functions/fake-bulk.ts is the full fake the tests use.
+ * process). test/support/fakes/fake-bulk.ts is the full fake the tests use.
  */
 async function startCountingBulk() {
   const { createServer } = await import('node:http');

@@ -16,7 +16,7 @@ import { createCheckTracer, sdkDisabled } from '../../adapter/tracing.ts';
 import { toCheckRequest } from '../../adapter/translate.ts';
 import { RequestAttributes, RequestContext } from '../../events/request-attributes.ts';
 import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../support/adapter.ts';
-import { FakeOtlpReceiver } from '../support/fake-otlp.ts';
+import { FakeOtlpReceiver } from '../support/fakes/fake-otlp.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';

@@ -9,7 +9,7 @@ import { ClientNodeKubeApi } from '../../controller/kube.ts';
 import { Reflector } from '../../controller/reflector.ts';
 import { ServiceLifecycle as Schema, type ServiceLifecycle } from '../../events/service-lifecycle.ts';
 import { TOPICS } from '../../events/topics.ts';
-import { FakeKubeApi } from '../support/fake-kube-api.ts';
+import { FakeKubeApi } from '../support/fakes/fake-kube-api.ts';
 
 const settings: ControllerSettings = {
   cluster: 'test',

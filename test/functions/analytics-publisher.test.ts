@@ -11,7 +11,7 @@ import { SAMPLES_DIR } from '../../functions/analytics/samples.ts';
 import { parseElkLine } from '../../functions/analytics/sinks/elk-line.ts';
 import { create } from '../../functions/analytics-publisher.ts';
 import { BatchRetryError, busDeps, type LambdaKafkaEvent } from '../../functions/lib/index.ts';
-import { type FakeBulk, startFakeBulk } from './fake-bulk.ts';
+import { type FakeBulk, startFakeBulk } from '../support/fakes/fake-bulk.ts';
 
 let dataDir: string;
 let fake: FakeBulk;

@@ -21,7 +21,7 @@ import { create } from '../../functions/analytics-publisher.ts';
 import { busDeps } from '../../functions/lib/index.ts';
 import { startFunctions } from '../../functions/runner/index.ts';
 import { replay } from '../../functions/runner/replay.ts';
-import { type FakeBulk, startFakeBulk } from './fake-bulk.ts';
+import { type FakeBulk, startFakeBulk } from '../support/fakes/fake-bulk.ts';
 import { requestAttributes } from './fixtures.ts';
 
 const N = 500;

@@ -18,7 +18,7 @@ import {
   type FunctionDeps,
   MemoryDeadLetterPublisher,
 } from '../../functions/lib/index.ts';
-import { FakeApim } from '../support/fake-apim-publisher.ts';
+import { FakeApim } from '../support/fakes/fake-apim-publisher.ts';
 import { assertValid } from '../support/wso2-contract.ts';
 
 const openapi = {

@@ -15,7 +15,7 @@ import {
 import { loadFunction } from '../../functions/registry.ts';
 import { startFunctions } from '../../functions/runner/index.ts';
 import { definition, module } from '../../functions/usage-billing.ts';
-import { FakeStripe } from '../support/fake-stripe.ts';
+import { FakeStripe } from '../support/fakes/fake-stripe.ts';
 
 const sample = Usage.parse(JSON.parse(readFileSync('events/samples/usage/closed-window.json', 'utf8')));
 

@@ -19,9 +19,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toLambdaEvent } from '../../cli/commands/invoke.ts';
 import { listHandlers, offlineServerlessEnv } from '../../infra/aws/package.ts';
 import { adapterQueueName, HEARTBEAT_TAG } from '../../revocation/fanout.ts';
-import { type FakeBulk, startFakeBulk } from '../functions/fake-bulk.ts';
-import { FakeApim } from '../support/fake-apim-publisher.ts';
-import { FakeStripe } from '../support/fake-stripe.ts';
+import { FakeApim } from '../support/fakes/fake-apim-publisher.ts';
+import { type FakeBulk, startFakeBulk } from '../support/fakes/fake-bulk.ts';
+import { FakeStripe } from '../support/fakes/fake-stripe.ts';
 import { hasOpenssl, selfSigned } from '../support/openssl.ts';
 import { sqsClient, sqsEndpoint, uniquePrefix } from '../support/sqs.ts';
 

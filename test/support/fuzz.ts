@@ -1,5 +1,5 @@
 /**
- * Adversarial CheckRequests for the fuzz properties (test/adapter/fuzz.test.ts) and the long fuzz run
+ * Adversarial CheckRequests for the fuzz properties (test/scenarios/fuzz.test.ts) and the long fuzz run
  * (`npm run bench -- fuzz`). The oracle is derived from the standalone YAML itself, never from
  * decide(): an allow must be explained by an unsecured resource, or by a genuine credential whose
  * application holds a usable subscription to the API the path (or context_extensions) names.

@@ -1,5 +1,5 @@
 /**
- * Adapter processes sharing quotas over a real Kafka (test/adapter/quota/cluster.int.test.ts and
+ * Adapter processes sharing quotas over a real Kafka (test/scenarios/quota-cluster.int.test.ts and
  * bench/quota.ts): start/kill instances, paced check load spread over some of them, allowed counts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

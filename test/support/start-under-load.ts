@@ -2,7 +2,7 @@
  * `mesh-apim start` (embedded log, access logs off: every check emits) as a real process under check
  * load, stopped by signals while checks are in flight; then every answered check's event is looked
  * for on the log and in what the process left for its next start (spool + journal, drained by a new
- * emitter into a memory bus). Used by test/cli/start-signals.e2e.test.ts and bench/emit-signals.ts.
+ * emitter into a memory bus). Used by test/scenarios/start-signals.e2e.test.ts and bench/emit-signals.ts.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

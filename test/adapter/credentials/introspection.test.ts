@@ -4,7 +4,7 @@ import {
   type IntrospectionOptions,
 } from '../../../adapter/credentials/introspection.ts';
 import { tokenDigest } from '../../../adapter/revocation/store.ts';
-import { FakeApim } from '../../support/fake-apim-internal-data.ts';
+import { FakeApim } from '../../support/fakes/fake-apim-internal-data.ts';
 
 let fake: FakeApim;
 let nowMs: number;

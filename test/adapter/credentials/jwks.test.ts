@@ -1,7 +1,7 @@
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JwksCache } from '../../../adapter/credentials/jwks.ts';
-import { FakeApim } from '../../support/fake-apim-internal-data.ts';
+import { FakeApim } from '../../support/fakes/fake-apim-internal-data.ts';
 
 let fake: FakeApim;
 let nowMs: number;

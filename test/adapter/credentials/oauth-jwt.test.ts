@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
-import { FakeApim } from '../../support/fake-apim-internal-data.ts';
+import { FakeApim } from '../../support/fakes/fake-apim-internal-data.ts';
 import { hs256WithPublicKey, signRs256Raw, unsignedToken } from '../../support/keys.ts';
 import { lowBitVariants } from '../../support/variants.ts';
 

@@ -8,7 +8,7 @@ import { tokenDigest } from '../../../adapter/revocation/store.ts';
 import { eventFromNotifier, type ReceiverOptions } from '../../../bridge/http-receiver.ts';
 import { revocation } from '../../revocation/samples.ts';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
-import { FakeApim } from '../../support/fake-apim-internal-data.ts';
+import { FakeApim } from '../../support/fakes/fake-apim-internal-data.ts';
 
 const FIXTURE = readFileSync(new URL('./fixtures/oauth.yaml', import.meta.url), 'utf8');
 

@@ -4,7 +4,7 @@ import { ApimTarget, type ApimTargetOptions } from '../../../functions/api-auto-
 import { processLifecycleEvent } from '../../../functions/api-auto-creator/core.ts';
 import { ApimError } from '../../../functions/apim/errors.ts';
 import { PublisherClient } from '../../../functions/apim/publisher-client.ts';
-import { FakeApim } from '../../support/fake-apim-publisher.ts';
+import { FakeApim } from '../../support/fakes/fake-apim-publisher.ts';
 import { assertValid } from '../../support/wso2-contract.ts';
 
 const petstore = (extraPath = false) =>

@@ -17,8 +17,11 @@ import { refreshControlPlane } from '../../../../adapter/controlplane/apim/sourc
 import { PublisherClient } from '../../../../common/apim/publisher-client.ts';
 import { ManualClock, startTestAdapter, type TestAdapter } from '../../../support/adapter.ts';
 import { type ClientCert, selfSignedClientCert, urlEncodedPem } from '../../../support/client-certs.ts';
-import { FakeApim as FakeInternalData, sampleApimData } from '../../../support/fake-apim-internal-data.ts';
-import { FakeApim as FakePublisher } from '../../../support/fake-apim-publisher.ts';
+import {
+  FakeApim as FakeInternalData,
+  sampleApimData,
+} from '../../../support/fakes/fake-apim-internal-data.ts';
+import { FakeApim as FakePublisher } from '../../../support/fakes/fake-apim-publisher.ts';
 import { hasOpenssl } from '../../../support/openssl.ts';
 import { assertValid } from '../../../support/wso2-contract.ts';
 

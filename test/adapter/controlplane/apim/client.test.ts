@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InternalDataClient } from '../../../../adapter/controlplane/apim/client.ts';
 import { ApimResponseError, ApimUnavailableError } from '../../../../adapter/controlplane/apim/errors.ts';
-import { FakeApim } from '../../../support/fake-apim-internal-data.ts';
+import { FakeApim } from '../../../support/fakes/fake-apim-internal-data.ts';
 
 let fake: FakeApim;
 beforeEach(async () => {

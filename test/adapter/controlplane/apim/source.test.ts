@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { refreshControlPlane } from '../../../../adapter/controlplane/apim/source.ts';
 import { startTestAdapter, type TestAdapter } from '../../../support/adapter.ts';
-import { FakeApim, sampleApimData } from '../../../support/fake-apim-internal-data.ts';
+import { FakeApim, sampleApimData } from '../../../support/fakes/fake-apim-internal-data.ts';
 
 let apim: FakeApim;
 let km: FakeApim;

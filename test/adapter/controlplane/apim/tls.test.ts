@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InternalDataClient } from '../../../../adapter/controlplane/apim/client.ts';
-import { sampleApimData } from '../../../support/fake-apim-internal-data.ts';
+import { sampleApimData } from '../../../support/fakes/fake-apim-internal-data.ts';
 import { hasOpenssl, selfSigned } from '../../../support/openssl.ts';
 
 describe.skipIf(!hasOpenssl)('API Manager over TLS', () => {

@@ -5,7 +5,7 @@ import { toAnalyticsEvent } from '../../../../functions/analytics/publisher.ts';
 import { analyticsCases } from '../../../../functions/analytics/samples.ts';
 import { HttpBulkSink } from '../../../../functions/analytics/sinks/http.ts';
 import { dedupKey } from '../../../../functions/analytics/sinks/types.ts';
-import { type FakeBulk, startFakeBulk } from '../../fake-bulk.ts';
+import { type FakeBulk, startFakeBulk } from '../../../support/fakes/fake-bulk.ts';
 
 const events = Object.values(analyticsCases())
   .map((e) => toAnalyticsEvent(e))

@@ -21,7 +21,7 @@ import { type ControllerHandle, startController } from '../../controller/main.ts
 import { type RunningFunctions, startFunctions } from '../../functions/runner/index.ts';
 import { ManualClock, startTestAdapter, type TestAdapter } from '../support/adapter.ts';
 import type { CheckResult } from '../support/check-client.ts';
-import { FakeKubeApi } from '../support/fake-kube-api.ts';
+import { FakeKubeApi } from '../support/fakes/fake-kube-api.ts';
 
 const STANDALONE = `
 apis: []

@@ -59,7 +59,7 @@ describe('per-API security', () => {
       expect(res.body?.code).toBe('900902');
     });
 
-    it('mutual TLS mandatory without a client certificate: 401 900911 (APISecurityConstants.MUTUAL_SSL_VALIDATION_FAILURE; test/adapter/mtls.test.ts has the rest)', async () => {
+    it('mutual TLS mandatory without a client certificate: 401 900911 (APISecurityConstants.MUTUAL_SSL_VALIDATION_FAILURE; test/scenarios/mtls.test.ts has the rest)', async () => {
       const res = await get('/mtls/v1/x', { apikey: key() });
       expect(res.httpStatus).toBe(401);
       expect(res.body?.code).toBe('900911');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { run } from '../../cli/commands/check.ts';
-import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
+import { run } from '../../../cli/commands/check.ts';
+import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
 
 async function capture(argv: string[]): Promise<{ code: number; out: string }> {
   let out = '';

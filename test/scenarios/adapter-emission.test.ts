@@ -3,12 +3,12 @@
  * real ALS client stream against one server on port 0, events land on the in-memory bus.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus } from '../../../bus/memory.ts';
-import { type RequestAttributes, RequestContext } from '../../../events/request-attributes.ts';
-import { TOPICS } from '../../../events/topics.ts';
-import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
-import { envoyEntry, streamAccessLogs } from '../als/fixtures.ts';
-import { until } from './helpers.ts';
+import { MemoryBus } from '../../bus/memory.ts';
+import { type RequestAttributes, RequestContext } from '../../events/request-attributes.ts';
+import { TOPICS } from '../../events/topics.ts';
+import { envoyEntry, streamAccessLogs } from '../adapter/als/fixtures.ts';
+import { until } from '../adapter/emit/helpers.ts';
+import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
 
 const TOPIC = TOPICS.requestAttributes.name;
 let adapters: TestAdapter[] = [];

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { JWK } from 'jose';
-import { validateRequest } from './wso2-contract.ts';
+import { validateRequest } from '../wso2-contract.ts';
 
 export interface RecordedRequest {
   method: string;

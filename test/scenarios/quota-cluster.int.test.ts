@@ -28,10 +28,10 @@ import {
   stopInstance,
   waitFor,
   writePolicies,
-} from '../../support/quota-cluster.ts';
+} from '../support/quota-cluster.ts';
 
 const brokers = process.env.KAFKA_BROKERS;
-const kafkaScript = fileURLToPath(new URL('../../../infra/kafka/kafka.sh', import.meta.url));
+const kafkaScript = fileURLToPath(new URL('../../infra/kafka/kafka.sh', import.meta.url));
 const run = promisify(execFile);
 
 function kafkaSh(command: string) {

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tokenDigest } from '../../events/token-revoked.ts';
-import { otherRsaKey, signRs256, wso2Claims } from '../support/keys.ts';
+import { tokenDigest } from '../../../events/token-revoked.ts';
+import { otherRsaKey, signRs256, wso2Claims } from '../../support/keys.ts';
 
 const run = promisify(execFile);
-const bin = new URL('../../bin/mesh-apim.js', import.meta.url).pathname;
-const repoRoot = new URL('../../', import.meta.url).pathname;
+const bin = new URL('../../../bin/mesh-apim.js', import.meta.url).pathname;
+const repoRoot = new URL('../../../', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'mesh-apim-revoke-'));
 const env = {
   ...process.env,

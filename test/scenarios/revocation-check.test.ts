@@ -1,9 +1,9 @@
 /** decide() consults the revocation store over real gRPC Checks: jti, user and consumer-key semantics. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RevocationStore } from '../../../adapter/revocation/store.ts';
-import { eventFromNotifier } from '../../../bridge/http-receiver.ts';
-import { revocation } from '../../revocation/samples.ts';
-import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../../support/adapter.ts';
+import { RevocationStore } from '../../adapter/revocation/store.ts';
+import { eventFromNotifier } from '../../bridge/http-receiver.ts';
+import { revocation } from '../revocation/samples.ts';
+import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../support/adapter.ts';
 
 let t: TestAdapter | null = null;
 afterEach(async () => {

@@ -7,13 +7,13 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterEach, expect, it } from 'vitest';
-import { Emitter } from '../../../adapter/emit/emitter.ts';
-import { MemoryBus } from '../../../bus/memory.ts';
-import { TOPICS } from '../../../events/topics.ts';
-import { seqOf, silentLogger, tempDir, until } from './helpers.ts';
+import { Emitter } from '../../adapter/emit/emitter.ts';
+import { MemoryBus } from '../../bus/memory.ts';
+import { TOPICS } from '../../events/topics.ts';
+import { seqOf, silentLogger, tempDir, until } from '../adapter/emit/helpers.ts';
 
-const fixture = fileURLToPath(new URL('./fixtures/spool-writer.ts', import.meta.url));
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const fixture = fileURLToPath(new URL('../adapter/emit/fixtures/spool-writer.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 let cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.reverse()) await c();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-const bin = new URL('../../bin/mesh-apim.js', import.meta.url).pathname;
+const bin = new URL('../../../bin/mesh-apim.js', import.meta.url).pathname;
 
 /** A port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {

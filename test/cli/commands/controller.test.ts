@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeKubeApi } from '../support/fake-kube-api.ts';
+import { FakeKubeApi } from '../../support/fakes/fake-kube-api.ts';
 
-const bin = new URL('../../bin/mesh-apim.js', import.meta.url).pathname;
+const bin = new URL('../../../bin/mesh-apim.js', import.meta.url).pathname;
 
 describe('mesh-apim controller', () => {
   let kube: FakeKubeApi;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAdapter, type TestAdapter } from '../support/adapter.ts';
 
-const FIXTURE = readFileSync(new URL('./fixtures/every-decision.yaml', import.meta.url), 'utf8');
+const FIXTURE = readFileSync(new URL('../adapter/fixtures/every-decision.yaml', import.meta.url), 'utf8');
 
 describe('path confusion and credential spellings', () => {
   let t: TestAdapter;

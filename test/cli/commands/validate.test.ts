@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { run } from '../../cli/commands/validate.ts';
+import { run } from '../../../cli/commands/validate.ts';
 
 const fixture = (name: string) => `test/cli/fixtures/${name}.yaml`;
 

@@ -13,7 +13,7 @@ import { MemoryBus } from '../../bus/memory.ts';
 import { TokenRevoked } from '../../events/token-revoked.ts';
 import { TOPICS } from '../../events/topics.ts';
 import { PoisonMessageError } from '../../revocation/errors.ts';
-import { batchRevocation, jwtRevocation } from './wso2-messages.ts';
+import { batchRevocation, jwtRevocation } from '../bridge/wso2-messages.ts';
 
 const o = { tenantDomain: 'carbon.super', now: () => Date.parse('2026-11-26T04:00:00Z') };
 const REVOKED_JWT = {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 const read = (file: string) =>
-  parseAllDocuments(readFileSync(new URL(`../../infra/k8s/base/${file}`, import.meta.url), 'utf8')).map(
+  parseAllDocuments(readFileSync(new URL(`../../../../infra/k8s/base/${file}`, import.meta.url), 'utf8')).map(
     (d) => d.toJS() as Record<string, unknown>,
   );
 const docs = read('controller-rbac.yaml');

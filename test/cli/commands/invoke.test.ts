@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { run, toLambdaEvent } from '../../cli/commands/invoke.ts';
-import { TOPICS } from '../../events/topics.ts';
-import { SAMPLES_DIR } from '../../functions/analytics/samples.ts';
-import { decodeKafkaEvent } from '../../functions/lib/index.ts';
-import { loadFunction } from '../../functions/registry.ts';
-import { requestAttributes } from '../functions/fixtures.ts';
+import { run, toLambdaEvent } from '../../../cli/commands/invoke.ts';
+import { TOPICS } from '../../../events/topics.ts';
+import { SAMPLES_DIR } from '../../../functions/analytics/samples.ts';
+import { decodeKafkaEvent } from '../../../functions/lib/index.ts';
+import { loadFunction } from '../../../functions/registry.ts';
+import { requestAttributes } from '../../functions/fixtures.ts';
 
 let dir: string;
 let out = '';
@@ -84,7 +84,7 @@ describe('mesh-apim invoke', () => {
   });
 
   it('importing the Lambda entry point connects to nothing', async () => {
-    const mod = await import('../../functions/analytics-publisher.ts');
+    const mod = await import('../../../functions/analytics-publisher.ts');
     expect(typeof mod.handler).toBe('function');
   });
 });

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EmbeddedBus } from '../../bus/embedded/index.ts';
-import { topicSpecs } from '../../bus/topics.ts';
-import { run } from '../../cli/commands/replay.ts';
-import { TOPICS } from '../../events/topics.ts';
-import { requestAttributes } from '../functions/fixtures.ts';
+import { EmbeddedBus } from '../../../bus/embedded/index.ts';
+import { topicSpecs } from '../../../bus/topics.ts';
+import { run } from '../../../cli/commands/replay.ts';
+import { TOPICS } from '../../../events/topics.ts';
+import { requestAttributes } from '../../functions/fixtures.ts';
 
 const FROM = '2026-11-26T00:00:00Z';
 const TO = '2026-11-26T01:00:00Z';

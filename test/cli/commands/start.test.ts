@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../common/config.ts';
-import { startPipeline } from '../../pipeline/main.ts';
+import { loadConfig } from '../../../common/config.ts';
+import { startPipeline } from '../../../pipeline/main.ts';
 
 describe('mesh-apim start', () => {
   it('starts everything on a fresh data directory (creating the signing key) and stops', async () => {

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { decodeProtectedHeader, importSPKI, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureSigningKey } from '../../adapter/standalone/issuer.ts';
+import { ensureSigningKey } from '../../../adapter/standalone/issuer.ts';
 
 const run = promisify(execFile);
-const bin = new URL('../../bin/mesh-apim.js', import.meta.url).pathname;
-const repoRoot = new URL('../../', import.meta.url).pathname;
+const bin = new URL('../../../bin/mesh-apim.js', import.meta.url).pathname;
+const repoRoot = new URL('../../../', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'mesh-apim-cli-'));
 const env = { ...process.env, MESH_APIM_DATA_DIR: dataDir, MESH_APIM_LOG_LEVEL: 'error' };
 
