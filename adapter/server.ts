@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../common/errors.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import type { RequestContext } from '../events/request-attributes.ts';
+import type { CheckObserver, CheckRecord } from './check-record.ts';
 import type { CredentialChain } from './credentials/chain.ts';
 import type { ClientCertOptions } from './credentials/mtls.ts';
 import type { CredentialResult } from './credentials/types.ts';
@@ -17,8 +18,6 @@ import {
   ALL_IDENTITY_HEADERS,
   APIKEY_HEADER,
   APIKEY_QUERY,
-  type CheckObserver,
-  type CheckRecord,
   type CheckRequest,
   type Clock,
   type Decision,

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import type { CheckRecord } from '../adapter/domain.ts';
+import type { CheckRecord } from '../adapter/check-record.ts';
 import { startAdapter } from '../adapter/main.ts';
 import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { CheckCodec } from '../adapter/transport/http2/check-codec.ts';
