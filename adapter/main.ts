@@ -20,6 +20,7 @@ import { type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
 import { monitorLoopDelay } from './loop-delay.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
+import { ThrottleState } from './policy/throttle.ts';
 import { QuotaSync } from './quota/sync.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { AdapterServer, CheckService, type DecideFn } from './server.ts';
@@ -28,7 +29,6 @@ import type { SnapshotSource } from './snapshot/source.ts';
 import { type RefreshResult, SnapshotStore } from './snapshot/store.ts';
 import { ensureSigningKey, type SigningKey } from './standalone/issuer.ts';
 import { FRAGMENTS_DIR, StandaloneSource } from './standalone/source.ts';
-import { ThrottleState } from './throttle.ts';
 import { createCheckTracer, type TracingOptions } from './tracing.ts';
 
 export interface AdapterServices {
