@@ -3,9 +3,8 @@
  * the credential chain turns it into a CredentialResult, the pure decide() returns a Decision, and
  * one mapper turns the Decision into a CheckResponse. Nothing here knows about protobuf.
  */
-import type { RequestContext } from '../events/request-attributes.ts';
 import type { ClientCertificateInput } from './credentials/mtls.ts';
-import type { CredentialResult } from './credentials/types.ts';
+import type { ApiInfo } from './snapshot/types.ts';
 
 /** Milliseconds since epoch. Injected everywhere time matters (throttle windows, expiry). */
 export interface Clock {
@@ -91,22 +90,15 @@ export interface MatchInfo {
   subject: string | null;
 }
 
-export interface ApiInfo {
-  id: string;
-  name: string;
-  version: string;
-  context: string;
-  creator: string;
-  creatorTenantDomain: string;
-  type: string;
-}
-
 export interface ApplicationInfo {
   id: string;
   name: string;
   owner: string;
   tier: string;
 }
+
+/** Where a count was decided: on the cluster-wide budget, on the broker-down share, or on this instance alone. */
+export type ThrottleScope = 'cluster' | 'fallback' | 'instance';
 
 /** Rate-limit state of the tightest counter, sent as x-ratelimit-* headers. */
 export interface RateLimitInfo {
@@ -150,7 +142,7 @@ export interface DenyDecision<K extends Exclude<DecisionKind, 'allow'>> {
    * A throttled request: whether its level tripped on the cluster-wide count (adapter/quota), on
    * the broker-down share of it, or on this instance's own counter. Absent on other denials.
    */
-  throttleScope?: 'cluster' | 'fallback' | 'instance';
+  throttleScope?: ThrottleScope;
   /** Response headers for the client (Retry-After, x-ratelimit-*, WWW-Authenticate). */
   headers: Readonly<Record<string, string>>;
 }
@@ -162,30 +154,6 @@ export type Decision =
   | DenyDecision<'not-found'>
   | DenyDecision<'rate-limited'>
   | DenyDecision<'unavailable'>;
-
-export interface CheckTimings {
-  /** ms since epoch when the check started. */
-  startedAt: number;
-  /** Time spent verifying the credential, ms (fractional). */
-  credentialMs: number;
-  /** Time spent in decide(), ms (fractional). */
-  decideMs: number;
-  /** Whole check, ms (fractional). */
-  totalMs: number;
-}
-
-/** Handed to the onCheck observer after every decision (the event emitter plugs in there). */
-export interface CheckRecord {
-  request: CheckRequest;
-  credential: CredentialResult;
-  decision: Decision;
-  context: RequestContext;
-  timings: CheckTimings;
-  /** True when the decision is the configured failure-mode answer to an internal error. */
-  internalError: boolean;
-}
-
-export type CheckObserver = (record: CheckRecord) => void;
 
 export function emptyMatch(): MatchInfo {
   return {

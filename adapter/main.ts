@@ -9,16 +9,18 @@ import type { Config } from '../common/config.ts';
 import { createLogger } from '../common/log.ts';
 import { registerProcessMetrics } from '../common/process-metrics.ts';
 import { type AdminServer, startAdminServer } from './admin.ts';
+import type { CheckObserver } from './check-record.ts';
 import { type InternalDataClient, internalDataClientFor } from './controlplane/apim/client.ts';
 import { ApimSnapshotSource, createApimSource, registerApimMetrics } from './controlplane/apim/source.ts';
 import { CredentialChain, defaultVerifiers } from './credentials/chain.ts';
 import { oauthVerifiers } from './credentials/oauth.ts';
 import { OpaqueTokenVerifier } from './credentials/oauth-opaque.ts';
 import type { CredentialVerifier } from './credentials/types.ts';
-import { type CheckObserver, type Clock, systemClock } from './domain.ts';
+import { type Clock, systemClock } from './domain.ts';
 import { createEmission, type Emission } from './emit/index.ts';
 import { monitorLoopDelay } from './loop-delay.ts';
 import { type AdapterMetrics, createAdapterMetrics } from './metrics.ts';
+import { ThrottleState } from './policy/throttle.ts';
 import { QuotaSync } from './quota/sync.ts';
 import { resolveFragmentsDir, resolveInstanceId } from './resolved.ts';
 import { type RevocationRuntime, startRevocationFeed } from './revocation/index.ts';
@@ -29,7 +31,6 @@ import type { SnapshotSource } from './snapshot/source.ts';
 import { type RefreshResult, SnapshotStore } from './snapshot/store.ts';
 import { ensureSigningKey, type SigningKey } from './standalone/issuer.ts';
 import { StandaloneSource } from './standalone/source.ts';
-import { ThrottleState } from './throttle.ts';
 import { createCheckTracer, type TracingOptions } from './tracing.ts';
 
 export interface AdapterServices {

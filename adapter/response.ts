@@ -7,6 +7,7 @@
  */
 
 import { REQUEST_CONTEXT_METADATA_KEY, type RequestContext } from '../events/request-attributes.ts';
+import { type CredentialType, isBearer } from './credentials/types.ts';
 import type { CheckRequest, Decision } from './domain.ts';
 import { requestContextJson } from './emit/events.ts';
 import { nextCheckId } from './emit/identity.ts';
@@ -83,6 +84,48 @@ export function toCheckResponse(decision: Decision, context: RequestContext | nu
       ],
       body: wso2Body(decision.code, decision.message, decision.description),
     },
+  };
+}
+
+/*
+ * The WWW-Authenticate challenges of a denial. decide() puts them in the Decision's headers (its
+ * tests read them there); they are HTTP, so they are worded here beside the one mapper.
+ */
+
+/** RFC 6750 section 3 challenge; no error attributes when the request carried no token. */
+export function bearerChallenge(error?: string, description?: string, scopes?: readonly string[]): string {
+  let challenge = 'Bearer realm="mesh-apim"';
+  if (error) challenge += `, error="${error}"`;
+  if (description) challenge += `, error_description="${description}"`;
+  if (scopes?.length) challenge += `, scope="${scopes.join(' ')}"`;
+  return challenge;
+}
+
+/** No credential: the scheme the request tried (an API key challenge when it tried none). */
+export function missingCredentialHeaders(type: CredentialType | 'none'): Record<string, string> {
+  return { 'www-authenticate': isBearer(type) ? bearerChallenge() : 'apikey realm="mesh-apim"' };
+}
+
+/** A credential that is not usable (invalid, revoked, unknown application): invalid_token for OAuth2 only. */
+export function invalidTokenHeaders(type: CredentialType | 'none'): Record<string, string> {
+  return isBearer(type)
+    ? { 'www-authenticate': bearerChallenge('invalid_token', 'The access token is invalid') }
+    : {};
+}
+
+/** An expired OAuth2 access token. */
+export function expiredTokenHeaders(): Record<string, string> {
+  return { 'www-authenticate': bearerChallenge('invalid_token', 'The access token expired') };
+}
+
+/** An OAuth2 token without any of the resource's scopes. */
+export function insufficientScopeHeaders(scopes: readonly string[]): Record<string, string> {
+  return {
+    'www-authenticate': bearerChallenge(
+      'insufficient_scope',
+      'The access token lacks a scope this resource requires',
+      scopes,
+    ),
   };
 }
 

@@ -9,22 +9,21 @@ import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../common/errors.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import type { RequestContext } from '../events/request-attributes.ts';
+import type { CheckObserver, CheckRecord } from './check-record.ts';
 import type { CredentialChain } from './credentials/chain.ts';
 import type { ClientCertOptions } from './credentials/mtls.ts';
 import type { CredentialResult } from './credentials/types.ts';
-import { type DecideInput, type DecideState, decide as pureDecide } from './decide.ts';
 import {
   ALL_IDENTITY_HEADERS,
   APIKEY_HEADER,
   APIKEY_QUERY,
-  type CheckObserver,
-  type CheckRecord,
   type CheckRequest,
   type Clock,
   type Decision,
   emptyMatch,
 } from './domain.ts';
 import type { AdapterMetrics } from './metrics.ts';
+import { type DecideInput, type DecideState, decide as pureDecide } from './policy/decide.ts';
 import { type CheckResponseObject, toCheckResponse, toRequestContext } from './response.ts';
 import type { ShadowEnforcement } from './shadow.ts';
 import type { Snapshot } from './snapshot/types.ts';

@@ -10,7 +10,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../common/log.ts';
 import type { CredentialResult } from './credentials/types.ts';
-import { allow, MISSING_STRIP } from './decide.ts';
 import {
   type AllowDecision,
   type CheckRequest,
@@ -18,6 +17,7 @@ import {
   emptyMatch,
   type MatchInfo,
 } from './domain.ts';
+import { allow, MISSING_STRIP } from './policy/decision.ts';
 import type { Snapshot } from './snapshot/types.ts';
 
 export type EnforcementMode = 'enforce' | 'shadow';

@@ -14,7 +14,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
-import type { CheckRecord } from '../adapter/domain.ts';
+import type { CheckRecord } from '../adapter/check-record.ts';
 import { startAdapter } from '../adapter/main.ts';
 import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { CheckCodec } from '../adapter/transport/http2/check-codec.ts';

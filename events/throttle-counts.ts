@@ -8,7 +8,10 @@ import { z } from 'zod';
 import { envelope } from './common.ts';
 
 export const ThrottleCounter = z.object({
-  key: z.string().min(1).describe('Throttle counter key (adapter/throttle.ts throttleKey: level and parts)'),
+  key: z
+    .string()
+    .min(1)
+    .describe('Throttle counter key (adapter/policy/throttle.ts throttleKey: level and parts)'),
   windowStart: z.number().int().min(0).describe('Start of the fixed window, ms since epoch'),
   windowMs: z.number().int().positive().describe('Window length in ms'),
   limit: z.number().int().min(0).describe('The quota of the level (requests per window)'),

@@ -10,8 +10,8 @@
  */
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { resolveApi } from '../decide.ts';
 import { APIKEY_HEADER, APIKEY_QUERY, type CheckRequest } from '../domain.ts';
+import { resolveApi } from '../policy/route.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import { CACHE_DEFAULTS, cacheEntryBytes } from './cache.ts';
 import { compactParts, credentialId, signatureForms } from './canonical.ts';

@@ -4,8 +4,9 @@
  * application through the snapshot's key mappings in decide(). When introspection is unavailable the
  * result says whether the API fails open (configured per API) or closed (default, 503).
  */
-import { resolveApi } from '../decide.ts';
+
 import type { CheckRequest } from '../domain.ts';
+import { resolveApi } from '../policy/route.ts';
 import { tokenDigest } from '../revocation/store.ts';
 import { keyMappingKey, type Snapshot } from '../snapshot/types.ts';
 import { BEARER_STRIP, bearerToken, looksLikeJwt, scopesOf } from './bearer.ts';

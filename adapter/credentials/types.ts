@@ -9,6 +9,11 @@ import type { Snapshot } from '../snapshot/types.ts';
 export type CredentialType = 'apikey' | 'oauth2-jwt' | 'oauth2-opaque';
 export type KeyType = 'PRODUCTION' | 'SANDBOX';
 
+/** OAuth2 access tokens (JWT or opaque): the credentials scopes and the Bearer challenge apply to. */
+export function isBearer(type: CredentialType | 'none'): boolean {
+  return type === 'oauth2-jwt' || type === 'oauth2-opaque';
+}
+
 /**
  * Which application the credential belongs to: by id (API keys carry it), or by consumer key that
  * decide() resolves through the snapshot's key mappings (OAuth2 tokens).

@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import type { Bus } from '../../bus/types.ts';
 import type { Config } from '../../common/config.ts';
 import { addAccessLogService } from '../als/service.ts';
-import type { CheckObserver } from '../domain.ts';
+import type { CheckObserver } from '../check-record.ts';
 import type { AdapterServer } from '../server.ts';
 import { Emitter } from './emitter.ts';
 import { checkEmission } from './observer.ts';

@@ -3,7 +3,7 @@
  * policy and hands the event over to the emitter. O(1), never awaits (the server counts anything
  * an observer throws).
  */
-import type { CheckObserver } from '../domain.ts';
+import type { CheckObserver } from '../check-record.ts';
 import type { Emitter } from './emitter.ts';
 import { requestAttributesJsonFromCheck } from './events.ts';
 import type { EmissionPolicy } from './policy.ts';

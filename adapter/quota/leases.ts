@@ -1,6 +1,6 @@
 /**
  * Cluster-wide quotas, the pure core (the transport is sync.ts): the ThrottleBudget the counters of
- * adapter/throttle.ts consult. No I/O and no timers: the transport hands in what other instances
+ * adapter/policy/throttle.ts consult. No I/O and no timers: the transport hands in what other instances
  * reported (ingest), asks for this instance's report each sync interval (tick) and says whether the
  * broker takes its reports (published / publishFailed).
  *
@@ -19,7 +19,7 @@
  * every instance enforces limit / expected instances (fallback).
  */
 import type { ThrottleCounter, ThrottleCounts } from '../../events/throttle-counts.ts';
-import type { ThrottleBudget, ThrottleScope } from '../throttle.ts';
+import type { ThrottleBudget, ThrottleScope } from '../policy/throttle.ts';
 
 export interface LeaseOptions {
   instanceId: string;

@@ -4,7 +4,6 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { MutualTlsPolicy } from '../credentials/mtls.ts';
-import type { ApiInfo } from '../domain.ts';
 import type { ControlPlaneData } from './model.ts';
 
 export type TimeUnit = 'sec' | 'min' | 'hour' | 'day';
@@ -31,6 +30,17 @@ export interface SimplePolicy {
 }
 
 export type ApiLifecycle = 'CREATED' | 'PUBLISHED' | 'PROTOTYPED' | 'BLOCKED' | 'DEPRECATED' | 'RETIRED';
+
+/** An API's identity, as the RequestContext and the identity headers name it. */
+export interface ApiInfo {
+  id: string;
+  name: string;
+  version: string;
+  context: string;
+  creator: string;
+  creatorTenantDomain: string;
+  type: string;
+}
 
 export interface ResourceEntry {
   method: string;

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CheckRecord } from '../../adapter/domain.ts';
+import type { CheckRecord } from '../../adapter/check-record.ts';
 import { accessLogService } from '../../adapter/proto.ts';
 import type { SnapshotSource } from '../../adapter/snapshot/source.ts';
 import { RequestContext } from '../../events/request-attributes.ts';

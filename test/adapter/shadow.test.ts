@@ -2,11 +2,11 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { ValidCredential } from '../../adapter/credentials/types.ts';
-import { decide } from '../../adapter/decide.ts';
 import type { CheckRequest, Decision } from '../../adapter/domain.ts';
+import { decide } from '../../adapter/policy/decide.ts';
+import { ThrottleState } from '../../adapter/policy/throttle.ts';
 import { SHADOW_REASON, ShadowEnforcement, shadowAllow } from '../../adapter/shadow.ts';
 import { compileSnapshot } from '../../adapter/snapshot/compile.ts';
-import { ThrottleState } from '../../adapter/throttle.ts';
 import { toCheckRequest } from '../../adapter/translate.ts';
 import type { Logger } from '../../common/log.ts';
 import { ManualClock } from '../support/adapter.ts';

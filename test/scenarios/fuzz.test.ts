@@ -7,7 +7,7 @@ import * as fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckClient } from '../../adapter/check-client.ts';
 import { ApiKeyVerifier } from '../../adapter/credentials/apikey.ts';
-import { clientBucket, throttleKey } from '../../adapter/throttle.ts';
+import { clientBucket, throttleKey } from '../../adapter/policy/throttle.ts';
 import { toCheckRequest } from '../../adapter/translate.ts';
 import { TRANSPORTS } from '../support/adapter.ts';
 import {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CheckRecord } from '../../adapter/domain.ts';
+import type { CheckRecord } from '../../adapter/check-record.ts';
 import { requestAttributesFromCheck } from '../../adapter/emit/events.ts';
 import { RequestAttributes, RequestContext } from '../../events/request-attributes.ts';
 import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../support/adapter.ts';

@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import * as fc from 'fast-check';
 import { clientIpOf } from '../../adapter/client-ip.ts';
-import { decide } from '../../adapter/decide.ts';
+import { decide } from '../../adapter/policy/decide.ts';
+import { ThrottleState } from '../../adapter/policy/throttle.ts';
 import { toCheckResponse } from '../../adapter/response.ts';
-import { ThrottleState } from '../../adapter/throttle.ts';
 import type { ProtoCheckRequest } from '../../adapter/translate.ts';
 import type { TransportKind } from '../../adapter/transport/types.ts';
 import { startTestAdapter, type TestAdapter } from './adapter.ts';

@@ -1,11 +1,11 @@
 /** decide() with a cluster budget (adapter/quota): the lease caps the local count, the denial says where it tripped. */
 import { describe, expect, it } from 'vitest';
 import type { ValidCredential } from '../../../adapter/credentials/types.ts';
-import { decide } from '../../../adapter/decide.ts';
 import type { CheckRequest } from '../../../adapter/domain.ts';
+import { decide } from '../../../adapter/policy/decide.ts';
+import { ThrottleState } from '../../../adapter/policy/throttle.ts';
 import { QuotaLeases } from '../../../adapter/quota/leases.ts';
 import { compileSnapshot } from '../../../adapter/snapshot/compile.ts';
-import { ThrottleState } from '../../../adapter/throttle.ts';
 import { ManualClock } from '../../support/adapter.ts';
 
 const snapshot = compileSnapshot(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { ThrottleState } from '../../../adapter/policy/throttle.ts';
 import { largestRemainder, QuotaLeases } from '../../../adapter/quota/leases.ts';
-import { ThrottleState } from '../../../adapter/throttle.ts';
 import type { ThrottleCounts } from '../../../events/throttle-counts.ts';
 
 const KEY = 'sub:3:app:3:api';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientBucket, RevocationSet, ThrottleState, throttleKey } from '../../adapter/throttle.ts';
+import { clientBucket, ThrottleState, throttleKey } from '../../../adapter/policy/throttle.ts';
 
 describe('ThrottleState', () => {
   it('counts per fixed window and resets at the window boundary', () => {
@@ -56,18 +56,6 @@ describe('ThrottleState', () => {
     s.consume('b', 60_000, 0);
     expect(s.sweep(1000)).toBe(1);
     expect(s.size).toBe(1);
-  });
-});
-
-describe('RevocationSet', () => {
-  it('forgets entries after their expiry on prune', () => {
-    const r = new RevocationSet();
-    r.add('a', 1000, 0);
-    r.add('b', null, 0);
-    expect(r.has('a')).toBe(true);
-    r.prune(1000);
-    expect(r.has('a')).toBe(false);
-    expect(r.has('b')).toBe(true);
   });
 });
 

@@ -1,15 +1,15 @@
 /** The pure decide(): built-in tiers and the credential cache, without the transport. */
 import { describe, expect, it } from 'vitest';
-import { ApiKeyVerifier } from '../../adapter/credentials/apikey.ts';
-import type { ValidCredential } from '../../adapter/credentials/types.ts';
-import { decide } from '../../adapter/decide.ts';
-import type { CheckRequest } from '../../adapter/domain.ts';
-import { RevocationStore, tokenDigest } from '../../adapter/revocation/store.ts';
-import { compileSnapshot } from '../../adapter/snapshot/compile.ts';
-import { ThrottleState, throttleKey } from '../../adapter/throttle.ts';
-import { toCheckRequest } from '../../adapter/translate.ts';
-import { revocation } from '../revocation/samples.ts';
-import { ManualClock } from '../support/adapter.ts';
+import { ApiKeyVerifier } from '../../../adapter/credentials/apikey.ts';
+import type { ValidCredential } from '../../../adapter/credentials/types.ts';
+import type { CheckRequest } from '../../../adapter/domain.ts';
+import { decide } from '../../../adapter/policy/decide.ts';
+import { ThrottleState, throttleKey } from '../../../adapter/policy/throttle.ts';
+import { RevocationStore, tokenDigest } from '../../../adapter/revocation/store.ts';
+import { compileSnapshot } from '../../../adapter/snapshot/compile.ts';
+import { toCheckRequest } from '../../../adapter/translate.ts';
+import { revocation } from '../../revocation/samples.ts';
+import { ManualClock } from '../../support/adapter.ts';
 
 const snapshot = compileSnapshot(
   {
@@ -118,7 +118,7 @@ describe('decide with the built-in WSO2 tiers', () => {
 
 describe('ApiKeyVerifier cache', () => {
   it('verifies a key once and serves repeats from the cache until the trusted keys change', async () => {
-    const { ensureSigningKey, issueApiKey } = await import('../../adapter/standalone/issuer.ts');
+    const { ensureSigningKey, issueApiKey } = await import('../../../adapter/standalone/issuer.ts');
     const { mkdtempSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
