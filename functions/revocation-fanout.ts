@@ -12,7 +12,7 @@ import type { Config } from '../common/config.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { TokenRevoked } from '../events/token-revoked.ts';
 import { TOPICS } from '../events/topics.ts';
-import { type FanoutOptions, RevocationFanout, sqsRetryConfig } from '../revocation/fanout.ts';
+import { type FanoutOptions, RevocationFanout } from '../revocation/fanout.ts';
 import {
   type FunctionDeps,
   type KafkaFunction,
@@ -26,11 +26,7 @@ export const name = 'revocation-fanout';
 
 export function sqsClientFromConfig(config: Config): SQSClient {
   const r = config.revocation;
-  return new SQSClient({
-    region: r.sqsRegion,
-    ...(r.sqsEndpoint ? { endpoint: r.sqsEndpoint } : {}),
-    ...sqsRetryConfig(),
-  });
+  return new SQSClient({ region: r.sqsRegion, ...(r.sqsEndpoint ? { endpoint: r.sqsEndpoint } : {}) });
 }
 
 export function fanoutFromConfig(

@@ -1,8 +1,7 @@
 /**
  * Revocation fan-out core: every token-revoked event goes to every live adapter queue. Pure apart
- * from the SQS client and the clock it is given, so the limits and failure paths are unit tested
- * with aws-sdk-client-mock (and the SDK retry against a local stand-in); the same code runs against
- * ElasticMQ and AWS.
+ * from the SQS client and the clock/sleep it is given, so the limits and failure paths are unit
+ * tested with aws-sdk-client-mock and the same code runs against ElasticMQ and AWS.
  */
 import {
   DeleteQueueCommand,
@@ -13,10 +12,9 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import pRetry from 'p-retry';
 import type { TokenRevoked } from '../events/token-revoked.ts';
 import { PoisonMessageError, RevocationError } from './errors.ts';
-import { isQueueGone } from './sqs-errors.ts';
+import { isQueueGone, isTransient } from './sqs-errors.ts';
 
 /** SQS hard limits of one SendMessageBatch call. */
 export const SQS_MAX_BATCH_ENTRIES = 10;
@@ -29,12 +27,8 @@ export interface FanoutOptions {
   listCacheMs: number;
   staleGraceMs: number;
   staleCheckIntervalMs: number;
-  /**
-   * Sends of one batch while entries come back in Failed. Throttling, 5xx and network errors are
-   * retried inside each call by the SQS client (sqsRetryConfig: the SDK's standard mode).
-   */
+  /** Attempts per SendMessageBatch call (throttling, 5xx, network, entries in Failed). */
   maxAttempts?: number;
-  /** Wait before resending Failed entries, doubling (0.5x..1x jitter) up to maxDelayMs. */
   baseDelayMs?: number;
   maxDelayMs?: number;
   /** Queues sent to in parallel. */
@@ -42,11 +36,7 @@ export interface FanoutOptions {
   /** Event ids remembered as delivered (duplicate deliveries are skipped). */
   dedupCapacity?: number;
   now?: () => number;
-}
-
-/** Retry settings of the fan-out's SQS client: the SDK's standard mode, as many attempts as entries get. */
-export function sqsRetryConfig(maxAttempts = 8): { maxAttempts: number; retryMode: 'standard' } {
-  return { maxAttempts, retryMode: 'standard' };
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface FanoutReport {
@@ -98,13 +88,6 @@ export function adapterQueueName(prefix: string, instanceId: string): string {
 
 class QueueGone extends Error {}
 
-/** Some entries of a SendMessageBatch came back in Failed: resend those (p-retry's signal). */
-class EntriesFailed extends Error {
-  constructor(readonly count: number) {
-    super(`${count} entries failed`);
-  }
-}
-
 class BoundedSet {
   private readonly items = new Set<string>();
   constructor(private readonly capacity: number) {}
@@ -137,6 +120,7 @@ export class RevocationFanout {
       concurrency: 8,
       dedupCapacity: 10_000,
       now: Date.now,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       ...options,
     };
     this.delivered = new BoundedSet(this.o.dedupCapacity);
@@ -149,7 +133,7 @@ export class RevocationFanout {
     const urls: string[] = [];
     let token: string | undefined;
     do {
-      const res = await this.call(() =>
+      const res = await this.withBackoff(() =>
         this.sqs.send(
           new ListQueuesCommand({
             QueueNamePrefix: `${this.o.queuePrefix}-`,
@@ -211,52 +195,51 @@ export class RevocationFanout {
   private async sendBatch(url: string, batch: BatchEntry[]): Promise<number> {
     let pending: SendMessageBatchRequestEntry[] = batch;
     let retries = 0;
-    let lastFailed: { Code?: string; Message?: string } | undefined;
-    try {
-      await pRetry(
-        async (attempt) => {
-          const res = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: pending }));
-          // Calls the client retried (throttling, 5xx, network) count as a retry of each entry sent.
-          retries += Math.max(0, (res.$metadata?.attempts ?? 1) - 1) * pending.length;
-          const failedIds = new Set((res.Failed ?? []).map((f) => f.Id ?? ''));
-          if (failedIds.size === 0) return;
-          lastFailed = res.Failed?.[0];
-          pending = pending.filter((e) => failedIds.has(e.Id ?? ''));
-          if (attempt < this.o.maxAttempts) retries += pending.length;
-          throw new EntriesFailed(failedIds.size);
-        },
-        {
-          retries: this.o.maxAttempts - 1,
-          // randomize draws 1x..2x of minTimeout: with half the base, a wait is 0.5x..1x of base * 2^n.
-          minTimeout: this.o.baseDelayMs / 2,
-          factor: 2,
-          randomize: true,
-          maxTimeout: this.o.maxDelayMs,
-          shouldRetry: ({ error }) => error instanceof EntriesFailed,
-        },
-      );
-    } catch (err) {
-      if (err instanceof EntriesFailed)
-        throw new RevocationError(
-          'FANOUT_ENTRIES_FAILED',
-          `${err.count} entries to ${url} still failing after ${this.o.maxAttempts} attempts: ${lastFailed?.Code} ${lastFailed?.Message ?? ''}`,
-          { retriable: true },
-        );
-      if (isQueueGone(err)) throw new QueueGone(url);
-      throw new RevocationError('FANOUT_SEND_FAILED', `SendMessageBatch to ${url} failed`, {
-        cause: err,
-        retriable: true,
-      });
+    for (let attempt = 1; ; attempt++) {
+      let failedIds: Set<string>;
+      try {
+        const res = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: pending }));
+        failedIds = new Set((res.Failed ?? []).map((f) => f.Id ?? ''));
+        if (failedIds.size === 0) return retries;
+        if (attempt >= this.o.maxAttempts) {
+          const f = res.Failed?.[0];
+          throw new RevocationError(
+            'FANOUT_ENTRIES_FAILED',
+            `${failedIds.size} entries to ${url} still failing after ${attempt} attempts: ${f?.Code} ${f?.Message ?? ''}`,
+            { retriable: true },
+          );
+        }
+      } catch (err) {
+        if (err instanceof RevocationError) throw err;
+        if (isQueueGone(err)) throw new QueueGone(url);
+        if (!isTransient(err) || attempt >= this.o.maxAttempts)
+          throw new RevocationError('FANOUT_SEND_FAILED', `SendMessageBatch to ${url} failed`, {
+            cause: err,
+            retriable: true,
+          });
+        failedIds = new Set(pending.map((e) => e.Id ?? ''));
+      }
+      pending = pending.filter((e) => failedIds.has(e.Id ?? ''));
+      retries += pending.length;
+      await this.o.sleep(this.delay(attempt));
     }
-    return retries;
   }
 
-  /** An SQS call (the client retries what is transient); any failure is retriable for the caller. */
-  private async call<T>(send: () => Promise<T>): Promise<T> {
-    try {
-      return await send();
-    } catch (err) {
-      throw new RevocationError('FANOUT_SQS_FAILED', 'SQS call failed', { cause: err, retriable: true });
+  private delay(attempt: number): number {
+    const cap = Math.min(this.o.maxDelayMs, this.o.baseDelayMs * 2 ** (attempt - 1));
+    // Full jitter: replicas backing off from the same throttle do not come back in lockstep.
+    return Math.floor(cap / 2 + (Math.random() * cap) / 2);
+  }
+
+  private async withBackoff<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!isTransient(err) || attempt >= this.o.maxAttempts)
+          throw new RevocationError('FANOUT_SQS_FAILED', 'SQS call failed', { cause: err, retriable: true });
+        await this.o.sleep(this.delay(attempt));
+      }
     }
   }
 
@@ -271,10 +254,10 @@ export class RevocationFanout {
     const deleted: string[] = [];
     for (const url of await this.listQueues(true)) {
       try {
-        const tags = await this.call(() => this.sqs.send(new ListQueueTagsCommand({ QueueUrl: url })));
+        const tags = await this.withBackoff(() => this.sqs.send(new ListQueueTagsCommand({ QueueUrl: url })));
         let beat = Number(tags.Tags?.[HEARTBEAT_TAG]);
         if (!Number.isFinite(beat) || beat <= 0) {
-          const attrs = await this.call(() =>
+          const attrs = await this.withBackoff(() =>
             this.sqs.send(
               new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['CreatedTimestamp'] }),
             ),
@@ -282,7 +265,7 @@ export class RevocationFanout {
           beat = Number(attrs.Attributes?.CreatedTimestamp ?? 0) * 1000;
         }
         if (now - beat > this.o.staleGraceMs) {
-          await this.call(() => this.sqs.send(new DeleteQueueCommand({ QueueUrl: url })));
+          await this.withBackoff(() => this.sqs.send(new DeleteQueueCommand({ QueueUrl: url })));
           deleted.push(url);
         }
       } catch (err) {

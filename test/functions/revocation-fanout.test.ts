@@ -25,7 +25,7 @@ function setup() {
   const bus = new MemoryBus();
   const config = loadConfig({ env: {} });
   const handler = createHandler(busDeps(bus, config), () => new SQSClient({ region: 'us-east-1' }), {
-    baseDelayMs: 1,
+    sleep: async () => {},
   });
   return { bus, handler };
 }

@@ -1,6 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   DeleteQueueCommand,
   GetQueueAttributesCommand,
@@ -12,31 +9,33 @@ import {
   SQSServiceException,
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { TokenRevoked } from '../../events/token-revoked.ts';
 import {
   chunkEntries,
   HEARTBEAT_TAG,
   RevocationFanout,
   SQS_MAX_BATCH_BYTES,
-  sqsRetryConfig,
 } from '../../revocation/fanout.ts';
 import { revocation } from './samples.ts';
 
 const sqsMock = mockClient(SQSClient);
 const Q = (n: string) => `http://sqs.local/000000000000/mesh-apim-revocations-${n}`;
 
-function fanout(now = () => 1_000_000, extra = {}, sqs = new SQSClient({ region: 'us-east-1' })) {
-  const f = new RevocationFanout(sqs, {
+function fanout(now = () => 1_000_000, extra = {}) {
+  const sleeps: number[] = [];
+  const f = new RevocationFanout(new SQSClient({ region: 'us-east-1' }), {
     queuePrefix: 'mesh-apim-revocations',
     listCacheMs: 5_000,
     staleGraceMs: 60_000,
     staleCheckIntervalMs: 0,
     now,
-    baseDelayMs: 10,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
     ...extra,
   });
-  return { f };
+  return { f, sleeps };
 }
 
 function throttled() {
@@ -121,48 +120,50 @@ describe('RevocationFanout', () => {
         Failed: [{ Id: 'e1', SenderFault: false, Code: 'InternalError' }],
       })
       .resolves({ Successful: [{ Id: 'e1', MessageId: '2', MD5OfMessageBody: '' }] });
-    const { f } = fanout(undefined, { baseDelayMs: 100 });
-    const t0 = performance.now();
+    const { f, sleeps } = fanout();
     const report = await f.fanOut([revocation(), revocation()]);
     const calls = sqsMock.commandCalls(SendMessageBatchCommand);
     expect(calls).toHaveLength(2);
     expect(calls[1]!.args[0].input.Entries!.map((e) => e.Id)).toEqual(['e1']);
     expect(report.retries).toBe(1);
-    // One backoff before the resend: at least half the base (jitter 0.5x..1x).
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(49);
+    expect(sleeps).toHaveLength(1);
   });
 
-  it('entries that keep failing: FANOUT_ENTRIES_FAILED after maxAttempts sends, events not marked delivered', async () => {
+  it('backs off on throttling and 5xx with growing delays, then succeeds', async () => {
     sqsMock.on(ListQueuesCommand).resolves({ QueueUrls: [Q('a')] });
     sqsMock
       .on(SendMessageBatchCommand)
-      .resolves({ Failed: [{ Id: 'e0', SenderFault: false, Code: 'InternalError' }] });
-    const { f } = fanout(undefined, { maxAttempts: 3, baseDelayMs: 2 });
-    const e = revocation();
-    await expect(f.fanOut([e])).rejects.toMatchObject({ retriable: true, code: 'FANOUT_ENTRIES_FAILED' });
-    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(3);
-    sqsMock.on(SendMessageBatchCommand).resolves({});
-    expect((await f.fanOut([e])).messagesSent).toBe(1);
+      .rejectsOnce(throttled())
+      .rejectsOnce(
+        new SQSServiceException({
+          name: 'InternalError',
+          $fault: 'server',
+          $metadata: { httpStatusCode: 503 },
+          message: 'unavailable',
+        }),
+      )
+      .rejectsOnce(throttled())
+      .resolves({});
+    const { f, sleeps } = fanout(undefined, { baseDelayMs: 100 });
+    const report = await f.fanOut([revocation()]);
+    expect(report.messagesSent).toBe(1);
+    expect(sleeps).toHaveLength(3);
+    // Jittered between cap/2 and cap, cap doubling: 100, 200, 400.
+    expect(sleeps[0]).toBeGreaterThanOrEqual(50);
+    expect(sleeps[0]).toBeLessThanOrEqual(100);
+    expect(sleeps[2]).toBeGreaterThanOrEqual(200);
+    expect(sleeps[2]).toBeLessThanOrEqual(400);
   });
 
-  it('a call error the client gave up on fails retriably (FANOUT_SEND_FAILED), not resent by the fan-out', async () => {
+  it('gives up after maxAttempts with a retriable error and does not mark the events delivered', async () => {
     sqsMock.on(ListQueuesCommand).resolves({ QueueUrls: [Q('a')] });
     sqsMock.on(SendMessageBatchCommand).rejects(throttled());
     const { f } = fanout(undefined, { maxAttempts: 3 });
-    await expect(f.fanOut([revocation()])).rejects.toMatchObject({
-      retriable: true,
-      code: 'FANOUT_SEND_FAILED',
-    });
-    // Under aws-sdk-client-mock the SDK retry does not run: that is tested below on the real client.
-    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
-  });
-
-  it('the fan-out client retries in the SDK: standard mode, 8 attempts unless told', async () => {
-    const c = new SQSClient({ region: 'us-east-1', ...sqsRetryConfig() });
-    expect(await c.config.maxAttempts()).toBe(8);
-    expect((await c.config.retryStrategy()) as { mode?: string }).toMatchObject({ mode: 'standard' });
-    expect(sqsRetryConfig(3).maxAttempts).toBe(3);
-    c.destroy();
+    const e = revocation();
+    await expect(f.fanOut([e])).rejects.toMatchObject({ retriable: true, code: 'FANOUT_SEND_FAILED' });
+    expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(3);
+    sqsMock.on(SendMessageBatchCommand).resolves({});
+    expect((await f.fanOut([e])).messagesSent).toBe(1);
   });
 
   it('does not retry a non-transient error (access denied) but fails retriably for the caller', async () => {
@@ -267,93 +268,5 @@ describe('stale-queue cleanup', () => {
     now = 61_000;
     await f.sweepStaleQueues();
     expect(sqsMock.commandCalls(ListQueuesCommand)).toHaveLength(2);
-  });
-});
-
-// aws-sdk-client-mock replaces `send`, so the SDK's retry never runs under it: these go through the
-// real client stack (standard retry) to a local SQS stand-in speaking the JSON protocol.
-describe('RevocationFanout on a real SQS client: throttling and 5xx are retried by the SDK', () => {
-  let server: Server;
-  let url = '';
-  let sendAnswers: { status: number; type: string }[] = [];
-  let sends = 0;
-  beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const target = String(req.headers['x-amz-target'] ?? '');
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-        const reply = (status: number, json: unknown) =>
-          res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(json));
-        if (target.endsWith('.ListQueues'))
-          return reply(200, { QueueUrls: [`${url}/000000000000/mesh-apim-revocations-a`] });
-        sends++;
-        const fail = sendAnswers.shift();
-        if (fail) return reply(fail.status, { __type: `com.amazonaws.sqs#${fail.type}`, message: fail.type });
-        const entries = body.Entries as { Id: string; MessageBody: string }[];
-        reply(200, {
-          Successful: entries.map((e, i) => ({
-            Id: e.Id,
-            MessageId: `m${i}`,
-            MD5OfMessageBody: createHash('md5').update(e.MessageBody).digest('hex'),
-          })),
-        });
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  afterAll(async () => {
-    sqsMock.reset(); // stubs `send` again for whatever runs after
-    await new Promise((r) => server.close(r));
-  });
-  beforeEach(() => {
-    // After the file's beforeEach, whose sqsMock.reset() stubs `send` again.
-    sqsMock.restore();
-    sends = 0;
-    sendAnswers = [];
-  });
-  const client = (maxAttempts?: number) =>
-    new SQSClient({
-      region: 'us-east-1',
-      endpoint: url,
-      credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' },
-      ...sqsRetryConfig(maxAttempts),
-    });
-
-  it('5xx and throttling retried by the client, counted as entry retries, then delivered', async () => {
-    sendAnswers = [
-      { status: 503, type: 'ServiceUnavailable' },
-      { status: 400, type: 'ThrottlingException' },
-    ];
-    const sqs = client();
-    const { f } = fanout(undefined, {}, sqs);
-    const report = await f.fanOut([revocation()]);
-    expect(report.messagesSent).toBe(1);
-    expect(sends).toBe(3);
-    expect(report.retries).toBe(2);
-    sqs.destroy();
-  });
-
-  it('gives up after maxAttempts requests with a retriable error', async () => {
-    sendAnswers = Array.from({ length: 5 }, () => ({ status: 500, type: 'InternalError' }));
-    const sqs = client(3);
-    const { f } = fanout(undefined, {}, sqs);
-    await expect(f.fanOut([revocation()])).rejects.toMatchObject({
-      retriable: true,
-      code: 'FANOUT_SEND_FAILED',
-    });
-    expect(sends).toBe(3);
-    sqs.destroy();
-  });
-
-  it('access denied is not retried: one request', async () => {
-    sendAnswers = [{ status: 403, type: 'AccessDenied' }];
-    const sqs = client();
-    const { f } = fanout(undefined, {}, sqs);
-    await expect(f.fanOut([revocation()])).rejects.toThrow(/SendMessageBatch/);
-    expect(sends).toBe(1);
-    sqs.destroy();
   });
 });
