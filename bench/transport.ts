@@ -8,17 +8,18 @@
  * and on http2, and both again without emission (check + transport alone). Then p50/p99 at 25/50/75 % of each contender's own max (ghz at a fixed rate), RSS
  * idle and after load, start to ready. Ratios first; results in bench/results/transport-<time>.md.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CheckClient, decodeCheckResponse } from '../adapter/check-client.ts';
-import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../adapter/proto.ts';
 import { benchArgs } from './lib/args.ts';
+import { ghzRun } from './lib/load.ts';
+import type { Server } from './lib/servers.ts';
 import { BIN } from './lib/tools.ts';
 import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest, toGhzJson } from './realistic-request.ts';
@@ -45,12 +46,7 @@ const FRACTIONS = [0.25, 0.5, 0.75];
 const log = (m: string) =>
   process.stderr.write(`[transport ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
-interface Contender {
-  name: string;
-  proc: ChildProcess;
-  pid: number;
-  port: number;
-  info: Record<string, unknown>;
+interface Contender extends Server {
   /** Spawn to ready line, ms (includes node + tsx start). */
   readyMs: number;
 }
@@ -122,50 +118,9 @@ async function ghzRate(
   rps: number,
   seconds: number,
 ): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
-  const out = join(tmpdir(), `mesh-apim-transport-ghz-${process.pid}.json`);
-  await run(
-    'taskset',
-    [
-      '-c',
-      '1',
-      join(BIN, 'ghz'),
-      '--insecure',
-      '--proto',
-      EXT_AUTHZ_PROTO,
-      '-i',
-      ENVOY_PROTO_INCLUDE_DIRS.join(','),
-      '--call',
-      'envoy.service.auth.v3.Authorization.Check',
-      '-D',
-      dataFile,
-      '-c',
-      '32',
-      '--connections',
-      '4',
-      '-r',
-      String(Math.round(rps)),
-      '-z',
-      `${seconds}s`,
-      '-n',
-      '0',
-      '-O',
-      'json',
-      '-o',
-      out,
-      `127.0.0.1:${c.port}`,
-    ],
-    { timeout: (seconds + 60) * 1000 },
-  );
-  const r = JSON.parse(readFileSync(out, 'utf8')) as {
-    count: number;
-    rps: number;
-    latencyDistribution: { percentage: number; latency: number }[] | null;
-    statusCodeDistribution: Record<string, number>;
-  };
-  rmSync(out, { force: true });
-  const p = (q: number) =>
-    (r.latencyDistribution?.find((d) => d.percentage === q)?.latency ?? Number.NaN) / 1e6;
-  return { rps: r.rps, p50: p(50), p99: p(99), errors: r.count - (r.statusCodeDistribution.OK ?? 0) };
+  // The suite's ghz run (same flags, ghz pinned to core 1): one place that drives and reads ghz.
+  const r = await ghzRun(join(BIN, 'ghz'), dataFile, c, { concurrency: 32, seconds, rps });
+  return { rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors };
 }
 
 const median = (xs: number[]) => {
