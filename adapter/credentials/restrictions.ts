@@ -105,8 +105,9 @@ function blockListOf(entries: readonly string[]): BlockList | null {
   const hit = blockLists.get(cacheKey);
   if (hit !== undefined) return hit;
   let result: BlockList | null = new BlockList();
-  for (const raw of entries) {
-    const cidr = parseCidr(raw.trim());
+  for (const entry of entries) {
+    // Entries arrive trimmed (splitList); no second trim, so the matcher accepts exactly what parseCidr does.
+    const cidr = parseCidr(entry);
     if (!cidr) {
       result = null;
       break;

@@ -12,6 +12,11 @@ import {
 } from '../../../adapter/credentials/restrictions.ts';
 
 describe('permittedIP parsing', () => {
+  it('an entry the parser refuses (trailing space after the prefix) permits nothing (fuzz counterexample)', () => {
+    expect(parseCidr('::0.0.0.0/0 ')).toBeNull();
+    expect(ipPermitted('0.0.0.0', ['::0.0.0.0/0 '])).toBe(false);
+  });
+
   it.each([
     '10.9.9.1/-0',
     '2001:db8::1/-0',
