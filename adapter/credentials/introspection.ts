@@ -6,9 +6,11 @@
  * - single-flight: concurrent checks carrying the same token share one upstream call;
  * - an outage or malformed answer is `unavailable` (never cached); the caller decides open/closed.
  * Entries are keyed by the token's SHA-256 digest (events/token-revoked.ts tokenDigest): a token-revoked
- * event carries only that digest, and it must find the entry to drop it. The cache is an lru-cache
- * bounded in entries and in bytes (an answer's claims are the server's, of any size); single-flight
- * stays a map of running calls (docs/decisions.md).
+ * event carries only that digest, and it must find the entry to drop it. All three are one lru-cache
+ * (bounded in entries and in bytes: an answer's claims are the server's, of any size) whose
+ * `fetchMethod` is the upstream call: an `unavailable` answer is thrown from it, so lru-cache drops the
+ * pending entry and every joined caller gets the rejection, which introspect() turns back into
+ * `unavailable`.
  */
 import type { AxiosInstance } from 'axios';
 import { LRUCache } from 'lru-cache';
@@ -61,7 +63,11 @@ export interface IntrospectionOptions {
   metrics?: CredentialMetrics;
 }
 
-type CacheEntry = { result: IntrospectionResult & { kind: 'active' | 'inactive' }; until: number };
+/** What the cache holds: only definite answers. */
+type Cached = IntrospectionResult & { kind: 'active' | 'inactive' };
+
+/** Thrown from the fetchMethod so the answer is not cached; never leaves this module. */
+class Unavailable extends Error {}
 
 function formEncode(fields: Record<string, string>): string {
   return new URLSearchParams(fields).toString();
@@ -72,8 +78,8 @@ export class IntrospectionClient {
   readonly metrics: CredentialMetrics;
   private readonly now: () => number;
   private readonly http: AxiosInstance;
-  private readonly cache: LRUCache<string, CacheEntry>;
-  private readonly inflight = new Map<string, Promise<IntrospectionResult>>();
+  /** Keyed by digest; the fetch context is the token itself (what the upstream call sends). */
+  private readonly cache: LRUCache<string, Cached, string>;
   /** Upstream calls made (tests and diagnostics). */
   calls = 0;
 
@@ -89,12 +95,22 @@ export class IntrospectionClient {
       maxBytes: options.maxBytes ?? CACHE_DEFAULTS.maxBytes,
       timeoutMs: options.timeoutMs ?? 5_000,
     };
-    this.cache = new LRUCache<string, CacheEntry>({
+    this.now = options.now ?? Date.now;
+    const now = this.now;
+    this.cache = new LRUCache<string, Cached, string>({
       max: this.options.maxEntries,
       maxSize: this.options.maxBytes,
-      sizeCalculation: (e) => cacheEntryBytes(e.result),
+      sizeCalculation: (result) => cacheEntryBytes(result),
+      // The TTL runs on the injected clock (an entry ends at the token's exp, which is wall-clock
+      // time); 0 = read the clock on every lookup instead of caching it for 1 ms behind a timer.
+      perf: { now: () => now() },
+      ttlResolution: 0,
+      // A forget() (revocation) or an eviction while the call runs must not turn the joined callers'
+      // answer into a rejection (that would read as an outage and could fail open): they get the
+      // server's answer, and lru-cache does not store it, the entry being gone.
+      ignoreFetchAbort: true,
+      fetchMethod: (_digest, _stale, { context, options: entry }) => this.call(context, entry),
     });
-    this.now = options.now ?? Date.now;
     this.http = options.http ?? createHttpClient({ timeoutMs: this.options.timeoutMs });
     this.metrics = options.metrics ?? defaultCredentialMetrics();
   }
@@ -104,16 +120,14 @@ export class IntrospectionClient {
    * `digest` is tokenDigest(token), passed when the caller has it already (hash once per check).
    */
   cached(token: string, digest: string = tokenDigest(token)): IntrospectionResult | undefined {
-    const entry = this.cache.get(digest);
-    if (!entry) return undefined;
-    if (entry.until <= this.now()) {
-      this.cache.delete(digest);
-      return undefined;
-    }
-    this.metrics.introspectionCache.inc({
-      result: entry.result.kind === 'active' ? 'hit' : 'negative-hit',
-    });
-    return entry.result;
+    // undefined while the entry's call is still running: the caller then awaits introspect().
+    const result = this.cache.get(digest);
+    if (result) this.countHit(result);
+    return result;
+  }
+
+  private countHit(result: Cached): void {
+    this.metrics.introspectionCache.inc({ result: result.kind === 'active' ? 'hit' : 'negative-hit' });
   }
 
   /** Drops a token's cached answer (a revoked opaque token must not be served from the cache). */
@@ -126,26 +140,31 @@ export class IntrospectionClient {
     this.cache.delete(digest);
   }
 
-  introspect(token: string, digest: string = tokenDigest(token)): Promise<IntrospectionResult> {
-    const hit = this.cached(token, digest);
-    if (hit) return Promise.resolve(hit);
-    const running = this.inflight.get(digest);
-    if (running) {
-      this.metrics.introspectionCache.inc({ result: 'joined' });
-      return running;
+  async introspect(token: string, digest: string = tokenDigest(token)): Promise<IntrospectionResult> {
+    const status: LRUCache.Status<string, Cached, string> = {};
+    const running = this.cache.fetch(digest, { context: token, status });
+    // status.fetch is set synchronously: 'hit', 'inflight' (joined a running call) or a new call.
+    if (status.fetch !== 'hit') {
+      this.metrics.introspectionCache.inc({ result: status.fetch === 'inflight' ? 'joined' : 'miss' });
     }
-    this.metrics.introspectionCache.inc({ result: 'miss' });
-    const call = this.call(token, digest).finally(() => this.inflight.delete(digest));
-    this.inflight.set(digest, call);
-    return call;
+    try {
+      const result = await running;
+      if (result === undefined) throw new Unavailable('introspection answer was dropped');
+      if (status.fetch === 'hit') this.countHit(result);
+      return result;
+    } catch (err) {
+      return { kind: 'unavailable', reason: errorMessage(err) };
+    }
   }
 
-  /** `until` is on the injected clock (checked on every read); the ttl bounds the entry in real time too. */
-  private store(digest: string, entry: CacheEntry): void {
-    this.cache.set(digest, entry, { ttl: Math.max(1, entry.until - this.now()) });
-  }
-
-  private async call(token: string, digest: string): Promise<IntrospectionResult> {
+  /**
+   * The fetchMethod: one upstream call. A definite answer is returned with its TTL set on `entry`
+   * (the set options lru-cache stores it with); anything else is thrown, so it is not cached.
+   */
+  private async call(
+    token: string,
+    entry: LRUCache.FetcherOptions<string, Cached, string>['options'],
+  ): Promise<Cached> {
     this.calls++;
     const { clientAuth, clientId, clientSecret } = this.options;
     const fields: Record<string, string> = { token, token_type_hint: 'access_token' };
@@ -162,7 +181,7 @@ export class IntrospectionClient {
       fields.client_id = clientId;
       fields.client_secret = clientSecret;
     }
-    let result: IntrospectionResult;
+    let result: Cached;
     try {
       const res = await this.http.post<string>(this.options.url, formEncode(fields), { headers });
       if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
@@ -170,21 +189,22 @@ export class IntrospectionClient {
     } catch (err) {
       this.metrics.introspections.inc({ result: 'error' });
       log.warn({ url: this.options.url, err: errorMessage(err) }, 'token introspection failed');
-      return { kind: 'unavailable', reason: `introspection failed: ${errorMessage(err)}` };
+      throw new Unavailable(`introspection failed: ${errorMessage(err)}`);
     }
     this.metrics.introspections.inc({ result: result.kind });
+    const now = this.now();
     if (result.kind === 'active') {
-      const now = this.now();
       const cap = now + this.options.positiveTtlCapMs;
       const exp = result.claims.exp;
-      this.store(digest, { result, until: typeof exp === 'number' ? Math.min(exp * 1000, cap) : cap });
-    } else if (result.kind === 'inactive') {
-      this.store(digest, { result, until: this.now() + this.options.negativeTtlMs });
+      const until = typeof exp === 'number' ? Math.min(exp * 1000, cap) : cap;
+      entry.ttl = Math.max(1, Math.floor(until - now));
+    } else {
+      entry.ttl = this.options.negativeTtlMs;
     }
     return result;
   }
 
-  private interpret(body: unknown): IntrospectionResult {
+  private interpret(body: unknown): Cached {
     if (
       typeof body !== 'object' ||
       body === null ||

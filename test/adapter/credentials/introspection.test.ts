@@ -1,8 +1,10 @@
+import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   IntrospectionClient,
   type IntrospectionOptions,
 } from '../../../adapter/credentials/introspection.ts';
+import { createCredentialMetrics } from '../../../adapter/credentials/metrics.ts';
 import { tokenDigest } from '../../../adapter/revocation/store.ts';
 import { FakeApim } from '../../support/fakes/fake-apim-internal-data.ts';
 
@@ -34,6 +36,22 @@ function client(overrides: Partial<IntrospectionOptions> = {}) {
     timeoutMs: 2_000,
     ...overrides,
   });
+}
+
+/** Holds the fake's introspection answers until the returned function is called. */
+function holdAnswers(): () => void {
+  let open!: () => void;
+  fake.introspectionGate = new Promise<void>((r) => {
+    open = r;
+  });
+  return () => {
+    fake.introspectionGate = undefined;
+    open();
+  };
+}
+
+async function untilCallArrives(n = 1): Promise<void> {
+  while (fake.requestsTo('/oauth2/introspect').length < n) await new Promise((r) => setTimeout(r, 5));
 }
 
 describe('IntrospectionClient', () => {
@@ -111,19 +129,69 @@ describe('IntrospectionClient', () => {
   });
 
   it('a concurrent burst of one token makes one upstream call', async () => {
-    let open!: () => void;
-    fake.introspectionGate = new Promise<void>((r) => {
-      open = r;
-    });
-    const c = client();
+    const open = holdAnswers();
+    const metrics = createCredentialMetrics(new Registry());
+    const c = client({ metrics });
     const burst = Array.from({ length: 50 }, () => c.introspect('good-token'));
     // Wait until the one call has reached the server, then release it.
-    while (fake.requestsTo('/oauth2/introspect').length === 0) await new Promise((r) => setTimeout(r, 5));
+    await untilCallArrives();
+    expect(c.cached('good-token')).toBeUndefined(); // still running: nothing to serve synchronously
     open();
     const results = await Promise.all(burst);
     expect(results.every((r) => r.kind === 'active')).toBe(true);
     expect(fake.requestsTo('/oauth2/introspect')).toHaveLength(1);
     expect(c.calls).toBe(1);
+    await c.introspect('good-token');
+    const counts = Object.fromEntries(
+      (await metrics.introspectionCache.get()).values.map((v) => [v.labels.result, v.value]),
+    );
+    expect(counts).toEqual({ miss: 1, joined: 49, hit: 1 });
+  });
+
+  it('a burst of distinct tokens makes one call each', async () => {
+    const c = client();
+    await Promise.all(['a', 'b', 'c', 'a', 'b'].map((t) => c.introspect(t)));
+    expect(c.calls).toBe(3);
+  });
+
+  it('an upstream error during a burst: every joined caller is unavailable, and the error is not cached', async () => {
+    const open = holdAnswers();
+    fake.mode = 'error';
+    const c = client();
+    const burst = Array.from({ length: 10 }, () => c.introspect('good-token'));
+    await untilCallArrives();
+    open();
+    const results = await Promise.all(burst);
+    expect(results.every((r) => r.kind === 'unavailable' && r.reason.includes('500'))).toBe(true);
+    expect(c.calls).toBe(1);
+    expect(c.cached('good-token')).toBeUndefined();
+    fake.mode = 'ok';
+    expect(await c.introspect('good-token')).toMatchObject({ kind: 'active' });
+    expect(c.calls).toBe(2);
+  });
+
+  it('a timeout is unavailable and not cached', async () => {
+    fake.mode = 'slow';
+    fake.slowMs = 500;
+    const c = client({ timeoutMs: 50 });
+    expect(await c.introspect('good-token')).toMatchObject({ kind: 'unavailable' });
+    fake.mode = 'ok';
+    expect(await c.introspect('good-token')).toMatchObject({ kind: 'active' });
+    expect(c.calls).toBe(2);
+  });
+
+  it('forget() while the call runs: the waiting callers get the answer, and it is not cached', async () => {
+    const open = holdAnswers();
+    const c = client();
+    const burst = [c.introspect('good-token'), c.introspect('good-token')];
+    await untilCallArrives();
+    c.forget('good-token'); // a revocation arrives while the call is out
+    open();
+    const results = await Promise.all(burst);
+    expect(results.map((r) => r.kind)).toEqual(['active', 'active']);
+    expect(c.cached('good-token')).toBeUndefined();
+    await c.introspect('good-token');
+    expect(c.calls).toBe(2);
   });
 
   it('endpoint down, 5xx, malformed or wrong client credentials: unavailable and not cached', async () => {
@@ -154,5 +222,14 @@ describe('IntrospectionClient', () => {
     await c.introspect('c');
     expect(c.cached('a')).toBeUndefined();
     expect(c.cached('c')).toEqual({ kind: 'inactive' });
+  });
+
+  it('an entry expires on the injected clock, exactly after its TTL', async () => {
+    const c = client();
+    await c.introspect('bad');
+    nowMs += 10_000;
+    expect(c.cached('bad')).toEqual({ kind: 'inactive' });
+    nowMs += 1;
+    expect(c.cached('bad')).toBeUndefined();
   });
 });
