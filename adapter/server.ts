@@ -8,7 +8,6 @@ import { performance } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../common/errors.ts';
 import { createLogger, type Logger } from '../common/log.ts';
-import type { RequestContext } from '../events/request-attributes.ts';
 import type { CheckObserver, CheckRecord } from './check-record.ts';
 import type { CredentialChain } from './credentials/chain.ts';
 import type { ClientCertOptions } from './credentials/mtls.ts';
@@ -27,11 +26,13 @@ import { type DecideInput, type DecideState, decide as pureDecide } from './poli
 import { type CheckResponseObject, toCheckResponse, toRequestContext } from './response.ts';
 import type { ShadowEnforcement } from './shadow.ts';
 import type { Snapshot } from './snapshot/types.ts';
-import type { CheckTracer } from './tracing.ts';
+import type { CheckTracer } from './tracing-types.ts';
 import { type ProtoCheckRequest, toCheckRequest } from './translate.ts';
 import { GrpcJsTransport } from './transport/grpc-js.ts';
 import { Http2Transport } from './transport/http2/server.ts';
 import {
+  type CheckHandler,
+  type CheckResponder,
   DEFAULT_LIMITS,
   type Transport,
   type TransportKind,
@@ -67,7 +68,7 @@ export interface CheckServiceOptions {
 }
 
 /** The Check logic without the transport (the gRPC handler and the bench call it). */
-export class CheckService {
+export class CheckService implements CheckHandler {
   private readonly o: CheckServiceOptions;
   private readonly decideFn: DecideFn;
   private readonly log: Logger;
@@ -233,13 +234,6 @@ export class CheckService {
     }
     return { response, record };
   }
-}
-
-/** How a transport turns the Decision into its answer: one mapping, plus the last-resort answer. */
-export interface CheckResponder<R> {
-  respond(decision: Decision, context: RequestContext | null): R;
-  /** The answer when even respond() failed (a bare status, per failure mode). */
-  failed(failureMode: 'closed' | 'open'): R;
 }
 
 const OBJECT_RESPONDER: CheckResponder<CheckResponseObject> = {

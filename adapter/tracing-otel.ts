@@ -34,7 +34,7 @@ import {
 import { errorMessage } from '../common/errors.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import type { CheckRequest, Decision } from './domain.ts';
-import type { CheckTracer, SpanIds, TracingOptions } from './tracing.ts';
+import type { CheckTracer, SpanIds, TracingOptions } from './tracing-types.ts';
 
 export const SPAN_NAME = 'mesh-apim check';
 const DEFAULT_SERVICE_NAME = 'mesh-apim-adapter';

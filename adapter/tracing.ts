@@ -3,40 +3,9 @@
  * path sees: the SDK lives in tracing-otel.ts and is imported only when tracing is on, so an adapter
  * with tracing off never loads it and pays one null check per request (CheckService).
  */
-import type { Logger } from '../common/log.ts';
-import type { CheckRequest, Decision } from './domain.ts';
+import type { CheckTracer, TracingOptions } from './tracing-types.ts';
 
-export interface SpanIds {
-  traceId: string;
-  spanId: string;
-}
-
-export interface CheckTracer {
-  /**
-   * Records the span of one check, started at `startedAtMs` (epoch ms, fractional) and ending now,
-   * parented on the request's traceparent / b3 headers. `waived` is the denial shadow mode did not
-   * enforce. Returns the ids for the request-attributes event (null when the span is neither sampled
-   * nor continued from a caller's trace). Never throws.
-   */
-  record(
-    request: CheckRequest,
-    decision: Decision,
-    waived: Decision | null,
-    startedAtMs: number,
-  ): SpanIds | null;
-  /** Exports what is buffered and stops. */
-  shutdown(): Promise<void>;
-}
-
-/** Test seam: where spans go instead of the OTLP exporter (an InMemorySpanExporter). */
-export interface TracingOptions {
-  /** A SpanExporter of @opentelemetry/sdk-trace-base (typed loosely so this module imports no SDK). */
-  exporter?: unknown;
-  /** Export each span at once (SimpleSpanProcessor) instead of batching (tests). */
-  simple?: boolean;
-  env?: NodeJS.ProcessEnv;
-  logger?: Logger;
-}
+export type { CheckTracer, SpanIds, TracingOptions } from './tracing-types.ts';
 
 /** OTEL_SDK_DISABLED=true turns tracing off whatever adapter.tracing says (the OTel spec's switch). */
 export function sdkDisabled(env: NodeJS.ProcessEnv = process.env): boolean {

@@ -8,9 +8,13 @@ import { errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { authorizationService } from '../proto.ts';
 import type { CheckResponseObject } from '../response.ts';
-import type { CheckService } from '../server.ts';
 import type { ProtoCheckRequest } from '../translate.ts';
-import { AUTHORIZATION_SERVICE_NAME, type Transport, type TransportLimits } from './types.ts';
+import {
+  AUTHORIZATION_SERVICE_NAME,
+  type CheckHandler,
+  type Transport,
+  type TransportLimits,
+} from './types.ts';
 
 export class GrpcJsTransport implements Transport {
   readonly server: grpc.Server;
@@ -18,7 +22,7 @@ export class GrpcJsTransport implements Transport {
   private started = false;
   private readonly log: Logger;
 
-  constructor(options: { check: CheckService; limits: TransportLimits; logger?: Logger }) {
+  constructor(options: { check: CheckHandler; limits: TransportLimits; logger?: Logger }) {
     const check = options.check;
     this.log = options.logger ?? createLogger('grpc');
     this.server = new grpc.Server({

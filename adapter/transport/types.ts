@@ -1,5 +1,14 @@
-/** What AdapterServer needs from a gRPC transport (adapter.transport: http2 or grpc-js). */
+/**
+ * The contract between AdapterServer and a gRPC transport (adapter.transport: http2 or grpc-js), both
+ * ways: what the server needs from a transport, and what a transport calls on the Check logic. Types
+ * only on the check side, so a transport never imports server.ts (which imports the transports).
+ */
 import type * as grpc from '@grpc/grpc-js';
+import type { RequestContext } from '../../events/request-attributes.ts';
+import type { CheckRecord } from '../check-record.ts';
+import type { Decision } from '../domain.ts';
+import type { CheckResponseObject } from '../response.ts';
+import type { ProtoCheckRequest } from '../translate.ts';
 
 export const AUTHORIZATION_SERVICE_NAME = 'envoy.service.auth.v3.Authorization';
 export const CHECK_PATH = `/${AUTHORIZATION_SERVICE_NAME}/Check`;
@@ -15,6 +24,26 @@ export interface Transport {
   start(address: string): Promise<number>;
   /** GOAWAY, in-flight calls finish, forced after graceMs. */
   stop(graceMs: number): Promise<void>;
+}
+
+/** How a transport turns the Decision into its answer: one mapping, plus the last-resort answer. */
+export interface CheckResponder<R> {
+  respond(decision: Decision, context: RequestContext | null): R;
+  /** The answer when even respond() failed (a bare status, per failure mode). */
+  failed(failureMode: 'closed' | 'open'): R;
+}
+
+/** What a transport calls on the Check logic (adapter/server.ts CheckService). */
+export interface CheckHandler {
+  /** The answer and the record for the observer (null only when even the mapping failed). Never rejects. */
+  evaluate(proto: ProtoCheckRequest): Promise<{ response: CheckResponseObject; record: CheckRecord | null }>;
+  /** evaluate() with the transport's own mapping of the Decision. Never rejects. */
+  evaluateWith<R>(
+    proto: ProtoCheckRequest,
+    responder: CheckResponder<R>,
+  ): Promise<{ response: R; record: CheckRecord | null }>;
+  /** Calls the onCheck observer, after the answer is sent; never throws. */
+  notify(record: CheckRecord | null): void;
 }
 
 export interface TransportLimits {

@@ -24,8 +24,14 @@ import type { AddressInfo } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
-import type { CheckResponder, CheckService } from '../../server.ts';
-import { AUTHORIZATION_SERVICE_NAME, CHECK_PATH, type Transport, type TransportLimits } from '../types.ts';
+import {
+  AUTHORIZATION_SERVICE_NAME,
+  CHECK_PATH,
+  type CheckHandler,
+  type CheckResponder,
+  type Transport,
+  type TransportLimits,
+} from '../types.ts';
 import { CheckCodec } from './check-codec.ts';
 import {
   ACCEPT_ENCODING,
@@ -103,7 +109,7 @@ class BadInputLog {
 }
 
 export interface Http2TransportOptions {
-  check: CheckService;
+  check: CheckHandler;
   limits: TransportLimits;
   /** Counter of answered-with-error/dropped calls (AdapterMetrics.transportErrors). */
   errors?: { inc(labels: { transport: string; reason: string }): void };
@@ -111,7 +117,7 @@ export interface Http2TransportOptions {
 }
 
 export class Http2Transport implements Transport {
-  private readonly check: CheckService;
+  private readonly check: CheckHandler;
   private readonly limits: TransportLimits;
   private readonly log: Logger;
   private readonly bad: BadInputLog;
