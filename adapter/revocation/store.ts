@@ -10,6 +10,7 @@
  *   re-encoded signature (same bytes, another string) is still revoked.
  * Applying the same event twice is harmless: events are deduplicated by id.
  */
+import { LRUCache } from 'lru-cache';
 import { type TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
 import { canonicalRevocationValue } from '../credentials/canonical.ts';
 
@@ -54,10 +55,13 @@ export class RevocationStore implements RevocationLookup {
   private readonly consumerKeys = new Map<string, number>();
   private readonly users = new Map<string, number>();
   private readonly tokens = new Map<string, number | null>();
-  private readonly seen = new Set<string>();
+  /** Applied event ids (duplicate deliveries), oldest dropped first: has() does not refresh an id. */
+  private readonly seen: LRUCache<string, true>;
   private readonly listeners: ((e: TokenRevoked) => void)[] = [];
 
-  constructor(private readonly maxEventIds = 100_000) {}
+  constructor(maxEventIds = 100_000) {
+    this.seen = new LRUCache<string, true>({ max: maxEventIds });
+  }
 
   /** Called for every newly applied revocation (e.g. drop an opaque token from the introspection cache). */
   onRevoked(listener: (e: TokenRevoked) => void): () => void {
@@ -94,11 +98,7 @@ export class RevocationStore implements RevocationLookup {
   }
 
   private remember(id: string): void {
-    this.seen.add(id);
-    if (this.seen.size > this.maxEventIds) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
+    this.seen.set(id, true);
   }
 
   /** Direct jti revocation (CLI/tests; same semantics as a token-revoked event of kind jti). */
@@ -160,7 +160,8 @@ export class RevocationStore implements RevocationLookup {
       consumerKeys: [...this.consumerKeys],
       users: [...this.users],
       tokens: [...this.tokens],
-      eventIds: [...this.seen],
+      // Oldest first, so load() re-remembers them in the order they were applied.
+      eventIds: [...this.seen.rkeys()],
     };
   }
 

@@ -115,6 +115,21 @@ describe('RevocationStore', () => {
     expect(calls).toBe(1);
   });
 
+  it('remembers a bounded number of event ids, the oldest applied forgotten first, in that order when persisted', () => {
+    const s = new RevocationStore(2);
+    const [a, b, c] = [revocation(), revocation(), revocation()];
+    s.apply(a);
+    s.apply(b);
+    expect(s.apply(a)).toBe(false); // a duplicate does not make `a` younger than `b`
+    s.apply(c);
+    expect(s.toJSON().eventIds).toEqual([b.eventId, c.eventId]);
+    expect(s.apply(b)).toBe(false);
+    expect(s.apply(a)).toBe(true); // forgotten: applied again (idempotent in its effect)
+    const restored = new RevocationStore(2);
+    restored.load(s.toJSON());
+    expect(restored.toJSON().eventIds).toEqual(s.toJSON().eventIds);
+  });
+
   it('round-trips through the data directory, duplicates still recognised after restart', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'revoc-')), 'r', 'revoked.json');
     const a = new RevocationStore();
