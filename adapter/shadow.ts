@@ -7,6 +7,7 @@
  * application, user and key type only when the credential was valid and the denial is not about
  * the credential; never forged from an invalid one.
  */
+import { LRUCache } from 'lru-cache';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../common/log.ts';
 import type { CredentialResult } from './credentials/types.ts';
@@ -50,7 +51,7 @@ export class ShadowEnforcement {
   private readonly intervalMs: number;
   private readonly now: () => number;
   /** api|reason -> last logged at, and denials not logged since. */
-  private readonly logged = new Map<string, { at: number; suppressed: number }>();
+  private readonly logged = new LRUCache<string, { at: number; suppressed: number }>({ max: MAX_LOG_KEYS });
 
   constructor(o: ShadowOptions) {
     this.mode = o.mode;
@@ -106,7 +107,6 @@ export class ShadowEnforcement {
       seen.suppressed++;
       return;
     }
-    if (!seen && this.logged.size >= MAX_LOG_KEYS) this.logged.clear();
     this.log.info(
       {
         api,

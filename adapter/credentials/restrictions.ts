@@ -7,6 +7,7 @@
  * length and count, and matched in linear time (no regex built from the claim).
  */
 import { BlockList, isIP } from 'node:net';
+import { LRUCache } from 'lru-cache';
 
 export const RESTRICTION_LIMITS = {
   /** Characters of one permittedIP / permittedReferer claim. */
@@ -97,13 +98,14 @@ export function parseRefererList(value: unknown): ClaimList {
   return list;
 }
 
-const blockLists = new Map<string, BlockList | null>();
+/** Parsed lists by their joined entries (false: a list with an invalid entry, which denies). */
+const blockLists = new LRUCache<string, BlockList | false>({ max: 1000 });
 
 /** null when any entry is not valid: the caller denies (a bad entry never widens the list). */
 function blockListOf(entries: readonly string[]): BlockList | null {
   const cacheKey = entries.join(',');
   const hit = blockLists.get(cacheKey);
-  if (hit !== undefined) return hit;
+  if (hit !== undefined) return hit || null;
   let result: BlockList | null = new BlockList();
   for (const entry of entries) {
     // Entries arrive trimmed (splitList); no second trim, so the matcher accepts exactly what parseCidr does.
@@ -120,8 +122,7 @@ function blockListOf(entries: readonly string[]): BlockList | null {
       break;
     }
   }
-  if (blockLists.size > 1000) blockLists.clear();
-  blockLists.set(cacheKey, result);
+  blockLists.set(cacheKey, result ?? false);
   return result;
 }
 
