@@ -622,7 +622,9 @@ export const ConfigSchema = z.object({
         .int()
         .positive()
         .default(200)
-        .describe('Base of the exponential backoff (full jitter) between `_bulk` attempts.'),
+        .describe(
+          'Base of the exponential backoff between `_bulk` attempts (p-retry, 0.5x-1x of base x 2^n, at most 10 s; a whole-request Retry-After is waited first, at most 10 s).',
+        ),
       analyticsFileDir: z
         .string()
         .default('')

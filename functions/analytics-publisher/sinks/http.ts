@@ -4,14 +4,16 @@
  * `<indexPrefix>_response` / `<indexPrefix>_faulty` (default apim_event_*, the index names WSO2's
  * Kibana dashboards read) with an `@timestamp` copied from requestTimestamp.
  *
- * Failures: the whole request failing with 429, 5xx, a timeout or a network error is retried with
- * exponential backoff and full jitter; per-item errors are split: 429/5xx items are retried, other
+ * Failures: the whole request failing with 429, 5xx, a timeout or a network error is retried (p-retry:
+ * capped exponential backoff with jitter, a whole-request Retry-After waited first, up to
+ * maxBackoffMs); per-item errors are split: 429/5xx items are retried, other
  * item errors (mapping/parsing: 4xx) are poison for that record. When attempts run out the
  * remaining items fail retriably (the batch is retried later). Other whole-request 4xx (401, 403,
  * 404 index missing ...) are configuration problems: retriable too, so no event is lost to them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import axios, { type AxiosInstance } from 'axios';
+import pRetry from 'p-retry';
 import { FAULTY_METRIC } from '../../../events/analytics.ts';
 import { SinkRejectedError, SinkUnavailableError } from '../errors.ts';
 import { type AnalyticsSink, dedupKey, type SinkItem, type SinkItemResult } from './types.ts';
@@ -25,8 +27,8 @@ export interface HttpSinkOptions {
   maxBackoffMs?: number;
   username?: string;
   password?: string;
-  /** Test hook: deterministic jitter. */
-  random?: () => number;
+  /** How a Retry-After is waited (test seam; default a timer). */
+  wait?: (ms: number) => Promise<void>;
 }
 
 interface BulkItemResult {
@@ -54,13 +56,32 @@ export function bulkBody(items: readonly SinkItem[], prefix: string): string {
 
 const retriableStatus = (s: number) => s === 429 || s >= 500;
 
+/** An attempt that left documents to send again; `retryAfterMs` from a whole-request Retry-After. */
+class RetryBulk extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** Retry-After as seconds or an HTTP date; null when absent or unreadable. */
+export function retryAfterMs(header: unknown, now = Date.now()): number | null {
+  if (typeof header !== 'string' || header.trim() === '') return null;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : null;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
 export class HttpBulkSink implements AnalyticsSink {
   readonly name = 'http';
   private readonly http: AxiosInstance;
   private readonly o: Required<Omit<HttpSinkOptions, 'username' | 'password'>>;
 
   constructor(options: HttpSinkOptions) {
-    this.o = { maxBackoffMs: 10_000, random: Math.random, ...options };
+    this.o = { maxBackoffMs: 10_000, wait: (ms) => sleep(ms), ...options };
     this.http = axios.create({
       baseURL: options.url.replace(/\/+$/, ''),
       timeout: options.timeoutMs,
@@ -73,78 +94,108 @@ export class HttpBulkSink implements AnalyticsSink {
     });
   }
 
-  private backoff(attempt: number): number {
-    const cap = Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** (attempt - 1));
-    return Math.floor(this.o.random() * cap); // full jitter
-  }
-
   async write(items: readonly SinkItem[]): Promise<SinkItemResult[]> {
     const results: (SinkItemResult | undefined)[] = new Array(items.length);
     // Within one batch the last event of an id wins, as it would in the index.
     let pending = items.map((_, i) => i);
     let lastError = 'no attempt made';
-    for (let attempt = 1; attempt <= this.o.maxAttempts && pending.length > 0; attempt++) {
-      if (attempt > 1) await sleep(this.backoff(attempt - 1));
-      const batch = pending.map((i) => items[i]!);
-      let status: number;
-      let text: string;
+    const attempt = async (): Promise<void> => {
       try {
-        const res = await this.http.post('/_bulk', bulkBody(batch, this.o.indexPrefix));
-        status = res.status;
-        text = typeof res.data === 'string' ? res.data : JSON.stringify(res.data);
+        const left = await this.send(items, pending, results);
+        pending = left.again;
+        if (pending.length > 0) throw new RetryBulk(left.reason);
       } catch (err) {
-        lastError = `request failed: ${(err as Error).message}`;
-        continue; // timeout / network: retry
+        if (err instanceof RetryBulk) lastError = err.message;
+        throw err;
       }
-      if (status < 200 || status >= 300) {
-        lastError = `_bulk answered ${status}: ${text.slice(0, 300)}`;
-        continue;
-      }
-      let parsed: { errors?: boolean; items?: Record<string, BulkItemResult>[] };
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        lastError = `_bulk answered ${status} with a body that is not JSON`;
-        continue;
-      }
-      if (!parsed.errors) {
-        for (const i of pending) results[i] = { ok: true };
-        pending = [];
-        break;
-      }
-      const itemResults = parsed.items ?? [];
-      if (itemResults.length !== batch.length) {
-        lastError = `_bulk returned ${itemResults.length} items for ${batch.length} documents`;
-        continue;
-      }
-      const again: number[] = [];
-      itemResults.forEach((entry, j) => {
-        const i = pending[j]!;
-        const r = Object.values(entry)[0] ?? { status: 500 };
-        if (r.status >= 200 && r.status < 300) results[i] = { ok: true };
-        else if (retriableStatus(r.status)) {
-          again.push(i);
-          lastError = `item ${items[i]!.data.correlationId}: ${r.status} ${describe(r.error)}`;
-        } else {
-          results[i] = {
-            ok: false,
-            error: new SinkRejectedError(
-              'http',
-              `document rejected with ${r.status}: ${describe(r.error)}`,
-              r.error,
-            ),
-          };
-        }
+    };
+    const { maxAttempts, backoffMs, maxBackoffMs } = this.o;
+    try {
+      await pRetry(attempt, {
+        retries: maxAttempts - 1,
+        // randomize draws 1x..2x of minTimeout: with half the base, a wait is 0.5x..1x of base * 2^n.
+        minTimeout: backoffMs / 2,
+        factor: 2,
+        randomize: true,
+        maxTimeout: maxBackoffMs,
+        onFailedAttempt: async ({ error, retriesLeft }) => {
+          const wait = error instanceof RetryBulk ? error.retryAfterMs : null;
+          // p-retry adds its own backoff after this; a Retry-After is waited here first, capped.
+          if (wait !== null && retriesLeft > 0) await this.o.wait(Math.min(wait, maxBackoffMs));
+        },
       });
-      pending = again;
+    } catch {
+      // lastError says why; what is still pending fails retriably below.
     }
     for (const i of pending) {
       results[i] = {
         ok: false,
-        error: new SinkUnavailableError('http', `gave up after ${this.o.maxAttempts} attempts: ${lastError}`),
+        error: new SinkUnavailableError('http', `gave up after ${maxAttempts} attempts: ${lastError}`),
       };
     }
     return results as SinkItemResult[];
+  }
+
+  /**
+   * One `_bulk` request of the pending documents: settles what it can in `results` and returns the
+   * indexes to send again (retriable item errors), with the last one's reason; a whole-request
+   * failure throws RetryBulk (everything stays pending).
+   */
+  private async send(
+    items: readonly SinkItem[],
+    pending: number[],
+    results: (SinkItemResult | undefined)[],
+  ): Promise<{ again: number[]; reason: string }> {
+    const batch = pending.map((i) => items[i]!);
+    let status: number;
+    let text: string;
+    let retryAfter: unknown;
+    try {
+      const res = await this.http.post('/_bulk', bulkBody(batch, this.o.indexPrefix));
+      status = res.status;
+      text = typeof res.data === 'string' ? res.data : JSON.stringify(res.data);
+      retryAfter = res.headers['retry-after'];
+    } catch (err) {
+      throw new RetryBulk(`request failed: ${(err as Error).message}`); // timeout / network
+    }
+    if (status < 200 || status >= 300) {
+      throw new RetryBulk(`_bulk answered ${status}: ${text.slice(0, 300)}`, retryAfterMs(retryAfter));
+    }
+    let parsed: { errors?: boolean; items?: Record<string, BulkItemResult>[] };
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new RetryBulk(`_bulk answered ${status} with a body that is not JSON`);
+    }
+    if (!parsed.errors) {
+      for (const i of pending) results[i] = { ok: true };
+      return { again: [], reason: '' };
+    }
+    const itemResults = parsed.items ?? [];
+    if (itemResults.length !== batch.length) {
+      throw new RetryBulk(`_bulk returned ${itemResults.length} items for ${batch.length} documents`);
+    }
+    const again: number[] = [];
+    let reason = '';
+    itemResults.forEach((entry, j) => {
+      const i = pending[j]!;
+      const r = Object.values(entry)[0] ?? { status: 500 };
+      if (r.status >= 200 && r.status < 300) results[i] = { ok: true };
+      else if (retriableStatus(r.status)) {
+        again.push(i);
+        reason = `item ${items[i]!.data.correlationId}: ${r.status} ${describe(r.error)}`;
+      } else {
+        results[i] = {
+          ok: false,
+          error: new SinkRejectedError(
+            'http',
+            `document rejected with ${r.status}: ${describe(r.error)}`,
+            r.error,
+          ),
+        };
+      }
+    });
+    return { again, reason };
   }
 
   async close(): Promise<void> {}

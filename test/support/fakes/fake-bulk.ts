@@ -12,6 +12,8 @@ export interface FakeBulk {
   requests: number;
   /** Statuses to answer the next whole requests with (consumed in order). */
   failNext: number[];
+  /** Retry-After header sent with those forced answers (absent: none). */
+  retryAfter: string | undefined;
   /** Per-document status by document _id (the event id, dedupKey): a number = always, an array = consumed per attempt. */
   itemStatus: Map<string, number | number[]>;
   close(): Promise<void>;
@@ -22,6 +24,7 @@ export async function startFakeBulk(): Promise<FakeBulk> {
     docs: new Map<string, Record<string, unknown>>(),
     requests: 0,
     failNext: [] as number[],
+    retryAfter: undefined as string | undefined,
     itemStatus: new Map<string, number | number[]>(),
   };
   const server: Server = createServer((req, res) => {
@@ -35,7 +38,12 @@ export async function startFakeBulk(): Promise<FakeBulk> {
       }
       const forced = state.failNext.shift();
       if (forced !== undefined) {
-        res.writeHead(forced, { 'content-type': 'application/json' }).end('{"error":"forced"}');
+        res
+          .writeHead(forced, {
+            'content-type': 'application/json',
+            ...(state.retryAfter !== undefined ? { 'retry-after': state.retryAfter } : {}),
+          })
+          .end('{"error":"forced"}');
         return;
       }
       const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean);

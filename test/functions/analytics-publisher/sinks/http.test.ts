@@ -3,7 +3,7 @@ import type { AnalyticsEvent } from '../../../../events/analytics.ts';
 import { SinkRejectedError, SinkUnavailableError } from '../../../../functions/analytics-publisher/errors.ts';
 import { toAnalyticsEvent } from '../../../../functions/analytics-publisher/publisher.ts';
 import { analyticsCases } from '../../../../functions/analytics-publisher/samples.ts';
-import { HttpBulkSink } from '../../../../functions/analytics-publisher/sinks/http.ts';
+import { HttpBulkSink, retryAfterMs } from '../../../../functions/analytics-publisher/sinks/http.ts';
 import { dedupKey } from '../../../../functions/analytics-publisher/sinks/types.ts';
 import { type FakeBulk, startFakeBulk } from '../../../support/fakes/fake-bulk.ts';
 
@@ -19,14 +19,17 @@ afterEach(async () => {
   await fake.close();
 });
 
-const sink = (maxAttempts = 4) =>
+const sink = (maxAttempts = 4, waits: number[] = []) =>
   new HttpBulkSink({
     url: fake.url,
     indexPrefix: 'apim_event',
     timeoutMs: 2000,
     maxAttempts,
     backoffMs: 1,
-    random: () => 0.5,
+    maxBackoffMs: 5_000,
+    wait: async (ms) => {
+      waits.push(ms);
+    },
   });
 
 describe('HTTP _bulk sink', () => {
@@ -53,6 +56,38 @@ describe('HTTP _bulk sink', () => {
     const results = await sink().write(events.slice(0, 3));
     expect(results.every((r) => r.ok)).toBe(true);
     expect(fake.requests).toBe(3);
+  });
+
+  it('a whole-request Retry-After (seconds or an HTTP date) is waited before the next attempt, capped at maxBackoffMs', async () => {
+    const waits: number[] = [];
+    fake.failNext = [429, 503];
+    fake.retryAfter = '2';
+    expect((await sink(4, waits).write(events.slice(0, 1)))[0]).toEqual({ ok: true });
+    expect(waits).toEqual([2_000, 2_000]);
+    fake.failNext = [429];
+    fake.retryAfter = '3600';
+    await sink(4, waits).write(events.slice(0, 1));
+    expect(waits.at(-1)).toBe(5_000);
+    fake.failNext = [500];
+    fake.retryAfter = undefined;
+    await sink(4, waits).write(events.slice(0, 1));
+    expect(waits).toHaveLength(3); // none without the header: p-retry's backoff alone
+    expect(retryAfterMs('Wed, 02 Dec 2026 17:00:10 GMT', Date.parse('2026-12-02T17:00:00Z'))).toBe(10_000);
+    expect(retryAfterMs('soon')).toBeNull();
+    expect(retryAfterMs('-1')).toBeNull();
+  });
+
+  it('the last attempt does not wait for a Retry-After', async () => {
+    const waits: number[] = [];
+    fake.failNext = [429, 429];
+    fake.retryAfter = '1';
+    const [r] = await sink(2, waits).write(events.slice(0, 1));
+    expect(r?.ok).toBe(false);
+    expect((r as { error: SinkUnavailableError }).error.message).toMatch(
+      /gave up after 2 attempts: _bulk answered 429/,
+    );
+    expect(waits).toEqual([1_000]);
+    expect(fake.requests).toBe(2);
   });
 
   it('per-item errors: 429 items are retried, 400 items are rejected for good (poison)', async () => {
