@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { LRUCache } from 'lru-cache';
 import { UNKNOWN } from '../../events/analytics.ts';
 
 interface Rule {
@@ -94,21 +95,16 @@ export interface ParsedUserAgent {
   platform: string;
 }
 
-const CACHE_MAX = 1000;
-const cache = new Map<string, ParsedUserAgent>();
+/** Bounded: User-Agent is the client's to invent, one new string per request if it likes. */
+const cache = new LRUCache<string, ParsedUserAgent>({ max: 1000 });
 
 /** WSO2: a missing header gives UNKNOWN for both; an unrecognised one gives ua-parser's "Other". */
 export function parseUserAgent(header: string | null | undefined): ParsedUserAgent {
   if (!header) return { userAgent: UNKNOWN, platform: UNKNOWN };
   const hit = cache.get(header);
-  if (hit) {
-    cache.delete(header);
-    cache.set(header, hit);
-    return hit;
-  }
+  if (hit) return hit;
   const r = loadRules();
   const parsed = { userAgent: family(r.agents, header), platform: family(r.os, header) };
-  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string);
   cache.set(header, parsed);
   return parsed;
 }
