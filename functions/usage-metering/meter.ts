@@ -148,7 +148,7 @@ function windowKey(app: string, api: string, tier: string | null, keyType: strin
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
 const orMinusInf = (n: number | null): number => n ?? -Infinity;
 
-/** The whole meter as JSON-able data (windows and ranges: small), for a state snapshot. */
+/** The whole meter as one JSON-able snapshot (v1): what stores wrote before incremental saves (still read), and tests. */
 export interface MeterState {
   v: 1;
   dedupeFrom: number | null;
