@@ -13,8 +13,8 @@
  *     time while metered; heapUsed after a full GC before and after, at 10k and 100k events over the
  *     same hours: the difference stays flat (bounded by windows and seen ranges, not events).
  * Knobs: BENCH_EVENTS (default 200000), BENCH_BATCH (500), BENCH_APPS (50). Needs --expose-gc (the
- * npm script passes it) for the heap figures. The figures go to stderr, the functions' logs (pino) to
- * stdout: `npm run bench:usage > /dev/null` measures without a terminal's cost of printing logs.
+ * npm script passes it) for the heap figures. The figures go to stdout, the functions' logs (pino) to
+ * stderr: `npm run bench:usage 2>/dev/null` measures without a terminal's cost of printing logs.
  */
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,8 +36,6 @@ import {
 } from '../functions/usage-metering/state-store.ts';
 import { benchArgs } from './lib/args.ts';
 
-/** Figures to stderr (stdout carries the functions' logs). */
-const say = (line: string) => process.stderr.write(`${line}\n`);
 const N = Number(process.env.BENCH_EVENTS ?? 200_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const APPS = Number(process.env.BENCH_APPS ?? 50);
@@ -190,22 +188,26 @@ async function meterHeap(
 }
 
 async function main() {
-  if (!globalThis.gc) say('(no --expose-gc: heap figures include garbage; npm run bench:usage passes it)');
+  if (!globalThis.gc)
+    console.log('(no --expose-gc: heap figures include garbage; npm run bench:usage passes it)');
   // First, while the heap holds nothing else of this bench.
   const heaps: Awaited<ReturnType<typeof meterHeap>>[] = [];
   for (const n of [10_000, 100_000]) heaps.push(await meterHeap(n));
   const base = requestAttributes();
   const evs = Array.from({ length: N }, (_, i) => event(base, i, N));
 
-  // Records as the ESM delivers them: per partition, in offset order.
+  // Records as the ESM delivers them: batches of one partition in offset order, the partitions in turn.
   const bus = new MemoryBus(6);
   await bus.produce(
     TOPICS.requestAttributes.name,
     evs.map((e) => ({ key: e.requestId, value: JSON.stringify(e) })),
   );
-  const records = [0, 1, 2, 3, 4, 5].flatMap((p) =>
+  const byPartition = [0, 1, 2, 3, 4, 5].map((p) =>
     bus.records(TOPICS.requestAttributes.name).filter((r) => r.partition === p),
   );
+  const records: InRecord[] = [];
+  for (let at = 0; byPartition.some((p) => at < p.length); at += BATCH)
+    for (const p of byPartition) records.push(...p.slice(at, at + BATCH));
   const runs = await handlerRuns(records);
 
   // Core vs an iteration baseline over the same pre-built events.
@@ -230,24 +232,24 @@ async function main() {
   records.length = 0;
 
   const noop = runs[0]!;
-  say(`usage-metering bench: ${N} events over ${HOURS} h, ${APPS} applications, batches of ${BATCH}`);
-  say('ratios (CPU per event, vs the no-op function on the same handler path):');
-  for (const r of runs.slice(1)) say(`  ${r.name.padEnd(34)} ${(r.cpuMs / noop.cpuMs).toFixed(2)}x`);
-  say(
+  console.log(`usage-metering bench: ${N} events over ${HOURS} h, ${APPS} applications, batches of ${BATCH}`);
+  console.log('ratios (CPU per event, vs the no-op function on the same handler path):');
+  for (const r of runs.slice(1)) console.log(`  ${r.name.padEnd(34)} ${(r.cpuMs / noop.cpuMs).toFixed(2)}x`);
+  console.log(
     `  meter heap 100k / 10k events         ${((heaps[1]!.heapAfterMb - heaps[1]!.heapBeforeMb) / (heaps[0]!.heapAfterMb - heaps[0]!.heapBeforeMb)).toFixed(2)}x`,
   );
-  say('handler:');
+  console.log('handler:');
   for (const r of runs) {
-    say(
+    console.log(
       `  ${r.name.padEnd(34)} ${String(rate(N, r.cpuMs)).padStart(7)} events per CPU-second (${String(rate(N, r.wallMs)).padStart(7)} events/s wall), ${((r.cpuMs / N) * 1000).toFixed(1)} CPU ms per 1,000${r.note ? `; ${r.note}` : ''}`,
     );
   }
-  say(
+  console.log(
     `core: UsageMeter ${rate(N, coreMs)} events/s; iteration baseline ${rate(N, baseMs)} events/s (${published} windows published, ignore ${sink % 2})`,
   );
-  say('meter heap (events held in Buffers off the JS heap; after GC, before and after metering):');
+  console.log('meter heap (events held in Buffers off the JS heap; after GC, before and after metering):');
   for (const h of heaps) {
-    say(
+    console.log(
       `  ${String(h.events).padStart(7)} events: ${h.heapBeforeMb.toFixed(1)} MB -> ${h.heapAfterMb.toFixed(1)} MB (meter ${(h.heapAfterMb - h.heapBeforeMb).toFixed(2)} MB); stats ${h.stats}`,
     );
   }
