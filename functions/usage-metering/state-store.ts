@@ -320,8 +320,12 @@ function alive(pid: number): boolean {
 
 /** How far back changed() looks for the head when others wrote after it. */
 const SCAN_CHUNK = 50;
-/** Records per read of a cold start's forward scan (each up to maxRecordBytes). */
-const READ_CHUNK = 32;
+/**
+ * Records per read of a cold start's forward scan. KafkaBus.read starts a consumer per call (a group
+ * join, ~0.1–1 s), so the scan reads large chunks; records are typically tens of KB (one hour's
+ * segment, gzip), at most maxRecordBytes each.
+ */
+const READ_CHUNK = 200;
 /** Kafka's default max.message.bytes is 1,048,588; the envelope of a part is well below the margin. */
 export const MAX_STATE_RECORD_BYTES = 1_000_000;
 const ENVELOPE_MARGIN = 2_000;
