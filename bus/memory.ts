@@ -55,7 +55,7 @@ export class MemoryBus implements Bus {
         offset: String(log.length),
         timestamp: r.timestamp ?? Date.now(),
         key: r.key === null ? null : Buffer.from(r.key),
-        value: Buffer.from(r.value),
+        value: r.value === null ? null : Buffer.from(r.value),
         headers: Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k, Buffer.from(v)])),
       });
     }

@@ -7,7 +7,8 @@
 
 export interface OutRecord {
   key: string | null;
-  value: Buffer | string;
+  /** null = a tombstone: compaction of a compacted topic removes the key (Kafka's delete marker). */
+  value: Buffer | string | null;
   headers?: Record<string, string>;
   /** ms since epoch; defaults to now. */
   timestamp?: number;

@@ -695,14 +695,14 @@ export const ConfigSchema = z.object({
         .boolean()
         .default(false)
         .describe(
-          'usage-metering: keep the meter state in the compacted mesh-apim.usage-state.v1 topic (restored at a cold start) instead of <dataDir>/usage/meter-state-<runner>.json; on for Lambda (serverless.yml).',
+          'usage-metering: keep the meter state in the compacted mesh-apim.usage-meter-state.v1 topic (restored at a cold start) instead of the changelog <dataDir>/usage/meter-state[-<runner>].jsonl; on for Lambda (serverless.yml).',
         ),
       usageRunnerId: z
         .string()
         .regex(/^[A-Za-z0-9._-]*$/)
         .default('')
         .describe(
-          "usage-metering: names the local runner's state file <dataDir>/usage/meter-state-<id>.json (empty = meter-state.json). The file is locked while a runner holds it: a second runner on the same data dir and id refuses to start.",
+          "usage-metering: names the local runner's state file <dataDir>/usage/meter-state-<id>.jsonl (empty = meter-state.jsonl). The file is locked while a runner holds it: a second runner on the same data dir and id refuses to start.",
         ),
       billingProvider: z
         .enum(['none', 'stripe'])

@@ -12,7 +12,7 @@ import { ServiceLifecycle } from './service-lifecycle.ts';
 import { ThrottleCounts } from './throttle-counts.ts';
 import { TokenRevoked } from './token-revoked.ts';
 import { Usage } from './usage.ts';
-import { UsageMeterState } from './usage-meter-state.ts';
+import { UsageMeterState, usageMeterStateKey } from './usage-meter-state.ts';
 
 export interface TopicContract<S extends z.ZodType = z.ZodType> {
   /** Logical name (key in infra/topics.yaml). */
@@ -79,9 +79,11 @@ export const TOPICS = {
     logical: 'usage-meter-state',
     name: 'mesh-apim.usage-meter-state.v1',
     schema: UsageMeterState,
-    // Compacted on the consumer: the latest state survives; a cold start reads it back.
-    key: (e) => e.consumer,
-    description: "usage-metering's meter state after every batch (restored at a Lambda cold start)",
+    // Compacted: the latest head (key = consumer) and the latest record of every segment
+    // (`<consumer>/<hour>`) survive; a cold start reads them back. One partition: head after segments.
+    key: usageMeterStateKey,
+    description:
+      "usage-metering's meter state, saved incrementally after every batch: changed hour segments, then the head",
   }),
   throttle: topic({
     logical: 'throttle',

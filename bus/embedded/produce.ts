@@ -10,7 +10,8 @@ import type { PartitionRow, Statements, TopicRow } from './schema.ts';
 /** A record as the main thread hands it to encodeWireBatch (strings are encoded once, into the batch). */
 export interface WireRecord {
   key: string | Uint8Array | null;
-  value: string | Uint8Array;
+  /** null = tombstone. */
+  value: string | Uint8Array | null;
   headers: string | null;
   ts: number;
 }
@@ -18,7 +19,7 @@ export interface WireRecord {
 /*
  * A produce batch crosses to the writer worker as one transferred ArrayBuffer (no structured clone
  * of per-record objects: measured ~5 µs per record on the loop, and again on the worker). Record:
- * f64 ts | i32 key length (-1 = null) | key | u32 value length | value | i32 headers length (-1 =
+ * f64 ts | i32 key length (-1 = null) | key | i32 value length (-1 = null) | value | i32 headers length (-1 =
  * null) | headers (JSON, utf8); little-endian, back to back.
  */
 const byteLength = (v: string | Uint8Array): number =>
@@ -37,12 +38,12 @@ export function encodeWireBatch(records: readonly WireRecord[]): Buffer {
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     const k = r.key === null ? -1 : byteLength(r.key);
-    const v = byteLength(r.value);
+    const v = r.value === null ? -1 : byteLength(r.value);
     const h = r.headers === null ? -1 : Buffer.byteLength(r.headers);
     lengths[i * 3] = k;
     lengths[i * 3 + 1] = v;
     lengths[i * 3 + 2] = h;
-    total += 8 + 4 + Math.max(0, k) + 4 + v + 4 + Math.max(0, h);
+    total += 8 + 4 + Math.max(0, k) + 4 + Math.max(0, v) + 4 + Math.max(0, h);
   }
   const buf = Buffer.allocUnsafeSlow(total);
   let o = 0;
@@ -54,8 +55,8 @@ export function encodeWireBatch(records: readonly WireRecord[]): Buffer {
     o = buf.writeDoubleLE(r.ts, o);
     o = buf.writeInt32LE(k, o);
     if (r.key !== null) o = put(buf, o, r.key, k);
-    o = buf.writeUInt32LE(v, o);
-    o = put(buf, o, r.value, v);
+    o = buf.writeInt32LE(v, o);
+    if (r.value !== null) o = put(buf, o, r.value, v);
     o = buf.writeInt32LE(h, o);
     if (r.headers !== null) o = put(buf, o, r.headers, h);
   }
@@ -66,7 +67,7 @@ export function encodeWireBatch(records: readonly WireRecord[]): Buffer {
 export interface BatchRecord {
   ts: number;
   key: Buffer | null;
-  value: Buffer;
+  value: Buffer | null;
   headers: string | null;
 }
 
@@ -80,10 +81,10 @@ export function* decodeWireBatch(data: Uint8Array): Generator<BatchRecord> {
     o += 12;
     const key = k < 0 ? null : buf.subarray(o, o + k);
     o += Math.max(0, k);
-    const v = buf.readUInt32LE(o);
+    const v = buf.readInt32LE(o);
     o += 4;
-    const value = buf.subarray(o, o + v);
-    o += v;
+    const value = v < 0 ? null : buf.subarray(o, o + v);
+    o += Math.max(0, v);
     const h = buf.readInt32LE(o);
     o += 4;
     const headers = h < 0 ? null : buf.toString('utf8', o, o + h);
@@ -139,7 +140,7 @@ export function appendBatches(
         const partition = partitionOfBytes(key, t.partitions);
         const p = ps[partition];
         if (!p) throw new NoSuchPartition(`topic ${t.name} has no partition ${partition}`);
-        const size = (key?.length ?? 0) + value.length + (r.headers?.length ?? 0);
+        const size = (key?.length ?? 0) + (value?.length ?? 0) + (r.headers?.length ?? 0);
         p.max_ts = Math.max(p.max_ts, r.ts);
         p.bytes += size;
         stmt.insertRecord.run(t.id, partition, p.next_offset++, r.ts, p.max_ts, key, value, r.headers, size);

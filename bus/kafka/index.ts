@@ -184,7 +184,9 @@ function headersOf(h: IHeaders | undefined): Record<string, Buffer> {
 }
 
 function recordSize(r: OutRecord): number {
-  let n = (r.key?.length ?? 0) + (typeof r.value === 'string' ? Buffer.byteLength(r.value) : r.value.length);
+  let n =
+    (r.key?.length ?? 0) +
+    (r.value === null ? 0 : typeof r.value === 'string' ? Buffer.byteLength(r.value) : r.value.length);
   for (const [k, v] of Object.entries(r.headers ?? {})) n += k.length + v.length;
   return n + 64;
 }

@@ -39,3 +39,16 @@ export class UsageStateLockedError extends FunctionError {
     );
   }
 }
+
+/**
+ * The stored state cannot be read back consistently (a changelog line damaged before its last one, a
+ * head listing a segment no record holds): the batch is retried rather than counted onto a wrong state.
+ */
+export class UsageStateCorruptError extends FunctionError {
+  constructor(where: string, reason: string) {
+    super('USAGE_STATE_CORRUPT', `the usage meter state in ${where} is unreadable: ${reason}`, {
+      retriable: true,
+      details: { where, reason },
+    });
+  }
+}

@@ -8,8 +8,9 @@
  * idempotent per (windowId, revision). A failed publish fails the batch (retried); an event whose hour
  * is no longer retained is dead-lettered, never dropped.
  *
- * State: in memory, saved to <dataDir>/usage/meter-state.json after every batch by the local runner
- * (survives a restart); on Lambda per warm container only: see docs/usage-metering.md.
+ * State: in memory, saved incrementally after every batch (the head and the hours the batch changed):
+ * by the local runner to the changelog <dataDir>/usage/meter-state.jsonl, on Lambda to the compacted
+ * topic mesh-apim.usage-meter-state.v1; see docs/usage-metering.md.
  */
 import { join } from 'node:path';
 import { publish, topicOf } from '../../bus/publish.ts';
@@ -34,7 +35,7 @@ export const name = 'usage-metering';
 
 export function stateFileOf(config: Config): string {
   const id = config.functions.usageRunnerId;
-  return join(config.dataDir, 'usage', id ? `meter-state-${id}.json` : 'meter-state.json');
+  return join(config.dataDir, 'usage', id ? `meter-state-${id}.jsonl` : 'meter-state.jsonl');
 }
 
 export function meterOptions(config: Config): MeterOptions {
@@ -85,7 +86,11 @@ export function definition(
     // is newer than this memory: reload rather than overwrite it.
     if (!meter || (store && (await store.changed()))) {
       const state = store ? await store.load() : null;
-      meter = state ? UsageMeter.fromState(opts, state) : (meter ?? new UsageMeter(opts));
+      meter = !state
+        ? (meter ?? new UsageMeter(opts))
+        : 'whole' in state
+          ? UsageMeter.fromState(opts, state.whole)
+          : UsageMeter.fromParts(opts, state.head, state.segments);
     }
     return meter;
   };
@@ -113,7 +118,9 @@ export function definition(
     }
     if (store) {
       try {
-        await store.save(m.toState());
+        // Only what the batch changed: the head and the hours it touched.
+        await store.save(m.changes(), () => m.segments());
+        m.markSaved();
       } catch (err) {
         // Not saved = the batch is not committed: its redelivery is deduplicated by this process.
         meter = null; // the next use reloads what the store holds

@@ -148,7 +148,7 @@ function windowKey(app: string, api: string, tier: string | null, keyType: strin
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
 const orMinusInf = (n: number | null): number => n ?? -Infinity;
 
-/** The whole meter as JSON-able data (windows and ranges: small), for a state snapshot. */
+/** The whole meter as one JSON-able snapshot (v1): what stores wrote before incremental saves (still read), and tests. */
 export interface MeterState {
   v: 1;
   dedupeFrom: number | null;
@@ -165,6 +165,40 @@ export interface MeterState {
   }[];
 }
 
+/**
+ * The meter state split for incremental saves: one segment per hour (that hour's windows of every
+ * partition together with its seen sequences, so a segment is self-consistent: an event is counted in
+ * it exactly when its sequence is seen in it) and a small head (watermarks, retention marks, the list
+ * of segments). A batch changes the head and the segments of the hours it touched.
+ */
+export interface MeterHead {
+  v: 2;
+  dedupeFrom: number | null;
+  partitions: {
+    topic: string;
+    partition: number;
+    maxEventMs: number | null;
+    clockWatermark: number | null;
+    lastActivityMs: number | null;
+    retainedFrom: number | null;
+  }[];
+  /** Hour starts that have a segment. */
+  segments: number[];
+}
+
+export interface MeterSegment {
+  hourStart: number;
+  seen: [boot: string, ranges: number[], allowedChecks: number[]][];
+  partitions: { topic: string; partition: number; closed: boolean; legacy: string[]; windows: WindowAgg[] }[];
+}
+
+/** What changed since the last markSaved(): the head (always), changed segments, segments gone. */
+export interface MeterChanges {
+  head: MeterHead;
+  segments: MeterSegment[];
+  dropped: number[];
+}
+
 export class UsageMeter {
   private readonly partitions = new Map<string, PartitionState>();
   /**
@@ -175,6 +209,8 @@ export class UsageMeter {
   private readonly seen = new Map<number, Map<string, Seen>>();
   /** Hours before this lost their seen sequences: their metered events are refused. */
   private dedupeFrom = -Infinity;
+  /** Hour starts whose segment changed since the last markSaved() (incremental state saves). */
+  private readonly dirty = new Set<number>();
 
   constructor(private readonly options: MeterOptions) {}
 
@@ -259,8 +295,10 @@ export class UsageMeter {
         if (event.source !== 'access-log' || !seen.allowedChecks.delete(check.seq))
           return { kind: 'duplicate' };
         bytesOnly = true;
+        this.dirty.add(hourStart);
       } else {
         seen.counted.add(check.seq);
+        this.dirty.add(hourStart);
         if (
           event.source === 'check' &&
           event.decision.kind === 'allow' &&
@@ -292,6 +330,7 @@ export class UsageMeter {
       if (hour.legacy.size < this.options.legacyDedupePerHour) hour.legacy.add(event.eventId);
       else exact = false;
     }
+    this.dirty.add(hourStart);
 
     if (t > p.maxEventMs) p.maxEventMs = t;
     const tier = event.subscriptionTier;
@@ -355,11 +394,15 @@ export class UsageMeter {
       const wm = this.watermarkOf(p);
       for (const [start, hour] of p.hours) {
         const end = start + HOUR_MS;
-        if (!hour.closed && end <= wm) hour.closed = true;
+        if (!hour.closed && end <= wm) {
+          hour.closed = true;
+          this.dirty.add(start);
+        }
         if (hour.closed && end + this.options.retainClosedMs <= wm) {
           // Unpublished changes keep the hour until they are acknowledged.
           if ([...hour.windows.values()].some((w) => w.version !== w.ackedVersion)) continue;
           p.hours.delete(start);
+          this.dirty.add(start);
           if (end > p.retainedFrom) p.retainedFrom = end;
         }
       }
@@ -371,6 +414,7 @@ export class UsageMeter {
       if (end + this.options.retainClosedMs > maxWatermark) continue;
       if ([...this.partitions.values()].some((p) => p.hours.has(start))) continue;
       this.seen.delete(start);
+      this.dirty.add(start);
       if (end > this.dedupeFrom) this.dedupeFrom = end;
     }
   }
@@ -389,6 +433,7 @@ export class UsageMeter {
           if (w.issuedVersion !== w.version) {
             w.issuedRevision += 1;
             w.issuedVersion = w.version;
+            this.dirty.add(w.hourStart);
           }
           const revision = w.issuedRevision;
           out.push({
@@ -431,7 +476,10 @@ export class UsageMeter {
   /** The given pending events were published. */
   ack(published: readonly PendingUsage[]): void {
     for (const { ref } of published) {
-      if (ref.version > ref.window.ackedVersion) ref.window.ackedVersion = ref.version;
+      if (ref.version > ref.window.ackedVersion) {
+        ref.window.ackedVersion = ref.version;
+        this.dirty.add(ref.window.hourStart);
+      }
     }
   }
 
@@ -489,6 +537,113 @@ export class UsageMeter {
           legacy: new Set(h.legacy),
           windows: new Map(
             h.windows.map((w) => [
+              windowKey(w.application.id, w.api.id, w.subscriptionTier, w.keyType),
+              { ...w },
+            ]),
+          ),
+        });
+      }
+    }
+    // Loaded from a whole-state snapshot: the first incremental save writes every segment.
+    for (const h of m.head().segments) m.dirty.add(h);
+    return m;
+  }
+
+  head(): MeterHead {
+    const hours = new Set<number>(this.seen.keys());
+    for (const p of this.partitions.values()) for (const h of p.hours.keys()) hours.add(h);
+    return {
+      v: 2,
+      dedupeFrom: finite(this.dedupeFrom),
+      partitions: [...this.partitions.values()].map((p) => ({
+        topic: p.topic,
+        partition: p.partition,
+        maxEventMs: finite(p.maxEventMs),
+        clockWatermark: finite(p.clockWatermark),
+        lastActivityMs: finite(p.lastActivityMs),
+        retainedFrom: finite(p.retainedFrom),
+      })),
+      segments: [...hours].sort((a, b) => a - b),
+    };
+  }
+
+  /** The segment of one hour; null when nothing of the hour is kept. */
+  segment(hourStart: number): MeterSegment | null {
+    const byBoot = this.seen.get(hourStart);
+    const partitions: MeterSegment['partitions'] = [];
+    for (const p of this.partitions.values()) {
+      const h = p.hours.get(hourStart);
+      if (!h) continue;
+      partitions.push({
+        topic: p.topic,
+        partition: p.partition,
+        closed: h.closed,
+        legacy: [...h.legacy],
+        windows: [...h.windows.values()].map((w) => ({ ...w })),
+      });
+    }
+    if (!byBoot && partitions.length === 0) return null;
+    return {
+      hourStart,
+      seen: [...(byBoot ?? [])].map(([boot, x]) => [boot, x.counted.toJSON(), [...x.allowedChecks]]),
+      partitions,
+    };
+  }
+
+  /** Every segment (a full write: compaction, a store that lost track). */
+  segments(): MeterSegment[] {
+    return this.head()
+      .segments.map((h) => this.segment(h))
+      .filter((s): s is MeterSegment => s !== null);
+  }
+
+  /** The head and the segments changed since the last markSaved(). */
+  changes(): MeterChanges {
+    const segments: MeterSegment[] = [];
+    const dropped: number[] = [];
+    for (const h of [...this.dirty].sort((a, b) => a - b)) {
+      const seg = this.segment(h);
+      if (seg) segments.push(seg);
+      else dropped.push(h);
+    }
+    return { head: this.head(), segments, dropped };
+  }
+
+  /** The last changes() are durable. */
+  markSaved(): void {
+    this.dirty.clear();
+  }
+
+  /** A meter from a head and its segments (a store's load); nothing is dirty. */
+  static fromParts(options: MeterOptions, head: MeterHead, segments: readonly MeterSegment[]): UsageMeter {
+    const m = new UsageMeter(options);
+    m.dedupeFrom = orMinusInf(head.dedupeFrom);
+    for (const sp of head.partitions) {
+      const p = m.partitionOf(sp.topic, sp.partition);
+      p.maxEventMs = orMinusInf(sp.maxEventMs);
+      p.clockWatermark = orMinusInf(sp.clockWatermark);
+      p.lastActivityMs = orMinusInf(sp.lastActivityMs);
+      p.retainedFrom = orMinusInf(sp.retainedFrom);
+    }
+    for (const seg of segments) {
+      if (seg.seen.length > 0) {
+        m.seen.set(
+          seg.hourStart,
+          new Map(
+            seg.seen.map(([boot, ranges, allowed]) => [
+              boot,
+              { counted: SeqSet.from(ranges), allowedChecks: new Set(allowed) },
+            ]),
+          ),
+        );
+      }
+      for (const sh of seg.partitions) {
+        m.partitionOf(sh.topic, sh.partition).hours.set(seg.hourStart, {
+          start: seg.hourStart,
+          closed: sh.closed,
+          legacy: new Set(sh.legacy),
+          windows: new Map(
+            sh.windows.map((w) => [
               windowKey(w.application.id, w.api.id, w.subscriptionTier, w.keyType),
               { ...w },
             ]),

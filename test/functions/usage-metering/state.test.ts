@@ -70,9 +70,17 @@ describe('usage-metering on Lambda: state in the compacted usage-meter-state top
     await a.batch(hour4.slice(0, 8), 0);
     // Batch 2 is processed and its state saved, but the container dies before Lambda commits it.
     await a.batch(hour4.slice(8, 12), 8);
-    const saved = bus.records(TOPICS.usageMeterState.name);
-    expect(saved).toHaveLength(2);
-    expect(UsageMeterState.parse(JSON.parse(saved[1]!.value!.toString())).consumer).toBe('usage-metering');
+    // Each batch of the one hour wrote that hour's segment, then the head.
+    const saved = bus
+      .records(TOPICS.usageMeterState.name)
+      .map((r) => UsageMeterState.parse(JSON.parse(r.value!.toString())));
+    expect(saved.map((r) => ('kind' in r ? r.kind : 'whole'))).toEqual([
+      'segment',
+      'head',
+      'segment',
+      'head',
+    ]);
+    expect(saved[3]!.consumer).toBe('usage-metering');
 
     const b = container(bus, config, clock); // cold start: empty memory
     expect(await b.batch(hour4.slice(8, 12), 8)).toMatchObject({ processed: 0, skipped: 4 });
@@ -155,7 +163,7 @@ describe('usage-metering in the local runner: idle timer and state file lock', (
       );
       const other = runnerConfig(dir, { MESH_APIM_FUNCTIONS_USAGE_RUNNER_ID: 'b' });
       const second = module.create(busDeps(bus, other, createLogger('test')));
-      expect(stateFileOf(other)).toMatch(/meter-state-b\.json$/);
+      expect(stateFileOf(other)).toMatch(/meter-state-b\.jsonl$/);
       await second.close();
     } finally {
       await first.close();
@@ -168,7 +176,7 @@ describe('usage-metering in the local runner: idle timer and state file lock', (
 
   it('the lock of a process that died (SIGKILL) is taken over', () => {
     const dir = mkdtempSync(join(tmpdir(), 'usage-stale-'));
-    const file = join(dir, 'usage', 'meter-state.json');
+    const file = join(dir, 'usage', 'meter-state.jsonl');
     const dead = spawnSync(process.execPath, [
       '-e',
       'process.stdout.write(String(process.pid))',
