@@ -30,7 +30,6 @@ import { create } from '../functions/analytics-publisher.ts';
 import { buildLambdaKafkaEvent, busDeps, MemoryDeadLetterPublisher } from '../functions/lib/index.ts';
 import { consumerGroup, startFunctions } from '../functions/runner/index.ts';
 import { replay } from '../functions/runner/replay.ts';
-import { partitionFileName, replayWorkerPool } from '../functions/runner/replay-pool.ts';
 import { benchArgs } from './lib/args.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
@@ -233,41 +232,9 @@ async function replayBench(dir: string) {
   });
   const replayS = (performance.now() - t) / 1000;
   await inst.close();
-  rss.push(process.memoryUsage.rss());
-
-  // The same range with a worker per partition (functions/runner/replay-pool.ts), side by side;
-  // worker start-up (module load, JIT) is inside the time.
-  const fileName = replayFileName(from, to);
-  t = performance.now();
-  const pool = replayWorkerPool({
-    config,
-    overrides: { fileName, truncateFile: true },
-    producer: bus,
-    logLevel: 'warn',
-  });
-  const wSummary = await replay({
-    bus,
-    topic,
-    fromMs,
-    toMs,
-    handlerFor: pool.handlerFor,
-    functionName: 'analytics-publisher',
-    batchSize: REPLAY_BATCH,
-    concurrency: 3,
-  });
-  await pool.close();
-  const workersS = (performance.now() - t) / 1000;
-  let workerLines = 0;
-  for (const p of wSummary.partitions) {
-    const f = path.join(dir, 'analytics', `${partitionFileName(fileName, p.partition)}.log`);
-    const { readFileSync } = await import('node:fs');
-    const b = readFileSync(f);
-    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) workerLines++;
-  }
-  if (workerLines !== summary.published)
-    throw new Error(`workers wrote ${workerLines} lines, the in-process replay ${summary.published}`);
   await bus.close();
-  return { produceS, scanS, scanned, replayS, summary, rss, workersS, wSummary };
+  rss.push(process.memoryUsage.rss());
+  return { produceS, scanS, scanned, replayS, summary, rss };
 }
 
 /** The local runner on a real Kafka: produce, then time the analytics function draining its group. */
@@ -398,7 +365,6 @@ try {
     `replay of ${REPLAY_EVENTS} events from the embedded log (3 partitions), batches of ${REPLAY_BATCH}, file sink:`,
     `  produce ${r.produceS.toFixed(1)} s; plain Bus.read scan ${r.scanS.toFixed(1)} s (${r.scanned} records); replay ${r.replayS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.replayS)} events/s; replay/scan ${(r.replayS / r.scanS).toFixed(1)}x)`,
     `  replay summary: read ${r.summary.read}, published ${r.summary.published}, skipped ${r.summary.skipped}, dead-lettered ${r.summary.deadLettered}`,
-    `  replay with a worker per partition (3): ${r.workersS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.workersS)} events/s; workers/scan ${(r.workersS / r.scanS).toFixed(1)}x; in-process/workers ${(r.replayS / r.workersS).toFixed(2)}x), published ${r.wSummary.published}`,
     `  RSS over the replay (every 10%): ${r.rss.map(mib).join(', ')}; peak RSS of the process ${mib(process.resourceUsage().maxRSS * 1024)}`,
     ONE_M
       ? `  1,000,000 events end to end into the file sink: ${r.replayS.toFixed(1)} s`

@@ -39,21 +39,12 @@ export interface ReplaySummary extends ReplayProgress {
   retries: number;
 }
 
-/** What a replay needs of a batch's outcome; KafkaHandler's BatchSummary is one. */
-export type ReplayHandler = (
-  records: InRecord[],
-  context: { awsRequestId: string; functionName: string },
-) => Promise<Pick<BatchSummary, 'processed' | 'skipped' | 'deadLettered'>>;
-
 export interface ReplayOptions {
   bus: Pick<Bus, 'offsetsForTime' | 'read'>;
   topic: string;
   fromMs: number;
   toMs: number;
-  /** The handler every batch goes through (in-process); or handlerFor, per partition. */
-  handler?: KafkaHandler;
-  /** One handler per partition (replay-pool.ts: a worker each); batches of a partition stay in order. */
-  handlerFor?: (partition: number) => ReplayHandler;
+  handler: KafkaHandler;
   functionName: string;
   /** Records per handler invocation. */
   batchSize: number;
@@ -113,11 +104,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const readSize = Math.max(o.readSize ?? 10_000, o.batchSize);
   const maxAttempts = o.maxAttempts ?? 5;
 
-  const handler = o.handler;
-  if (!handler && !o.handlerFor) throw new ReplayError('replay needs a handler or handlerFor');
-  const direct: ReplayHandler | undefined = o.handlerFor
-    ? (records, context) => o.handlerFor!(records[0]!.partition)(records, context)
-    : handler!.records;
+  const direct = o.handler.records;
   const invoke = async (records: InRecord[]) => {
     // The handler's record entry point when it has one: same batch core, no Lambda encoding round trip.
     const event = direct
@@ -129,7 +116,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
         async () => {
           attempt++;
           const context = { awsRequestId: randomUUID(), functionName: o.functionName };
-          const s = event ? await handler!(event, context) : await direct!(records, context);
+          const s: BatchSummary = event ? await o.handler(event, context) : await direct!(records, context);
           p.published += s.processed;
           p.skipped += s.skipped;
           p.deadLettered += s.deadLettered;
