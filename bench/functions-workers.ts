@@ -9,7 +9,7 @@
  */
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { analyticsCases } from '../functions/analytics/samples.ts';
+import { analyticsCases } from '../functions/analytics-publisher/samples.ts';
 import { renderBatch } from './functions-workers.worker.ts';
 
 const N = Number(process.env.BENCH_EVENTS ?? 200_000);

@@ -5,8 +5,8 @@
 import { parentPort } from 'node:worker_threads';
 import type { RequestAttributes as RequestAttributesEvent } from '../events/request-attributes.ts';
 import { RequestAttributes } from '../events/request-attributes.ts';
-import { toAnalyticsEvent } from '../functions/analytics/publisher.ts';
-import { elkLineWith } from '../functions/analytics/sinks/elk-line.ts';
+import { toAnalyticsEvent } from '../functions/analytics-publisher/publisher.ts';
+import { elkLineWith } from '../functions/analytics-publisher/sinks/elk-line.ts';
 import { validateRecord } from '../functions/lib/contracts.ts';
 
 /** The lines of one batch of record values, joined (what the file sink writes). */
