@@ -95,8 +95,8 @@ export class HttpBulkSink implements AnalyticsSink {
       validateStatus: () => true,
       transformResponse: [(d: unknown) => d],
       responseType: 'text',
-      // _bulk never redirects: without follow-redirects axios uses node:http directly (no wrapper
-      // per request, and no 10 MB maxBodyLength cap on a big replay batch).
+      // _bulk never redirects: without follow-redirects axios uses node:http directly (no
+      // redirect wrapper per request). Request size is bounded by maxDocsPerRequest instead.
       maxRedirects: 0,
       maxBodyLength: Number.POSITIVE_INFINITY,
       maxContentLength: Number.POSITIVE_INFINITY,
