@@ -121,6 +121,7 @@ export function buildProgram(version: string): Command {
     .option('--batch-size <n>', 'records per handler invocation (default: functions.batchSize)')
     .option('--rate <n>', 'at most n records per second (throttled backfill; default: unlimited)')
     .option('--partition <n>', 'only this partition (repeatable or comma-separated; default: all)', repeat)
+    .option('--concurrency <n>', 'partitions replayed at once, each in offset order (default: 1)')
     .addOption(output(['text', 'json'], 'text'));
 
   common(program.command('usage'))

@@ -31,6 +31,7 @@ export const usage = `mesh-apim replay --from <ISO time> --to <ISO time> [option
   --batch-size <n>     records per handler invocation (default: functions.batchSize)
   --rate <n>           at most n records per second (throttled backfill; default: unlimited)
   --partition <n>      only this partition (repeatable or comma-separated; default: all)
+  --concurrency <n>    partitions replayed at once, each in offset order (default: 1; pays with a remote _bulk)
   -o, --output <fmt>   text or json (default: text)
   --config <file>      configuration file`;
 
@@ -63,6 +64,7 @@ export interface ReplayArgs {
   batchSize: number;
   rate: number | undefined;
   partitions: number[] | undefined;
+  concurrency: number;
   configFile: string | undefined;
   output: 'text' | 'json';
 }
@@ -76,6 +78,7 @@ type Values = {
   'batch-size': string;
   rate: string;
   partition: string[];
+  concurrency: string;
   config: string;
   output: string;
 };
@@ -139,6 +142,13 @@ export function parseReplayArgs(
     if (!/^\d+$/.test(raw) || rate < 1)
       throw new UsageError(`--rate "${raw}" must be a positive integer (records/s)`);
   }
+  let concurrency = 1;
+  if (values.concurrency !== undefined) {
+    const raw = values.concurrency as string;
+    concurrency = Number(raw);
+    if (!/^\d+$/.test(raw) || concurrency < 1)
+      throw new UsageError(`--concurrency "${raw}" must be a positive integer (partitions at once)`);
+  }
   const partitionArgs = ((values.partition as string[] | undefined) ?? []).flatMap((s) => s.split(','));
   for (const raw of partitionArgs) {
     if (!/^\d+$/.test(raw.trim())) throw new UsageError(`--partition "${raw}" must be a partition number`);
@@ -159,6 +169,7 @@ export function parseReplayArgs(
       batchSize,
       rate,
       partitions,
+      concurrency,
       configFile: values.config as string | undefined,
       output,
     },
@@ -258,6 +269,7 @@ export async function run(argv: string[], given?: Parsed<Values>): Promise<numbe
       batchSize: args.batchSize,
       ...(args.rate ? { rate: args.rate } : {}),
       ...(args.partitions ? { partitions: args.partitions } : {}),
+      concurrency: args.concurrency,
       onProgress: (p) => progress.update(p),
     });
     progress.done();

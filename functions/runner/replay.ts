@@ -58,6 +58,12 @@ export interface ReplayOptions {
   partitions?: readonly number[];
   /** At most this many records per second (throttled backfill so a live Elasticsearch is not flooded). */
   rate?: number;
+  /**
+   * Partitions replayed at once (default 1). Each partition stays in offset order (one batch in flight
+   * per partition); --rate bounds the sum. Pays where the handler waits on I/O (a remote `_bulk`);
+   * the CPU part (decode, validate, map) shares the one JS thread, so a file-sink replay gains nothing.
+   */
+  concurrency?: number;
 }
 
 export async function replayRanges(
@@ -136,9 +142,12 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
     }
   };
 
-  for (const r of ranges) {
+  // Lanes take the next partition when theirs is done; the first failure stops the others at
+  // their next batch (a replay is rerun whole: it is idempotent).
+  let failed: unknown;
+  const replayRange = async (r: ReplayRange) => {
     let next = r.start;
-    while (next < r.end) {
+    while (next < r.end && failed === undefined) {
       const chunk = await o.bus.read(
         o.topic,
         r.partition,
@@ -147,7 +156,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
       );
       if (chunk.length === 0) break; // retention removed the rest, or the log is shorter than announced
       const inRange = chunk.filter((rec) => BigInt(rec.offset) < r.end);
-      for (let i = 0; i < inRange.length; i += o.batchSize) {
+      for (let i = 0; i < inRange.length && failed === undefined; i += o.batchSize) {
         const batch = inRange.slice(i, i + o.batchSize);
         await invoke(batch);
         p.read += batch.length;
@@ -161,7 +170,21 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
       }
       next = BigInt(chunk[chunk.length - 1]!.offset) + 1n;
     }
-  }
+  };
+  let nextRange = 0;
+  const lane = async () => {
+    while (failed === undefined && nextRange < ranges.length) {
+      const r = ranges[nextRange++]!;
+      try {
+        await replayRange(r);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  const lanes = Math.max(1, Math.min(o.concurrency ?? 1, ranges.length));
+  await Promise.all(Array.from({ length: lanes }, lane));
+  if (failed !== undefined) throw failed;
   p.elapsedMs = Date.now() - started;
   return {
     ...p,

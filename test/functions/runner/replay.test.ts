@@ -46,6 +46,7 @@ describe('replay arguments', () => {
     ],
     ['rate zero', ['--from', FROM, '--to', TO, '--rate', '0'], /--rate "0"/],
     ['rate not a number', ['--from', FROM, '--to', TO, '--rate', 'fast'], /--rate "fast"/],
+    ['concurrency zero', ['--from', FROM, '--to', TO, '--concurrency', '0'], /--concurrency "0"/],
     ['partition not a number', ['--from', FROM, '--to', TO, '--partition', 'p1'], /--partition "p1"/],
   ];
   for (const [name, argv, msg] of bad) {
@@ -103,6 +104,8 @@ describe('replay arguments', () => {
     expect(
       parse(['--from', FROM, '--to', TO, '--rate', '5000', '--partition', '0,2', '--partition', '2']).args,
     ).toMatchObject({ rate: 5000, partitions: [0, 2] });
+    expect(parse(['--from', FROM, '--to', TO]).args.concurrency).toBe(1);
+    expect(parse(['--from', FROM, '--to', TO, '--concurrency', '3']).args.concurrency).toBe(3);
   });
 });
 
@@ -253,6 +256,52 @@ describe('replay over a bus', () => {
       /failed after 2 attempt/,
     );
     expect(calls).toHaveLength(2);
+  });
+
+  it('--concurrency replays partitions at once, each in offset order, with the same summary; a failure stops every lane', async () => {
+    const bus = new MemoryBus(3);
+    await seed(bus);
+    const calls: { partition: number; offsets: number[] }[] = [];
+    const recording = (failAt?: number): KafkaHandler => {
+      const h = (async () => ({ processed: 0, skipped: 0, deadLettered: 0 })) as unknown as KafkaHandler;
+      h.records = async (records) => {
+        const n = calls.push({
+          partition: records[0]!.partition,
+          offsets: records.map((r) => Number(r.offset)),
+        });
+        await new Promise((r) => setImmediate(r)); // a handler that waits on I/O
+        if (n === failAt) throw new MeshApimError('POISON_SINK', 'rejected', { retriable: false });
+        return { processed: records.length, skipped: 0, deadLettered: 0 } as unknown as BatchSummary;
+      };
+      return h;
+    };
+    const common = {
+      bus,
+      topic: TOPICS.requestAttributes.name,
+      fromMs: Date.parse(FROM),
+      toMs: Date.parse(TO),
+      functionName: 'analytics-publisher',
+      batchSize: 2,
+    };
+    const serial = await replay({ ...common, handler: recording() });
+    const serialCalls = calls.splice(0);
+    const parallel = await replay({ ...common, handler: recording(), concurrency: 3 });
+    expect({ ...parallel, elapsedMs: 0 }).toEqual({ ...serial, elapsedMs: 0 });
+    // serially partition after partition; with 3 lanes the partitions interleave
+    const switches = (cs: typeof calls) =>
+      cs.filter((c, i) => i > 0 && c.partition !== cs[i - 1]!.partition).length;
+    expect(switches(serialCalls)).toBe(2);
+    expect(switches(calls)).toBeGreaterThan(2);
+    for (const p of [0, 1, 2]) {
+      const offsets = calls.filter((c) => c.partition === p).flatMap((c) => c.offsets);
+      expect(offsets).toEqual(serialCalls.filter((c) => c.partition === p).flatMap((c) => c.offsets));
+      expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    }
+    calls.length = 0;
+    await expect(replay({ ...common, handler: recording(2), concurrency: 3 })).rejects.toThrow(/rejected/);
+    // lanes stop at their next batch: far fewer calls than the whole range's batches
+    expect(calls.length).toBeLessThan(serialCalls.length);
+    expect(calls.length).toBeLessThanOrEqual(4);
   });
 
   it('plain progress lines when not on a terminal', () => {

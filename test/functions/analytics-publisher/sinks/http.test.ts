@@ -123,4 +123,27 @@ describe('HTTP _bulk sink', () => {
     expect((r as { error: SinkUnavailableError }).error.retriable).toBe(true);
     fake = await startFakeBulk(); // for afterEach
   });
+
+  it('splits a batch bigger than maxDocsPerRequest into requests; results stay in item order', async () => {
+    const many = Array.from({ length: 7 }, (_, i) => ({
+      ...events[i % events.length]!,
+      eventId: `analytics:split-${i}`,
+    }));
+    fake.itemStatus.set('analytics:split-5', 400);
+    const s = new HttpBulkSink({
+      url: fake.url,
+      indexPrefix: 'apim_event',
+      timeoutMs: 2000,
+      maxAttempts: 2,
+      backoffMs: 1,
+      maxDocsPerRequest: 3,
+      concurrency: 2,
+    });
+    const results = await s.write(many);
+    await s.close();
+    expect(fake.requests).toBe(3);
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, true, true, false, true]);
+    expect((results[5] as { error: unknown }).error).toBeInstanceOf(SinkRejectedError);
+    expect(fake.docs.size).toBe(6);
+  });
 });
