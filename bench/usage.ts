@@ -14,8 +14,8 @@ import { createLogger } from '../common/log.ts';
 import type { RequestAttributes } from '../events/request-attributes.ts';
 import { TOPICS } from '../events/topics.ts';
 import { requestAttributes } from '../functions/analytics-publisher/samples.ts';
-import { busDeps, type KafkaFunction, kafkaBatchHandler } from '../functions/lib/index.ts';
-import { definition } from '../functions/usage-metering/index.ts';
+import { busDeps, type KafkaFunction, kafkaBatchHandler, kafkaFunctionOf } from '../functions/lib/index.ts';
+import usageMetering, { meteringCore } from '../functions/usage-metering/index.ts';
 import { UsageMeter } from '../functions/usage-metering/meter.ts';
 import { benchArgs } from './lib/args.ts';
 
@@ -96,7 +96,6 @@ async function main() {
   const noop: KafkaFunction<RequestAttributes> = {
     name: 'noop',
     topics: [TOPICS.requestAttributes],
-    idempotency: 'none',
     async process(rs) {
       return rs.map(() => ({ status: 'ok' as const }));
     },
@@ -108,7 +107,7 @@ async function main() {
     return performance.now() - start;
   };
   const noopMs = await run(noop);
-  const usageMs = await run(definition(deps));
+  const usageMs = await run(kafkaFunctionOf(usageMetering, meteringCore(deps)));
   console.log(
     `handler: usage-metering ${rate(N, usageMs)} events/s; no-op function ${rate(N, noopMs)} events/s; ratio ${(usageMs / noopMs).toFixed(2)}x`,
   );
