@@ -10,7 +10,7 @@
  */
 import middy from '@middy/core';
 import { errorMessage, isRetriable } from '../../common/errors.ts';
-import { createLogger } from '../../common/log.ts';
+import { createLogger, type Logger } from '../../common/log.ts';
 import type { BatchSummary } from './batch.ts';
 import { type FunctionCore, type FunctionDefinition, kafkaFunctionOf } from './define.ts';
 import { type FunctionDeps, lambdaDeps } from './deps.ts';
@@ -56,8 +56,10 @@ export function depsLifecycle<E, O>(
 }
 
 /** Logs a failed invocation once (the deps' logger when they were built, a bare one otherwise). */
-export function errorLogging(name: string): middy.MiddlewareObj<LambdaEvent, LambdaResult, Error, Context> {
-  const fallback = createLogger('functions');
+export function errorLogging(
+  name: string,
+  fallback: Pick<Logger, 'warn' | 'error'> = createLogger('functions'),
+): middy.MiddlewareObj<LambdaEvent, LambdaResult, Error, Context> {
   return {
     onError: async (request) => {
       const err = request.error;
@@ -85,9 +87,10 @@ export function errorLogging(name: string): middy.MiddlewareObj<LambdaEvent, Lam
 export function lambdaHandler<E, O>(
   definition: FunctionDefinition<E, O>,
   getDeps: () => FunctionDeps | Promise<FunctionDeps> = lambdaDeps(),
+  options: { logger?: Pick<Logger, 'warn' | 'error'> } = {},
 ): (event: LambdaEvent, context?: InvocationContext) => Promise<LambdaResult> {
   const handler = middy<LambdaEvent, LambdaResult, Error, Context>()
-    .use(errorLogging(definition.name))
+    .use(errorLogging(definition.name, options.logger))
     .use(depsLifecycle(definition, getDeps))
     .handler(async (event, context) => {
       const warm = context.warm!;
