@@ -10,10 +10,10 @@
  * the same Service is never applied before an earlier one. 4xx answers from APIM, unusable OpenAPI
  * documents and impossible requests are dead-lettered with APIM's error body.
  */
-import { readFileSync } from 'node:fs';
-import { Agent } from 'node:https';
+import type { Agent } from 'node:https';
 import { resolveFragmentsDir } from '../../adapter/resolved.ts';
 import { PublisherClient } from '../../apim/publisher-client.ts';
+import { apimTlsFiles, hasTlsFiles, tlsAgent } from '../../apim/tls.ts';
 import type { Config } from '../../common/config.ts';
 import { isRetriable } from '../../common/errors.ts';
 import type { ServiceLifecycle } from '../../events/service-lifecycle.ts';
@@ -26,15 +26,10 @@ import { StandaloneTarget } from './standalone-target.ts';
 
 export const name = 'api-auto-creator';
 
+/** apim/tls.ts's agent when TLS files are set (none: axios' default agent, system CAs). */
 function httpsAgent(config: Config): Agent | undefined {
-  const { caFile, certFile, keyFile } = config.apim;
-  if (!caFile && !certFile && !keyFile) return undefined;
-  return new Agent({
-    ...(caFile ? { ca: readFileSync(caFile) } : {}),
-    ...(certFile ? { cert: readFileSync(certFile) } : {}),
-    ...(keyFile ? { key: readFileSync(keyFile) } : {}),
-    keepAlive: true,
-  });
+  const files = apimTlsFiles(config.apim);
+  return hasTlsFiles(files) ? tlsAgent(files) : undefined;
 }
 
 export function createTarget(deps: FunctionDeps): ApiTarget {
