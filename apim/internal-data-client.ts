@@ -6,7 +6,7 @@
  */
 import type { AxiosInstance } from 'axios';
 import type { z } from 'zod';
-import { createHttpClient, type TlsFiles } from '../adapter/http-client.ts';
+import { createHttpClient } from '../adapter/http-client.ts';
 import type { Config } from '../common/config.ts';
 import { errorMessage } from '../common/errors.ts';
 import { ApimResponseError, ApimUnavailableError } from './errors.ts';
@@ -21,6 +21,7 @@ import {
   SubscriptionList,
   SubscriptionPolicyList,
 } from './internal-data-types.ts';
+import { apimTlsFiles, type TlsFiles } from './tls.ts';
 
 export const INTERNAL_DATA_PATH = '/internal/data/v1';
 
@@ -45,9 +46,7 @@ export function internalDataClientFor(apim: Config['apim']): InternalDataClient 
     tenant: apim.tenant,
     timeoutMs: apim.requestTimeoutMs,
     gatewayLabel: apim.gatewayLabel,
-    caFile: apim.caFile,
-    certFile: apim.certFile,
-    keyFile: apim.keyFile,
+    ...apimTlsFiles(apim),
   });
 }
 

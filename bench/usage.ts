@@ -26,8 +26,8 @@ import { createLogger } from '../common/log.ts';
 import type { RequestAttributes } from '../events/request-attributes.ts';
 import { TOPICS } from '../events/topics.ts';
 import { requestAttributes } from '../functions/analytics-publisher/samples.ts';
-import { busDeps, type KafkaFunction, kafkaBatchHandler } from '../functions/lib/index.ts';
-import { definition } from '../functions/usage-metering/index.ts';
+import { busDeps, type KafkaFunction, kafkaBatchHandler, kafkaFunctionOf } from '../functions/lib/index.ts';
+import usageMetering, { meteringCore } from '../functions/usage-metering/index.ts';
 import { UsageMeter } from '../functions/usage-metering/meter.ts';
 import {
   FileStateStore,
@@ -92,7 +92,6 @@ async function handlerRuns(records: InRecord[]): Promise<Run[]> {
   const noop: KafkaFunction<RequestAttributes> = {
     name: 'noop',
     topics: [TOPICS.requestAttributes],
-    idempotency: 'none',
     async process(rs) {
       return rs.map(() => ({ status: 'ok' as const }));
     },
@@ -115,11 +114,12 @@ async function handlerRuns(records: InRecord[]): Promise<Run[]> {
   let fileStore: FileStateStore | null = null;
   const stateBus = new MemoryBus(1);
   const stateTopic = TOPICS.usageMeterState.name;
-  const withStore = (store: MeterStateStore) => () => definition(deps, { store });
+  const withStore = (store: MeterStateStore) => () =>
+    kafkaFunctionOf(usageMetering, meteringCore(deps, { store }));
   const batches = Math.ceil(records.length / BATCH);
   const runs: Run[] = [];
   runs.push(await run('no-op function', () => noop));
-  runs.push(await run('usage-metering, no store', () => definition(deps)));
+  runs.push(await run('usage-metering, no store', () => kafkaFunctionOf(usageMetering, meteringCore(deps))));
   runs.push(
     await run(
       'usage-metering + changelog file',

@@ -1,41 +1,25 @@
 /**
  * The functions this repo deploys, by name: what the local runner starts, `invoke` runs and replay
  * drives. Each entry is loaded lazily (a function's dependencies load only when it is used).
- * Adding a function: write functions/<name>/index.ts exporting `module: FunctionModule`, add a line here.
+ * Adding a function: write functions/<name>/index.ts with one `export default defineFunction({...})`
+ * (functions/lib/define.ts) and functions/<name>/handler.ts, add a line here. Definitions never import
+ * this module, so there is no cycle.
  */
-import type { TopicContract } from '../events/topics.ts';
-import type { FunctionDeps } from './lib/deps.ts';
-import type { KafkaHandler } from './lib/handler.ts';
+import type { AnyFunctionDefinition } from './lib/define.ts';
 
-export interface FunctionInstance {
-  handler: KafkaHandler;
-  /** Releases what the instance holds (sinks, clients). */
-  close(): Promise<void>;
-}
-
-export interface FunctionModule {
-  name: string;
-  description: string;
-  /** Trigger topics (the runner subscribes to their wire names with bus.topicPrefix). */
-  topics: readonly TopicContract[];
-  create(deps: FunctionDeps): FunctionInstance;
-  /** false = the local runner leaves it out unless named (usage-billing without a billing provider). */
-  enabled?(config: FunctionDeps['config']): boolean;
-}
-
-export const FUNCTIONS: Record<string, () => Promise<FunctionModule>> = {
-  'analytics-publisher': async () => (await import('./analytics-publisher/index.ts')).module,
-  'api-auto-creator': async () => (await import('./api-auto-creator/index.ts')).module,
-  'revocation-fanout': async () => (await import('./revocation-fanout/index.ts')).module,
-  'usage-billing': async () => (await import('./usage-billing/index.ts')).module,
-  'usage-metering': async () => (await import('./usage-metering/index.ts')).module,
+export const FUNCTIONS: Record<string, () => Promise<AnyFunctionDefinition>> = {
+  'analytics-publisher': async () => (await import('./analytics-publisher/index.ts')).default,
+  'api-auto-creator': async () => (await import('./api-auto-creator/index.ts')).default,
+  'revocation-fanout': async () => (await import('./revocation-fanout/index.ts')).default,
+  'usage-billing': async () => (await import('./usage-billing/index.ts')).default,
+  'usage-metering': async () => (await import('./usage-metering/index.ts')).default,
 };
 
 export function functionNames(): string[] {
   return Object.keys(FUNCTIONS).sort();
 }
 
-export async function loadFunction(name: string): Promise<FunctionModule | undefined> {
+export async function loadFunction(name: string): Promise<AnyFunctionDefinition | undefined> {
   const load = FUNCTIONS[name];
   return load ? load() : undefined;
 }

@@ -1,6 +1,7 @@
 /** Builds the OAuth2 verifiers (JWT issuers, opaque-token introspection) from configuration. */
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
+import { apimTlsFiles } from '../../apim/tls.ts';
 import type { Config } from '../../common/config.ts';
 import { ConfigError, errorMessage } from '../../common/errors.ts';
 import { type Clock, systemClock } from '../domain.ts';
@@ -23,9 +24,7 @@ function sameOrigin(a: string, b: string): boolean {
 /** API Manager's TLS settings apply to its own endpoints; other issuers use the system CAs. */
 function tlsFor(config: Config, url: string) {
   const { apim } = config;
-  return apim.url && sameOrigin(url, apim.url)
-    ? { caFile: apim.caFile, certFile: apim.certFile, keyFile: apim.keyFile }
-    : {};
+  return apim.url && sameOrigin(url, apim.url) ? apimTlsFiles(apim) : {};
 }
 
 /** [JWT verifier, opaque verifier] as configured; empty when no issuer and no introspection is set. */

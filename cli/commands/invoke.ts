@@ -12,6 +12,7 @@ import { loadConfig } from '../../common/config.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { topicName } from '../../events/topics.ts';
+import { type AnyFunctionDefinition, instantiateLocal } from '../../functions/lib/define.ts';
 import {
   assertLambdaKafkaEvent,
   buildLambdaKafkaEvent,
@@ -20,7 +21,7 @@ import {
   type LambdaKafkaEvent,
   MemoryDeadLetterPublisher,
 } from '../../functions/lib/index.ts';
-import { type FunctionModule, functionNames, loadFunction } from '../../functions/registry.ts';
+import { functionNames, loadFunction } from '../../functions/registry.ts';
 import { outputFormat } from '../output.ts';
 import { type Parsed, parseCommand } from '../parse.ts';
 
@@ -33,7 +34,7 @@ export const usage = `mesh-apim invoke <function> --event <file> [--dry-run] [--
   --config <file>   configuration file`;
 
 /** A Lambda event as is; a plain event (or array) wrapped on the function's first topic. */
-export function toLambdaEvent(json: unknown, fn: FunctionModule, prefix = ''): LambdaKafkaEvent {
+export function toLambdaEvent(json: unknown, fn: AnyFunctionDefinition, prefix = ''): LambdaKafkaEvent {
   if (typeof json === 'object' && json !== null && 'eventSource' in json) {
     assertLambdaKafkaEvent(json);
     return json;
@@ -108,7 +109,7 @@ export async function run(argv: string[], parsed?: Parsed<Values>): Promise<numb
   const deps: FunctionDeps = values['dry-run']
     ? { ...busDeps(bus, config, logger), deadLetters: dl }
     : busDeps(bus, config, logger);
-  const instance = fn.create(deps);
+  const instance = instantiateLocal(fn, deps);
   try {
     const summary = await instance.handler(event, {
       awsRequestId: `invoke-${Date.now()}`,

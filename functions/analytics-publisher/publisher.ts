@@ -8,9 +8,9 @@ import type { Config } from '../../common/config.ts';
 import { errorMessage, isRetriable } from '../../common/errors.ts';
 import type { AnalyticsEvent } from '../../events/analytics.ts';
 import type { RequestAttributes } from '../../events/request-attributes.ts';
-import { TOPICS } from '../../events/topics.ts';
+import type { RecordOutcome } from '../lib/batch.ts';
+import type { FunctionCore } from '../lib/define.ts';
 import type { FunctionDeps } from '../lib/deps.ts';
-import type { KafkaFunction, RecordOutcome } from '../lib/index.ts';
 import { AnalyticsMappingError, SinkUnavailableError } from './errors.ts';
 import { DEFAULT_MAPPING, type MappingOptions, toAnalytics } from './mapping.ts';
 import { FileSink } from './sinks/file.ts';
@@ -69,12 +69,10 @@ export function toAnalyticsEvent(
 
 const OK: RecordOutcome = Object.freeze({ status: 'ok' });
 
-export function analyticsFunction(o: AnalyticsPublisherOptions): KafkaFunction<RequestAttributes> {
+/** The core over the given sinks (functions/analytics-publisher/index.ts defines the function). */
+export function analyticsFunction(o: AnalyticsPublisherOptions): FunctionCore<RequestAttributes> {
   const mapping = o.mapping ?? DEFAULT_MAPPING;
   return {
-    name: FUNCTION_NAME,
-    topics: [TOPICS.requestAttributes],
-    idempotency: IDEMPOTENCY,
     async process(records) {
       const outcomes: RecordOutcome[] = new Array(records.length);
       const items: SinkItem[] = [];

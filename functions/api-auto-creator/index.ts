@@ -10,36 +10,26 @@
  * the same Service is never applied before an earlier one. 4xx answers from APIM, unusable OpenAPI
  * documents and impossible requests are dead-lettered with APIM's error body.
  */
-import { readFileSync } from 'node:fs';
-import { Agent } from 'node:https';
+import type { Agent } from 'node:https';
 import { resolveFragmentsDir } from '../../adapter/resolved.ts';
 import { PublisherClient } from '../../apim/publisher-client.ts';
+import { apimTlsFiles, hasTlsFiles, tlsAgent } from '../../apim/tls.ts';
 import type { Config } from '../../common/config.ts';
 import { isRetriable } from '../../common/errors.ts';
 import type { ServiceLifecycle } from '../../events/service-lifecycle.ts';
 import { TOPICS } from '../../events/topics.ts';
-import {
-  type FunctionDeps,
-  type KafkaFunction,
-  kafkaBatchHandler,
-  type RecordOutcome,
-} from '../lib/index.ts';
-import type { FunctionInstance, FunctionModule } from '../registry.ts';
+import type { RecordOutcome } from '../lib/batch.ts';
+import { defineFunction, type FunctionDeps, type FunctionInstance, instantiate } from '../lib/define.ts';
 import { ApimTarget } from './apim-target.ts';
 import { type ApiTarget, processLifecycleEvent } from './core.ts';
 import { StandaloneTarget } from './standalone-target.ts';
 
 export const name = 'api-auto-creator';
 
+/** apim/tls.ts's agent when TLS files are set (none: axios' default agent, system CAs). */
 function httpsAgent(config: Config): Agent | undefined {
-  const { caFile, certFile, keyFile } = config.apim;
-  if (!caFile && !certFile && !keyFile) return undefined;
-  return new Agent({
-    ...(caFile ? { ca: readFileSync(caFile) } : {}),
-    ...(certFile ? { cert: readFileSync(certFile) } : {}),
-    ...(keyFile ? { key: readFileSync(keyFile) } : {}),
-    keepAlive: true,
-  });
+  const files = apimTlsFiles(config.apim);
+  return hasTlsFiles(files) ? tlsAgent(files) : undefined;
 }
 
 export function createTarget(deps: FunctionDeps): ApiTarget {
@@ -75,50 +65,50 @@ export function createTarget(deps: FunctionDeps): ApiTarget {
   );
 }
 
-export function definition(
-  deps: FunctionDeps,
-  target: ApiTarget = createTarget(deps),
-): KafkaFunction<ServiceLifecycle> {
-  const openapi = {
-    timeoutMs: deps.config.autoCreator.openapiTimeoutMs,
-    maxBytes: deps.config.autoCreator.openapiMaxBytes,
-  };
-  return {
-    name,
-    topics: [TOPICS.serviceLifecycle],
-    idempotency:
-      'APIM state is compared before any change (exact name+version, revision marker with content hashes); standalone fragments are rewritten only when different',
-    async process(records, ctx) {
-      const outcomes: RecordOutcome[] = [];
-      let stopped: unknown = null;
-      for (const r of records) {
-        if (stopped !== null) {
-          // Keep per-Service order: nothing after a retriable failure runs before it succeeds.
-          outcomes.push({ status: 'failed', error: stopped });
-          continue;
-        }
-        try {
-          await processLifecycleEvent(r.event, { target, openapi, log: ctx.logger });
-          outcomes.push({ status: 'ok' });
-        } catch (error) {
-          outcomes.push({ status: 'failed', error });
-          if (isRetriable(error)) stopped = error;
-        }
-      }
-      return outcomes;
-    },
-  };
+export interface ApiAutoCreatorOptions {
+  /** Instead of the configured target (tests). */
+  target?: ApiTarget;
 }
 
-export function create(deps: FunctionDeps, target?: ApiTarget): FunctionInstance {
-  const fn = definition(deps, target);
-  return { handler: kafkaBatchHandler(fn, deps), close: async () => {} };
-}
-
-export const module: FunctionModule = {
+const apiAutoCreator = defineFunction<ServiceLifecycle, ApiAutoCreatorOptions>({
   name,
   description:
     'service-deployed/-deleted -> API created, revised, deployed, published (WSO2 APIM or standalone)',
   topics: [TOPICS.serviceLifecycle],
-  create: (deps) => create(deps),
-};
+  idempotency:
+    'APIM state is compared before any change (exact name+version, revision marker with content hashes); standalone fragments are rewritten only when different',
+  create(deps, options = {}) {
+    const target = options.target ?? createTarget(deps);
+    const openapi = {
+      timeoutMs: deps.config.autoCreator.openapiTimeoutMs,
+      maxBytes: deps.config.autoCreator.openapiMaxBytes,
+    };
+    return {
+      async process(records, ctx) {
+        const outcomes: RecordOutcome[] = [];
+        let stopped: unknown = null;
+        for (const r of records) {
+          if (stopped !== null) {
+            // Keep per-Service order: nothing after a retriable failure runs before it succeeds.
+            outcomes.push({ status: 'failed', error: stopped });
+            continue;
+          }
+          try {
+            await processLifecycleEvent(r.event, { target, openapi, log: ctx.logger });
+            outcomes.push({ status: 'ok' });
+          } catch (error) {
+            outcomes.push({ status: 'failed', error });
+            if (isRetriable(error)) stopped = error;
+          }
+        }
+        return outcomes;
+      },
+    };
+  },
+});
+export default apiAutoCreator;
+
+/** An instance over the given deps (tests); the target defaults to the configured one. */
+export function create(deps: FunctionDeps, target?: ApiTarget): FunctionInstance {
+  return instantiate(apiAutoCreator, deps, target ? { target } : {});
+}

@@ -44,6 +44,10 @@ export interface BatchContext {
   requestId: string;
 }
 
+/**
+ * What the batch core runs: a definition's name and topics with its core's `process`
+ * (functions/lib/define.ts `kafkaFunctionOf`; a function is described once, by `defineFunction`).
+ */
 export interface KafkaFunction<E = unknown> {
   /** Consumer name: dead letters' `consumer`, logs' `function`, the local runner's group suffix. */
   name: string;
@@ -54,8 +58,6 @@ export interface KafkaFunction<E = unknown> {
    * input record, in order. Throwing counts as that error for every record of the batch.
    */
   process(records: readonly ValidRecord<E>[], ctx: BatchContext): Promise<RecordOutcome[]>;
-  /** The at-least-once contract this function relies on (why reprocessing is harmless). Documentation. */
-  idempotency: string;
 }
 
 export type PerRecordResult =

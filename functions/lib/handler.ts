@@ -1,11 +1,11 @@
 /**
- * `kafkaBatchHandler`: the thin middy 6 handler every Kafka-triggered function exports. It decodes
- * the Lambda event (both shapes), runs the shared batch core and returns the batch summary; it throws
- * (failing the invocation, so Lambda retries the batch) on retriable failures.
+ * `kafkaBatchHandler`: the batch handler every Kafka-triggered function runs behind. It decodes the
+ * Lambda event (both shapes), runs the shared batch core and returns the batch summary; it throws
+ * (failing the invocation, so Lambda retries the batch) on retriable failures. On Lambda it is
+ * wrapped by functions/lib/lambda.ts (middy: deps lifecycle, error logging).
  */
 
 import { randomUUID } from 'node:crypto';
-import middy from '@middy/core';
 import type { InRecord } from '../../bus/types.ts';
 import type { BatchContext, BatchSummary, KafkaFunction } from './batch.ts';
 import { settleBatch } from './batch.ts';
@@ -65,12 +65,7 @@ export function kafkaBatchHandler<E>(
     };
     return settleBatch(fn, entries, ctx, d.deadLetters);
   };
-  const core = async (event: LambdaKafkaEvent, context: InvocationContext = {}): Promise<BatchSummary> =>
-    settle(decodeKafkaEvent(event), context);
-  const handler = middy(core as (event: LambdaKafkaEvent, context: never) => Promise<BatchSummary>);
-  // middy's handler takes (event, context); a missing context is fine for our core.
-  const out: KafkaHandler = (event, context) =>
-    handler(event, (context ?? {}) as never) as Promise<BatchSummary>;
+  const out: KafkaHandler = (event, context = {}) => settle(decodeKafkaEvent(event), context);
   out.records = (records, context = {}) =>
     settle(
       records.map((record) => ({ ok: true, record })),

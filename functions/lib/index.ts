@@ -20,6 +20,16 @@ export {
   type FailureInfo,
   MemoryDeadLetterPublisher,
 } from './dead-letter.ts';
+export {
+  type AnyFunctionDefinition,
+  defineFunction,
+  type FunctionCore,
+  type FunctionDefinition,
+  type FunctionInstance,
+  instantiate,
+  instantiateLocal,
+  kafkaFunctionOf,
+} from './define.ts';
 export { busDeps, type FunctionDeps, lambdaDeps, lazyKafkaProducer } from './deps.ts';
 export {
   BatchRetryError,
@@ -45,4 +55,5 @@ export {
   type SelfManagedKafkaEvent,
   splitTopicPartition,
 } from './kafka-event.ts';
+export { isScheduledEvent, type LambdaEvent, type LambdaResult, lambdaHandler } from './lambda.ts';
 export { type BatchMetrics, emfRecord, METRICS_NAMESPACE } from './metrics.ts';

@@ -1,5 +1,5 @@
 /** Lambda entry point (serverless.yml: .build/functions/revocation-fanout/handler.handler). */
-import { lambdaDeps } from '../lib/index.ts';
-import { createHandler } from './index.ts';
+import { lambdaHandler } from '../lib/lambda.ts';
+import revocationFanout from './index.ts';
 
-export const handler = createHandler(lambdaDeps());
+export const handler = lambdaHandler(revocationFanout);

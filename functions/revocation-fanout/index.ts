@@ -12,8 +12,7 @@ import type { Config } from '../../common/config.ts';
 import { errorMessage } from '../../common/errors.ts';
 import type { TokenRevoked } from '../../events/token-revoked.ts';
 import { TOPICS } from '../../events/topics.ts';
-import { type FunctionDeps, type KafkaFunction, type KafkaHandler, kafkaBatchHandler } from '../lib/index.ts';
-import type { FunctionModule } from '../registry.ts';
+import { defineFunction, type FunctionDeps, type FunctionInstance, instantiate } from '../lib/define.ts';
 import { type FanoutOptions, RevocationFanout } from './fanout.ts';
 
 export const name = 'revocation-fanout';
@@ -38,64 +37,60 @@ export function fanoutFromConfig(
   });
 }
 
-export function definition(fanout: RevocationFanout): KafkaFunction<TokenRevoked> {
-  return {
-    name,
-    topics: [TOPICS.tokenRevoked],
-    idempotency: 'deduplicated by event id here (warm instance) and in every adapter',
-    async process(records, ctx) {
-      try {
-        const report = await fanout.fanOut(records.map((r) => r.event));
-        ctx.logger.info(report, 'revocations fanned out');
-      } catch (error) {
-        return records.map(() => ({ status: 'failed' as const, error }));
-      }
-      try {
-        const deleted = await fanout.sweepStaleQueues();
-        if (deleted.length > 0) ctx.logger.info({ deleted }, 'stale adapter queues deleted');
-      } catch (err) {
-        // The revocations are delivered; a failed sweep is retried on a later invocation.
-        ctx.logger.warn({ err: errorMessage(err) }, 'stale-queue sweep failed');
-      }
-      return records.map(() => ({ status: 'ok' as const }));
-    },
-  };
+export interface RevocationFanoutOptions {
+  /** The SQS client (default: the configured one, destroyed on close). */
+  sqs?: (deps: FunctionDeps) => SQSClient;
+  overrides?: Partial<FanoutOptions>;
+  /**
+   * Local runner: with revocation.transport local (standalone default) adapters consume token-revoked
+   * from the bus themselves, so the function acknowledges without SQS.
+   */
+  skipWhenTransportLocal?: boolean;
 }
 
-/** Handler over the given deps; the SQS client defaults to the configured one. */
-export function createHandler(
-  deps: FunctionDeps | (() => FunctionDeps | Promise<FunctionDeps>),
-  sqs?: (deps: FunctionDeps) => SQSClient,
-  overrides: Partial<FanoutOptions> = {},
-): KafkaHandler {
-  return kafkaBatchHandler(
-    (d: FunctionDeps) =>
-      definition(fanoutFromConfig(d.config, sqs ? sqs(d) : sqsClientFromConfig(d.config), overrides)),
-    deps,
-  );
-}
-
-/**
- * Local runner entry. With revocation.transport local (standalone default) adapters consume
- * token-revoked from the bus themselves, so the function acknowledges without SQS.
- */
-export const module: FunctionModule = {
+const revocationFanout = defineFunction<TokenRevoked, RevocationFanoutOptions>({
   name,
   description: 'token-revoked -> every adapter SQS queue (<prefix>-<instance id>); stale queues deleted',
   topics: [TOPICS.tokenRevoked],
-  create(deps) {
-    if (deps.config.revocation.transport === 'local') {
-      const skip: KafkaFunction<TokenRevoked> = {
-        name,
-        topics: [TOPICS.tokenRevoked],
-        idempotency: 'no side effect',
+  idempotency: 'deduplicated by event id here (warm instance) and in every adapter',
+  localOptions: () => ({ skipWhenTransportLocal: true }),
+  create(deps, options = {}) {
+    if (options.skipWhenTransportLocal && deps.config.revocation.transport === 'local') {
+      return {
         async process(records) {
           return records.map(() => ({ status: 'skipped' as const, reason: 'revocation.transport is local' }));
         },
       };
-      return { handler: kafkaBatchHandler(skip, deps), close: async () => {} };
     }
-    const sqs = sqsClientFromConfig(deps.config);
-    return { handler: createHandler(deps, () => sqs), close: async () => sqs.destroy() };
+    const sqs = options.sqs ? options.sqs(deps) : sqsClientFromConfig(deps.config);
+    const fanout = fanoutFromConfig(deps.config, sqs, options.overrides);
+    return {
+      async process(records, ctx) {
+        try {
+          const report = await fanout.fanOut(records.map((r) => r.event));
+          ctx.logger.info(report, 'revocations fanned out');
+        } catch (error) {
+          return records.map(() => ({ status: 'failed' as const, error }));
+        }
+        try {
+          const deleted = await fanout.sweepStaleQueues();
+          if (deleted.length > 0) ctx.logger.info({ deleted }, 'stale adapter queues deleted');
+        } catch (err) {
+          // The revocations are delivered; a failed sweep is retried on a later invocation.
+          ctx.logger.warn({ err: errorMessage(err) }, 'stale-queue sweep failed');
+        }
+        return records.map(() => ({ status: 'ok' as const }));
+      },
+      close: async () => {
+        // A client passed in belongs to the caller.
+        if (!options.sqs) sqs.destroy();
+      },
+    };
   },
-};
+});
+export default revocationFanout;
+
+/** An instance over the given deps (tests); the SQS client defaults to the configured one. */
+export function create(deps: FunctionDeps, options: RevocationFanoutOptions = {}): FunctionInstance {
+  return instantiate(revocationFanout, deps, options);
+}

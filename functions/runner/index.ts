@@ -18,9 +18,10 @@ import type { Batch, Bus, Subscription } from '../../bus/types.ts';
 import type { Config } from '../../common/config.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { topicName } from '../../events/topics.ts';
+import { type AnyFunctionDefinition, type FunctionInstance, instantiateLocal } from '../lib/define.ts';
 import { busDeps } from '../lib/deps.ts';
 import { buildLambdaKafkaEvent, type LambdaEventShape } from '../lib/kafka-event.ts';
-import { type FunctionInstance, type FunctionModule, functionNames, loadFunction } from '../registry.ts';
+import { functionNames, loadFunction } from '../registry.ts';
 
 export interface RunningFunctions {
   readonly names: string[];
@@ -31,7 +32,7 @@ export interface StartFunctionsOptions {
   /** Which functions (default: every registered one). */
   only?: readonly string[];
   /** Instead of the registry (tests). */
-  modules?: readonly FunctionModule[];
+  modules?: readonly AnyFunctionDefinition[];
   logger?: Logger;
   /**
    * Hand handlers this Lambda event shape instead of the records (default: the records, through
@@ -91,7 +92,7 @@ export async function startFunctions(
   const running: { sub: Subscription; instance: FunctionInstance; name: string }[] = [];
   try {
     for (const m of modules) {
-      const instance = m.create(deps);
+      const instance = instantiateLocal(m, deps);
       const topics = m.topics.map((t) => topicName(t, config.bus.topicPrefix));
       const sub = await bus.consume({
         groupId: consumerGroup(config, m.name),

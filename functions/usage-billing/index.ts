@@ -14,13 +14,14 @@
 
 import { TOPICS } from '../../events/topics.ts';
 import type { Usage } from '../../events/usage.ts';
+import type { RecordOutcome } from '../lib/batch.ts';
 import {
+  defineFunction,
+  type FunctionCore,
   type FunctionDeps,
-  type KafkaFunction,
-  kafkaBatchHandler,
-  type RecordOutcome,
-} from '../lib/index.ts';
-import type { FunctionModule } from '../registry.ts';
+  type FunctionInstance,
+  instantiate,
+} from '../lib/define.ts';
 import { type PostedUsageRecord, StripeUsageClient } from './client.ts';
 import { BillingMappingError, BillingUnavailableError, BillingUnmappedError } from './errors.ts';
 import { type BillingMapping, loadMapping, resolveItem } from './mapping.ts';
@@ -49,20 +50,18 @@ export function stripeClientOf(config: FunctionDeps['config']): StripeUsageClien
   });
 }
 
-export function definition(
-  deps: FunctionDeps,
-  options: { mapping?: BillingMapping; poster?: UsageRecordPoster } = {},
-): KafkaFunction<Usage> {
+export interface UsageBillingOptions {
+  mapping?: BillingMapping;
+  poster?: UsageRecordPoster;
+}
+
+function billingCore(deps: FunctionDeps, options: UsageBillingOptions = {}): FunctionCore<Usage> {
   if (deps.config.functions.billingProvider !== 'stripe' && !options.poster)
     throw new BillingMappingError('usage-billing needs functions.billingProvider stripe');
   // Validated at start: a bad mapping or a missing key stops the function before it consumes anything.
   const mapping = options.mapping ?? loadMapping(deps.config.functions);
   const poster = options.poster ?? stripeClientOf(deps.config);
   return {
-    name,
-    topics: [TOPICS.usage],
-    idempotency:
-      'action=set of the window total at its own timestamp, Idempotency-Key per (item, windowId, revision)',
     async process(records, ctx) {
       // Within a batch only a window's latest revision needs posting (set overwrites the earlier ones).
       const latest = new Map<string, number>();
@@ -127,10 +126,18 @@ export function definition(
   };
 }
 
-export const module: FunctionModule = {
+const usageBilling = defineFunction<Usage, UsageBillingOptions>({
   name,
   description: 'usage windows -> Stripe usage records (action=set per window revision, WSO2 Stripe shape)',
   topics: [TOPICS.usage],
+  idempotency:
+    'action=set of the window total at its own timestamp, Idempotency-Key per (item, windowId, revision)',
   enabled: (config) => config.functions.billingProvider !== 'none',
-  create: (deps) => ({ handler: kafkaBatchHandler(definition(deps), deps), close: async () => {} }),
-};
+  create: billingCore,
+});
+export default usageBilling;
+
+/** An instance over the given deps (tests); mapping and poster default to the configured ones. */
+export function create(deps: FunctionDeps, options: UsageBillingOptions = {}): FunctionInstance {
+  return instantiate(usageBilling, deps, options);
+}

@@ -18,15 +18,15 @@ import type { Bus } from '../../bus/types.ts';
 import type { Config } from '../../common/config.ts';
 import type { RequestAttributes } from '../../events/request-attributes.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
+import type { RecordOutcome } from '../lib/batch.ts';
 import {
+  defineFunction,
+  type FunctionCore,
   type FunctionDeps,
-  type InvocationContext,
-  type KafkaFunction,
-  kafkaBatchHandler,
-  type LambdaKafkaEvent,
-  type RecordOutcome,
-} from '../lib/index.ts';
-import type { FunctionModule } from '../registry.ts';
+  type FunctionInstance,
+  instantiate,
+} from '../lib/define.ts';
+import { lambdaHandler } from '../lib/lambda.ts';
 import { UsageBeyondRetentionError, UsagePublishError, UsageStateError } from './errors.ts';
 import { type IngestResult, type MeterOptions, UsageMeter } from './meter.ts';
 import { FileStateStore, type MeterStateStore, TopicStateStore } from './state-store.ts';
@@ -54,7 +54,7 @@ function outcomeOf(r: IngestResult): RecordOutcome {
   return { status: 'failed', error: new UsageBeyondRetentionError(r.hourStart, r.retainedFrom) };
 }
 
-export interface UsageMeteringFunction extends KafkaFunction<RequestAttributes> {
+export interface UsageMeteringCore extends FunctionCore<RequestAttributes> {
   /** The meter as it is now (loaded from the store on first use). */
   meter(): Promise<UsageMeter>;
   /**
@@ -66,10 +66,15 @@ export interface UsageMeteringFunction extends KafkaFunction<RequestAttributes> 
   close(): Promise<void>;
 }
 
-export function definition(
-  deps: FunctionDeps,
-  options: { meter?: UsageMeter; store?: MeterStateStore } = {},
-): UsageMeteringFunction {
+export interface UsageMeteringOptions {
+  meter?: UsageMeter;
+  store?: MeterStateStore;
+  /** Local runner: close idle partitions' hours on a timer this often (0 = never). */
+  closeIdleEveryMs?: number;
+}
+
+/** The core over the deps (exported for tests that drive the meter itself). */
+export function meteringCore(deps: FunctionDeps, options: UsageMeteringOptions = {}): UsageMeteringCore {
   const opts = meterOptions(deps.config);
   const store = options.store;
   const usageTopic = topicOf(TOPICS.usage, deps.config.bus.topicPrefix);
@@ -130,10 +135,6 @@ export function definition(
     return { published: pending.length };
   };
   return {
-    name,
-    topics: [TOPICS.requestAttributes],
-    idempotency:
-      'requests counted once per checkId/eventId per retained hour; usage events keyed by windowId+revision',
     meter: () => exclusive(current),
     process: (records, ctx) =>
       exclusive(async () => {
@@ -159,34 +160,6 @@ export function definition(
     close: () => exclusive(async () => store?.close()),
   };
 }
-
-export const module: FunctionModule = {
-  name,
-  description:
-    'request-attributes -> closed hourly usage windows (application, API, tier, key type) -> usage topic',
-  topics: [TOPICS.requestAttributes],
-  // The local runner keeps the meter state in a locked file of the data dir across restarts, and
-  // closes idle partitions' hours on a timer.
-  create: (deps) => {
-    const store = new FileStateStore(stateFileOf(deps.config)).lock();
-    const fn = definition(deps, { store });
-    const every = deps.config.functions.usageCloseIdleMs;
-    const timer =
-      every > 0
-        ? setInterval(() => {
-            fn.tick().catch((err) => deps.logger.warn({ err }, 'usage idle close failed; next tick retries'));
-          }, every)
-        : null;
-    timer?.unref();
-    return {
-      handler: kafkaBatchHandler(fn, deps),
-      close: async () => {
-        if (timer) clearInterval(timer);
-        await fn.close();
-      },
-    };
-  },
-};
 
 /** A full Kafka bus for the state topic (read + produce), created on first use per container. */
 function lazyStateBus(config: Config): Pick<Bus, 'produce' | 'read' | 'endOffsets'> {
@@ -215,34 +188,69 @@ export function lambdaStore(
   );
 }
 
-/** An EventBridge schedule invocation (serverless.yml `schedule` event) rather than a Kafka batch. */
-export function isScheduledEvent(event: unknown): boolean {
-  const e = event as { source?: unknown; 'detail-type'?: unknown } | null;
-  return e?.source === 'aws.events' && e['detail-type'] === 'Scheduled Event';
+function withIdleTimer(core: UsageMeteringCore, deps: FunctionDeps, every: number): UsageMeteringCore {
+  if (every <= 0) return core;
+  const timer = setInterval(() => {
+    core.tick().catch((err) => deps.logger.warn({ err }, 'usage idle close failed; next tick retries'));
+  }, every);
+  timer.unref();
+  return {
+    ...core,
+    close: async () => {
+      clearInterval(timer);
+      await core.close();
+    },
+  };
+}
+
+const usageMetering = defineFunction<RequestAttributes, UsageMeteringOptions>({
+  name,
+  description:
+    'request-attributes -> closed hourly usage windows (application, API, tier, key type) -> usage topic',
+  topics: [TOPICS.requestAttributes],
+  idempotency:
+    'requests counted once per checkId/eventId per retained hour; usage events keyed by windowId+revision',
+  // The local runner keeps the meter state in a locked file of the data dir across restarts, and
+  // closes idle partitions' hours on a timer.
+  localOptions: (deps) => ({
+    store: new FileStateStore(stateFileOf(deps.config)).lock(),
+    closeIdleEveryMs: deps.config.functions.usageCloseIdleMs,
+  }),
+  // Lambda: the state topic carries the state across containers; the schedule closes idle hours.
+  lambdaOptions: (deps) => {
+    const store = lambdaStore(deps.config);
+    return store ? { store } : {};
+  },
+  create: (deps, options = {}) =>
+    withIdleTimer(meteringCore(deps, options), deps, options.closeIdleEveryMs ?? 0),
+});
+export default usageMetering;
+
+/** An instance over the given deps (tests, bench). */
+export function create(
+  deps: FunctionDeps,
+  options: UsageMeteringOptions = {},
+): FunctionInstance<RequestAttributes> {
+  return instantiate(usageMetering, deps, options);
 }
 
 /**
- * Lambda handler (handler.ts is the entry, serverless.yml: .build/functions/usage-metering/handler.handler): Kafka batches from the
- * event source mapping, and the schedule that closes idle partitions' hours. Reserved concurrency 1
- * serialises both; the state topic carries the state across containers.
+ * The Lambda handler over other deps and state store (tests: "containers" over one shared bus);
+ * functions/usage-metering/handler.ts is the real entry. Kafka batches from the event source mapping,
+ * and the schedule that closes idle partitions' hours; reserved concurrency 1 serialises both.
  */
-export function lambdaHandler(getDeps: () => Promise<FunctionDeps> | FunctionDeps, storeOf = lambdaStore) {
-  const fns = new WeakMap<FunctionDeps, UsageMeteringFunction>();
-  const fnOf = (d: FunctionDeps) => {
-    let f = fns.get(d);
-    if (!f) {
-      const store = storeOf(d.config);
-      f = definition(d, store ? { store } : {});
-      fns.set(d, f);
-    }
-    return f;
-  };
-  const kafka = kafkaBatchHandler(fnOf, getDeps);
-  return async (event: LambdaKafkaEvent | Record<string, unknown>, context?: InvocationContext) => {
-    if (isScheduledEvent(event)) {
-      const published = await fnOf(await getDeps()).tick();
-      return { scheduled: true, published };
-    }
-    return kafka(event as LambdaKafkaEvent, context);
-  };
+export function meteringLambdaHandler(
+  getDeps: () => Promise<FunctionDeps> | FunctionDeps,
+  storeOf: (config: Config) => MeterStateStore | undefined = lambdaStore,
+) {
+  return lambdaHandler(
+    {
+      ...usageMetering,
+      lambdaOptions: (deps) => {
+        const store = storeOf(deps.config);
+        return store ? { store } : {};
+      },
+    },
+    getDeps,
+  );
 }

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InternalDataClient } from '../../apim/internal-data-client.ts';
+import { PublisherClient } from '../../apim/publisher-client.ts';
+import { apimTlsFiles, tlsAgent } from '../../apim/tls.ts';
 import { sampleApimData } from '../support/fakes/fake-apim-internal-data.ts';
 import { hasOpenssl, selfSigned } from '../support/openssl.ts';
 
@@ -84,6 +86,37 @@ describe.skipIf(!hasOpenssl)('API Manager over TLS', () => {
       certFile: join(dir, 'client.crt'),
       keyFile: join(dir, 'client.key'),
     }).fetchAll();
+    expect(clientSubjects.length).toBeGreaterThan(0);
+    expect(clientSubjects.every((s) => s === 'gateway-client')).toBe(true);
+  });
+
+  // The Publisher client (adapter's client-certificate reader, api-auto-creator) takes the same agent.
+  const publisher = (tls: { caFile: string; certFile: string; keyFile: string }) =>
+    new PublisherClient({
+      baseUrl: url,
+      username: 'admin',
+      password: 'admin',
+      timeoutMs: 5_000,
+      maxAttempts: 1,
+      httpsAgent: tlsAgent(apimTlsFiles(tls)),
+    });
+
+  it('the Publisher client goes through the same TLS path: CA trusted, client certificate presented', async () => {
+    clientSubjects.length = 0;
+    // Untrusted: no request reaches the server.
+    await expect(
+      publisher({ caFile: '', certFile: '', keyFile: '' }).listClientCertificates('api-1'),
+    ).rejects.toThrow();
+    expect(clientSubjects).toEqual([]);
+    // Trusted, with the client certificate: the DCR request arrives over mutual TLS (this server is
+    // no Publisher, so the call itself fails after the handshake).
+    await publisher({
+      caFile: join(dir, 'server.crt'),
+      certFile: join(dir, 'client.crt'),
+      keyFile: join(dir, 'client.key'),
+    })
+      .listClientCertificates('api-1')
+      .catch(() => {});
     expect(clientSubjects.length).toBeGreaterThan(0);
     expect(clientSubjects.every((s) => s === 'gateway-client')).toBe(true);
   });

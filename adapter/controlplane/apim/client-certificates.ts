@@ -6,10 +6,9 @@
  * and leaves that API without certificates (fail closed: 900911), never failing the pull.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import https from 'node:https';
 import type { ApimData } from '../../../apim/internal-data-types.ts';
 import { CLIENT_CERTIFICATES_VIEW_SCOPE, PublisherClient } from '../../../apim/publisher-client.ts';
+import { apimTlsFiles, tlsAgent } from '../../../apim/tls.ts';
 import type { Config } from '../../../common/config.ts';
 import { errorMessage } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
@@ -111,10 +110,6 @@ export class ClientCertificateFetcher {
 
 /** The fetcher of the `apim` settings (Publisher URL and credentials default to the internal data API's). */
 export function clientCertificateFetcherFor(apim: Config['apim']): ClientCertificateFetcher {
-  const read = (f: string) => (f ? readFileSync(f) : undefined);
-  const ca = read(apim.caFile);
-  const cert = read(apim.certFile);
-  const key = read(apim.keyFile);
   const client = new PublisherClient({
     baseUrl: apim.publisherUrl || apim.url,
     username: apim.publisherUsername || apim.username,
@@ -123,12 +118,7 @@ export function clientCertificateFetcherFor(apim: Config['apim']): ClientCertifi
     scopes: [CLIENT_CERTIFICATES_VIEW_SCOPE],
     timeoutMs: apim.requestTimeoutMs,
     maxAttempts: 2,
-    httpsAgent: new https.Agent({
-      keepAlive: true,
-      ...(ca ? { ca } : {}),
-      ...(cert ? { cert } : {}),
-      ...(key ? { key } : {}),
-    }),
+    httpsAgent: tlsAgent(apimTlsFiles(apim)),
     log: createLogger('apim-publisher'),
   });
   return new ClientCertificateFetcher(client);

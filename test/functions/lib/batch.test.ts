@@ -27,7 +27,6 @@ function recorder(failures: Record<string, Error> = {}) {
   const fn: KafkaFunction<RequestAttributes> = {
     name: 'test-fn',
     topics: [TOPICS.requestAttributes],
-    idempotency: 'test',
     async process(records) {
       return records.map(({ event }) => {
         const f = failures[event.requestId];

@@ -15,7 +15,7 @@ import { EventPublisher } from '../../../bridge/publish.ts';
 import { MemoryBus } from '../../../bus/memory.ts';
 import { loadConfig } from '../../../common/config.ts';
 import type { TokenRevoked } from '../../../events/token-revoked.ts';
-import { createHandler, module as fanoutModule } from '../../../functions/revocation-fanout/index.ts';
+import revocationFanout from '../../../functions/revocation-fanout/index.ts';
 import { type RunningFunctions, startFunctions } from '../../../functions/runner/index.ts';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
 import { sqsClient, sqsEndpoint, uniquePrefix, until } from '../../support/sqs.ts';
@@ -92,11 +92,9 @@ describe.skipIf(!sqsEndpoint)('token revocation end to end (two adapters, SQS fa
     functions = await startFunctions(config, bus, {
       modules: [
         {
-          ...fanoutModule,
-          create: (deps) => {
-            const sqs = sqsClient();
-            return { handler: createHandler(deps, () => sqs), close: async () => sqs.destroy() };
-          },
+          ...revocationFanout,
+          // The test's endpoint; the definition destroys a client it built itself only.
+          localOptions: () => ({ sqs: sqsClient }),
         },
       ],
     });

@@ -15,7 +15,7 @@ import {
   busDeps,
   inRecordsFromValues,
 } from '../../../functions/lib/index.ts';
-import { createHandler } from '../../../functions/revocation-fanout/index.ts';
+import { create } from '../../../functions/revocation-fanout/index.ts';
 import { revocation } from '../../support/revocations.ts';
 
 const sqsMock = mockClient(SQSClient);
@@ -24,8 +24,9 @@ beforeEach(() => sqsMock.reset());
 function setup() {
   const bus = new MemoryBus();
   const config = loadConfig({ env: {} });
-  const handler = createHandler(busDeps(bus, config), () => new SQSClient({ region: 'us-east-1' }), {
-    sleep: async () => {},
+  const { handler } = create(busDeps(bus, config), {
+    sqs: () => new SQSClient({ region: 'us-east-1' }),
+    overrides: { sleep: async () => {} },
   });
   return { bus, handler };
 }

@@ -4,13 +4,13 @@ import { MemoryBus } from '../../../bus/memory.ts';
 import { loadConfig } from '../../../common/config.ts';
 import { MeshApimError } from '../../../common/errors.ts';
 import { TOPICS } from '../../../events/topics.ts';
-import { create } from '../../../functions/analytics-publisher/index.ts';
+import analyticsPublisher from '../../../functions/analytics-publisher/index.ts';
 import type {
   AnalyticsSink,
   SinkItem,
   SinkItemResult,
 } from '../../../functions/analytics-publisher/sinks/types.ts';
-import type { FunctionModule } from '../../../functions/registry.ts';
+import type { AnyFunctionDefinition } from '../../../functions/lib/define.ts';
 import { startFunctions } from '../../../functions/runner/index.ts';
 import { requestAttributes } from '../fixtures.ts';
 
@@ -35,13 +35,8 @@ class CountingSink implements AnalyticsSink {
 const config = loadConfig({ env: { MESH_APIM_FUNCTIONS_BATCH_SIZE: '7' } });
 const topic = TOPICS.requestAttributes.name;
 
-function moduleWith(sink: AnalyticsSink): FunctionModule {
-  return {
-    name: 'analytics-publisher',
-    description: 'test',
-    topics: [TOPICS.requestAttributes],
-    create: (deps) => create(deps, { sinks: [sink] }),
-  };
+function moduleWith(sink: AnalyticsSink): AnyFunctionDefinition {
+  return { ...analyticsPublisher, localOptions: () => ({ sinks: [sink] }) };
 }
 
 async function until(cond: () => boolean, ms = 10_000) {

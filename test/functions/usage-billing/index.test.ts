@@ -6,15 +6,10 @@ import { createLogger } from '../../../common/log.ts';
 import { DeadLetter } from '../../../events/dead-letter.ts';
 import { TOPICS } from '../../../events/topics.ts';
 import { Usage } from '../../../events/usage.ts';
-import {
-  buildLambdaKafkaEvent,
-  busDeps,
-  inRecordsFromValues,
-  kafkaBatchHandler,
-} from '../../../functions/lib/index.ts';
+import { buildLambdaKafkaEvent, busDeps, inRecordsFromValues } from '../../../functions/lib/index.ts';
 import { loadFunction } from '../../../functions/registry.ts';
 import { startFunctions } from '../../../functions/runner/index.ts';
-import { definition, module } from '../../../functions/usage-billing/index.ts';
+import usageBilling, { create } from '../../../functions/usage-billing/index.ts';
 import { FakeStripe } from '../../support/fakes/fake-stripe.ts';
 
 const sample = Usage.parse(JSON.parse(readFileSync('events/samples/usage/closed-window.json', 'utf8')));
@@ -57,7 +52,7 @@ describe('usage-billing handler against the fake Stripe', () => {
     });
     const bus = new MemoryBus();
     const deps = busDeps(bus, config, createLogger('test'));
-    const handler = kafkaBatchHandler(definition(deps), deps);
+    const handler = create(deps).handler;
     let offset = 0;
     const batch = (events: Usage[], shape: 'msk' | 'self-managed' = 'self-managed') => {
       const recs = inRecordsFromValues(TOPICS.usage.name, events, { firstOffset: offset });
@@ -71,7 +66,7 @@ describe('usage-billing handler against the fake Stripe', () => {
 
   it('is registered on the usage topic and off without a billing provider', async () => {
     expect((await loadFunction('usage-billing'))?.topics).toEqual([TOPICS.usage]);
-    expect(module.enabled?.(loadConfig({ env: {} }))).toBe(false);
+    expect(usageBilling.enabled?.(loadConfig({ env: {} }))).toBe(false);
     const config = loadConfig({ env: { MESH_APIM_FUNCTIONS_RUN_LOCAL: 'true' } });
     const running = await startFunctions(config, new MemoryBus(), { logger: createLogger('test') });
     expect(running.names).not.toContain('usage-billing');

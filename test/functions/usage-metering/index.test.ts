@@ -9,14 +9,9 @@ import { DeadLetter } from '../../../events/dead-letter.ts';
 import type { RequestAttributes } from '../../../events/request-attributes.ts';
 import { TOPICS } from '../../../events/topics.ts';
 import { Usage } from '../../../events/usage.ts';
-import {
-  buildLambdaKafkaEvent,
-  busDeps,
-  inRecordsFromValues,
-  kafkaBatchHandler,
-} from '../../../functions/lib/index.ts';
+import { buildLambdaKafkaEvent, busDeps, inRecordsFromValues } from '../../../functions/lib/index.ts';
 import { loadFunction } from '../../../functions/registry.ts';
-import { definition, module, stateFileOf } from '../../../functions/usage-metering/index.ts';
+import usageMetering, { create, stateFileOf } from '../../../functions/usage-metering/index.ts';
 import { FileStateStore } from '../../../functions/usage-metering/state-store.ts';
 import { requestAttributes } from '../fixtures.ts';
 
@@ -39,7 +34,7 @@ function setup(env: Record<string, string> = {}) {
   const config = loadConfig({ env: { MESH_APIM_FUNCTIONS_USAGE_LATENESS_MS: '300000', ...env } });
   const bus = new MemoryBus();
   const deps = busDeps(bus, config, createLogger('test'));
-  const handler = kafkaBatchHandler(definition(deps), deps);
+  const handler = create(deps).handler;
   const usage = () => bus.records(TOPICS.usage.name).map((r) => Usage.parse(JSON.parse(r.value!.toString())));
   const batch = (
     events: RequestAttributes[],
@@ -57,7 +52,7 @@ function setup(env: Record<string, string> = {}) {
 describe('usage-metering handler', () => {
   it('is registered for the local runner on request-attributes', async () => {
     expect((await loadFunction('usage-metering'))?.topics).toEqual([TOPICS.requestAttributes]);
-    expect(module.name).toBe('usage-metering');
+    expect(usageMetering.name).toBe('usage-metering');
   });
 
   for (const shape of ['msk', 'self-managed'] as const) {
@@ -162,12 +157,9 @@ describe('usage-metering state file (local runner restarts)', () => {
     const deps = busDeps(bus, config, createLogger('test'));
     const run = async (events: RequestAttributes[], firstOffset: number) => {
       // A new definition = new memory; the lock is released like a dead process's would be.
-      const fn = definition(deps, { store: new FileStateStore(stateFile).lock() });
+      const fn = create(deps, { store: new FileStateStore(stateFile).lock() });
       try {
-        return await kafkaBatchHandler(
-          fn,
-          deps,
-        )(
+        return await fn.handler(
           buildLambdaKafkaEvent(inRecordsFromValues(TOPICS.requestAttributes.name, events, { firstOffset }), {
             shape: 'self-managed',
           }),

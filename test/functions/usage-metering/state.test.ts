@@ -15,8 +15,13 @@ import {
   busDeps,
   type FunctionDeps,
   inRecordsFromValues,
+  instantiateLocal,
 } from '../../../functions/lib/index.ts';
-import { lambdaHandler, lambdaStore, module, stateFileOf } from '../../../functions/usage-metering/index.ts';
+import usageMetering, {
+  lambdaStore,
+  meteringLambdaHandler,
+  stateFileOf,
+} from '../../../functions/usage-metering/index.ts';
 import { FileStateStore } from '../../../functions/usage-metering/state-store.ts';
 import { requestAttributes } from '../fixtures.ts';
 
@@ -38,7 +43,7 @@ function container(bus: MemoryBus, config: Config, clock: { now: number }) {
     ...busDeps(bus, config, createLogger('test')),
     now: () => new Date(clock.now),
   };
-  const handler = lambdaHandler(
+  const handler = meteringLambdaHandler(
     () => deps,
     (c) => lambdaStore(c, bus),
   );
@@ -134,7 +139,7 @@ describe('usage-metering in the local runner: idle timer and state file lock', (
       ...busDeps(bus, config, createLogger('test')),
       now: () => new Date(clock.now),
     };
-    const inst = module.create(deps);
+    const inst = instantiateLocal(usageMetering, deps);
     try {
       await inst.handler(
         buildLambdaKafkaEvent(inRecordsFromValues(TOPICS.requestAttributes.name, hour4), {
@@ -156,20 +161,20 @@ describe('usage-metering in the local runner: idle timer and state file lock', (
   it('a second runner on the same data dir refuses to start; another runner id gets its own file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'usage-lock-'));
     const bus = new MemoryBus();
-    const first = module.create(busDeps(bus, runnerConfig(dir), createLogger('test')));
+    const first = instantiateLocal(usageMetering, busDeps(bus, runnerConfig(dir), createLogger('test')));
     try {
-      expect(() => module.create(busDeps(bus, runnerConfig(dir), createLogger('test')))).toThrow(
-        /USAGE_STATE_LOCKED|locked by another runner/,
-      );
+      expect(() =>
+        instantiateLocal(usageMetering, busDeps(bus, runnerConfig(dir), createLogger('test'))),
+      ).toThrow(/USAGE_STATE_LOCKED|locked by another runner/);
       const other = runnerConfig(dir, { MESH_APIM_FUNCTIONS_USAGE_RUNNER_ID: 'b' });
-      const second = module.create(busDeps(bus, other, createLogger('test')));
+      const second = instantiateLocal(usageMetering, busDeps(bus, other, createLogger('test')));
       expect(stateFileOf(other)).toMatch(/meter-state-b\.jsonl$/);
       await second.close();
     } finally {
       await first.close();
     }
     // Released on close: the next runner starts.
-    const again = module.create(busDeps(bus, runnerConfig(dir), createLogger('test')));
+    const again = instantiateLocal(usageMetering, busDeps(bus, runnerConfig(dir), createLogger('test')));
     await again.close();
     expect(existsSync(`${stateFileOf(runnerConfig(dir))}.lock`)).toBe(false);
   });
