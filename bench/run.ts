@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- <mode> ...]` (not a test):
  *   (default) | suite [--quick] [--rounds N] [--cpu-prof] [--no-big] [--no-opa] [--no-standin] [--fsync-ab] [--kafka [--kafka-cpus 1|all]]  side-by-side suite (bench/suite.ts)
- *   transport [--rounds N] [--seconds S] [--cpu-prof]  the two gRPC transports with the realistic request, h2load + ghz (bench/transport.ts)
+ *   transport [--rounds N] [--seconds S] [--cpu-prof] [--base DIR]  the two gRPC transports with the realistic request, h2load + ghz (bench/transport.ts)
  *   simple                                      full path (API key, OAuth2 JWT, opaque token) vs no-op with grpc-js clients (bench/check.bench.ts)
  *   fuzz [--runs N] [--seed S]                  long run of the fuzz properties (test/support/fuzz-run.ts)
  *   parts [args]                                every bench/*.bench.ts in turn (bus benches; each prints its own ratios)

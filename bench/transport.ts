@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- transport [--rounds N] [--seconds S] [--cpu-prof]`: the two gRPC transports side
+ * `npm run bench -- transport [--rounds N] [--seconds S] [--cpu-prof] [--base DIR]`: the two gRPC transports side
  * by side with the realistic request (bench/realistic-request.ts: an Istio ingress gateway's
  * CheckRequest with a WSO2 API key the adapter issued), as issue 12 measured them: each server
  * pinned to core 0, h2load on core 1, 4 connections x 16 streams, rounds alternating the order.
@@ -34,11 +34,13 @@ export const TRANSPORT_ARGS = {
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '5' },
     'cpu-prof': { type: 'boolean', default: false },
+    base: { type: 'string' },
   },
   describe: {
     rounds: 'rounds, the order of the contenders alternating',
     seconds: 'seconds of h2load per contender and round',
     'cpu-prof': 'V8 CPU profile of the http2 full path into bench/results/prof',
+    base: 'another checkout of the repository (e.g. `git worktree add /tmp/base main`, with node_modules): its full http2 contenders run alongside, an A/B of two commits in one run',
   },
 } as const;
 const FRACTIONS = [0.25, 0.5, 0.75];
@@ -51,12 +53,26 @@ interface Contender extends Server {
   readyMs: number;
 }
 
-async function start(name: string, args: string[], nodeFlags: string[] = []): Promise<Contender> {
+async function start(
+  name: string,
+  args: string[],
+  nodeFlags: string[] = [],
+  root = join(HERE, '..'),
+): Promise<Contender> {
   const t0 = performance.now();
   const proc = spawn(
     'taskset',
-    ['-c', '0', process.execPath, ...nodeFlags, '--import', 'tsx', join(HERE, 'servers.ts'), ...args],
-    { stdio: ['pipe', 'pipe', 'inherit'], cwd: join(HERE, '..') },
+    [
+      '-c',
+      '0',
+      process.execPath,
+      ...nodeFlags,
+      '--import',
+      'tsx',
+      join(root, 'bench', 'servers.ts'),
+      ...args,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'], cwd: root },
   );
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
@@ -162,6 +178,25 @@ export async function runTransportBench(argv: string[] = process.argv.slice(2)):
     contenders.push(
       await start('full grpc-js no-emit', ['adapter', '--transport', 'grpc-js', '--key-file', keyFile]),
     );
+    if (values.base) {
+      // The same two http2 contenders from another commit: an A/B measured side by side.
+      contenders.push(
+        await start(
+          'base full http2',
+          ['adapter', '--emit', '--transport', 'http2', '--key-file', keyFile],
+          [],
+          values.base,
+        ),
+      );
+      contenders.push(
+        await start(
+          'base full http2 no-emit',
+          ['adapter', '--transport', 'http2', '--key-file', keyFile],
+          [],
+          values.base,
+        ),
+      );
+    }
     const idle = Object.fromEntries(contenders.map((c) => [c.name, rssMb(c.pid)]));
     const apiKey = contenders.find((c) => c.name === 'full http2')!.info.apiKey as string;
     const request = istioIngressCheckRequest({ apiKey });
@@ -176,7 +211,7 @@ export async function runTransportBench(argv: string[] = process.argv.slice(2)):
     writeFileSync(body, framed);
     const ghzData = join(work, 'check.json');
     writeFileSync(ghzData, JSON.stringify([toGhzJson(request)]));
-    for (const c of contenders.filter((x) => x.name.startsWith('full'))) {
+    for (const c of contenders.filter((x) => x.name.startsWith('full') || x.name.startsWith('base full'))) {
       // Every full-path contender must allow it (one signing key), or its numbers would be denials.
       const client = new CheckClient(`127.0.0.1:${c.port}`);
       const res = await new Promise<Record<string, unknown>>((resolve, reject) =>
@@ -234,6 +269,13 @@ export async function runTransportBench(argv: string[] = process.argv.slice(2)):
       `| full http2 ÷ no-op http2 (throughput) | ${f(m('full http2') / m('no-op http2'), 2)} | |`,
       `| full http2 no-emit ÷ no-op grpc-js (throughput) | ${f(m('full http2 no-emit') / m('no-op grpc-js'), 2)} | (check + transport alone) |`,
       `| full http2 no-emit ÷ full grpc-js no-emit (throughput) | ${f(m('full http2 no-emit') / m('full grpc-js no-emit'), 2)} | |`,
+      ...(values.base
+        ? [
+            `| full http2 ÷ base full http2 (CPU per check) | ${f(cpu('full http2') / cpu('base full http2'), 3)} | A/B (--base ${values.base}) |`,
+            `| full http2 no-emit ÷ base full http2 no-emit (CPU per check) | ${f(cpu('full http2 no-emit') / cpu('base full http2 no-emit'), 3)} | |`,
+            `| full http2 ÷ base full http2 (throughput) | ${f(m('full http2') / m('base full http2'), 3)} | |`,
+          ]
+        : []),
       '',
       '## Per contender',
       '',

@@ -11,7 +11,11 @@ import {
   type RequestAttributes,
   RequestContext,
 } from '../../events/request-attributes.ts';
-import { type ResponseAttributes, requestAttributesFromAccessLog } from '../emit/events.ts';
+import {
+  type ResponseAttributes,
+  requestAttributesFromAccessLog,
+  requestAttributesJsonFromAccessLog,
+} from '../emit/events.ts';
 import { fromValue, type ProtoStruct } from '../struct.ts';
 
 /* Decoded protobuf shapes (only what we read; every field may be null or absent). */
@@ -61,7 +65,8 @@ function int(v: string | number | null | undefined): number | null {
 const round = (n: number | null) => (n === null ? null : Math.round(n));
 
 export type AlsMapping =
-  | { kind: 'event'; event: RequestAttributes }
+  /** `json`: the event serialised (spliced from the metadata's JSON), when it could be. */
+  | { kind: 'event'; event: RequestAttributes; json?: string }
   /** No mesh_apim metadata: a denial (the check emitted it) or a request that never reached the check. */
   | { kind: 'no-context' }
   /** Periodic/intermediate entry of a long stream: the final entry carries the totals. */
@@ -71,27 +76,67 @@ export type AlsMapping =
 
 const FINAL_LOG_TYPES = new Set(['NotSet', 'DownstreamEnd', '', undefined, null]);
 
+/**
+ * True when `parsed` (zod's output) has exactly the keys and values of `raw` (JSON.parse's): zod
+ * stripped nothing and added nothing, so the JSON text `raw` came from can stand for `parsed`.
+ */
+export function contextMatchesJson(raw: unknown, parsed: unknown): boolean {
+  if (raw === parsed) return true;
+  if (typeof raw !== 'object' || typeof parsed !== 'object' || raw === null || parsed === null) return false;
+  if (Array.isArray(raw)) {
+    if (!Array.isArray(parsed) || raw.length !== parsed.length) return false;
+    for (let i = 0; i < raw.length; i++) if (!contextMatchesJson(raw[i], parsed[i])) return false;
+    return true;
+  }
+  if (Array.isArray(parsed)) return false;
+  const r = raw as Record<string, unknown>;
+  const p = parsed as Record<string, unknown>;
+  let n = 0;
+  for (const k in p) {
+    if (!Object.hasOwn(r, k) || !contextMatchesJson(r[k], p[k])) return false;
+    n++;
+  }
+  return n === Object.keys(r).length;
+}
+
 /** Reads the RequestContext the check stored: a JSON string (adapter/response.ts), or a nested Struct. */
 export function requestContextOf(entry: HttpAccessLogEntry): RequestContext | string | null {
+  return readContext(entry)?.ctx ?? null;
+}
+
+/** The context, and the JSON text it was read from when that text stands for it exactly. */
+function readContext(
+  entry: HttpAccessLogEntry,
+): { ctx: RequestContext | string; json: string | null } | null {
   const ns = entry.common_properties?.metadata?.filter_metadata?.[REQUEST_CONTEXT_METADATA_NAMESPACE];
   const raw = ns?.fields?.[REQUEST_CONTEXT_METADATA_KEY];
   if (!raw) return null;
   let value = fromValue(raw);
+  let text: string | null = null;
   if (typeof value === 'string') {
+    text = value;
     try {
       value = JSON.parse(value);
     } catch {
-      return 'metadata is a string but not JSON';
+      return { ctx: 'metadata is a string but not JSON', json: null };
     }
   }
   const parsed = RequestContext.safeParse(value);
   if (!parsed.success) {
-    return parsed.error.issues
-      .slice(0, 3)
-      .map((i) => `${i.path.join('.')}: ${i.message}`)
-      .join('; ');
+    return {
+      ctx: parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; '),
+      json: null,
+    };
   }
-  return parsed.data;
+  const spliceable =
+    text !== null &&
+    text.charCodeAt(0) === 0x7b && // '{' ... '}' with nothing around it: its inside can be spliced
+    text.charCodeAt(text.length - 1) === 0x7d &&
+    contextMatchesJson(value, parsed.data);
+  return { ctx: parsed.data, json: spliceable ? text : null };
 }
 
 /** Response fields from the entry; latencies in whole milliseconds. */
@@ -123,12 +168,20 @@ export function mapAccessLogEntry(entry: HttpAccessLogEntry, now: Date): AlsMapp
   if (cp?.intermediate_log_entry || !FINAL_LOG_TYPES.has(cp?.access_log_type ?? undefined)) {
     return { kind: 'intermediate' };
   }
-  const ctx = requestContextOf(entry);
-  if (ctx === null) return { kind: 'no-context' };
+  const read = readContext(entry);
+  if (read === null) return { kind: 'no-context' };
+  const ctx = read.ctx;
   if (typeof ctx === 'string') return { kind: 'invalid-context', problem: ctx };
   const response = responseOf(entry);
   const start = ms(cp?.start_time);
   const occurredAt = start !== null && start > 0 ? new Date(start + (response.latencyMs ?? 0)) : now;
   // The context's requestId is authoritative (it is what the check saw); the entry's is the same header.
-  return { kind: 'event', event: requestAttributesFromAccessLog(ctx, response, occurredAt) };
+  const event = requestAttributesFromAccessLog(ctx, response, occurredAt);
+  return read.json === null
+    ? { kind: 'event', event }
+    : {
+        kind: 'event',
+        event,
+        json: requestAttributesJsonFromAccessLog(read.json, ctx, response, occurredAt),
+      };
 }

@@ -61,6 +61,20 @@ export function requestAttributesFromCheck(ctx: RequestContext, occurredAt: Date
   };
 }
 
+/**
+ * requestAttributesFromAccessLog() serialised, spliced from the context's JSON as the access log
+ * carried it back (the check's requestContextJson): no re-serialisation of the context. Only for a
+ * `json` that decodes to exactly `ctx` (the caller checks: contextMatchesJson in als/mapping.ts).
+ */
+export function requestAttributesJsonFromAccessLog(
+  json: string,
+  ctx: RequestContext,
+  response: ResponseAttributes,
+  occurredAt: Date,
+): string {
+  return `{"type":"request-attributes","schemaVersion":1,"eventId":${JSON.stringify(requestEventId('access-log', ctx))},"occurredAt":"${occurredAt.toISOString()}","source":"access-log",${json.slice(1, -1)},"response":${JSON.stringify(response)}}`;
+}
+
 /** The complete event of an allowed request, rebuilt on whichever replica received the access log. */
 export function requestAttributesFromAccessLog(
   ctx: RequestContext,

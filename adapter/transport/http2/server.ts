@@ -33,6 +33,7 @@ import {
   type TransportLimits,
 } from '../types.ts';
 import { CheckCodec } from './check-codec.ts';
+import { Deadlines } from './deadlines.ts';
 import {
   ACCEPT_ENCODING,
   Deframer,
@@ -67,7 +68,10 @@ interface Call {
   path: string;
   method: Method;
   encoding: string | undefined;
-  timer: NodeJS.Timeout | null;
+  /** Its bucket in Http2Transport.deadlines, -1 when it has no deadline (or it has passed). */
+  deadlineKey: number;
+  /** Why it expires: the client's grpc-timeout or the server's own request timeout. */
+  deadlineIsClients: boolean;
   /** The status or response is sent (or the stream is gone): nothing more is written. */
   done: boolean;
   messages: Buffer[];
@@ -127,6 +131,7 @@ export class Http2Transport implements Transport {
   private readonly services = new Set<string>();
   private readonly sessions = new Set<Http2Session>();
   private readonly calls = new Set<Call>();
+  private readonly deadlines = new Deadlines<Call>((call) => this.expire(call));
   private readonly health = new Map<string, number>([
     ['', HealthStatus.NOT_SERVING],
     [AUTHORIZATION_SERVICE_NAME, HealthStatus.NOT_SERVING],
@@ -222,6 +227,7 @@ export class Http2Transport implements Transport {
     timer.unref();
     await closed;
     clearTimeout(timer);
+    this.deadlines.close();
   }
 
   // ---------------------------------------------------------------- connections
@@ -281,9 +287,23 @@ export class Http2Transport implements Transport {
   }
 
   private finish(call: Call): void {
-    if (call.timer) clearTimeout(call.timer);
-    call.timer = null;
+    if (call.deadlineKey >= 0) this.deadlines.remove(call, call.deadlineKey);
+    call.deadlineKey = -1;
     this.calls.delete(call);
+  }
+
+  private expire(call: Call): void {
+    call.deadlineKey = -1; // its bucket is gone already
+    this.fail(
+      call,
+      call.deadlineIsClients
+        ? new GrpcError(Status.DEADLINE_EXCEEDED, 'deadline exceeded', 'deadline')
+        : new GrpcError(
+            Status.DEADLINE_EXCEEDED,
+            `request not completed within ${this.limits.requestTimeoutMs} ms`,
+            'request-timeout',
+          ),
+    );
   }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -305,7 +325,8 @@ export class Http2Transport implements Transport {
       path,
       method: { kind: 'check' },
       encoding: undefined,
-      timer: null,
+      deadlineKey: -1,
+      deadlineIsClients: false,
       done: false,
       messages: [],
       emitter: null,
@@ -359,22 +380,8 @@ export class Http2Transport implements Transport {
       ? Math.min(deadline ?? Number.POSITIVE_INFINITY, this.limits.requestTimeoutMs)
       : deadline;
     if (limit !== null && Number.isFinite(limit)) {
-      call.timer = setTimeout(
-        () => {
-          call.timer = null;
-          this.fail(
-            call,
-            new GrpcError(
-              Status.DEADLINE_EXCEEDED,
-              deadline !== null && deadline <= limit
-                ? 'deadline exceeded'
-                : `request not completed within ${limit} ms`,
-              deadline !== null && deadline <= limit ? 'deadline' : 'request-timeout',
-            ),
-          );
-        },
-        Math.max(0, limit),
-      );
+      call.deadlineIsClients = deadline !== null && deadline <= limit;
+      call.deadlineKey = this.deadlines.add(call, limit);
     }
     this.calls.add(call);
     const reset = () => {

@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mapAccessLogEntry } from '../../../adapter/als/mapping.ts';
-import { requestAttributesFromCheck } from '../../../adapter/emit/events.ts';
+import { contextMatchesJson, mapAccessLogEntry } from '../../../adapter/als/mapping.ts';
+import { requestAttributesFromCheck, requestContextJson } from '../../../adapter/emit/events.ts';
 import { RequestAttributes } from '../../../events/request-attributes.ts';
 import { contextOf } from '../emit/helpers.ts';
 import { decoded, envoyEntry } from './fixtures.ts';
@@ -102,5 +103,66 @@ describe('access-log entry -> request-attributes', () => {
     const m = mapAccessLogEntry(entry!, NOW);
     expect(m.kind).toBe('invalid-context');
     expect(m.kind === 'invalid-context' && m.problem).toMatch(/requestId/);
+  });
+});
+
+describe('access-log event serialised from the metadata JSON (no re-serialisation)', () => {
+  const ctx = contextOf('allowed-with-response');
+  const eventOf = (context: unknown) => {
+    const [entry] = decoded([envoyEntry({ context: context as string })]);
+    const m = mapAccessLogEntry(entry!, NOW);
+    if (m.kind !== 'event') throw new Error(`not an event: ${m.kind}`);
+    return m;
+  };
+
+  it('the JSON string the check wrote: spliced, and it is the event, key for key', () => {
+    const m = eventOf(requestContextJson(ctx));
+    expect(m.json).toBeDefined();
+    const parsed = JSON.parse(m.json!);
+    expect(parsed).toEqual(JSON.parse(JSON.stringify(m.event)));
+    expect(RequestAttributes.parse(parsed)).toEqual(parsed);
+  });
+
+  it('falls back to serialising the object when the JSON is not exactly the context', () => {
+    // zod strips an unknown key (top level or nested): the spliced text would carry it.
+    const extra = eventOf(JSON.stringify({ ...ctx, extra: 1 }));
+    expect(extra.json).toBeUndefined();
+    expect(extra.event).not.toHaveProperty('extra');
+    const nested = eventOf(JSON.stringify({ ...ctx, api: { ...ctx.api, secret: 'x' } }));
+    expect(nested.json).toBeUndefined();
+    expect(nested.event.api).toEqual(ctx.api);
+    // Whitespace around the object: not spliceable as it is.
+    expect(eventOf(` ${JSON.stringify(ctx)}`).json).toBeUndefined();
+    // A nested Struct (no JSON text at all).
+    expect(eventOf(ctx).json).toBeUndefined();
+  });
+
+  it('contextMatchesJson: exact keys and values only', () => {
+    expect(contextMatchesJson({ a: [1, { b: null }] }, { a: [1, { b: null }] })).toBe(true);
+    expect(contextMatchesJson({ a: [1, 2] }, { a: [1] })).toBe(false);
+    expect(contextMatchesJson({ a: 1, b: 2 }, { a: 1 })).toBe(false);
+    expect(contextMatchesJson({ a: 1 }, { a: 1, b: undefined })).toBe(false);
+    expect(contextMatchesJson({ a: '1' }, { a: 1 })).toBe(false);
+    expect(contextMatchesJson(JSON.parse('{"__proto__":1,"a":1}'), { a: 1 })).toBe(false);
+    expect(contextMatchesJson({ a: [] }, { a: {} })).toBe(false);
+  });
+
+  it('property: whenever the event is spliced, it parses to the object the fallback would serialise', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          requestId: fc.string(),
+          userName: fc.option(fc.string(), { nil: null }),
+          extra: fc.option(fc.jsonValue(), { nil: undefined }),
+        }),
+        ({ extra, ...over }) => {
+          const c = { ...ctx, ...over, ...(extra === undefined ? {} : { extra }) };
+          const m = eventOf(JSON.stringify(c));
+          expect(m.json === undefined).toBe(extra !== undefined);
+          if (m.json !== undefined) expect(JSON.parse(m.json)).toEqual(JSON.parse(JSON.stringify(m.event)));
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -196,6 +196,47 @@ describe('http2 transport: gRPC conformance', () => {
       expect([r.grpcStatus, r.grpcMessage]).toEqual([4, 'deadline exceeded']);
     });
 
+    it('calls with different deadlines on one connection each expire at their own, earliest first; a call answered in time is OK', async () => {
+      const s = session(port);
+      const body = grpcFrame(validRequest());
+      const order: string[] = [];
+      const half = (name: string, timeout?: string) =>
+        rawCall(s, {
+          ...(timeout ? { headers: { 'grpc-timeout': timeout } } : {}),
+          body: [body.subarray(0, 20)],
+          end: false,
+        }).result.then((r) => {
+          order.push(name);
+          return [name, r.grpcStatus, r.grpcMessage];
+        });
+      const calls = [
+        half('300 ms', '300m'),
+        half('no grpc-timeout'), // the server's request timeout, 400 ms
+        half('40 ms', '40000u'),
+        half('150 ms', '150m'),
+        half('deadline after the request timeout', '2S'),
+      ];
+      const answered = await rawCall(s, { headers: { 'grpc-timeout': '5S' }, body: [body] }).result;
+      const results = await Promise.all(calls);
+      s.close();
+      expect(answered.grpcStatus).toBe(0);
+      expect(order).toEqual([
+        '40 ms',
+        '150 ms',
+        '300 ms',
+        'no grpc-timeout',
+        'deadline after the request timeout',
+      ]);
+      const byRequestTimeout = `request not completed within ${REQUEST_TIMEOUT_MS} ms`;
+      expect(results).toEqual([
+        ['300 ms', 4, 'deadline exceeded'],
+        ['no grpc-timeout', 4, byRequestTimeout],
+        ['40 ms', 4, 'deadline exceeded'],
+        ['150 ms', 4, 'deadline exceeded'],
+        ['deadline after the request timeout', 4, byRequestTimeout],
+      ]);
+    });
+
     it('malformed grpc-timeout is INTERNAL', async () => {
       const s = session(port);
       const r = await rawCall(s, {
