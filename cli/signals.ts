@@ -32,12 +32,23 @@ export interface Stoppable {
 }
 
 /**
- * The life of every long-running command once its start function resolved: on the first SIGINT or
- * SIGTERM, `running.stop()`; exit code 0 when it has stopped (a failing stop rejects: exit 1 from
- * cli/main.ts). Signals during the stop are logged and ignored, as untilSignal says.
+ * The life of every long-running command: listen for SIGINT/SIGTERM, start, and on the first signal
+ * `running.stop()`; exit code 0 when it has stopped (a failing start or stop rejects: exit 1 from
+ * cli/main.ts). The listeners go in before the start because a deployable serves before its start
+ * resolves (start's adapter answers checks while the local functions still load): a signal in that
+ * window would otherwise take the default action and kill the process with answered checks' events
+ * unflushed. A signal during the start stops the process as soon as it has started. Signals during
+ * the stop are logged and ignored, as untilSignal says.
  */
-export async function runUntilSignal(running: Stoppable, log: Logger): Promise<number> {
-  await untilSignal(log);
+export async function runUntilSignal<T extends Stoppable>(
+  start: () => Promise<T>,
+  log: Logger,
+  onStarted: (running: T) => void = () => {},
+): Promise<number> {
+  const signalled = untilSignal(log);
+  const running = await start();
+  onStarted(running);
+  await signalled;
   await running.stop();
   return 0;
 }

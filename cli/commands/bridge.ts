@@ -19,5 +19,5 @@ export async function run(argv: string[], parsed?: Parsed<Values>): Promise<numb
     return 2;
   }
   const log = createLogger('bridge');
-  return runUntilSignal(await startBridge(config, { logger: log }), log);
+  return runUntilSignal(() => startBridge(config, { logger: log }), log);
 }

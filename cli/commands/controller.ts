@@ -19,5 +19,5 @@ export async function run(argv: string[], parsed?: Parsed<Values>): Promise<numb
   if (values.cluster !== undefined) overrides['controller.cluster'] = values.cluster;
   const config = loadConfig({ file: values.config, overrides });
   const log = createLogger('controller');
-  return runUntilSignal(await startController(config, { logger: log }), log);
+  return runUntilSignal(() => startController(config, { logger: log }), log);
 }

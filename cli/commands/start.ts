@@ -18,9 +18,11 @@ export async function run(argv: string[], parsed?: Parsed<Values>): Promise<numb
   rootLogger.level = config.logLevel;
   const log = createLogger('start');
   log.info({ version: version(), node: process.version, pid: process.pid }, 'mesh-apim starting');
-  const running = await startPipeline(config);
-  announce(config, running, values.config, log);
-  return runUntilSignal(running, log);
+  return runUntilSignal(
+    () => startPipeline(config),
+    log,
+    (running) => announce(config, running, values.config, log),
+  );
 }
 
 /** The start banner: text for a person at a terminal, one `ready` record for log collectors. */
