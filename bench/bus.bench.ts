@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import { KafkaBus } from '../bus/kafka/index.ts';
 import type { Bus, OutRecord } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import { benchArgs } from './lib/args.ts';
 
 const { positionals } = benchArgs({

@@ -23,7 +23,7 @@ const fsync = fsyncArg !== 'off';
 const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-bench-emission-'));
 const standaloneFile = join(dir, 'standalone.yaml');
 writeFileSync(standaloneFile, BENCH_STANDALONE);
-const { loadConfig } = await import(join(tree, 'common/config.ts'));
+const { loadConfig } = await import(join(tree, 'common/config/index.ts'));
 const { startAdapter } = await import(join(tree, 'adapter/main.ts'));
 const { issueApiKey } = await import(join(tree, 'adapter/standalone/issuer.ts'));
 const { EmbeddedBus } = await import(join(tree, 'bus/embedded/index.ts'));

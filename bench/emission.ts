@@ -65,7 +65,7 @@ async function emitterInto(tree: string, target: 'embedded' | 'kafka') {
     bus = new EmbeddedBus({ dir: join(dir, 'bus'), fsync: true, logger: silent });
   } else {
     const { KafkaBus } = await import(join(tree, 'bus/kafka/index.ts'));
-    const { loadConfig } = await import(join(tree, 'common/config.ts'));
+    const { loadConfig } = await import(join(tree, 'common/config/index.ts'));
     bus = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: values.kafka! } }).bus.kafka, silent);
     await bus.ensureTopics([
       {

@@ -20,7 +20,7 @@ import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { CheckCodec } from '../adapter/transport/http2/check-codec.ts';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import { rootLogger } from '../common/log.ts';
 import { TOPICS } from '../events/topics.ts';
 import { BENCH_POLICIES } from './fixtures.ts';

@@ -23,7 +23,7 @@ import { startAdapter } from '../adapter/main.ts';
 import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { MemoryBus } from '../bus/memory.ts';
 import type { Bus } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import type { RequestContext } from '../events/request-attributes.ts';
 import { benchArgs } from './lib/args.ts';
 

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { InRecord } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import { createLogger } from '../common/log.ts';
 import type { AnalyticsEvent } from '../events/analytics.ts';
 import { TOPICS } from '../events/topics.ts';

@@ -9,7 +9,7 @@
  * Knobs: BENCH_EVENTS (default 200000), BENCH_BATCH (500), BENCH_APPS (50).
  */
 import { MemoryBus } from '../bus/memory.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import { createLogger } from '../common/log.ts';
 import type { RequestAttributes } from '../events/request-attributes.ts';
 import { TOPICS } from '../events/topics.ts';

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { resolveFragmentsDir } from '../adapter/resolved.ts';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 import { isRetriable } from '../common/errors.ts';
 import type { ServiceLifecycle } from '../events/service-lifecycle.ts';
 import { TOPICS } from '../events/topics.ts';

@@ -1,7 +1,7 @@
 /** Builds the OAuth2 verifiers (JWT issuers, opaque-token introspection) from configuration. */
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { ConfigError, errorMessage } from '../../common/errors.ts';
 import { type Clock, systemClock } from '../domain.ts';
 import { createHttpClient } from '../http-client.ts';
@@ -38,7 +38,7 @@ export function oauthVerifiers(
   const metrics = registry ? { metrics: createCredentialMetrics(registry) } : {};
   const now = () => clock.now();
   const verifiers: CredentialVerifier[] = [];
-  const introspection = oauth.introspectionUrl !== '';
+  const introspection = oauth.introspection.url !== '';
   if (oauth.issuers.length > 0) {
     const issuers = oauth.issuers.map((i) => {
       let keys: JwksCache | CertificateKeySource;
@@ -47,10 +47,10 @@ export function oauthVerifiers(
           url: i.jwksUrl,
           name: i.issuer,
           now,
-          maxAgeMs: oauth.jwksMaxAgeMs,
-          staleWindowMs: oauth.jwksStaleWindowMs,
-          cooldownMs: oauth.jwksCooldownMs,
-          http: createHttpClient({ timeoutMs: 5_000, ...tlsFor(config, i.jwksUrl) }),
+          maxAgeMs: oauth.jwks.maxAgeMs,
+          staleWindowMs: oauth.jwks.staleWindowMs,
+          cooldownMs: oauth.jwks.cooldownMs,
+          http: createHttpClient({ timeoutMs: oauth.jwks.timeoutMs, ...tlsFor(config, i.jwksUrl) }),
           ...metrics,
         });
       } else {
@@ -84,26 +84,26 @@ export function oauthVerifiers(
   }
   if (introspection) {
     const client = new IntrospectionClient({
-      url: oauth.introspectionUrl,
-      clientId: oauth.introspectionClientId,
-      clientSecret: oauth.introspectionClientSecret,
-      clientAuth: oauth.introspectionClientAuth,
+      url: oauth.introspection.url,
+      clientId: oauth.introspection.clientId,
+      clientSecret: oauth.introspection.clientSecret,
+      clientAuth: oauth.introspection.clientAuth,
       now,
-      positiveTtlCapMs: oauth.introspectionCacheMaxMs,
-      negativeTtlMs: oauth.introspectionNegativeCacheMs,
-      maxEntries: oauth.introspectionCacheMaxEntries,
+      positiveTtlCapMs: oauth.introspection.cacheMaxMs,
+      negativeTtlMs: oauth.introspection.negativeCacheMs,
+      maxEntries: oauth.introspection.cacheMaxEntries,
       maxBytes: config.adapter.credentialCacheMaxBytes,
       ...metrics,
       http: createHttpClient({
-        timeoutMs: oauth.introspectionTimeoutMs,
-        ...tlsFor(config, oauth.introspectionUrl),
+        timeoutMs: oauth.introspection.timeoutMs,
+        ...tlsFor(config, oauth.introspection.url),
       }),
     });
     verifiers.push(
       new OpaqueTokenVerifier({
         client,
-        keyManager: oauth.introspectionKeyManager,
-        failOpenApis: oauth.introspectionFailOpenApis,
+        keyManager: oauth.introspection.keyManager,
+        failOpenApis: oauth.introspection.failOpenApis,
         claimJwts: oauth.issuers.length === 0,
       }),
     );

@@ -5,7 +5,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { Bus } from '../../bus/types.ts';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { addAccessLogService } from '../als/service.ts';
 import type { CheckObserver } from '../check-record.ts';
 import type { AdapterServer } from '../server.ts';

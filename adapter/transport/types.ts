@@ -1,5 +1,6 @@
 /** What AdapterServer needs from a gRPC transport (adapter.transport: http2 or grpc-js). */
 import type * as grpc from '@grpc/grpc-js';
+import { GrpcConfigSchema } from '../config.ts';
 
 export const AUTHORIZATION_SERVICE_NAME = 'envoy.service.auth.v3.Authorization';
 export const CHECK_PATH = `/${AUTHORIZATION_SERVICE_NAME}/Check`;
@@ -30,10 +31,5 @@ export interface TransportLimits {
   keepaliveTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: TransportLimits = {
-  maxMessageBytes: 4 * 1024 * 1024,
-  maxConcurrentStreams: 1000,
-  requestTimeoutMs: 10_000,
-  keepaliveIntervalMs: 0,
-  keepaliveTimeoutMs: 20_000,
-};
+/** The documented defaults of `adapter.grpc` (one source: adapter/config.ts). */
+export const DEFAULT_LIMITS: TransportLimits = GrpcConfigSchema.parse(undefined);

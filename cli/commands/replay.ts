@@ -7,7 +7,7 @@
  */
 import cliProgress from 'cli-progress';
 import { createBus } from '../../bus/index.ts';
-import { type Config, loadConfig } from '../../common/config.ts';
+import { type Config, loadConfig } from '../../common/config/index.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';

@@ -4,7 +4,7 @@
  * injected (tests, replay).
  */
 import path from 'node:path';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { errorMessage, isRetriable } from '../../common/errors.ts';
 import type { AnalyticsEvent } from '../../events/analytics.ts';
 import type { RequestAttributes } from '../../events/request-attributes.ts';

@@ -2,7 +2,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configDocs, configLeaves, envName, loadConfig, unknownEnv } from '../../common/config.ts';
+import {
+  configDocs,
+  configLeaves,
+  envName,
+  KEY_ALIASES,
+  loadConfig,
+  unknownEnv,
+} from '../../common/config/index.ts';
 import { ConfigError } from '../../common/errors.ts';
 
 describe('loadConfig', () => {
@@ -45,7 +52,7 @@ describe('loadConfig', () => {
     [{ MESH_APIM_EMITTER_BATCH_SIZE: 'many' }, /MESH_APIM_EMITTER_BATCH_SIZE: expected a number/],
     [{ MESH_APIM_ADAPTER_ACCESS_LOGS: 'maybe' }, /expected true\/false/],
     [{ MESH_APIM_ADAPTER_FAILURE_MODE: 'sideways' }, /adapter\.failureMode/],
-    [{ MESH_APIM_ADAPTER_GRPC_ADDRESS: 'nohost' }, /adapter\.grpcAddress: expected host:port/],
+    [{ MESH_APIM_ADAPTER_GRPC_ADDRESS: 'nohost' }, /expected host:port\n {2}→ at adapter\.grpcAddress/],
     [{ MESH_APIM_BUS_KIND: 'kafka' }, /brokers.*empty/],
     [{ MESH_APIM_ADAPTER_CONTROL_PLANE: 'apim' }, /apim\.url/],
   ])('fails fast naming the setting: %o', (env, message) => {
@@ -58,6 +65,33 @@ describe('loadConfig', () => {
     const file = join(dir, 'broken.yaml');
     writeFileSync(file, 'adapter: [unclosed');
     expect(() => loadConfig({ file, env: {} })).toThrow(/broken\.yaml: not valid YAML/);
+  });
+
+  it('reports every problem at once: type errors and cross-field rules, in one area and across areas', () => {
+    const env = {
+      MESH_APIM_ADAPTER_CLIENT_CERTIFICATE_SOURCE: 'xfcc',
+      MESH_APIM_ADAPTER_GRPC_ADDRESS: 'nohost',
+      MESH_APIM_ADAPTER_CONTROL_PLANE: 'apim',
+      MESH_APIM_BUS_KIND: 'kafka',
+      MESH_APIM_EMITTER_BATCH_SIZE: '0',
+    };
+    let message = '';
+    try {
+      loadConfig({ env });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message.split('\n')[0]).toBe('invalid configuration:');
+    for (const problem of [
+      /expected host:port\n {2}→ at adapter\.grpcAddress/,
+      /adapter\.xfccTrustedPrincipals is empty.*\n {2}→ at adapter\.xfccTrustedPrincipals/,
+      /adapter\.controlPlane is apim but apim\.url \(APIM_URL\) is empty\n {2}→ at apim\.url/,
+      /bus\.kind is kafka but bus\.kafka\.brokers \(KAFKA_BROKERS\) is empty\n {2}→ at bus\.kafka\.brokers/,
+      /→ at emitter\.batchSize/,
+    ]) {
+      expect(message).toMatch(problem);
+    }
   });
 
   it('derives env names from paths', () => {
@@ -89,7 +123,73 @@ describe('oauth settings', () => {
   it('introspection needs client credentials', () => {
     expect(() =>
       loadConfig({ env: { MESH_APIM_OAUTH_INTROSPECTION_URL: 'https://apim/oauth2/introspect' } }),
-    ).toThrow(/introspectionClientId/);
+    ).toThrow(/oauth\.introspection\.url is set but oauth\.introspection\.clientId is empty/);
+  });
+});
+
+describe('renamed settings', () => {
+  const write = (text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cfg-alias-')), 'old-key-names.yaml');
+    writeFileSync(file, text);
+    return file;
+  };
+  // One value per renamed key, different from its default, so a dropped alias shows.
+  const sample = (path: string, leafKind: string): unknown =>
+    leafKind === 'number'
+      ? 4242
+      : leafKind === 'array'
+        ? ['/x/v1']
+        : path.endsWith('clientAuth')
+          ? 'client_secret_post'
+          : `v-${path}`;
+  const kindOf = new Map(configLeaves().map((l) => [l.path.join('.'), l.kind]));
+  const get = (config: unknown, path: string) =>
+    path.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown>)[k], config);
+
+  it('every old key in a config file lands on its new setting', () => {
+    const tree: Record<string, Record<string, unknown>> = {};
+    for (const [from, to] of Object.entries(KEY_ALIASES)) {
+      const [area, key] = from.split('.') as [string, string];
+      tree[area] = { ...tree[area], [key]: sample(to, kindOf.get(to)!) };
+    }
+    tree.oauth!.introspectionClientId = 'client';
+    const config = loadConfig({ file: write(JSON.stringify(tree)), env: {} });
+    for (const [from, to] of Object.entries(KEY_ALIASES)) {
+      const [area, key] = from.split('.') as [string, string];
+      expect(get(config, to), `${from} -> ${to}`).toEqual(tree[area]![key]);
+    }
+  });
+
+  it('every old MESH_APIM_* name still sets the renamed setting', () => {
+    const env: Record<string, string> = {};
+    for (const from of Object.keys(KEY_ALIASES)) env[envName(from.split('.'))] = '4242';
+    env.MESH_APIM_OAUTH_INTROSPECTION_URL = 'https://apim/oauth2/introspect';
+    env.MESH_APIM_OAUTH_INTROSPECTION_CLIENT_ID = 'client';
+    env.MESH_APIM_OAUTH_INTROSPECTION_CLIENT_AUTH = 'client_secret_post';
+    env.MESH_APIM_OAUTH_INTROSPECTION_FAIL_OPEN_APIS = '/a/v1,/b/v1';
+    const config = loadConfig({ env });
+    expect(config.adapter.grpc.maxConcurrentStreams).toBe(4242);
+    expect(config.oauth.jwks.cooldownMs).toBe(4242);
+    expect(config.oauth.introspection).toMatchObject({
+      url: 'https://apim/oauth2/introspect',
+      clientId: 'client',
+      clientAuth: 'client_secret_post',
+      timeoutMs: 4242,
+      failOpenApis: ['/a/v1', '/b/v1'],
+    });
+    expect(config.apim.publisher.url).toBe('4242');
+  });
+
+  it('old names in programmatic overrides still apply', () => {
+    const config = loadConfig({ env: {}, overrides: { 'adapter.grpcRequestTimeoutMs': 1234 } });
+    expect(config.adapter.grpc.requestTimeoutMs).toBe(1234);
+  });
+
+  it('the old and the new name of one setting in the same file is refused', () => {
+    const file = write('oauth:\n  introspectionTimeoutMs: 1000\n  introspection:\n    timeoutMs: 2000\n');
+    expect(() => loadConfig({ file, env: {} })).toThrow(
+      /both oauth\.introspectionTimeoutMs \(old name\) and oauth\.introspection\.timeoutMs are set/,
+    );
   });
 });
 

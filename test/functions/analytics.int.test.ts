@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { KafkaBus } from '../../bus/kafka/index.ts';
 import type { Bus } from '../../bus/types.ts';
-import { type Config, loadConfig } from '../../common/config.ts';
+import { type Config, loadConfig } from '../../common/config/index.ts';
 import { createLogger } from '../../common/log.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
 import { parseElkLine } from '../../functions/analytics/sinks/elk-line.ts';

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { CLIENT_CERTIFICATES_VIEW_SCOPE, PublisherClient } from '../../../common/apim/publisher-client.ts';
-import type { Config } from '../../../common/config.ts';
+import type { Config } from '../../../common/config/index.ts';
 import { errorMessage } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
 import { compileClientCertificate } from '../../credentials/mtls.ts';
@@ -116,9 +116,9 @@ export function clientCertificateFetcherFor(apim: Config['apim']): ClientCertifi
   const cert = read(apim.certFile);
   const key = read(apim.keyFile);
   const client = new PublisherClient({
-    baseUrl: apim.publisherUrl || apim.url,
-    username: apim.publisherUsername || apim.username,
-    password: apim.publisherPassword || apim.password,
+    baseUrl: apim.publisher.url || apim.url,
+    username: apim.publisher.username || apim.username,
+    password: apim.publisher.password || apim.password,
     clientName: 'mesh-apim-adapter',
     scopes: [CLIENT_CERTIFICATES_VIEW_SCOPE],
     timeoutMs: apim.requestTimeoutMs,

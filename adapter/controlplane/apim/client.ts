@@ -6,7 +6,7 @@
  */
 import type { AxiosInstance } from 'axios';
 import type { z } from 'zod';
-import type { Config } from '../../../common/config.ts';
+import type { Config } from '../../../common/config/index.ts';
 import { errorMessage } from '../../../common/errors.ts';
 import { createHttpClient, type TlsFiles } from '../../http-client.ts';
 import { ApimResponseError, ApimUnavailableError } from './errors.ts';

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
-import type { Config } from '../../../common/config.ts';
+import type { Config } from '../../../common/config/index.ts';
 import { ConfigError, errorMessage } from '../../../common/errors.ts';
 import { createLogger } from '../../../common/log.ts';
 import { type Clock, systemClock } from '../../domain.ts';

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
 import { parseReplayArgs, progressReporter, run, UsageError } from '../../../cli/commands/replay.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { MeshApimError } from '../../../common/errors.ts';
 import { createLogger } from '../../../common/log.ts';
 import { TOPICS } from '../../../events/topics.ts';
