@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CheckClient } from '../adapter/check-client.ts';
+import { EMITTER_DEFAULTS } from '../adapter/emit/config.ts';
 import { benchArgs } from './lib/args.ts';
 
 const { values } = benchArgs({
@@ -87,6 +88,7 @@ async function emitterInto(tree: string, target: 'embedded' | 'kafka') {
     accepted += records.length;
   };
   const emitter = new Emitter({
+    ...EMITTER_DEFAULTS,
     bus,
     dataDir: dir,
     registry: new Registry(),

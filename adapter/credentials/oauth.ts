@@ -47,9 +47,7 @@ export function oauthVerifiers(
           url: i.jwksUrl,
           name: i.issuer,
           now,
-          maxAgeMs: oauth.jwks.maxAgeMs,
-          staleWindowMs: oauth.jwks.staleWindowMs,
-          cooldownMs: oauth.jwks.cooldownMs,
+          ...oauth.jwks,
           http: createHttpClient({ timeoutMs: oauth.jwks.timeoutMs, ...tlsFor(config, i.jwksUrl) }),
           ...metrics,
         });
@@ -89,6 +87,7 @@ export function oauthVerifiers(
       clientSecret: oauth.introspection.clientSecret,
       clientAuth: oauth.introspection.clientAuth,
       now,
+      timeoutMs: oauth.introspection.timeoutMs,
       positiveTtlCapMs: oauth.introspection.cacheMaxMs,
       negativeTtlMs: oauth.introspection.negativeCacheMs,
       maxEntries: oauth.introspection.cacheMaxEntries,

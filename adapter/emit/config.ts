@@ -57,3 +57,6 @@ export const EmitterConfigSchema = z
       ),
   })
   .prefault({});
+
+/** The documented defaults, for callers that build an Emitter without a loaded configuration. */
+export const EMITTER_DEFAULTS = EmitterConfigSchema.parse(undefined);

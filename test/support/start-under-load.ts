@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CheckClient } from '../../adapter/check-client.ts';
+import { EMITTER_DEFAULTS } from '../../adapter/emit/config.ts';
 import { Emitter } from '../../adapter/emit/emitter.ts';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { MemoryBus } from '../../bus/memory.ts';
@@ -109,6 +110,7 @@ export async function startUnderLoad(o: {
     await bus.close();
     const mem = new MemoryBus();
     const emitter = new Emitter({
+      ...EMITTER_DEFAULTS,
       bus: mem,
       dataDir,
       registry: new Registry(),
