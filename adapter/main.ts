@@ -4,13 +4,14 @@
  * + registered services) and the admin HTTP server. The pipeline (pipeline/main.ts) and the tests
  * call startAdapter(); other parts (event emitter, access log) plug in through deps.
  */
+
+import { type InternalDataClient, internalDataClientFor } from '../apim/internal-data-client.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../common/config/index.ts';
 import { createLogger } from '../common/log.ts';
 import { registerProcessMetrics } from '../common/process-metrics.ts';
 import { type AdminServer, startAdminServer } from './admin.ts';
 import type { CheckObserver } from './check-record.ts';
-import { type InternalDataClient, internalDataClientFor } from './controlplane/apim/client.ts';
 import { ApimSnapshotSource, createApimSource, registerApimMetrics } from './controlplane/apim/source.ts';
 import { CredentialChain, defaultVerifiers } from './credentials/chain.ts';
 import { oauthVerifiers } from './credentials/oauth.ts';

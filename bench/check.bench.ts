@@ -69,7 +69,7 @@ async function serve(): Promise<void> {
   const { loadConfig } = await import('../common/config/index.ts');
   const { rootLogger } = await import('../common/log.ts');
   rootLogger.level = 'warn';
-  const { startAdapter } = await import('./../adapter/main.ts');
+  const { startAdapter } = await import('../adapter/main.ts');
   const { issueApiKey } = await import('../adapter/standalone/issuer.ts');
   const { authorizationService } = await import('../adapter/proto.ts');
   const { exportJWK, generateKeyPair, SignJWT } = await import('jose');

@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -57,7 +57,13 @@ const silent = pino({ level: 'silent' });
  */
 async function emitterInto(tree: string, target: 'embedded' | 'kafka') {
   const { Emitter } = await import(join(tree, 'adapter/emit/emitter.ts'));
-  const { requestAttributes } = await import(join(tree, 'functions/analytics/samples.ts'));
+  // A --base tree from before the functions/<name>/ layout has its samples under functions/analytics/.
+  const samples = ['functions/analytics-publisher/samples.ts', 'functions/analytics/samples.ts']
+    .map((f) => join(tree, f))
+    .find((f) => existsSync(f));
+  const { requestAttributes } = await import(
+    samples ?? join(tree, 'functions/analytics-publisher/samples.ts')
+  );
   const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-bench-emitlog-'));
   // biome-ignore lint/suspicious/noExplicitAny: either tree's bus class, loaded at run time
   let bus: any;

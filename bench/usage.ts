@@ -13,10 +13,10 @@ import { loadConfig } from '../common/config/index.ts';
 import { createLogger } from '../common/log.ts';
 import type { RequestAttributes } from '../events/request-attributes.ts';
 import { TOPICS } from '../events/topics.ts';
-import { requestAttributes } from '../functions/analytics/samples.ts';
+import { requestAttributes } from '../functions/analytics-publisher/samples.ts';
 import { busDeps, type KafkaFunction, kafkaBatchHandler } from '../functions/lib/index.ts';
+import { definition } from '../functions/usage-metering/index.ts';
 import { UsageMeter } from '../functions/usage-metering/meter.ts';
-import { definition } from '../functions/usage-metering.ts';
 import { benchArgs } from './lib/args.ts';
 
 const N = Number(process.env.BENCH_EVENTS ?? 200_000);

@@ -8,8 +8,8 @@
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { Backoff, sleep } from '../common/backoff.ts';
 import { createLogger } from '../common/log.ts';
+import { PoisonMessageError } from '../common/revocation-errors.ts';
 import type { TokenRevoked } from '../events/token-revoked.ts';
-import { PoisonMessageError } from '../revocation/errors.ts';
 import type { EventPublisher, Outcome } from './publish.ts';
 import {
   BATCH_REVOCATION_TYPE,

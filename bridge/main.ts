@@ -5,8 +5,8 @@
  * HTTP server (bridge.adminAddress). `mesh-apim bridge` calls startBridge().
  */
 import type { Server } from 'node:http';
-import { internalDataClientFor } from '../adapter/controlplane/apim/client.ts';
 import { revocationsFromRevokedJwt } from '../adapter/revocation/apim.ts';
+import { internalDataClientFor } from '../apim/internal-data-client.ts';
 import { createBus } from '../bus/index.ts';
 import type { Bus } from '../bus/types.ts';
 import { type AdminServer, startProgramAdmin } from '../common/admin-http.ts';

@@ -4,11 +4,11 @@
  */
 import { publish, topicOf } from '../bus/publish.ts';
 import type { Bus } from '../bus/types.ts';
+import { PoisonMessageError } from '../common/revocation-errors.ts';
 import type { ControlPlaneChanged } from '../events/control-plane-changed.ts';
 import { deadLetter, originalOf } from '../events/dead-letter.ts';
 import type { TokenRevoked } from '../events/token-revoked.ts';
 import { TOPICS } from '../events/topics.ts';
-import { PoisonMessageError } from '../revocation/errors.ts';
 import { stableEventId } from './wso2.ts';
 
 export interface IncomingMessage {

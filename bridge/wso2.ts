@@ -14,9 +14,9 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { PoisonMessageError } from '../common/revocation-errors.ts';
 import { ControlPlaneChanged } from '../events/control-plane-changed.ts';
 import { TokenRevoked, tokenDigest } from '../events/token-revoked.ts';
-import { PoisonMessageError } from '../revocation/errors.ts';
 
 export const ROUTING_KEY_REVOCATION = 'tokenRevocation';
 export const ROUTING_KEY_NOTIFICATION = 'notification';

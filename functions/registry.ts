@@ -1,7 +1,7 @@
 /**
  * The functions this repo deploys, by name: what the local runner starts, `invoke` runs and replay
  * drives. Each entry is loaded lazily (a function's dependencies load only when it is used).
- * Adding a function: write functions/<name>.ts exporting `module: FunctionModule`, add a line here.
+ * Adding a function: write functions/<name>/index.ts exporting `module: FunctionModule`, add a line here.
  */
 import type { TopicContract } from '../events/topics.ts';
 import type { FunctionDeps } from './lib/deps.ts';
@@ -24,11 +24,11 @@ export interface FunctionModule {
 }
 
 export const FUNCTIONS: Record<string, () => Promise<FunctionModule>> = {
-  'analytics-publisher': async () => (await import('./analytics-publisher.ts')).module,
-  'api-auto-creator': async () => (await import('./api-auto-creator.ts')).module,
-  'revocation-fanout': async () => (await import('./revocation-fanout.ts')).module,
-  'usage-billing': async () => (await import('./usage-billing.ts')).module,
-  'usage-metering': async () => (await import('./usage-metering.ts')).module,
+  'analytics-publisher': async () => (await import('./analytics-publisher/index.ts')).module,
+  'api-auto-creator': async () => (await import('./api-auto-creator/index.ts')).module,
+  'revocation-fanout': async () => (await import('./revocation-fanout/index.ts')).module,
+  'usage-billing': async () => (await import('./usage-billing/index.ts')).module,
+  'usage-metering': async () => (await import('./usage-metering/index.ts')).module,
 };
 
 export function functionNames(): string[] {

@@ -6,11 +6,11 @@
  * adapter's sweeper, the one timer that owns the store's upkeep.
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { InternalDataClient } from '../../apim/internal-data-client.ts';
 import type { Bus, Subscription } from '../../bus/types.ts';
 import type { Config } from '../../common/config/index.ts';
 import { createLogger } from '../../common/log.ts';
 import type { TokenRevoked } from '../../events/token-revoked.ts';
-import type { InternalDataClient } from '../controlplane/apim/client.ts';
 import { resolveRevocationSqs } from '../resolved.ts';
 import { revocationsFromRevokedJwt } from './apim.ts';
 import { consumeRevocationsFromBus } from './local-consumer.ts';

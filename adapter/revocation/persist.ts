@@ -2,7 +2,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { RevocationError } from '../../revocation/errors.ts';
+import { RevocationError } from '../../common/revocation-errors.ts';
 import type { PersistedRevocations, RevocationStore } from './store.ts';
 
 const Persisted = z.object({

@@ -13,9 +13,9 @@ import {
 } from '@aws-sdk/client-sqs';
 import { Backoff, sleep } from '../../common/backoff.ts';
 import { createLogger } from '../../common/log.ts';
+import { isQueueGone } from '../../common/sqs-errors.ts';
+import { adapterQueueName, HEARTBEAT_TAG } from '../../events/revocation-queue.ts';
 import { TokenRevoked } from '../../events/token-revoked.ts';
-import { adapterQueueName, HEARTBEAT_TAG } from '../../revocation/fanout.ts';
-import { isQueueGone } from '../../revocation/sqs-errors.ts';
 
 const log = createLogger('revocation-queue');
 

@@ -5,10 +5,10 @@
  */
 import { z } from 'zod';
 import { AdapterConfigSchema } from '../../adapter/config.ts';
-import { ApimConfigSchema } from '../../adapter/controlplane/apim/config.ts';
 import { OAuthConfigSchema } from '../../adapter/credentials/config.ts';
 import { EmitterConfigSchema } from '../../adapter/emit/config.ts';
 import { RevocationConfigSchema } from '../../adapter/revocation/config.ts';
+import { ApimConfigSchema } from '../../apim/config.ts';
 import { BridgeConfigSchema } from '../../bridge/config.ts';
 import { BusConfigSchema } from '../../bus/config.ts';
 import { ControllerConfigSchema } from '../../controller/config.ts';

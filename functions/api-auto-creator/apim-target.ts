@@ -5,10 +5,10 @@
  * endpoint updates the API and creates + deploys a new revision.
  */
 import { createHash } from 'node:crypto';
+import { ApimError } from '../../apim/errors.ts';
+import type { ApiInfo, ApiRevision, DeploymentTarget, PublisherClient } from '../../apim/publisher-client.ts';
 import type { Logger } from '../../common/log.ts';
 import type { ServiceDeleted, ServiceDeployed } from '../../events/service-lifecycle.ts';
-import { ApimError } from '../apim/errors.ts';
-import type { ApiInfo, ApiRevision, DeploymentTarget, PublisherClient } from '../apim/publisher-client.ts';
 import { AutoCreateError } from './errors.ts';
 import type { OpenApiDefinition } from './openapi.ts';
 

@@ -1,4 +1,4 @@
-/** Errors of the api-auto-creator function (APIM call failures are ApimError from functions/apim). */
+/** Errors of the api-auto-creator function (APIM call failures are ApimError from apim/). */
 import { MeshApimError } from '../../common/errors.ts';
 
 /** The OpenAPI definition could not be obtained or is not one. Retriable only for transport failures. */

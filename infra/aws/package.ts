@@ -10,12 +10,13 @@
  *   node --import tsx infra/aws/package.ts bundle [--function <key>] [--allow-missing-handlers]
  *
  * Bundles are ESM `.js` files next to a package.json `{"type":"module"}` (.build/functions/): Lambda's
- * Node runtime and `serverless invoke local` both resolve the handler `.build/functions/<name>.handler`
- * by trying `<name>.js`; osls' invoke local never tries `.mjs` (it require()s the extension-less path,
+ * Node runtime and `serverless invoke local` both resolve the handler
+ * `.build/functions/<name>/handler.handler` by trying `<name>/handler.js` (the package.json one level
+ * up still scopes it); osls' invoke local never tries `.mjs` (it require()s the extension-less path,
  * then `.cjs`, and import()s `<path>.js` on ERR_REQUIRE_ESM), which is why `.mjs` bundles could not
  * be invoked locally.
  *
- * A handler whose source (functions/<name>.ts) does not exist fails the run, unless
+ * A handler whose source (functions/<name>/handler.ts) does not exist fails the run, unless
  * --allow-missing-handlers is given: then a placeholder bundle that throws on every invocation is
  * written to .build/ (never into functions/), the template is still produced and validated, and the
  * missing files are listed loudly and in <out>/missing-handlers.json so nobody mistakes it for a release.
@@ -34,11 +35,11 @@ const BUILD_DIR = '.build/functions';
 export interface HandlerEntry {
   /** Function key in serverless.yml. */
   key: string;
-  /** serverless.yml `handler`, e.g. .build/functions/analytics-publisher.handler */
+  /** serverless.yml `handler`, e.g. .build/functions/analytics-publisher/handler.handler */
   handler: string;
-  /** Source file, e.g. functions/analytics-publisher.ts */
+  /** Source file, e.g. functions/analytics-publisher/handler.ts */
   source: string;
-  /** Bundle path, e.g. .build/functions/analytics-publisher.js */
+  /** Bundle path, e.g. .build/functions/analytics-publisher/handler.js */
   bundle: string;
 }
 
@@ -48,15 +49,15 @@ export function listHandlers(serverlessYml = path.join(repoRoot, 'serverless.yml
     functions: Record<string, { handler: string }>;
   };
   return Object.entries(doc.functions).map(([key, fn]) => {
-    const m = /^\.build\/functions\/([a-z0-9-]+)\.handler$/.exec(fn.handler);
+    const m = /^\.build\/functions\/([a-z0-9-]+)\/handler\.handler$/.exec(fn.handler);
     if (!m) {
-      throw new Error(`serverless.yml: function ${key}: handler must be ${BUILD_DIR}/<name>.handler`);
+      throw new Error(`serverless.yml: function ${key}: handler must be ${BUILD_DIR}/<name>/handler.handler`);
     }
     return {
       key,
       handler: fn.handler,
-      source: `functions/${m[1]}.ts`,
-      bundle: `${BUILD_DIR}/${m[1]}.js`,
+      source: `functions/${m[1]}/handler.ts`,
+      bundle: `${BUILD_DIR}/${m[1]}/handler.js`,
     };
   });
 }
@@ -114,6 +115,7 @@ export async function bundle(
     process.stderr.write(
       `\n*** WARNING: ${e.source} does not exist: packaged a PLACEHOLDER for ${e.key} ***\n\n`,
     );
+    mkdirSync(path.dirname(path.join(repoRoot, e.bundle)), { recursive: true });
     writeFileSync(path.join(repoRoot, e.bundle), PLACEHOLDER(e.source));
   }
   const present = entries.filter((e) => !missing.includes(e));

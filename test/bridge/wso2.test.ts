@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { entityOf, notificationFromWso2, revocationFromWso2 } from '../../bridge/wso2.ts';
+import { PoisonMessageError } from '../../common/revocation-errors.ts';
 import { tokenDigest } from '../../events/token-revoked.ts';
 import { TOPICS } from '../../events/topics.ts';
-import { PoisonMessageError } from '../../revocation/errors.ts';
 import {
   consumerAppRevocation,
   jwtRevocation,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
-import { revocation } from '../revocation/samples.ts';
+import { revocation } from '../support/revocations.ts';
 
 describe('token-revoked contract', () => {
   it('kind token accepts the SHA-256 hex digest of the token', () => {

@@ -1,2 +1,2 @@
 /** Request-attributes events for the functions' tests (the builder lives with the analytics cases). */
-export { analyticsCases, requestAttributes } from '../../functions/analytics/samples.ts';
+export { analyticsCases, requestAttributes } from '../../functions/analytics-publisher/samples.ts';

@@ -1,7 +1,7 @@
 /**
  * `serverless invoke local` on every function of serverless.yml, stage ci-kafka, as an operator would
  * run it: the framework builds the function's bundle (infra/aws/serverless/bundle-plugin.cjs), loads
- * .build/functions/<name>.js (the file that is zipped and deployed, not the TypeScript source) and
+ * .build/functions/<name>/handler.js (the file that is zipped and deployed, not the TypeScript source) and
  * calls its handler with a sample event from events/samples. Each function talks to a backend on
  * loopback: Secrets Manager (the cold-start secret resolution: a fake answering GetSecretValue),
  * Elasticsearch `_bulk` (fake), API Manager's publisher API (fake), SQS (ElasticMQ, SQS_ENDPOINT as
@@ -17,8 +17,8 @@ import path from 'node:path';
 import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toLambdaEvent } from '../../cli/commands/invoke.ts';
+import { adapterQueueName, HEARTBEAT_TAG } from '../../events/revocation-queue.ts';
 import { listHandlers, offlineServerlessEnv } from '../../infra/aws/package.ts';
-import { adapterQueueName, HEARTBEAT_TAG } from '../../revocation/fanout.ts';
 import { FakeApim } from '../support/fakes/fake-apim-publisher.ts';
 import { type FakeBulk, startFakeBulk } from '../support/fakes/fake-bulk.ts';
 import { FakeStripe } from '../support/fakes/fake-stripe.ts';
@@ -179,7 +179,7 @@ describe('serverless invoke local on the packaged bundles (stage ci-kafka)', () 
       { params: { analyticsSinks: 'http', analyticsHttpUrl: bulk.url } },
     );
     expect(inv.code, explain(inv)).toBe(0);
-    expect(inv.stderr).toContain('bundled .build/functions/analytics-publisher.js');
+    expect(inv.stderr).toContain('bundled .build/functions/analytics-publisher/handler.js');
     expect(inv.result).toMatchObject({ records: 1, processed: 1, deadLettered: 0, failures: 0 });
     const indices = [...bulk.docs.keys()].map((k) => k.split('/')[0]);
     expect(indices).toEqual(['apim_event_response']);

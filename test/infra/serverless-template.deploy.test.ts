@@ -289,7 +289,7 @@ describe.each(Object.keys(STAGES) as (keyof typeof STAGES)[])('packaged template
         const p = t.Resources[`${fn}LambdaFunction`]!.Properties as Json;
         expect(p.Runtime).toBe('nodejs22.x');
         expect(p.Architectures).toEqual(['arm64']);
-        expect(p.Handler).toBe(`.build/functions/${spec.file}.handler`);
+        expect(p.Handler).toBe(`.build/functions/${spec.file}/handler.handler`);
         expect(p.Role).toEqual(getAttArn(`${fn}Role`));
         expect(p.VpcConfig).toEqual({
           SecurityGroupIds: ['sg-0a1b2c3d4e5f60001'],

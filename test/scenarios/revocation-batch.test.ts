@@ -10,9 +10,9 @@ import { revocationOrBatch } from '../../bridge/amqp.ts';
 import { EventPublisher } from '../../bridge/publish.ts';
 import { isBatchRevocation, revocationFromWso2 } from '../../bridge/wso2.ts';
 import { MemoryBus } from '../../bus/memory.ts';
+import { PoisonMessageError } from '../../common/revocation-errors.ts';
 import { TokenRevoked } from '../../events/token-revoked.ts';
 import { TOPICS } from '../../events/topics.ts';
-import { PoisonMessageError } from '../../revocation/errors.ts';
 import { batchRevocation, jwtRevocation } from '../bridge/wso2-messages.ts';
 
 const o = { tenantDomain: 'carbon.super', now: () => Date.parse('2026-11-26T04:00:00Z') };

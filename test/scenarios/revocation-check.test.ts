@@ -2,8 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RevocationStore } from '../../adapter/revocation/store.ts';
 import { eventFromNotifier } from '../../bridge/http-receiver.ts';
-import { revocation } from '../revocation/samples.ts';
 import { startTestAdapter, type TestAdapter, TRANSPORTS } from '../support/adapter.ts';
+import { revocation } from '../support/revocations.ts';
 
 let t: TestAdapter | null = null;
 afterEach(async () => {

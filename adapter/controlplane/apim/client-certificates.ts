@@ -1,19 +1,19 @@
 /**
  * Client certificates of mutual-TLS APIs, read from the WSO2 Publisher REST API v4 (the internal
  * data API has none): `GET /apis/{apiId}/client-certificates` then `.../{alias}/content` per alias,
- * with the shared Publisher client (common/apim/), which owns DCR, the token and retries. Only APIs
+ * with the shared Publisher client (apim/), which owns DCR, the token and retries. Only APIs
  * whose securityScheme names mutualssl are asked about. A failure for one API is logged and counted
  * and leaves that API without certificates (fail closed: 900911), never failing the pull.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { CLIENT_CERTIFICATES_VIEW_SCOPE, PublisherClient } from '../../../common/apim/publisher-client.ts';
+import type { ApimData } from '../../../apim/internal-data-types.ts';
+import { CLIENT_CERTIFICATES_VIEW_SCOPE, PublisherClient } from '../../../apim/publisher-client.ts';
 import type { Config } from '../../../common/config/index.ts';
 import { errorMessage } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
 import { compileClientCertificate } from '../../credentials/mtls.ts';
-import type { ApimData } from './types.ts';
 
 const defaultLog = createLogger('apim-client-certificates');
 

@@ -5,6 +5,7 @@
  * defines) are left out and listed in `skipped`, so one odd row never blocks the whole control plane.
  */
 import type { z } from 'zod';
+import type { ApimData, ThrottleLimit } from '../../../apim/internal-data-types.ts';
 import type {
   ApiData,
   ControlPlaneInput,
@@ -18,7 +19,6 @@ import {
   DEFAULT_APPLICATION_POLICIES,
   DEFAULT_SUBSCRIPTION_POLICIES,
 } from '../../snapshot/tiers.ts';
-import type { ApimData, ThrottleLimit } from './types.ts';
 
 type TimeUnit = 'sec' | 'min' | 'hour' | 'day';
 type Quota = { requestCount: number | null; unitTime: number; timeUnit: TimeUnit };

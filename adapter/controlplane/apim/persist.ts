@@ -6,9 +6,9 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ApimResponseError } from '../../../apim/errors.ts';
+import { ApimData } from '../../../apim/internal-data-types.ts';
 import { errorMessage } from '../../../common/errors.ts';
-import { ApimResponseError } from './errors.ts';
-import { ApimData } from './types.ts';
 
 export const SNAPSHOT_FILE = 'apim-data.json';
 

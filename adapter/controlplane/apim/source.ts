@@ -9,6 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
+import { type InternalDataClient, internalDataClientFor } from '../../../apim/internal-data-client.ts';
+import type { ApimData } from '../../../apim/internal-data-types.ts';
 import type { Config } from '../../../common/config/index.ts';
 import { ConfigError, errorMessage } from '../../../common/errors.ts';
 import { createLogger } from '../../../common/log.ts';
@@ -18,11 +20,9 @@ import type { KeyIssuerData } from '../../snapshot/model.ts';
 import type { SnapshotSource } from '../../snapshot/source.ts';
 import type { RefreshResult, SnapshotStore } from '../../snapshot/store.ts';
 import type { Snapshot } from '../../snapshot/types.ts';
-import { type InternalDataClient, internalDataClientFor } from './client.ts';
 import { ClientCertificateFetcher, clientCertificateFetcherFor } from './client-certificates.ts';
 import { mapApimData } from './mapping.ts';
 import { loadLastGood, saveLastGood } from './persist.ts';
-import type { ApimData } from './types.ts';
 
 const log = createLogger('apim-source');
 

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tokenDigest } from '../../../adapter/revocation/store.ts';
 import { eventFromNotifier, type ReceiverOptions } from '../../../bridge/http-receiver.ts';
-import { revocation } from '../../revocation/samples.ts';
 import { startTestAdapter, type TestAdapter } from '../../support/adapter.ts';
 import { FakeApim } from '../../support/fakes/fake-apim-internal-data.ts';
+import { revocation } from '../../support/revocations.ts';
 
 const FIXTURE = readFileSync(new URL('./fixtures/oauth.yaml', import.meta.url), 'utf8');
 

@@ -8,8 +8,8 @@ import { ThrottleState, throttleKey } from '../../../adapter/policy/throttle.ts'
 import { RevocationStore, tokenDigest } from '../../../adapter/revocation/store.ts';
 import { compileSnapshot } from '../../../adapter/snapshot/compile.ts';
 import { toCheckRequest } from '../../../adapter/translate.ts';
-import { revocation } from '../../revocation/samples.ts';
 import { ManualClock } from '../../support/adapter.ts';
+import { revocation } from '../../support/revocations.ts';
 
 const snapshot = compileSnapshot(
   {

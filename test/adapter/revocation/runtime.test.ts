@@ -6,7 +6,7 @@ import { startRevocations } from '../../../adapter/revocation/index.ts';
 import { EventPublisher } from '../../../bridge/publish.ts';
 import { MemoryBus } from '../../../bus/memory.ts';
 import { loadConfig } from '../../../common/config/index.ts';
-import { revocation } from '../../revocation/samples.ts';
+import { revocation } from '../../support/revocations.ts';
 
 async function until(cond: () => boolean, ms = 5000) {
   const end = Date.now() + ms;

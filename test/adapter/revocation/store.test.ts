@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { revocationsFromRevokedJwt } from '../../../adapter/revocation/apim.ts';
 import { loadRevocations, saveRevocations } from '../../../adapter/revocation/persist.ts';
 import { RevocationStore, tokenDigest } from '../../../adapter/revocation/store.ts';
-import { revocation } from '../../revocation/samples.ts';
+import { revocation } from '../../support/revocations.ts';
 
 const T = Date.parse('2026-11-26T04:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run, toLambdaEvent } from '../../../cli/commands/invoke.ts';
 import { TOPICS } from '../../../events/topics.ts';
-import { SAMPLES_DIR } from '../../../functions/analytics/samples.ts';
+import { SAMPLES_DIR } from '../../../functions/analytics-publisher/samples.ts';
 import { decodeKafkaEvent } from '../../../functions/lib/index.ts';
 import { loadFunction } from '../../../functions/registry.ts';
 import { requestAttributes } from '../../functions/fixtures.ts';
@@ -84,7 +84,7 @@ describe('mesh-apim invoke', () => {
   });
 
   it('importing the Lambda entry point connects to nothing', async () => {
-    const mod = await import('../../../functions/analytics-publisher.ts');
+    const mod = await import('../../../functions/analytics-publisher/handler.ts');
     expect(typeof mod.handler).toBe('function');
   });
 });

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ApimError } from '../../../apim/errors.ts';
+import { PublisherClient } from '../../../apim/publisher-client.ts';
 import type { ServiceDeleted, ServiceDeployed } from '../../../events/service-lifecycle.ts';
 import { ApimTarget, type ApimTargetOptions } from '../../../functions/api-auto-creator/apim-target.ts';
 import { processLifecycleEvent } from '../../../functions/api-auto-creator/core.ts';
-import { ApimError } from '../../../functions/apim/errors.ts';
-import { PublisherClient } from '../../../functions/apim/publisher-client.ts';
 import { FakeApim } from '../../support/fakes/fake-apim-publisher.ts';
 import { assertValid } from '../../support/wso2-contract.ts';
 

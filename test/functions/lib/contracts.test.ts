@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RequestAttributes } from '../../../events/request-attributes.ts';
 import { TOPICS } from '../../../events/topics.ts';
-import { analyticsCases } from '../../../functions/analytics/samples.ts';
+import { analyticsCases } from '../../../functions/analytics-publisher/samples.ts';
 import { fastValidator, validateRecord } from '../../../functions/lib/contracts.ts';
 import { RecordSchemaError } from '../../../functions/lib/errors.ts';
 import { inRecordsFromValues } from '../../../functions/lib/kafka-event.ts';

@@ -4,8 +4,12 @@ import { MemoryBus } from '../../../bus/memory.ts';
 import { loadConfig } from '../../../common/config/index.ts';
 import { MeshApimError } from '../../../common/errors.ts';
 import { TOPICS } from '../../../events/topics.ts';
-import type { AnalyticsSink, SinkItem, SinkItemResult } from '../../../functions/analytics/sinks/types.ts';
-import { create } from '../../../functions/analytics-publisher.ts';
+import { create } from '../../../functions/analytics-publisher/index.ts';
+import type {
+  AnalyticsSink,
+  SinkItem,
+  SinkItemResult,
+} from '../../../functions/analytics-publisher/sinks/types.ts';
 import type { FunctionModule } from '../../../functions/registry.ts';
 import { startFunctions } from '../../../functions/runner/index.ts';
 import { requestAttributes } from '../fixtures.ts';

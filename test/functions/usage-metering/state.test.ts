@@ -16,8 +16,8 @@ import {
   type FunctionDeps,
   inRecordsFromValues,
 } from '../../../functions/lib/index.ts';
+import { lambdaHandler, lambdaStore, module, stateFileOf } from '../../../functions/usage-metering/index.ts';
 import { FileStateStore } from '../../../functions/usage-metering/state-store.ts';
-import { lambdaHandler, lambdaStore, module, stateFileOf } from '../../../functions/usage-metering.ts';
 import { requestAttributes } from '../fixtures.ts';
 
 function ev(seq: number, at: string): RequestAttributes {

@@ -14,7 +14,7 @@ import {
   usesMutualTls,
 } from '../../../../adapter/controlplane/apim/client-certificates.ts';
 import { refreshControlPlane } from '../../../../adapter/controlplane/apim/source.ts';
-import { PublisherClient } from '../../../../common/apim/publisher-client.ts';
+import { PublisherClient } from '../../../../apim/publisher-client.ts';
 import { ManualClock, startTestAdapter, type TestAdapter } from '../../../support/adapter.ts';
 import { type ClientCert, selfSignedClientCert, urlEncodedPem } from '../../../support/client-certs.ts';
 import {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { baseContext, mapApimData, quotaOf } from '../../../../adapter/controlplane/apim/mapping.ts';
-import { ApimData } from '../../../../adapter/controlplane/apim/types.ts';
 import { compileSnapshot } from '../../../../adapter/snapshot/compile.ts';
+import { ApimData } from '../../../../apim/internal-data-types.ts';
 import { sampleApimData } from '../../../support/fakes/fake-apim-internal-data.ts';
 
 function pull(mutate: (d: ReturnType<typeof sampleApimData>) => void = () => {}) {

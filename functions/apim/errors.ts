@@ -1,2 +1,0 @@
-/** Shared with the adapter: see common/apim/errors.ts. */
-export * from '../../common/apim/errors.ts';

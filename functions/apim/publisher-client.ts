@@ -1,2 +1,0 @@
-/** The Publisher client lives in common/apim/ so the adapter (whose image leaves functions/ out) shares it. */
-export * from '../../common/apim/publisher-client.ts';
