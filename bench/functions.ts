@@ -73,7 +73,11 @@ silent.level = 'warn';
 async function handlerToFile(dir: string, fsync: boolean): Promise<number> {
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, 'functions.analyticsSinks': ['file'], 'functions.analyticsFileFsync': fsync },
+    overrides: {
+      dataDir: dir,
+      'functions.analytics.sinks': ['file'],
+      'functions.analytics.file.fsync': fsync,
+    },
   });
   const deps = {
     ...busDeps({ produce: async () => {} }, config, silent),
@@ -127,8 +131,8 @@ async function handlerToHttp(dir: string): Promise<number> {
       env: {},
       overrides: {
         dataDir: dir,
-        'functions.analyticsSinks': ['http'],
-        'functions.analyticsHttpUrl': fake.url,
+        'functions.analytics.sinks': ['http'],
+        'functions.analytics.http.url': fake.url,
       },
     });
     const deps = {
@@ -206,7 +210,7 @@ async function replayBench(dir: string) {
   }
   const scanS = (performance.now() - t) / 1000;
 
-  const config = loadConfig({ env: {}, overrides: { dataDir: dir, 'functions.analyticsSinks': ['file'] } });
+  const config = loadConfig({ env: {}, overrides: { dataDir: dir, 'functions.analytics.sinks': ['file'] } });
   const from = new Date(fromMs).toISOString();
   const to = new Date(toMs).toISOString();
   const inst = create(busDeps(bus, config, silent), {
@@ -246,8 +250,8 @@ async function kafkaRunnerBench(dir: string) {
     overrides: {
       dataDir: dir,
       'bus.topicPrefix': prefix,
-      'functions.analyticsSinks': ['file'],
-      'functions.analyticsFileFsync': true,
+      'functions.analytics.sinks': ['file'],
+      'functions.analytics.file.fsync': true,
       'functions.batchSize': 1000,
     },
   });

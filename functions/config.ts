@@ -6,76 +6,84 @@ export const FunctionsConfigSchema = z
     runLocal: z.boolean().default(true).describe('`start` runs the functions in-process against the bus.'),
     batchSize: z.number().int().positive().default(100).describe('Records per local invocation.'),
     batchWindowMs: z.number().int().nonnegative().default(500).describe('Max wait to fill a local batch.'),
-    analyticsSinks: z
-      .array(z.enum(['file', 'http', 'kafka']))
-      .default(['file'])
-      .describe('Analytics sinks (comma-separated in env).'),
-    analyticsHttpUrl: z
-      .string()
-      .default('')
-      .describe('Elasticsearch/OpenSearch base URL for the `_bulk` sink.'),
-    analyticsIndex: z
-      .string()
-      .default('apim_event')
-      .describe(
-        'Index prefix for the `_bulk` sink: documents go to <prefix>_response / <prefix>_faulty (WSO2 dashboards read apim_event_*).',
-      ),
-    analyticsHttpUsername: z
-      .string()
-      .default('')
-      .describe('Basic-auth user for the `_bulk` sink (empty = none).'),
-    analyticsHttpPassword: z.string().default('').describe('Basic-auth password for the `_bulk` sink.'),
-    analyticsHttpTimeoutMs: z
-      .number()
-      .int()
-      .positive()
-      .default(10_000)
-      .describe('Timeout of one `_bulk` request.'),
-    analyticsHttpMaxAttempts: z
-      .number()
-      .int()
-      .positive()
-      .default(5)
-      .describe(
-        '`_bulk` attempts per batch (429/5xx/timeouts, retriable item errors) before the batch is retried.',
-      ),
-    analyticsHttpBackoffMs: z
-      .number()
-      .int()
-      .positive()
-      .default(200)
-      .describe('Base of the exponential backoff (full jitter) between `_bulk` attempts.'),
-    analyticsFileDir: z
-      .string()
-      .default('')
-      .describe('Directory of the ELK log-file sink (empty = <dataDir>/analytics).'),
-    analyticsFileMaxBytes: z
-      .number()
-      .int()
-      .positive()
-      .default(100 * 1024 * 1024)
-      .describe('Size at which apim_metrics.log is rotated to apim_metrics.log.1.'),
-    analyticsFileMaxFiles: z
-      .number()
-      .int()
-      .nonnegative()
-      .default(10)
-      .describe('Rotated analytics files kept (apim_metrics.log.1 ... .N).'),
-    analyticsFileFsync: z
-      .boolean()
-      .default(true)
-      .describe('fsync the analytics file after each batch (durable before the offset is committed).'),
-    analyticsFileDedupWindow: z
-      .number()
-      .int()
-      .nonnegative()
-      .default(100_000)
-      .describe('correlationIds remembered by the file sink to drop redelivered events (0 = off).'),
-    analyticsRegionId: z.string().default('default').describe('WSO2 regionId published in analytics events.'),
-    analyticsGatewayType: z
-      .string()
-      .default('ENVOY')
-      .describe('WSO2 gatewayType published in analytics events.'),
+    analytics: z
+      .object({
+        sinks: z
+          .array(z.enum(['file', 'http', 'kafka']))
+          .default(['file'])
+          .describe('Analytics sinks (comma-separated in env).'),
+        index: z
+          .string()
+          .default('apim_event')
+          .describe(
+            'Index prefix for the `_bulk` sink: documents go to <prefix>_response / <prefix>_faulty (WSO2 dashboards read apim_event_*).',
+          ),
+        regionId: z.string().default('default').describe('WSO2 regionId published in analytics events.'),
+        gatewayType: z.string().default('ENVOY').describe('WSO2 gatewayType published in analytics events.'),
+        http: z
+          .object({
+            url: z.string().default('').describe('Elasticsearch/OpenSearch base URL for the `_bulk` sink.'),
+            username: z.string().default('').describe('Basic-auth user for the `_bulk` sink (empty = none).'),
+            password: z.string().default('').describe('Basic-auth password for the `_bulk` sink.'),
+            timeoutMs: z
+              .number()
+              .int()
+              .positive()
+              .default(10_000)
+              .describe('Timeout of one `_bulk` request.'),
+            maxAttempts: z
+              .number()
+              .int()
+              .positive()
+              .default(5)
+              .describe(
+                '`_bulk` attempts per batch (429/5xx/timeouts, retriable item errors) before the batch is retried.',
+              ),
+            backoffMs: z
+              .number()
+              .int()
+              .positive()
+              .default(200)
+              .describe('Base of the exponential backoff (full jitter) between `_bulk` attempts.'),
+          })
+          .prefault({})
+          .describe('The Elasticsearch/OpenSearch `_bulk` sink.'),
+        file: z
+          .object({
+            dir: z
+              .string()
+              .default('')
+              .describe('Directory of the ELK log-file sink (empty = <dataDir>/analytics).'),
+            maxBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(100 * 1024 * 1024)
+              .describe('Size at which apim_metrics.log is rotated to apim_metrics.log.1.'),
+            maxFiles: z
+              .number()
+              .int()
+              .nonnegative()
+              .default(10)
+              .describe('Rotated analytics files kept (apim_metrics.log.1 ... .N).'),
+            fsync: z
+              .boolean()
+              .default(true)
+              .describe(
+                'fsync the analytics file after each batch (durable before the offset is committed).',
+              ),
+            dedupWindow: z
+              .number()
+              .int()
+              .nonnegative()
+              .default(100_000)
+              .describe('correlationIds remembered by the file sink to drop redelivered events (0 = off).'),
+          })
+          .prefault({})
+          .describe('The ELK log-file sink (apim_metrics.log).'),
+      })
+      .prefault({})
+      .describe('analytics-publisher: sinks and the WSO2 fields of its events.'),
     usageLatenessMs: z
       .number()
       .int()

@@ -67,6 +67,27 @@ export const KEY_ALIASES: Record<string, string> = {
     'keepaliveIntervalMs',
     'keepaliveTimeoutMs',
   ]),
+  ...Object.fromEntries(
+    (
+      [
+        ['Sinks', 'sinks'],
+        ['Index', 'index'],
+        ['RegionId', 'regionId'],
+        ['GatewayType', 'gatewayType'],
+        ['HttpUrl', 'http.url'],
+        ['HttpUsername', 'http.username'],
+        ['HttpPassword', 'http.password'],
+        ['HttpTimeoutMs', 'http.timeoutMs'],
+        ['HttpMaxAttempts', 'http.maxAttempts'],
+        ['HttpBackoffMs', 'http.backoffMs'],
+        ['FileDir', 'file.dir'],
+        ['FileMaxBytes', 'file.maxBytes'],
+        ['FileMaxFiles', 'file.maxFiles'],
+        ['FileFsync', 'file.fsync'],
+        ['FileDedupWindow', 'file.dedupWindow'],
+      ] as const
+    ).map(([from, to]) => [`functions.analytics${from}`, `functions.analytics.${to}`]),
+  ),
   ...group('apim', 'publisher', ['url', 'username', 'password']),
   ...group('oauth', 'jwks', ['maxAgeMs', 'staleWindowMs', 'cooldownMs']),
   ...group('oauth', 'introspection', [

@@ -133,16 +133,18 @@ describe('renamed settings', () => {
     writeFileSync(file, text);
     return file;
   };
-  // One value per renamed key, different from its default, so a dropped alias shows.
-  const sample = (path: string, leafKind: string): unknown =>
-    leafKind === 'number'
-      ? 4242
-      : leafKind === 'array'
-        ? ['/x/v1']
-        : path.endsWith('clientAuth')
-          ? 'client_secret_post'
-          : `v-${path}`;
-  const kindOf = new Map(configLeaves().map((l) => [l.path.join('.'), l.kind]));
+  // One value per renamed key, different from its default and valid for it, so a dropped alias shows.
+  const leafOf = new Map(configLeaves().map((l) => [l.path.join('.'), l]));
+  const sample = (path: string): unknown => {
+    const leaf = leafOf.get(path)!;
+    if (path.endsWith('.sinks')) return ['kafka'];
+    if (path.endsWith('.clientAuth')) return 'client_secret_post';
+    if (leaf.kind === 'number') return 4242;
+    if (leaf.kind === 'boolean') return !leaf.defaultValue;
+    if (leaf.kind === 'array') return ['/x/v1'];
+    return `v-${path}`;
+  };
+  const asEnv = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
   const get = (config: unknown, path: string) =>
     path.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown>)[k], config);
 
@@ -150,34 +152,21 @@ describe('renamed settings', () => {
     const tree: Record<string, Record<string, unknown>> = {};
     for (const [from, to] of Object.entries(KEY_ALIASES)) {
       const [area, key] = from.split('.') as [string, string];
-      tree[area] = { ...tree[area], [key]: sample(to, kindOf.get(to)!) };
+      tree[area] = { ...tree[area], [key]: sample(to) };
     }
-    tree.oauth!.introspectionClientId = 'client';
     const config = loadConfig({ file: write(JSON.stringify(tree)), env: {} });
-    for (const [from, to] of Object.entries(KEY_ALIASES)) {
-      const [area, key] = from.split('.') as [string, string];
-      expect(get(config, to), `${from} -> ${to}`).toEqual(tree[area]![key]);
+    for (const to of Object.values(KEY_ALIASES)) {
+      expect(get(config, to), to).toEqual(sample(to));
+      expect(sample(to), to).not.toEqual(leafOf.get(to)!.defaultValue);
     }
   });
 
   it('every old MESH_APIM_* name still sets the renamed setting', () => {
     const env: Record<string, string> = {};
-    for (const from of Object.keys(KEY_ALIASES)) env[envName(from.split('.'))] = '4242';
-    env.MESH_APIM_OAUTH_INTROSPECTION_URL = 'https://apim/oauth2/introspect';
-    env.MESH_APIM_OAUTH_INTROSPECTION_CLIENT_ID = 'client';
-    env.MESH_APIM_OAUTH_INTROSPECTION_CLIENT_AUTH = 'client_secret_post';
-    env.MESH_APIM_OAUTH_INTROSPECTION_FAIL_OPEN_APIS = '/a/v1,/b/v1';
+    for (const [from, to] of Object.entries(KEY_ALIASES)) env[envName(from.split('.'))] = asEnv(sample(to));
     const config = loadConfig({ env });
-    expect(config.adapter.grpc.maxConcurrentStreams).toBe(4242);
-    expect(config.oauth.jwks.cooldownMs).toBe(4242);
-    expect(config.oauth.introspection).toMatchObject({
-      url: 'https://apim/oauth2/introspect',
-      clientId: 'client',
-      clientAuth: 'client_secret_post',
-      timeoutMs: 4242,
-      failOpenApis: ['/a/v1', '/b/v1'],
-    });
-    expect(config.apim.publisher.url).toBe('4242');
+    for (const to of Object.values(KEY_ALIASES)) expect(get(config, to), to).toEqual(sample(to));
+    expect(config.oauth.introspection.clientAuth).toBe('client_secret_post');
   });
 
   it('old names in programmatic overrides still apply', () => {

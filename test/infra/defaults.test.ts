@@ -93,7 +93,7 @@ describe('in-cluster ConfigMaps vs the embedded default', () => {
         .find((d) => d.kind === 'ConfigMap').data as Record<string, string>;
       const c = loadConfig({ env: cm });
       expect(c.functions.runLocal).toBe(false);
-      expect(c.functions.analyticsSinks).not.toContain('file');
+      expect(c.functions.analytics.sinks).not.toContain('file');
       expect(c.revocation.transport).toBe('sqs');
       expect(c.bus.kafka.replicationFactor).toBe(3);
     },
@@ -102,7 +102,7 @@ describe('in-cluster ConfigMaps vs the embedded default', () => {
   it('`npm start` (no environment) keeps the embedded default', () => {
     const c = loadConfig({ env: {} });
     expect(c.functions.runLocal).toBe(true);
-    expect(c.functions.analyticsSinks).toEqual(['file']);
+    expect(c.functions.analytics.sinks).toEqual(['file']);
     expect(c.revocation.transport).toBe('local');
   });
 });

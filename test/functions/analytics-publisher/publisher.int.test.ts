@@ -61,8 +61,8 @@ function suite(kind: 'embedded' | 'kafka') {
         overrides: {
           dataDir,
           'bus.topicPrefix': prefix,
-          'functions.analyticsSinks': ['file', 'http'],
-          'functions.analyticsHttpUrl': fake.url,
+          'functions.analytics.sinks': ['file', 'http'],
+          'functions.analytics.http.url': fake.url,
           'functions.batchSize': 50,
           'functions.batchWindowMs': 100,
         },
