@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { EMBEDDED_BUS_DEFAULTS } from '../bus/config.ts';
 import { BENCH_STANDALONE } from './emission-fixtures.ts';
 import { benchArgs } from './lib/args.ts';
 
@@ -40,7 +41,12 @@ const config = loadConfig({
     instanceId: 'bench',
   },
 });
-const bus = new EmbeddedBus({ dir: join(dir, 'bus'), fsync, logger: pino({ level: 'silent' }) });
+const bus = new EmbeddedBus({
+  ...EMBEDDED_BUS_DEFAULTS,
+  dir: join(dir, 'bus'),
+  fsync,
+  logger: pino({ level: 'silent' }),
+});
 const adapter = await startAdapter(config, { bus });
 const apiKey = await issueApiKey(adapter.store.current()!, adapter.signingKey!, { application: 'demo-app' });
 const h = monitorEventLoopDelay({ resolution: 1 });

@@ -20,6 +20,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CheckClient } from '../adapter/check-client.ts';
 import { EMITTER_DEFAULTS } from '../adapter/emit/config.ts';
+import { EMBEDDED_BUS_DEFAULTS } from '../bus/config.ts';
 import { benchArgs } from './lib/args.ts';
 
 const { values } = benchArgs({
@@ -69,7 +70,7 @@ async function emitterInto(tree: string, target: 'embedded' | 'kafka') {
   let bus: any;
   if (target === 'embedded') {
     const { EmbeddedBus } = await import(join(tree, 'bus/embedded/index.ts'));
-    bus = new EmbeddedBus({ dir: join(dir, 'bus'), fsync: true, logger: silent });
+    bus = new EmbeddedBus({ ...EMBEDDED_BUS_DEFAULTS, dir: join(dir, 'bus'), fsync: true, logger: silent });
   } else {
     const { KafkaBus } = await import(join(tree, 'bus/kafka/index.ts'));
     const { loadConfig } = await import(join(tree, 'common/config/index.ts'));

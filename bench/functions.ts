@@ -16,6 +16,7 @@
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { EMBEDDED_BUS_DEFAULTS } from '../bus/config.ts';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { InRecord } from '../bus/types.ts';
 import { loadConfig } from '../common/config/index.ts';
@@ -171,7 +172,7 @@ function baselineFile(dir: string, fsync: boolean): number {
 }
 
 async function replayBench(dir: string) {
-  const bus = new EmbeddedBus({ dir: path.join(dir, 'bus'), logger: silent });
+  const bus = new EmbeddedBus({ ...EMBEDDED_BUS_DEFAULTS, dir: path.join(dir, 'bus'), logger: silent });
   await bus.ensureTopics([{ name: topic, partitions: 3, retentionMs: -1, cleanupPolicy: 'delete' }]);
   const t0 = Date.now() - 3_600_000;
   const span = 3_000_000;

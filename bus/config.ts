@@ -1,6 +1,43 @@
 import { z } from 'zod';
 import { ALWAYS } from '../common/config/fields.ts';
 
+/** `bus.embedded.*`: the embedded durable log. */
+export const EmbeddedBusConfigSchema = z
+  .object({
+    pollIntervalMs: z
+      .number()
+      .int()
+      .positive()
+      .default(50)
+      .describe(
+        'How often embedded-log consumers look for records written by another process (same-process writes wake them at once).',
+      ),
+    retentionCheckIntervalMs: z
+      .number()
+      .int()
+      .positive()
+      .default(60_000)
+      .describe('Period of the embedded log retention (age/size per topic) and compaction pass.'),
+    fsync: z
+      .boolean()
+      .default(true)
+      .describe(
+        'fsync every produce (SQLite synchronous=FULL): survives power loss. False: survives a process crash only, faster.',
+      ),
+    busyTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(5000)
+      .describe('How long a write waits for another process holding the embedded log lock.'),
+  })
+  .prefault({});
+
+export type EmbeddedBusSettings = z.output<typeof EmbeddedBusConfigSchema>;
+
+/** The documented defaults, for callers that open an embedded log without a loaded configuration. */
+export const EMBEDDED_BUS_DEFAULTS: EmbeddedBusSettings = EmbeddedBusConfigSchema.parse(undefined);
+
 /** The event bus (embedded log or Kafka): the `bus` section of the configuration (docs/configuration.md). */
 export const BusConfigSchema = z
   .object({
@@ -102,36 +139,7 @@ export const BusConfigSchema = z
           ),
       })
       .prefault({}),
-    embedded: z
-      .object({
-        pollIntervalMs: z
-          .number()
-          .int()
-          .positive()
-          .default(50)
-          .describe(
-            'How often embedded-log consumers look for records written by another process (same-process writes wake them at once).',
-          ),
-        retentionCheckIntervalMs: z
-          .number()
-          .int()
-          .positive()
-          .default(60_000)
-          .describe('Period of the embedded log retention (age/size per topic) and compaction pass.'),
-        fsync: z
-          .boolean()
-          .default(true)
-          .describe(
-            'fsync every produce (SQLite synchronous=FULL): survives power loss. False: survives a process crash only, faster.',
-          ),
-        busyTimeoutMs: z
-          .number()
-          .int()
-          .positive()
-          .default(5000)
-          .describe('How long a write waits for another process holding the embedded log lock.'),
-      })
-      .prefault({}),
+    embedded: EmbeddedBusConfigSchema,
   })
   .superRefine((bus, ctx) => {
     if (bus.kind === 'kafka' && Array.isArray(bus.kafka?.brokers) && bus.kafka?.brokers.length === 0) {

@@ -14,6 +14,7 @@ import { Registry } from 'prom-client';
 import { CheckClient } from '../../adapter/check-client.ts';
 import { EMITTER_DEFAULTS } from '../../adapter/emit/config.ts';
 import { Emitter } from '../../adapter/emit/emitter.ts';
+import { EMBEDDED_BUS_DEFAULTS } from '../../bus/config.ts';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { MemoryBus } from '../../bus/memory.ts';
 import type { RequestAttributes } from '../../events/request-attributes.ts';
@@ -99,7 +100,11 @@ export async function startUnderLoad(o: {
     client.close();
 
     const seen = new Set<string>();
-    const bus = new EmbeddedBus({ dir: join(dataDir, 'bus'), logger: pino({ level: 'silent' }) });
+    const bus = new EmbeddedBus({
+      ...EMBEDDED_BUS_DEFAULTS,
+      dir: join(dataDir, 'bus'),
+      logger: pino({ level: 'silent' }),
+    });
     let onLog = 0;
     for (const { partition, offset } of await bus.endOffsets(TOPIC)) {
       for (const r of await bus.read(TOPIC, partition, '0', Number(offset))) {
