@@ -123,6 +123,7 @@ export function clientCertificateFetcherFor(apim: Config['apim']): ClientCertifi
     scopes: [CLIENT_CERTIFICATES_VIEW_SCOPE],
     timeoutMs: apim.requestTimeoutMs,
     maxAttempts: 2,
+    retryBaseMs: 200,
     httpsAgent: new https.Agent({
       keepAlive: true,
       ...(ca ? { ca } : {}),
