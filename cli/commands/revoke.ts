@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
+import { z } from 'zod';
 import { EventPublisher } from '../../bridge/publish.ts';
 import { createBus } from '../../bus/index.ts';
 import { loadConfig } from '../../common/config/index.ts';
@@ -87,9 +88,7 @@ export async function run(argv: string[], parsed?: Parsed<Values>): Promise<numb
       source: 'cli',
     });
     if (!parsed.success) {
-      process.stderr.write(
-        `mesh-apim revoke: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n`,
-      );
+      process.stderr.write(`mesh-apim revoke: invalid revocation\n${z.prettifyError(parsed.error)}\n`);
       return 2;
     }
     parsedEvents.push(parsed.data);

@@ -57,7 +57,7 @@ describe('topic definitions (infra/topics.yaml joined with events/topics.ts)', (
   it('rejects a bad setting with its path', () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, readFileSync(TOPICS_FILE, 'utf8').replace('partitions: 6', 'partitions: 0'));
-    expect(() => loadTopicDefinitions('', file)).toThrow(/topics\.request-attributes\.partitions/);
+    expect(() => loadTopicDefinitions('', file)).toThrow(/at topics\["request-attributes"\]\.partitions/);
   });
 
   it('`topics apply` creates on the embedded log, is idempotent, reports drift; `--dry-run` changes nothing', async () => {
