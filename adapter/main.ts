@@ -7,7 +7,7 @@
 
 import { type InternalDataClient, internalDataClientFor } from '../apim/internal-data-client.ts';
 import type { Bus } from '../bus/types.ts';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 import { createLogger } from '../common/log.ts';
 import { registerProcessMetrics } from '../common/process-metrics.ts';
 import { type AdminServer, startAdminServer } from './admin.ts';
@@ -250,13 +250,7 @@ async function startServing(
   const server = new AdapterServer({
     check,
     transport: a.transport,
-    limits: {
-      maxMessageBytes: a.grpcMaxMessageBytes,
-      maxConcurrentStreams: a.grpcMaxConcurrentStreams,
-      requestTimeoutMs: a.grpcRequestTimeoutMs,
-      keepaliveIntervalMs: a.grpcKeepaliveIntervalMs,
-      keepaliveTimeoutMs: a.grpcKeepaliveTimeoutMs,
-    },
+    limits: a.grpc,
     errors: metrics.transportErrors,
   });
   emission?.register(server);

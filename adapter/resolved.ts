@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { SQSClientConfig } from '@aws-sdk/client-sqs';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 
 /** Where the API auto-creator writes, and the standalone source merges, fragment files (under dataDir). */
 export const FRAGMENTS_DIR = 'standalone.d';

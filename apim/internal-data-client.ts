@@ -5,9 +5,9 @@
  * error fails the whole pull (a snapshot is built from a complete, consistent read or not at all).
  */
 import type { AxiosInstance } from 'axios';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { createHttpClient } from '../adapter/http-client.ts';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 import { errorMessage } from '../common/errors.ts';
 import { ApimResponseError, ApimUnavailableError } from './errors.ts';
 import {
@@ -153,11 +153,9 @@ export class InternalDataClient {
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      const problems = parsed.error.issues
-        .slice(0, 5)
-        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-        .join('; ');
-      throw new ApimResponseError(`GET ${path}: unexpected response shape: ${problems}`);
+      // The first five only: a response of thousands of malformed entries would flood the log.
+      const first = new z.ZodError(parsed.error.issues.slice(0, 5));
+      throw new ApimResponseError(`GET ${path}: unexpected response shape:\n${z.prettifyError(first)}`);
     }
     return parsed.data;
   }

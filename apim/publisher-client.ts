@@ -23,12 +23,12 @@ export interface PublisherClientOptions {
   baseUrl: string;
   username: string;
   password: string;
-  clientName?: string;
+  clientName: string;
   scopes?: readonly string[];
-  timeoutMs?: number;
+  timeoutMs: number;
   /** Attempts per call, first included. */
-  maxAttempts?: number;
-  retryBaseMs?: number;
+  maxAttempts: number;
+  retryBaseMs: number;
   retryMaxMs?: number;
   httpsAgent?: Agent;
   log?: Logger;
@@ -94,10 +94,7 @@ export const CLIENT_CERTIFICATES_VIEW_SCOPE = 'apim:client_certificates_view';
 
 export class PublisherClient {
   private readonly http: AxiosInstance;
-  private readonly opts: Required<
-    Pick<PublisherClientOptions, 'timeoutMs' | 'maxAttempts' | 'retryBaseMs' | 'retryMaxMs' | 'clientName'>
-  > &
-    PublisherClientOptions;
+  private readonly opts: Required<Pick<PublisherClientOptions, 'retryMaxMs'>> & PublisherClientOptions;
   private client: { clientId: string; clientSecret: string } | null = null;
   private token: Token | null = null;
   private tokenInFlight: Promise<Token> | null = null;
@@ -105,14 +102,9 @@ export class PublisherClient {
   readonly stats = { registrations: 0, tokens: 0, calls: 0, retries: 0 };
 
   constructor(options: PublisherClientOptions) {
-    this.opts = {
-      timeoutMs: 10_000,
-      maxAttempts: 4,
-      retryBaseMs: 200,
-      retryMaxMs: 5_000,
-      clientName: 'mesh-apim-api-auto-creator',
-      ...options,
-    };
+    // timeoutMs, attempts, retry base and client name come resolved from the caller's settings
+    // (apim.requestTimeoutMs, autoCreator.*); only the retry cap is this client's own.
+    this.opts = { retryMaxMs: 5_000, ...options };
     this.http = axios.create({
       baseURL: options.baseUrl.replace(/\/+$/, ''),
       timeout: this.opts.timeoutMs,

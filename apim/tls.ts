@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 
 export interface TlsFiles {
   /** PEM CA bundle to trust (empty = system CAs). */

@@ -8,10 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EMBEDDED_BUS_DEFAULTS } from '../bus/config.ts';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import { KafkaBus } from '../bus/kafka/index.ts';
 import type { Bus, OutRecord } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import { benchArgs } from './lib/args.ts';
 
 const { positionals } = benchArgs({
@@ -80,7 +81,7 @@ const spec = (name: string) => ({ name, partitions: 6, retentionMs: -1, cleanupP
 
 for (const fsync of [true, false]) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-bus-'));
-  const bus = new EmbeddedBus({ dir, fsync });
+  const bus = new EmbeddedBus({ ...EMBEDDED_BUS_DEFAULTS, dir, fsync });
   await bus.ensureTopics([spec('bench')]);
   results[`embedded produce events/s (fsync=${fsync})`] = await produceAll(bus, 'bench', records);
   if (fsync) results['embedded consume events/s'] = await consumeAll(bus, 'bench', N);

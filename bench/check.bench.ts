@@ -66,7 +66,7 @@ async function startKeyManager(jwk: Record<string, unknown>): Promise<{ url: str
 }
 
 async function serve(): Promise<void> {
-  const { loadConfig } = await import('../common/config.ts');
+  const { loadConfig } = await import('../common/config/index.ts');
   const { rootLogger } = await import('../common/log.ts');
   rootLogger.level = 'warn';
   const { startAdapter } = await import('../adapter/main.ts');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { EMBEDDED_BUS_DEFAULTS } from '../bus/config.ts';
 import { BENCH_STANDALONE } from './emission-fixtures.ts';
 import { benchArgs } from './lib/args.ts';
 
@@ -23,7 +24,7 @@ const fsync = fsyncArg !== 'off';
 const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-bench-emission-'));
 const standaloneFile = join(dir, 'standalone.yaml');
 writeFileSync(standaloneFile, BENCH_STANDALONE);
-const { loadConfig } = await import(join(tree, 'common/config.ts'));
+const { loadConfig } = await import(join(tree, 'common/config/index.ts'));
 const { startAdapter } = await import(join(tree, 'adapter/main.ts'));
 const { issueApiKey } = await import(join(tree, 'adapter/standalone/issuer.ts'));
 const { EmbeddedBus } = await import(join(tree, 'bus/embedded/index.ts'));
@@ -40,7 +41,12 @@ const config = loadConfig({
     instanceId: 'bench',
   },
 });
-const bus = new EmbeddedBus({ dir: join(dir, 'bus'), fsync, logger: pino({ level: 'silent' }) });
+const bus = new EmbeddedBus({
+  ...EMBEDDED_BUS_DEFAULTS,
+  dir: join(dir, 'bus'),
+  fsync,
+  logger: pino({ level: 'silent' }),
+});
 const adapter = await startAdapter(config, { bus });
 const apiKey = await issueApiKey(adapter.store.current()!, adapter.signingKey!, { application: 'demo-app' });
 const h = monitorEventLoopDelay({ resolution: 1 });

@@ -19,6 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CheckClient } from '../adapter/check-client.ts';
+import { EMITTER_DEFAULTS } from '../adapter/emit/config.ts';
+import { EMBEDDED_BUS_DEFAULTS } from '../bus/config.ts';
 import { benchArgs } from './lib/args.ts';
 
 const { values } = benchArgs({
@@ -68,10 +70,10 @@ async function emitterInto(tree: string, target: 'embedded' | 'kafka') {
   let bus: any;
   if (target === 'embedded') {
     const { EmbeddedBus } = await import(join(tree, 'bus/embedded/index.ts'));
-    bus = new EmbeddedBus({ dir: join(dir, 'bus'), fsync: true, logger: silent });
+    bus = new EmbeddedBus({ ...EMBEDDED_BUS_DEFAULTS, dir: join(dir, 'bus'), fsync: true, logger: silent });
   } else {
     const { KafkaBus } = await import(join(tree, 'bus/kafka/index.ts'));
-    const { loadConfig } = await import(join(tree, 'common/config.ts'));
+    const { loadConfig } = await import(join(tree, 'common/config/index.ts'));
     bus = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: values.kafka! } }).bus.kafka, silent);
     await bus.ensureTopics([
       {
@@ -93,6 +95,7 @@ async function emitterInto(tree: string, target: 'embedded' | 'kafka') {
     accepted += records.length;
   };
   const emitter = new Emitter({
+    ...EMITTER_DEFAULTS,
     bus,
     dataDir: dir,
     registry: new Registry(),

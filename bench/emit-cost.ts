@@ -20,9 +20,10 @@ import type { CheckRecord } from '../adapter/check-record.ts';
 import { startAdapter } from '../adapter/main.ts';
 import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { CheckCodec } from '../adapter/transport/http2/check-codec.ts';
+import { EMBEDDED_BUS_DEFAULTS } from '../bus/config.ts';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { Bus } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import { rootLogger } from '../common/log.ts';
 import { TOPICS } from '../events/topics.ts';
 import { BENCH_POLICIES } from './fixtures.ts';
@@ -94,7 +95,12 @@ if (values.kafka) {
   bus = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: values.kafka } }).bus.kafka, silent);
   kind = `kafka ${values.kafka}`;
 } else {
-  bus = new EmbeddedBus({ dir: join(dir, 'bus'), fsync: values.fsync !== 'off', logger: silent });
+  bus = new EmbeddedBus({
+    ...EMBEDDED_BUS_DEFAULTS,
+    dir: join(dir, 'bus'),
+    fsync: values.fsync !== 'off',
+    logger: silent,
+  });
   kind = `embedded log (fsync ${values.fsync})`;
 }
 const adapter = await startAdapter(config, { bus });

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CheckClient } from '../adapter/check-client.ts';
+import { EMITTER_DEFAULTS } from '../adapter/emit/config.ts';
 import { Emitter } from '../adapter/emit/emitter.ts';
 import { requestAttributesFromCheck } from '../adapter/emit/events.ts';
 import { checkEmission } from '../adapter/emit/observer.ts';
@@ -23,7 +24,7 @@ import { startAdapter } from '../adapter/main.ts';
 import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { MemoryBus } from '../bus/memory.ts';
 import type { Bus } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import type { RequestContext } from '../events/request-attributes.ts';
 import { benchArgs } from './lib/args.ts';
 
@@ -90,6 +91,7 @@ async function emitterThroughput(target: Bus, label: string) {
   const { bus, count } = counting(target);
   const dir = tmp();
   const emitter = new Emitter({
+    ...EMITTER_DEFAULTS,
     bus,
     dataDir: dir,
     registry: new Registry(),
@@ -127,6 +129,7 @@ async function spoolRates() {
   const bus = new MemoryBus();
   bus.failProduce = new Error('down');
   const emitter = new Emitter({
+    ...EMITTER_DEFAULTS,
     bus,
     dataDir: dir,
     registry: new Registry(),
@@ -146,7 +149,13 @@ async function spoolRates() {
   await emitter.stop();
   // Drain: a new emitter over the spool (as after a restart), bus up.
   const bus2 = new MemoryBus();
-  const drainer = new Emitter({ bus: bus2, dataDir: dir, registry: new Registry(), logger: silent });
+  const drainer = new Emitter({
+    ...EMITTER_DEFAULTS,
+    bus: bus2,
+    dataDir: dir,
+    registry: new Registry(),
+    logger: silent,
+  });
   const t1 = performance.now();
   await drainer.start();
   await waitFor(() => drainer.spool.isEmpty() && bus2.records(TOPIC).length === EVENTS);
@@ -264,6 +273,7 @@ async function observerCost() {
   const dir = tmp();
   const n = Math.min(EVENTS, 100_000);
   const emitter = new Emitter({
+    ...EMITTER_DEFAULTS,
     bus: new MemoryBus(),
     dataDir: dir,
     registry: new Registry(),

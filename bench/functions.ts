@@ -16,9 +16,10 @@
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { EMBEDDED_BUS_DEFAULTS } from '../bus/config.ts';
 import { EmbeddedBus } from '../bus/embedded/index.ts';
 import type { InRecord } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import { createLogger } from '../common/log.ts';
 import type { AnalyticsEvent } from '../events/analytics.ts';
 import { TOPICS } from '../events/topics.ts';
@@ -73,7 +74,11 @@ silent.level = 'warn';
 async function handlerToFile(dir: string, fsync: boolean): Promise<number> {
   const config = loadConfig({
     env: {},
-    overrides: { dataDir: dir, 'functions.analyticsSinks': ['file'], 'functions.analyticsFileFsync': fsync },
+    overrides: {
+      dataDir: dir,
+      'functions.analytics.sinks': ['file'],
+      'functions.analytics.file.fsync': fsync,
+    },
   });
   const deps = {
     ...busDeps({ produce: async () => {} }, config, silent),
@@ -127,8 +132,8 @@ async function handlerToHttp(dir: string): Promise<number> {
       env: {},
       overrides: {
         dataDir: dir,
-        'functions.analyticsSinks': ['http'],
-        'functions.analyticsHttpUrl': fake.url,
+        'functions.analytics.sinks': ['http'],
+        'functions.analytics.http.url': fake.url,
       },
     });
     const deps = {
@@ -167,7 +172,7 @@ function baselineFile(dir: string, fsync: boolean): number {
 }
 
 async function replayBench(dir: string) {
-  const bus = new EmbeddedBus({ dir: path.join(dir, 'bus'), logger: silent });
+  const bus = new EmbeddedBus({ ...EMBEDDED_BUS_DEFAULTS, dir: path.join(dir, 'bus'), logger: silent });
   await bus.ensureTopics([{ name: topic, partitions: 3, retentionMs: -1, cleanupPolicy: 'delete' }]);
   const t0 = Date.now() - 3_600_000;
   const span = 3_000_000;
@@ -206,7 +211,7 @@ async function replayBench(dir: string) {
   }
   const scanS = (performance.now() - t) / 1000;
 
-  const config = loadConfig({ env: {}, overrides: { dataDir: dir, 'functions.analyticsSinks': ['file'] } });
+  const config = loadConfig({ env: {}, overrides: { dataDir: dir, 'functions.analytics.sinks': ['file'] } });
   const from = new Date(fromMs).toISOString();
   const to = new Date(toMs).toISOString();
   const inst = create(busDeps(bus, config, silent), {
@@ -246,8 +251,8 @@ async function kafkaRunnerBench(dir: string) {
     overrides: {
       dataDir: dir,
       'bus.topicPrefix': prefix,
-      'functions.analyticsSinks': ['file'],
-      'functions.analyticsFileFsync': true,
+      'functions.analytics.sinks': ['file'],
+      'functions.analytics.file.fsync': true,
       'functions.batchSize': 1000,
     },
   });

@@ -56,7 +56,7 @@ async function embeddedBus(dir: string): Promise<{ bus: Bus; kind: string }> {
 async function kafkaBus(): Promise<{ bus: Bus; kind: string }> {
   const brokers = process.env.KAFKA_BROKERS;
   if (!brokers) throw new Error('--kafka needs KAFKA_BROKERS');
-  const { loadConfig } = await import('../common/config.ts');
+  const { loadConfig } = await import('../common/config/index.ts');
   const { KafkaBus } = await import('../bus/kafka/index.ts');
   const bus = new KafkaBus(loadConfig({ env: { KAFKA_BROKERS: brokers } }).bus.kafka);
   // Registered before the adapter's stop, so it runs after it (cleanups run in reverse): the emitter flushes first.
@@ -65,7 +65,7 @@ async function kafkaBus(): Promise<{ bus: Bus; kind: string }> {
 }
 
 async function adapter(): Promise<void> {
-  const { loadConfig } = await import('../common/config.ts');
+  const { loadConfig } = await import('../common/config/index.ts');
   const { rootLogger } = await import('../common/log.ts');
   rootLogger.level = 'error';
   const { startAdapter } = await import('../adapter/main.ts');

@@ -65,7 +65,7 @@ function settle(): { heap: number; rss: number } {
 }
 
 async function child(workload: Workload, checks: number): Promise<void> {
-  const { loadConfig } = await import('../common/config.ts');
+  const { loadConfig } = await import('../common/config/index.ts');
   const { rootLogger } = await import('../common/log.ts');
   rootLogger.level = 'error';
   const { startAdapter } = await import('../adapter/main.ts');

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryBus } from '../bus/memory.ts';
 import type { InRecord } from '../bus/types.ts';
-import { loadConfig } from '../common/config.ts';
+import { loadConfig } from '../common/config/index.ts';
 import { createLogger } from '../common/log.ts';
 import type { RequestAttributes } from '../events/request-attributes.ts';
 import { TOPICS } from '../events/topics.ts';

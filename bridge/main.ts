@@ -10,7 +10,7 @@ import { internalDataClientFor } from '../apim/internal-data-client.ts';
 import { createBus } from '../bus/index.ts';
 import type { Bus } from '../bus/types.ts';
 import { type AdminServer, startProgramAdmin } from '../common/admin-http.ts';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { AmqpBridge } from './amqp.ts';
 import { createReceiver, listen } from './http-receiver.ts';

@@ -113,10 +113,6 @@ function tenantDomainOf(
   return fallback;
 }
 
-function zodIssues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-}
-
 export interface MapOptions {
   /** Tenant for messages that name none (or a numeric tenant id we cannot resolve). */
   tenantDomain: string;
@@ -126,7 +122,8 @@ export interface MapOptions {
 /** A `tokenRevocation` message -> token-revoked. Throws PoisonMessageError when it can never be mapped. */
 export function revocationFromWso2(body: string, o: MapOptions): TokenRevoked {
   const parsed = RevocationWire.safeParse(parseJson(body, 'tokenRevocation message'));
-  if (!parsed.success) throw new PoisonMessageError(`tokenRevocation message: ${zodIssues(parsed.error)}`);
+  if (!parsed.success)
+    throw new PoisonMessageError(`tokenRevocation message:\n${z.prettifyError(parsed.error)}`);
   const p = parsed.data.event.payloadData;
   const now = o.now();
   const tenantDomain = tenantDomainOf(p.tenantId, p.tenantDomain, o.tenantDomain);
@@ -194,7 +191,8 @@ export function entityOf(eventType: string): ControlPlaneChanged['entity'] {
 /** A `notification` message -> control-plane-changed. */
 export function notificationFromWso2(body: string, o: MapOptions): ControlPlaneChanged {
   const parsed = NotificationWire.safeParse(parseJson(body, 'notification message'));
-  if (!parsed.success) throw new PoisonMessageError(`notification message: ${zodIssues(parsed.error)}`);
+  if (!parsed.success)
+    throw new PoisonMessageError(`notification message:\n${z.prettifyError(parsed.error)}`);
   const p = parsed.data.event.payloadData;
   const details = decodeBase64Json(p.event, `${p.eventType} event`);
   const now = o.now();

@@ -3,7 +3,7 @@
  * also a BusAdmin (describeTopics) for `mesh-apim topics`.
  */
 import { join } from 'node:path';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 import type { Logger } from '../common/log.ts';
 import { EmbeddedBus } from './embedded/index.ts';
 import { KafkaBus } from './kafka/index.ts';

@@ -36,8 +36,7 @@ export function loadTopicDefinitions(prefix = '', file = TOPICS_FILE): TopicDefi
   }
   const result = TopicsFile.safeParse(parsed);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigError(`topic definitions ${file}: ${problems}`);
+    throw new ConfigError(`topic definitions ${file}:\n${z.prettifyError(result.error)}`);
   }
   const defs = result.data.topics;
   const contracts = Object.values(TOPICS) as TopicContract[];

@@ -114,7 +114,7 @@ export function buildProgram(version: string): Command {
     .option('--topic <name>', 'topic to replay, logical or wire name', 'request-attributes')
     .option(
       '--sink <kinds>',
-      'file,http,kafka; repeatable or comma-separated (default: functions.analyticsSinks)',
+      'file,http,kafka; repeatable or comma-separated (default: functions.analytics.sinks)',
       repeat,
     )
     .option('--dry-run', 'map and count only: publish nothing, dead-letter nothing')

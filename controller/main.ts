@@ -9,7 +9,7 @@ import { createBus } from '../bus/index.ts';
 import { topicSpecs } from '../bus/topics.ts';
 import type { Bus } from '../bus/types.ts';
 import { type AdminServer, startProgramAdmin } from '../common/admin-http.ts';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 import { createLogger, type Logger } from '../common/log.ts';
 import { TOPICS, topicName } from '../events/topics.ts';
 import { type ControllerSettings, ServiceController } from './controller.ts';

@@ -5,7 +5,7 @@
  * container image (.dockerignore), so the pipeline imports it only when it runs functions.
  */
 import type { Bus } from '../bus/types.ts';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 import type { Logger } from '../common/log.ts';
 import { type RunningFunctions, startFunctions } from './runner/index.ts';
 

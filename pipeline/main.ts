@@ -8,7 +8,7 @@ import { type AdapterHandle, startAdapter } from '../adapter/main.ts';
 import { createBus } from '../bus/index.ts';
 import { topicSpecs } from '../bus/topics.ts';
 import type { Bus } from '../bus/types.ts';
-import type { Config } from '../common/config.ts';
+import type { Config } from '../common/config/index.ts';
 
 export interface PipelineDeps {
   /** The bus to run on (its topics already made); default: one from the settings, topics ensured, closed on stop. */

@@ -18,7 +18,7 @@ import { errorMessage } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { createHttpClient } from '../http-client.ts';
 import { tokenDigest } from '../revocation/store.ts';
-import { CACHE_DEFAULTS, cacheEntryBytes } from './cache.ts';
+import { cacheEntryBytes } from './cache.ts';
 import { type CredentialMetrics, defaultCredentialMetrics } from './metrics.ts';
 
 const log = createLogger('introspection');
@@ -49,16 +49,17 @@ export interface IntrospectionOptions {
   url: string;
   clientId: string;
   clientSecret: string;
-  /** RFC 6749 2.3.1: HTTP Basic (default) or credentials in the form body. */
-  clientAuth?: 'basic' | 'client_secret_post';
+  /** RFC 6749 2.3.1: HTTP Basic or credentials in the form body. */
+  clientAuth: 'basic' | 'client_secret_post';
   now?: () => number;
   /** Upper bound of a positive cache entry, whatever the token's exp. */
-  positiveTtlCapMs?: number;
-  negativeTtlMs?: number;
-  maxEntries?: number;
+  positiveTtlCapMs: number;
+  negativeTtlMs: number;
+  maxEntries: number;
   /** Bound of the cache in (estimated) bytes. */
-  maxBytes?: number;
-  timeoutMs?: number;
+  maxBytes: number;
+  /** Timeout of one call; used by the client built when `http` is not given. */
+  timeoutMs: number;
   http?: AxiosInstance;
   metrics?: CredentialMetrics;
 }
@@ -84,16 +85,17 @@ export class IntrospectionClient {
   calls = 0;
 
   constructor(options: IntrospectionOptions) {
+    // Resolved values only (oauth.introspection.*): the defaults live in the config slice.
     this.options = {
       url: options.url,
       clientId: options.clientId,
       clientSecret: options.clientSecret,
-      clientAuth: options.clientAuth ?? 'basic',
-      positiveTtlCapMs: options.positiveTtlCapMs ?? 5 * 60_000,
-      negativeTtlMs: options.negativeTtlMs ?? 30_000,
-      maxEntries: options.maxEntries ?? 100_000,
-      maxBytes: options.maxBytes ?? CACHE_DEFAULTS.maxBytes,
-      timeoutMs: options.timeoutMs ?? 5_000,
+      clientAuth: options.clientAuth,
+      positiveTtlCapMs: options.positiveTtlCapMs,
+      negativeTtlMs: options.negativeTtlMs,
+      maxEntries: options.maxEntries,
+      maxBytes: options.maxBytes,
+      timeoutMs: options.timeoutMs,
     };
     this.now = options.now ?? Date.now;
     const now = this.now;

@@ -32,10 +32,11 @@ export interface JwksCacheOptions {
   /** Label for logs and metrics (issuer). */
   name?: string;
   now?: () => number;
-  maxAgeMs?: number;
-  staleWindowMs?: number;
-  cooldownMs?: number;
-  timeoutMs?: number;
+  /** oauth.jwks.* resolved (the defaults live in the config slice). */
+  maxAgeMs: number;
+  staleWindowMs: number;
+  cooldownMs: number;
+  timeoutMs: number;
   /** HTTP client (carries the TLS settings); default: a plain client with timeoutMs. */
   http?: AxiosInstance;
   metrics?: CredentialMetrics;
@@ -66,10 +67,10 @@ export class JwksCache implements KeySource {
     this.url = options.url;
     this.name = options.name ?? options.url;
     this.now = options.now ?? Date.now;
-    this.maxAgeMs = options.maxAgeMs ?? 10 * 60_000;
-    this.staleWindowMs = options.staleWindowMs ?? 24 * 3_600_000;
-    this.cooldownMs = options.cooldownMs ?? 30_000;
-    this.http = options.http ?? createHttpClient({ timeoutMs: options.timeoutMs ?? 5_000 });
+    this.maxAgeMs = options.maxAgeMs;
+    this.staleWindowMs = options.staleWindowMs;
+    this.cooldownMs = options.cooldownMs;
+    this.http = options.http ?? createHttpClient({ timeoutMs: options.timeoutMs });
     this.metrics = options.metrics ?? defaultCredentialMetrics();
   }
 

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { apimTlsFiles } from '../../apim/tls.ts';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { ConfigError, errorMessage } from '../../common/errors.ts';
 import { type Clock, systemClock } from '../domain.ts';
 import { createHttpClient } from '../http-client.ts';
@@ -37,7 +37,7 @@ export function oauthVerifiers(
   const metrics = registry ? { metrics: createCredentialMetrics(registry) } : {};
   const now = () => clock.now();
   const verifiers: CredentialVerifier[] = [];
-  const introspection = oauth.introspectionUrl !== '';
+  const introspection = oauth.introspection.url !== '';
   if (oauth.issuers.length > 0) {
     const issuers = oauth.issuers.map((i) => {
       let keys: JwksCache | CertificateKeySource;
@@ -46,10 +46,8 @@ export function oauthVerifiers(
           url: i.jwksUrl,
           name: i.issuer,
           now,
-          maxAgeMs: oauth.jwksMaxAgeMs,
-          staleWindowMs: oauth.jwksStaleWindowMs,
-          cooldownMs: oauth.jwksCooldownMs,
-          http: createHttpClient({ timeoutMs: 5_000, ...tlsFor(config, i.jwksUrl) }),
+          ...oauth.jwks,
+          http: createHttpClient({ timeoutMs: oauth.jwks.timeoutMs, ...tlsFor(config, i.jwksUrl) }),
           ...metrics,
         });
       } else {
@@ -83,26 +81,27 @@ export function oauthVerifiers(
   }
   if (introspection) {
     const client = new IntrospectionClient({
-      url: oauth.introspectionUrl,
-      clientId: oauth.introspectionClientId,
-      clientSecret: oauth.introspectionClientSecret,
-      clientAuth: oauth.introspectionClientAuth,
+      url: oauth.introspection.url,
+      clientId: oauth.introspection.clientId,
+      clientSecret: oauth.introspection.clientSecret,
+      clientAuth: oauth.introspection.clientAuth,
       now,
-      positiveTtlCapMs: oauth.introspectionCacheMaxMs,
-      negativeTtlMs: oauth.introspectionNegativeCacheMs,
-      maxEntries: oauth.introspectionCacheMaxEntries,
+      timeoutMs: oauth.introspection.timeoutMs,
+      positiveTtlCapMs: oauth.introspection.cacheMaxMs,
+      negativeTtlMs: oauth.introspection.negativeCacheMs,
+      maxEntries: oauth.introspection.cacheMaxEntries,
       maxBytes: config.adapter.credentialCacheMaxBytes,
       ...metrics,
       http: createHttpClient({
-        timeoutMs: oauth.introspectionTimeoutMs,
-        ...tlsFor(config, oauth.introspectionUrl),
+        timeoutMs: oauth.introspection.timeoutMs,
+        ...tlsFor(config, oauth.introspection.url),
       }),
     });
     verifiers.push(
       new OpaqueTokenVerifier({
         client,
-        keyManager: oauth.introspectionKeyManager,
-        failOpenApis: oauth.introspectionFailOpenApis,
+        keyManager: oauth.introspection.keyManager,
+        failOpenApis: oauth.introspection.failOpenApis,
         claimJwts: oauth.issuers.length === 0,
       }),
     );

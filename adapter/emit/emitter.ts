@@ -25,41 +25,32 @@
  */
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
+import type { z } from 'zod';
 import type { Bus, OutRecord } from '../../bus/types.ts';
 import { Backoff } from '../../common/backoff.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { TOPICS, type TopicKey, topicName } from '../../events/topics.ts';
+import type { EmitterConfigSchema } from './config.ts';
 import { Journal, type JournalPosition } from './journal.ts';
 import { type EmitterMetrics, emitterMetrics } from './metrics.ts';
 import { Spool, type SpoolRecord } from './spool.ts';
 
 export type EventOf<K extends TopicKey> = Parameters<(typeof TOPICS)[K]['key']>[0];
 
-export interface EmitterOptions {
+/** The `emitter.*` settings, resolved (their defaults live in ./config.ts: EMITTER_DEFAULTS). */
+export type EmitterSettings = z.output<typeof EmitterConfigSchema>;
+
+export interface EmitterOptions extends EmitterSettings {
   bus: Bus;
   /** The process data directory; the spool lives in `<dataDir>/spool/`. */
   dataDir: string;
   registry: Registry;
-  batchSize?: number;
-  lingerMs?: number;
-  /** In-memory bound; beyond it new events are dropped (counted): only when the disk cannot keep up. */
-  bufferMax?: number;
-  /** Buffered events that trigger spooling without waiting for the bus (a slow bus). */
-  spoolAtBuffered?: number;
-  spoolMaxBytes?: number;
-  spoolSegmentBytes?: number;
-  /** A produce that has not settled after this is treated as failed (its batch is spooled). */
-  produceTimeoutMs?: number;
-  /** Backoff bounds between drain attempts while the bus fails. */
+  /** Backoff bounds between drain attempts while the bus fails (not settings). */
   retryMinMs?: number;
   retryMaxMs?: number;
-  /** On stop, how long the final flush may wait for the bus before spooling. */
-  stopTimeoutMs?: number;
   topicPrefix?: string;
-  /** Journal every event before the loop moves on (SIGKILL loses ~nothing); default true. */
-  journal?: boolean;
-  /** Size at which the journal starts a new file (covered files are deleted). */
+  /** Size at which the journal starts a new file (covered files are deleted; not a setting). */
   journalFileBytes?: number;
   logger?: Logger;
   now?: () => number;
@@ -105,24 +96,24 @@ export class Emitter {
     this.log = options.logger ?? createLogger('emitter');
     this.now = options.now ?? Date.now;
     this.prefix = options.topicPrefix ?? '';
-    const bufferMax = options.bufferMax ?? 50_000;
-    const spoolMaxBytes = options.spoolMaxBytes ?? 256 * 1024 * 1024;
+    const { bufferMax, spoolMaxBytes } = options;
     this.o = {
-      batchSize: options.batchSize ?? 500,
-      lingerMs: options.lingerMs ?? 20,
+      batchSize: options.batchSize,
+      lingerMs: options.lingerMs,
       bufferMax,
-      spoolAtBuffered: options.spoolAtBuffered ?? Math.max(1, Math.floor(bufferMax / 10)),
+      // 0 = derived (emitter.spoolAtBuffered / emitter.spoolSegmentBytes).
+      spoolAtBuffered: options.spoolAtBuffered || Math.max(1, Math.floor(bufferMax / 10)),
       spoolMaxBytes,
       // At most half the bound: dropping the oldest segment must be able to make room.
       spoolSegmentBytes: Math.min(
         Math.floor(spoolMaxBytes / 2),
-        options.spoolSegmentBytes ??
+        options.spoolSegmentBytes ||
           Math.max(64 * 1024, Math.min(16 * 1024 * 1024, Math.floor(spoolMaxBytes / 8))),
       ),
-      produceTimeoutMs: options.produceTimeoutMs ?? 2_000,
+      produceTimeoutMs: options.produceTimeoutMs,
       retryMinMs: options.retryMinMs ?? 100,
       retryMaxMs: options.retryMaxMs ?? 5_000,
-      stopTimeoutMs: options.stopTimeoutMs ?? 5_000,
+      stopTimeoutMs: options.stopTimeoutMs,
       journalFileBytes: options.journalFileBytes ?? 8 * 1024 * 1024,
     };
     this.retry = new Backoff({ minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs, jitter: 'none' });
@@ -133,13 +124,12 @@ export class Emitter {
       logger: this.log,
       onDrop: (count, reason) => this.metrics.dropped.inc({ reason }, count),
     });
-    this.journal =
-      options.journal === false
-        ? null
-        : new Journal(join(options.dataDir, 'spool'), {
-            maxFileBytes: this.o.journalFileBytes,
-            logger: this.log,
-          });
+    this.journal = !options.journal
+      ? null
+      : new Journal(join(options.dataDir, 'spool'), {
+          maxFileBytes: this.o.journalFileBytes,
+          logger: this.log,
+        });
   }
 
   /** Opens the spool (events a previous process left are drained first) and starts the loop. */

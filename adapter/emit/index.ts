@@ -5,7 +5,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { Bus } from '../../bus/types.ts';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { addAccessLogService } from '../als/service.ts';
 import type { CheckObserver } from '../check-record.ts';
 import type { AdapterServer } from '../server.ts';
@@ -26,17 +26,9 @@ export interface Emission {
 export function emitterOptionsOf(config: Config) {
   const e = config.emitter;
   return {
+    ...e,
     dataDir: config.dataDir,
-    batchSize: e.batchSize,
-    lingerMs: e.lingerMs,
-    bufferMax: e.bufferMax,
-    spoolMaxBytes: e.spoolMaxBytes,
-    produceTimeoutMs: e.produceTimeoutMs,
-    stopTimeoutMs: e.stopTimeoutMs,
     topicPrefix: config.bus.topicPrefix,
-    journal: e.journal,
-    ...(e.spoolSegmentBytes > 0 ? { spoolSegmentBytes: e.spoolSegmentBytes } : {}),
-    ...(e.spoolAtBuffered > 0 ? { spoolAtBuffered: e.spoolAtBuffered } : {}),
   };
 }
 

@@ -8,7 +8,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { InternalDataClient } from '../../apim/internal-data-client.ts';
 import type { Bus, Subscription } from '../../bus/types.ts';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { createLogger } from '../../common/log.ts';
 import type { TokenRevoked } from '../../events/token-revoked.ts';
 import { resolveRevocationSqs } from '../resolved.ts';

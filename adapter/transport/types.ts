@@ -6,6 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { RequestContext } from '../../events/request-attributes.ts';
 import type { CheckRecord } from '../check-record.ts';
+import { GrpcConfigSchema } from '../config.ts';
 import type { Decision } from '../domain.ts';
 import type { CheckResponseObject } from '../response.ts';
 import type { ProtoCheckRequest } from '../translate.ts';
@@ -59,10 +60,5 @@ export interface TransportLimits {
   keepaliveTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: TransportLimits = {
-  maxMessageBytes: 4 * 1024 * 1024,
-  maxConcurrentStreams: 1000,
-  requestTimeoutMs: 10_000,
-  keepaliveIntervalMs: 0,
-  keepaliveTimeoutMs: 20_000,
-};
+/** The documented defaults of `adapter.grpc` (one source: adapter/config.ts). */
+export const DEFAULT_LIMITS: TransportLimits = GrpcConfigSchema.parse(undefined);

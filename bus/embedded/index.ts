@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
+import type { EmbeddedBusSettings } from '../config.ts';
 import { BrokerUnavailableError, BusClosedError, ProduceError, TopicError } from '../errors.ts';
 import type {
   Bus,
@@ -48,14 +49,10 @@ import {
 import { offsetForTime } from './time-index.ts';
 import { WriterClient } from './writer-client.ts';
 
-export interface EmbeddedBusOptions {
+/** `bus.embedded.*` resolved (their defaults live in bus/config.ts: EMBEDDED_BUS_DEFAULTS). */
+export interface EmbeddedBusOptions extends EmbeddedBusSettings {
   /** Directory of the log (`<dataDir>/bus`). */
   dir: string;
-  pollIntervalMs?: number;
-  retentionCheckIntervalMs?: number;
-  /** synchronous=FULL (fsync per commit) when true, NORMAL otherwise. */
-  fsync?: boolean;
-  busyTimeoutMs?: number;
   /** Partitions of a topic created implicitly by produce/consume (Kafka's num.partitions). */
   defaultPartitions?: number;
   /** A consumer's claim on a partition; renewed while it runs, taken over by another consumer after it lapses. */
@@ -83,10 +80,9 @@ export class EmbeddedBus implements Bus, BusAdmin {
     mkdirSync(options.dir, { recursive: true });
     this.path = join(options.dir, 'log.db');
     this.log = options.logger ?? createLogger('bus.embedded');
-    this.pollIntervalMs = options.pollIntervalMs ?? 50;
+    this.pollIntervalMs = options.pollIntervalMs;
     this.leaseMs = options.leaseMs ?? 30_000;
-    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-    const fsync = options.fsync !== false;
+    const { busyTimeoutMs, fsync } = options;
     try {
       // Creates the schema once, at start (synchronous, before anything is served).
       this.db = openDatabase(this.path, { busyTimeoutMs, fsync, create: true });
@@ -102,7 +98,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
       this.enforceRetention().catch((err: unknown) =>
         this.log.warn({ err }, 'embedded log retention pass failed; retried next period'),
       );
-    }, options.retentionCheckIntervalMs ?? 60_000);
+    }, options.retentionCheckIntervalMs);
     this.retentionTimer.unref();
   }
 

@@ -17,7 +17,7 @@ import kafkajs, {
   type Producer,
   type SASLOptions,
 } from 'kafkajs';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { ConfigError, errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import {

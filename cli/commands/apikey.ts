@@ -1,7 +1,7 @@
 import { resolveFragmentsDir } from '../../adapter/resolved.ts';
 import { ensureSigningKey, issueApiKey } from '../../adapter/standalone/issuer.ts';
 import { StandaloneSource } from '../../adapter/standalone/source.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { outputFormat } from '../output.ts';
 import { type Parsed, parseCommand } from '../parse.ts';

@@ -1,5 +1,5 @@
 import { bridgeConfigProblem, startBridge } from '../../bridge/main.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { createLogger } from '../../common/log.ts';
 import { type Parsed, parseCommand } from '../parse.ts';
 import { runUntilSignal } from '../signals.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CheckClient } from '../../adapter/check-client.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { errorMessage } from '../../common/errors.ts';
 import { outputFormat } from '../output.ts';
 import { type Parsed, parseCommand } from '../parse.ts';

@@ -1,4 +1,4 @@
-import { configDocs, loadConfig } from '../../common/config.ts';
+import { configDocs, loadConfig } from '../../common/config/index.ts';
 import { maskSecrets } from '../../common/redact.ts';
 import { outputFormat } from '../output.ts';
 import { type Parsed, parseCommand } from '../parse.ts';

@@ -1,4 +1,4 @@
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { createLogger } from '../../common/log.ts';
 import { startController } from '../../controller/main.ts';
 import { type Parsed, parseCommand } from '../parse.ts';

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createBus } from '../../bus/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { topicName } from '../../events/topics.ts';

@@ -7,7 +7,7 @@
  */
 import cliProgress from 'cli-progress';
 import { createBus } from '../../bus/index.ts';
-import { type Config, loadConfig } from '../../common/config.ts';
+import { type Config, loadConfig } from '../../common/config/index.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
@@ -26,7 +26,7 @@ export const usage = `mesh-apim replay --from <ISO time> --to <ISO time> [option
   --from <ISO>         start of the range (inclusive), e.g. 2026-11-26T00:00:00Z
   --to <ISO>           end of the range (exclusive)
   --topic <name>       topic to replay (default: request-attributes; logical or wire name)
-  --sink <kinds>       file,http,kafka (repeatable or comma-separated; default: functions.analyticsSinks)
+  --sink <kinds>       file,http,kafka (repeatable or comma-separated; default: functions.analytics.sinks)
   --dry-run            map and count only: publish nothing, dead-letter nothing
   --batch-size <n>     records per handler invocation (default: functions.batchSize)
   --rate <n>           at most n records per second (throttled backfill; default: unlimited)
@@ -121,10 +121,10 @@ export function parseReplayArgs(
     if (!(SINKS as readonly string[]).includes(s))
       throw new UsageError(`unknown sink "${s}" (one of ${SINKS.join(', ')})`);
   }
-  const sinks = (sinkArgs.length ? [...new Set(sinkArgs)] : config.functions.analyticsSinks) as SinkKind[];
-  if (sinks.includes('http') && !config.functions.analyticsHttpUrl) {
+  const sinks = (sinkArgs.length ? [...new Set(sinkArgs)] : config.functions.analytics.sinks) as SinkKind[];
+  if (sinks.includes('http') && !config.functions.analytics.http.url) {
     throw new UsageError(
-      '--sink http needs functions.analyticsHttpUrl (MESH_APIM_FUNCTIONS_ANALYTICS_HTTP_URL)',
+      '--sink http needs functions.analytics.http.url (MESH_APIM_FUNCTIONS_ANALYTICS_HTTP_URL)',
     );
   }
   let batchSize = config.functions.batchSize;

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
+import { z } from 'zod';
 import { EventPublisher } from '../../bridge/publish.ts';
 import { createBus } from '../../bus/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { TokenRevoked, tokenDigest } from '../../events/token-revoked.ts';
 import { outputFormat } from '../output.ts';
 import { type Parsed, parseCommand } from '../parse.ts';
@@ -87,9 +88,7 @@ export async function run(argv: string[], parsed?: Parsed<Values>): Promise<numb
       source: 'cli',
     });
     if (!parsed.success) {
-      process.stderr.write(
-        `mesh-apim revoke: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n`,
-      );
+      process.stderr.write(`mesh-apim revoke: invalid revocation\n${z.prettifyError(parsed.error)}\n`);
       return 2;
     }
     parsedEvents.push(parsed.data);

@@ -1,4 +1,4 @@
-import { type Config, loadConfig } from '../../common/config.ts';
+import { type Config, loadConfig } from '../../common/config/index.ts';
 import { createLogger, logFormat, rootLogger } from '../../common/log.ts';
 import { type RunningPipeline, startPipeline } from '../../pipeline/main.ts';
 import { startBanner } from '../banner.ts';

@@ -1,7 +1,7 @@
 import { createBus } from '../../bus/index.ts';
 import { topicSpecs } from '../../bus/topics.ts';
 import type { TopicDescription, TopicSpec } from '../../bus/types.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { outputFormat } from '../output.ts';
 import { type Parsed, parseCommand } from '../parse.ts';
 

@@ -5,7 +5,7 @@
  */
 import { createBus } from '../../bus/index.ts';
 import type { Bus } from '../../bus/types.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
 import { Usage } from '../../events/usage.ts';

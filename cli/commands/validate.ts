@@ -13,7 +13,7 @@ import { resolveFragmentsDir } from '../../adapter/resolved.ts';
 import { compileSnapshot } from '../../adapter/snapshot/compile.ts';
 import { ControlPlaneData } from '../../adapter/snapshot/model.ts';
 import { loadStandaloneData } from '../../adapter/standalone/source.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { outputFormat } from '../output.ts';
 import { type Parsed, parseCommand } from '../parse.ts';

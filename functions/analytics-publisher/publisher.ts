@@ -4,7 +4,7 @@
  * injected (tests, replay).
  */
 import path from 'node:path';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { errorMessage, isRetriable } from '../../common/errors.ts';
 import type { AnalyticsEvent } from '../../events/analytics.ts';
 import type { RequestAttributes } from '../../events/request-attributes.ts';
@@ -146,30 +146,30 @@ export function createSinks(
   over: SinkOverrides = {},
 ): AnalyticsSink[] {
   const f = config.functions;
-  const kinds = over.only ?? f.analyticsSinks;
+  const kinds = over.only ?? f.analytics.sinks;
   return kinds.map((kind): AnalyticsSink => {
     switch (kind) {
       case 'file':
         return new FileSink({
-          dir: f.analyticsFileDir || path.join(config.dataDir, 'analytics'),
+          dir: f.analytics.file.dir || path.join(config.dataDir, 'analytics'),
           ...(over.fileName ? { name: over.fileName } : {}),
           truncate: over.truncateFile ?? false,
-          maxBytes: f.analyticsFileMaxBytes,
-          maxFiles: f.analyticsFileMaxFiles,
-          fsync: f.analyticsFileFsync,
-          dedupWindow: f.analyticsFileDedupWindow,
+          maxBytes: f.analytics.file.maxBytes,
+          maxFiles: f.analytics.file.maxFiles,
+          fsync: f.analytics.file.fsync,
+          dedupWindow: f.analytics.file.dedupWindow,
         });
       case 'http':
-        if (!f.analyticsHttpUrl)
-          throw new SinkUnavailableError('http', 'functions.analyticsHttpUrl is empty');
+        if (!f.analytics.http.url)
+          throw new SinkUnavailableError('http', 'functions.analytics.http.url is empty');
         return new HttpBulkSink({
-          url: f.analyticsHttpUrl,
-          indexPrefix: f.analyticsIndex,
-          timeoutMs: f.analyticsHttpTimeoutMs,
-          maxAttempts: f.analyticsHttpMaxAttempts,
-          backoffMs: f.analyticsHttpBackoffMs,
-          username: f.analyticsHttpUsername,
-          password: f.analyticsHttpPassword,
+          url: f.analytics.http.url,
+          indexPrefix: f.analytics.index,
+          timeoutMs: f.analytics.http.timeoutMs,
+          maxAttempts: f.analytics.http.maxAttempts,
+          backoffMs: f.analytics.http.backoffMs,
+          username: f.analytics.http.username,
+          password: f.analytics.http.password,
         });
       default:
         return new KafkaSink(deps.producer, config.bus.topicPrefix);
@@ -178,5 +178,8 @@ export function createSinks(
 }
 
 export function mappingFromConfig(config: Config): MappingOptions {
-  return { regionId: config.functions.analyticsRegionId, gatewayType: config.functions.analyticsGatewayType };
+  return {
+    regionId: config.functions.analytics.regionId,
+    gatewayType: config.functions.analytics.gatewayType,
+  };
 }

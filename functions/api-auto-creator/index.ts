@@ -14,7 +14,7 @@ import type { Agent } from 'node:https';
 import { resolveFragmentsDir } from '../../adapter/resolved.ts';
 import { PublisherClient } from '../../apim/publisher-client.ts';
 import { apimTlsFiles, hasTlsFiles, tlsAgent } from '../../apim/tls.ts';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { isRetriable } from '../../common/errors.ts';
 import type { ServiceLifecycle } from '../../events/service-lifecycle.ts';
 import { TOPICS } from '../../events/topics.ts';

@@ -4,7 +4,7 @@
  * name and the core built from the deps. Definitions import this module, never functions/registry.ts
  * (the registry imports the definitions, lazily).
  */
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import type { TopicContract } from '../../events/topics.ts';
 import type { BatchContext, RecordOutcome, ValidRecord } from './batch.ts';
 import type { FunctionDeps } from './deps.ts';

@@ -4,7 +4,7 @@
  * importing a function module (unit tests, `invoke --dry-run`) never opens a broker connection.
  */
 import type { Bus, OutRecord } from '../../bus/types.ts';
-import { type Config, loadConfig } from '../../common/config.ts';
+import { type Config, loadConfig } from '../../common/config/index.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { busDeadLetterPublisher, type DeadLetterPublisher } from './dead-letter.ts';
 import { type ResolveSecretsOptions, resolveSecrets } from './secrets.ts';

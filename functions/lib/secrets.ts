@@ -6,7 +6,7 @@
  * imported only when an ARN is set, so functions without secrets (local runner, tests) never load it.
  */
 import type { GetSecretValueCommandOutput, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import type { Logger } from '../../common/log.ts';
 import { SecretError } from './errors.ts';
 

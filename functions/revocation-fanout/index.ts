@@ -8,7 +8,7 @@
  * An unreachable SQS fails the batch (retriable) so it is delivered again; nothing is dropped.
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { errorMessage } from '../../common/errors.ts';
 import type { TokenRevoked } from '../../events/token-revoked.ts';
 import { TOPICS } from '../../events/topics.ts';

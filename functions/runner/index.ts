@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Batch, Bus, Subscription } from '../../bus/types.ts';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { topicName } from '../../events/topics.ts';
 import { type AnyFunctionDefinition, type FunctionInstance, instantiateLocal } from '../lib/define.ts';

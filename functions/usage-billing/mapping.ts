@@ -125,8 +125,9 @@ export function parseMapping(text: string, origin: string): BillingMapping {
   }
   const parsed = BillingMapping.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new BillingMappingError(`${origin}: ${issues.join('; ')}`, { details: parsed.error.issues });
+    throw new BillingMappingError(`${origin}:\n${z.prettifyError(parsed.error)}`, {
+      details: parsed.error.issues,
+    });
   }
   return parsed.data;
 }

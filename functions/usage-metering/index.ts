@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { publish, topicOf } from '../../bus/publish.ts';
 import type { Bus } from '../../bus/types.ts';
-import type { Config } from '../../common/config.ts';
+import type { Config } from '../../common/config/index.ts';
 import type { RequestAttributes } from '../../events/request-attributes.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
 import type { RecordOutcome } from '../lib/batch.ts';

@@ -14,7 +14,7 @@ import type { Registry } from 'prom-client';
 import { type ApimSnapshotSource, registerApimMetrics } from '../../adapter/controlplane/apim/source.ts';
 import { startAdapter } from '../../adapter/main.ts';
 import { createBus } from '../../bus/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 
 export interface MetricRef {
   name: string;

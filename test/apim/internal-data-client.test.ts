@@ -98,6 +98,8 @@ describe('InternalDataClient', () => {
 
   it('rejects a response missing a member the adapter depends on', async () => {
     fake.data.subscriptions.push({ subscriptionId: 9, apiId: 1, appId: 12, subscriptionState: 'UNBLOCKED' });
-    await expect(client().fetchAll()).rejects.toThrow(/subscriptions.*policyId/);
+    await expect(client().fetchAll()).rejects.toThrow(
+      /subscriptions: unexpected response shape:[\s\S]*at list\[2\]\.policyId/,
+    );
   });
 });

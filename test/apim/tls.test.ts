@@ -98,6 +98,8 @@ describe.skipIf(!hasOpenssl)('API Manager over TLS', () => {
       password: 'admin',
       timeoutMs: 5_000,
       maxAttempts: 1,
+      retryBaseMs: 200,
+      clientName: 'mesh-apim-test',
       httpsAgent: tlsAgent(apimTlsFiles(tls)),
     });
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
+import { EMBEDDED_BUS_DEFAULTS } from '../../bus/config.ts';
 import { EmbeddedBus, type EmbeddedBusOptions } from '../../bus/embedded/index.ts';
 import type { BusHarness } from './conformance.ts';
 
@@ -12,7 +13,14 @@ export function embeddedHarness(
 ): BusHarness & { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-apim-bus-'));
   const open = (): EmbeddedBus =>
-    new EmbeddedBus({ dir, pollIntervalMs: 20, busyTimeoutMs: 100, fsync: false, ...options });
+    new EmbeddedBus({
+      ...EMBEDDED_BUS_DEFAULTS,
+      dir,
+      pollIntervalMs: 20,
+      busyTimeoutMs: 100,
+      fsync: false,
+      ...options,
+    });
   return {
     dir,
     open: async () => open(),

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { EMBEDDED_BUS_DEFAULTS } from '../../bus/config.ts';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { BrokerUnavailableError, BusClosedError, TopicError } from '../../bus/errors.ts';
 import type { InRecord, Subscription } from '../../bus/types.ts';
@@ -22,7 +23,13 @@ describe('embedded log', () => {
   const buses: EmbeddedBus[] = [];
   const subs: Subscription[] = [];
   const open = (opts: Record<string, unknown> = {}) => {
-    const b = new EmbeddedBus({ dir: h.dir, pollIntervalMs: 20, fsync: false, ...opts });
+    const b = new EmbeddedBus({
+      ...EMBEDDED_BUS_DEFAULTS,
+      dir: h.dir,
+      pollIntervalMs: 20,
+      fsync: false,
+      ...opts,
+    });
     buses.push(b);
     return b;
   };

@@ -6,7 +6,7 @@ import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { TopicError } from '../../bus/errors.ts';
 import { createBus } from '../../bus/index.ts';
 import { KafkaBus } from '../../bus/kafka/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { ConfigError } from '../../common/errors.ts';
 
 describe('createBus', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerUnavailableError, TopicError } from '../../bus/errors.ts';
 import { kafkaClientConfig, toBusError } from '../../bus/kafka/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { ConfigError } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 

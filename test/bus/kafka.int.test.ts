@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../bus/kafka/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { ConfigError } from '../../common/errors.ts';
 import { busConformance } from './conformance.ts';
 

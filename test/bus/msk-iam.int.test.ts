@@ -12,7 +12,7 @@ import { BusError, MskIamAuthError } from '../../bus/errors.ts';
 import { KafkaBus } from '../../bus/kafka/index.ts';
 import type { MskTokenSigner } from '../../bus/kafka/msk-iam.ts';
 import type { InRecord } from '../../bus/types.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 
 const brokers = process.env.KAFKA_OAUTHBEARER_BROKERS;
 if (!brokers) {

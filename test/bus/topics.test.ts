@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { EMBEDDED_BUS_DEFAULTS } from '../../bus/config.ts';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { loadTopicDefinitions, TOPICS_FILE, topicSpecs } from '../../bus/topics.ts';
 import { run } from '../../cli/commands/topics.ts';
@@ -56,7 +57,7 @@ describe('topic definitions (infra/topics.yaml joined with events/topics.ts)', (
   it('rejects a bad setting with its path', () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, readFileSync(TOPICS_FILE, 'utf8').replace('partitions: 6', 'partitions: 0'));
-    expect(() => loadTopicDefinitions('', file)).toThrow(/topics\.request-attributes\.partitions/);
+    expect(() => loadTopicDefinitions('', file)).toThrow(/at topics\["request-attributes"\]\.partitions/);
   });
 
   it('`topics apply` creates on the embedded log, is idempotent, reports drift; `--dry-run` changes nothing', async () => {
@@ -84,7 +85,7 @@ describe('topic definitions (infra/topics.yaml joined with events/topics.ts)', (
       expect(lines.join('')).toContain(`${TOPICS.requestAttributes.name}  partitions=6 retention=7d`);
       expect(lines.join('')).toContain(`${TOPICS.tokenRevoked.name}  partitions=3 retention=forever`);
       // Drift: an existing topic with other settings is reported, not changed, and fails the command.
-      const bus = new EmbeddedBus({ dir: join(dataDir, 'bus') });
+      const bus = new EmbeddedBus({ ...EMBEDDED_BUS_DEFAULTS, dir: join(dataDir, 'bus') });
       await bus.ensureTopics([
         { name: `x.${TOPICS.deadLetter.name}`, partitions: 1, retentionMs: -1, cleanupPolicy: 'delete' },
       ]);

@@ -86,7 +86,7 @@ describe('mesh-apim config', () => {
     for (const secret of ['pw-apim', 'pw-es', 'pw-amqp', 'pw-notifier']) expect(out).not.toContain(secret);
     const shown = JSON.parse(out);
     expect(shown.apim.url).toBe('https://***@apim:9443');
-    expect(shown.functions.analyticsHttpUrl).toBe('https://***@es:9200');
+    expect(shown.functions.analytics.http.url).toBe('https://***@es:9200');
     expect(shown.bridge.amqpUrl).toBe('amqp://***@mq:5672');
     expect(shown.bridge.httpPassword).toBe('***');
   });

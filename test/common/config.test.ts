@@ -2,7 +2,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configDocs, configLeaves, envName, loadConfig, unknownEnv } from '../../common/config.ts';
+import {
+  configDocs,
+  configLeaves,
+  envName,
+  KEY_ALIASES,
+  loadConfig,
+  unknownEnv,
+} from '../../common/config/index.ts';
 import { ConfigError } from '../../common/errors.ts';
 
 describe('loadConfig', () => {
@@ -45,7 +52,7 @@ describe('loadConfig', () => {
     [{ MESH_APIM_EMITTER_BATCH_SIZE: 'many' }, /MESH_APIM_EMITTER_BATCH_SIZE: expected a number/],
     [{ MESH_APIM_ADAPTER_ACCESS_LOGS: 'maybe' }, /expected true\/false/],
     [{ MESH_APIM_ADAPTER_FAILURE_MODE: 'sideways' }, /adapter\.failureMode/],
-    [{ MESH_APIM_ADAPTER_GRPC_ADDRESS: 'nohost' }, /adapter\.grpcAddress: expected host:port/],
+    [{ MESH_APIM_ADAPTER_GRPC_ADDRESS: 'nohost' }, /expected host:port\n {2}→ at adapter\.grpcAddress/],
     [{ MESH_APIM_BUS_KIND: 'kafka' }, /brokers.*empty/],
     [{ MESH_APIM_ADAPTER_CONTROL_PLANE: 'apim' }, /apim\.url/],
   ])('fails fast naming the setting: %o', (env, message) => {
@@ -58,6 +65,33 @@ describe('loadConfig', () => {
     const file = join(dir, 'broken.yaml');
     writeFileSync(file, 'adapter: [unclosed');
     expect(() => loadConfig({ file, env: {} })).toThrow(/broken\.yaml: not valid YAML/);
+  });
+
+  it('reports every problem at once: type errors and cross-field rules, in one area and across areas', () => {
+    const env = {
+      MESH_APIM_ADAPTER_CLIENT_CERTIFICATE_SOURCE: 'xfcc',
+      MESH_APIM_ADAPTER_GRPC_ADDRESS: 'nohost',
+      MESH_APIM_ADAPTER_CONTROL_PLANE: 'apim',
+      MESH_APIM_BUS_KIND: 'kafka',
+      MESH_APIM_EMITTER_BATCH_SIZE: '0',
+    };
+    let message = '';
+    try {
+      loadConfig({ env });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message.split('\n')[0]).toBe('invalid configuration:');
+    for (const problem of [
+      /expected host:port\n {2}→ at adapter\.grpcAddress/,
+      /adapter\.xfccTrustedPrincipals is empty.*\n {2}→ at adapter\.xfccTrustedPrincipals/,
+      /adapter\.controlPlane is apim but apim\.url \(APIM_URL\) is empty\n {2}→ at apim\.url/,
+      /bus\.kind is kafka but bus\.kafka\.brokers \(KAFKA_BROKERS\) is empty\n {2}→ at bus\.kafka\.brokers/,
+      /→ at emitter\.batchSize/,
+    ]) {
+      expect(message).toMatch(problem);
+    }
   });
 
   it('derives env names from paths', () => {
@@ -89,7 +123,62 @@ describe('oauth settings', () => {
   it('introspection needs client credentials', () => {
     expect(() =>
       loadConfig({ env: { MESH_APIM_OAUTH_INTROSPECTION_URL: 'https://apim/oauth2/introspect' } }),
-    ).toThrow(/introspectionClientId/);
+    ).toThrow(/oauth\.introspection\.url is set but oauth\.introspection\.clientId is empty/);
+  });
+});
+
+describe('renamed settings', () => {
+  const write = (text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cfg-alias-')), 'old-key-names.yaml');
+    writeFileSync(file, text);
+    return file;
+  };
+  // One value per renamed key, different from its default and valid for it, so a dropped alias shows.
+  const leafOf = new Map(configLeaves().map((l) => [l.path.join('.'), l]));
+  const sample = (path: string): unknown => {
+    const leaf = leafOf.get(path)!;
+    if (path.endsWith('.sinks')) return ['kafka'];
+    if (path.endsWith('.clientAuth')) return 'client_secret_post';
+    if (leaf.kind === 'number') return 4242;
+    if (leaf.kind === 'boolean') return !leaf.defaultValue;
+    if (leaf.kind === 'array') return ['/x/v1'];
+    return `v-${path}`;
+  };
+  const asEnv = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
+  const get = (config: unknown, path: string) =>
+    path.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown>)[k], config);
+
+  it('every old key in a config file lands on its new setting', () => {
+    const tree: Record<string, Record<string, unknown>> = {};
+    for (const [from, to] of Object.entries(KEY_ALIASES)) {
+      const [area, key] = from.split('.') as [string, string];
+      tree[area] = { ...tree[area], [key]: sample(to) };
+    }
+    const config = loadConfig({ file: write(JSON.stringify(tree)), env: {} });
+    for (const to of Object.values(KEY_ALIASES)) {
+      expect(get(config, to), to).toEqual(sample(to));
+      expect(sample(to), to).not.toEqual(leafOf.get(to)!.defaultValue);
+    }
+  });
+
+  it('every old MESH_APIM_* name still sets the renamed setting', () => {
+    const env: Record<string, string> = {};
+    for (const [from, to] of Object.entries(KEY_ALIASES)) env[envName(from.split('.'))] = asEnv(sample(to));
+    const config = loadConfig({ env });
+    for (const to of Object.values(KEY_ALIASES)) expect(get(config, to), to).toEqual(sample(to));
+    expect(config.oauth.introspection.clientAuth).toBe('client_secret_post');
+  });
+
+  it('old names in programmatic overrides still apply', () => {
+    const config = loadConfig({ env: {}, overrides: { 'adapter.grpcRequestTimeoutMs': 1234 } });
+    expect(config.adapter.grpc.requestTimeoutMs).toBe(1234);
+  });
+
+  it('the old and the new name of one setting in the same file is refused', () => {
+    const file = write('oauth:\n  introspectionTimeoutMs: 1000\n  introspection:\n    timeoutMs: 2000\n');
+    expect(() => loadConfig({ file, env: {} })).toThrow(
+      /both oauth\.introspectionTimeoutMs \(old name\) and oauth\.introspection\.timeoutMs are set/,
+    );
   });
 });
 

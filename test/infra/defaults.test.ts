@@ -1,6 +1,6 @@
 /**
  * Defaults that live in more than one place must agree: the Lambda parameters (serverless.yml) with the
- * adapter's schema (common/config.ts), the deployment docs with serverless.yml, every MESH_APIM_* name the
+ * adapter's schema (common/config/index.ts), the deployment docs with serverless.yml, every MESH_APIM_* name the
  * docs and manifests mention with a real setting; and the in-cluster ConfigMap must select what the docs
  * describe (Lambdas, no ELK file sink, SQS revocation) while `npm start`'s embedded default stays.
  */
@@ -8,7 +8,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { configLeaves, ENV_ALIASES, envName, loadConfig, NON_SETTING_ENV } from '../../common/config.ts';
+import {
+  configLeaves,
+  ENV_ALIASES,
+  envName,
+  loadConfig,
+  NON_SETTING_ENV,
+} from '../../common/config/index.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const read = (f: string) => readFileSync(path.join(root, f), 'utf8');
@@ -87,7 +93,7 @@ describe('in-cluster ConfigMaps vs the embedded default', () => {
         .find((d) => d.kind === 'ConfigMap').data as Record<string, string>;
       const c = loadConfig({ env: cm });
       expect(c.functions.runLocal).toBe(false);
-      expect(c.functions.analyticsSinks).not.toContain('file');
+      expect(c.functions.analytics.sinks).not.toContain('file');
       expect(c.revocation.transport).toBe('sqs');
       expect(c.bus.kafka.replicationFactor).toBe(3);
     },
@@ -96,7 +102,7 @@ describe('in-cluster ConfigMaps vs the embedded default', () => {
   it('`npm start` (no environment) keeps the embedded default', () => {
     const c = loadConfig({ env: {} });
     expect(c.functions.runLocal).toBe(true);
-    expect(c.functions.analyticsSinks).toEqual(['file']);
+    expect(c.functions.analytics.sinks).toEqual(['file']);
     expect(c.revocation.transport).toBe('local');
   });
 });

@@ -242,7 +242,7 @@ describe('who may call the adapter (deployment mode)', () => {
 
 describe('graceful stop (deployment mode)', () => {
   it('preStop sleep + drain + final flush fit the termination grace period', async () => {
-    const { loadConfig } = await import('../../common/config.ts');
+    const { loadConfig } = await import('../../common/config/index.ts');
     const dep = find(ADAPTER, 'Deployment');
     const c = dep.spec.template.spec.containers[0];
     const cm = find('infra/k8s/base/config.yaml', 'ConfigMap').data as Record<string, string>;

@@ -15,7 +15,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBus } from '../../bus/index.ts';
 import type { Bus } from '../../bus/types.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { ClientNodeKubeApi } from '../../controller/kube.ts';
 import { type ControllerHandle, startController } from '../../controller/main.ts';
 import { type RunningFunctions, startFunctions } from '../../functions/runner/index.ts';

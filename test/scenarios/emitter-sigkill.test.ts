@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterEach, expect, it } from 'vitest';
+import { EMITTER_DEFAULTS } from '../../adapter/emit/config.ts';
 import { Emitter } from '../../adapter/emit/emitter.ts';
 import { MemoryBus } from '../../bus/memory.ts';
 import { TOPICS } from '../../events/topics.ts';
@@ -45,6 +46,7 @@ it('events spooled before a SIGKILL are delivered after restart, in order, none 
 
   const bus = new MemoryBus();
   const emitter = new Emitter({
+    ...EMITTER_DEFAULTS,
     bus,
     dataDir: dir,
     registry: new Registry(),

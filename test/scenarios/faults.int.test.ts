@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckClient } from '../../adapter/check-client.ts';
 import { KafkaBus } from '../../bus/kafka/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { TOPICS } from '../../events/topics.ts';
 
 const brokers = process.env.KAFKA_BROKERS;

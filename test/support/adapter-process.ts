@@ -7,7 +7,7 @@
 import { startAdapter } from '../../adapter/main.ts';
 import { issueApiKey } from '../../adapter/standalone/issuer.ts';
 import { createBus } from '../../bus/index.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 
 const overrides = JSON.parse(process.argv[2] ?? '{}') as Record<string, unknown>;
 const config = loadConfig({ env: process.env, overrides });

@@ -9,7 +9,7 @@ import type { Clock } from '../../adapter/domain.ts';
 import { type AdapterDeps, type AdapterHandle, startAdapter } from '../../adapter/main.ts';
 import { type IssueApiKeyOptions, issueApiKey } from '../../adapter/standalone/issuer.ts';
 import type { TransportKind } from '../../adapter/transport/types.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 import { CheckClient } from './check-client.ts';
 
 /** Both gRPC transports: the end-to-end suites run on each (describe.each(TRANSPORTS)). */

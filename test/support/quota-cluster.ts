@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { CheckClient } from '../../adapter/check-client.ts';
 import { KafkaBus } from '../../bus/kafka/index.ts';
 import { topicSpecs } from '../../bus/topics.ts';
-import { loadConfig } from '../../common/config.ts';
+import { loadConfig } from '../../common/config/index.ts';
 
 const child = fileURLToPath(new URL('./adapter-process.ts', import.meta.url));
 

@@ -12,7 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CheckClient } from '../../adapter/check-client.ts';
+import { EMITTER_DEFAULTS } from '../../adapter/emit/config.ts';
 import { Emitter } from '../../adapter/emit/emitter.ts';
+import { EMBEDDED_BUS_DEFAULTS } from '../../bus/config.ts';
 import { EmbeddedBus } from '../../bus/embedded/index.ts';
 import { MemoryBus } from '../../bus/memory.ts';
 import type { RequestAttributes } from '../../events/request-attributes.ts';
@@ -98,7 +100,11 @@ export async function startUnderLoad(o: {
     client.close();
 
     const seen = new Set<string>();
-    const bus = new EmbeddedBus({ dir: join(dataDir, 'bus'), logger: pino({ level: 'silent' }) });
+    const bus = new EmbeddedBus({
+      ...EMBEDDED_BUS_DEFAULTS,
+      dir: join(dataDir, 'bus'),
+      logger: pino({ level: 'silent' }),
+    });
     let onLog = 0;
     for (const { partition, offset } of await bus.endOffsets(TOPIC)) {
       for (const r of await bus.read(TOPIC, partition, '0', Number(offset))) {
@@ -109,6 +115,7 @@ export async function startUnderLoad(o: {
     await bus.close();
     const mem = new MemoryBus();
     const emitter = new Emitter({
+      ...EMITTER_DEFAULTS,
       bus: mem,
       dataDir,
       registry: new Registry(),

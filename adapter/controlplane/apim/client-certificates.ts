@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import type { ApimData } from '../../../apim/internal-data-types.ts';
 import { CLIENT_CERTIFICATES_VIEW_SCOPE, PublisherClient } from '../../../apim/publisher-client.ts';
 import { apimTlsFiles, tlsAgent } from '../../../apim/tls.ts';
-import type { Config } from '../../../common/config.ts';
+import type { Config } from '../../../common/config/index.ts';
 import { errorMessage } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
 import { compileClientCertificate } from '../../credentials/mtls.ts';
@@ -111,13 +111,14 @@ export class ClientCertificateFetcher {
 /** The fetcher of the `apim` settings (Publisher URL and credentials default to the internal data API's). */
 export function clientCertificateFetcherFor(apim: Config['apim']): ClientCertificateFetcher {
   const client = new PublisherClient({
-    baseUrl: apim.publisherUrl || apim.url,
-    username: apim.publisherUsername || apim.username,
-    password: apim.publisherPassword || apim.password,
+    baseUrl: apim.publisher.url || apim.url,
+    username: apim.publisher.username || apim.username,
+    password: apim.publisher.password || apim.password,
     clientName: 'mesh-apim-adapter',
     scopes: [CLIENT_CERTIFICATES_VIEW_SCOPE],
     timeoutMs: apim.requestTimeoutMs,
     maxAttempts: 2,
+    retryBaseMs: 200,
     httpsAgent: tlsAgent(apimTlsFiles(apim)),
     log: createLogger('apim-publisher'),
   });

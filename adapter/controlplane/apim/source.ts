@@ -11,7 +11,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import { type InternalDataClient, internalDataClientFor } from '../../../apim/internal-data-client.ts';
 import type { ApimData } from '../../../apim/internal-data-types.ts';
-import type { Config } from '../../../common/config.ts';
+import type { Config } from '../../../common/config/index.ts';
 import { ConfigError, errorMessage } from '../../../common/errors.ts';
 import { createLogger } from '../../../common/log.ts';
 import { type Clock, systemClock } from '../../domain.ts';

@@ -31,8 +31,11 @@ function client(overrides: Partial<IntrospectionOptions> = {}) {
     clientId: fake.introspectionClient.id,
     clientSecret: fake.introspectionClient.secret,
     now: () => nowMs,
+    clientAuth: 'basic',
     positiveTtlCapMs: 300_000,
     negativeTtlMs: 10_000,
+    maxEntries: 100_000,
+    maxBytes: 64 * 1024 * 1024,
     timeoutMs: 2_000,
     ...overrides,
   });

@@ -21,7 +21,7 @@ import {
 } from '../../../adapter/credentials/mtls.ts';
 import { compileSnapshot } from '../../../adapter/snapshot/compile.ts';
 import { loadStandaloneData } from '../../../adapter/standalone/source.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import {
   type ClientCert,
   caSignedClientCert,

@@ -2,6 +2,7 @@ import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EMITTER_DEFAULTS } from '../../../adapter/emit/config.ts';
 import { Emitter, type EmitterOptions } from '../../../adapter/emit/emitter.ts';
 import { encodeRecord, Spool } from '../../../adapter/emit/spool.ts';
 import { MemoryBus } from '../../../bus/memory.ts';
@@ -22,6 +23,7 @@ function setup(over: Partial<EmitterOptions> = {}, dir?: string) {
   const bus = (over.bus as MemoryBus | undefined) ?? new MemoryBus();
   const registry = new Registry();
   const emitter = new Emitter({
+    ...EMITTER_DEFAULTS,
     bus,
     dataDir: tmp.dir,
     registry,

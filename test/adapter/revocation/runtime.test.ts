@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { startRevocations } from '../../../adapter/revocation/index.ts';
 import { EventPublisher } from '../../../bridge/publish.ts';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { revocation } from '../../support/revocations.ts';
 
 async function until(cond: () => boolean, ms = 5000) {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { EMBEDDED_BUS_DEFAULTS } from '../../../bus/config.ts';
 import { EmbeddedBus } from '../../../bus/embedded/index.ts';
 import { topicSpecs } from '../../../bus/topics.ts';
 import { run } from '../../../cli/commands/replay.ts';
@@ -19,7 +20,7 @@ beforeEach(async () => {
   vi.stubEnv('DATA_DIR', dataDir);
   vi.stubEnv('KAFKA_BROKERS', '');
   vi.stubEnv('MESH_APIM_FUNCTIONS_ANALYTICS_FILE_FSYNC', 'false');
-  const bus = new EmbeddedBus({ dir: join(dataDir, 'bus') });
+  const bus = new EmbeddedBus({ ...EMBEDDED_BUS_DEFAULTS, dir: join(dataDir, 'bus') });
   await bus.ensureTopics(topicSpecs(''));
   const base = Date.parse(FROM);
   await bus.produce(

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { startPipeline } from '../../../pipeline/main.ts';
 
 describe('mesh-apim start', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { AnalyticsEvent } from '../../../events/analytics.ts';
 import { TOPICS } from '../../../events/topics.ts';

@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EMBEDDED_BUS_DEFAULTS } from '../../../bus/config.ts';
 import { EmbeddedBus } from '../../../bus/embedded/index.ts';
 import { KafkaBus } from '../../../bus/kafka/index.ts';
 import type { Bus } from '../../../bus/types.ts';
-import { type Config, loadConfig } from '../../../common/config.ts';
+import { type Config, loadConfig } from '../../../common/config/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { TOPICS, topicName } from '../../../events/topics.ts';
 import { create } from '../../../functions/analytics-publisher/index.ts';
@@ -61,8 +62,8 @@ function suite(kind: 'embedded' | 'kafka') {
         overrides: {
           dataDir,
           'bus.topicPrefix': prefix,
-          'functions.analyticsSinks': ['file', 'http'],
-          'functions.analyticsHttpUrl': fake.url,
+          'functions.analytics.sinks': ['file', 'http'],
+          'functions.analytics.http.url': fake.url,
           'functions.batchSize': 50,
           'functions.batchWindowMs': 100,
         },
@@ -70,7 +71,11 @@ function suite(kind: 'embedded' | 'kafka') {
       bus =
         kind === 'kafka'
           ? new KafkaBus(config.bus.kafka, createLogger('test.kafka'))
-          : new EmbeddedBus({ dir: path.join(dataDir, 'bus'), logger: createLogger('test.embedded') });
+          : new EmbeddedBus({
+              ...EMBEDDED_BUS_DEFAULTS,
+              dir: path.join(dataDir, 'bus'),
+              logger: createLogger('test.embedded'),
+            });
       await bus.ensureTopics(
         [TOPICS.requestAttributes, TOPICS.analytics, TOPICS.deadLetter].map((t) => ({
           name: topicName(t, prefix),

@@ -7,6 +7,14 @@ import { processLifecycleEvent } from '../../../functions/api-auto-creator/core.
 import { FakeApim } from '../../support/fakes/fake-apim-publisher.ts';
 import { assertValid } from '../../support/wso2-contract.ts';
 
+// What the client used to assume when not told (the values of apim.requestTimeoutMs / autoCreator.*).
+const CLIENT_SETTINGS = {
+  clientName: 'mesh-apim-api-auto-creator',
+  timeoutMs: 10_000,
+  maxAttempts: 4,
+  retryBaseMs: 200,
+};
+
 const petstore = (extraPath = false) =>
   JSON.stringify({
     openapi: '3.0.3',
@@ -83,6 +91,7 @@ describe('api-auto-creator against a fake WSO2 API Manager', () => {
     });
     await apim.start();
     client = new PublisherClient({
+      ...CLIENT_SETTINGS,
       baseUrl: apim.url,
       username: 'admin',
       password: 'admin',
@@ -213,6 +222,7 @@ describe('api-auto-creator against a fake WSO2 API Manager', () => {
 
   it('a timed-out import that APIM completed anyway: the retry gets 409, finds the API, creates nothing twice', async () => {
     client = new PublisherClient({
+      ...CLIENT_SETTINGS,
       baseUrl: apim.url,
       username: 'admin',
       password: 'admin',
@@ -266,7 +276,13 @@ describe('api-auto-creator against a fake WSO2 API Manager', () => {
   it('token expiry by clock: a token past its lifetime is renewed before use', async () => {
     apim.tokenTtlSeconds = 1;
     let now = Date.now();
-    client = new PublisherClient({ baseUrl: apim.url, username: 'admin', password: 'admin', now: () => now });
+    client = new PublisherClient({
+      ...CLIENT_SETTINGS,
+      baseUrl: apim.url,
+      username: 'admin',
+      password: 'admin',
+      now: () => now,
+    });
     await run(deployed());
     now += 5_000;
     await run(deployed());

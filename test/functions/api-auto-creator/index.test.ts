@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import type { ServiceDeleted, ServiceDeployed } from '../../../events/service-lifecycle.ts';
 import { TOPICS } from '../../../events/topics.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { MeshApimError } from '../../../common/errors.ts';
 import { createLogger } from '../../../common/log.ts';
 import { DeadLetter } from '../../../events/dead-letter.ts';

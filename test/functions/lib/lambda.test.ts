@@ -6,7 +6,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { MeshApimError } from '../../../common/errors.ts';
 import type { RequestAttributes } from '../../../events/request-attributes.ts';
 import { TOPICS } from '../../../events/topics.ts';

@@ -4,7 +4,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { kafkaClientConfig } from '../../../bus/kafka/index.ts';
-import { type Config, loadConfig } from '../../../common/config.ts';
+import { type Config, loadConfig } from '../../../common/config/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { lambdaDeps } from '../../../functions/lib/deps.ts';
 import { SecretError } from '../../../functions/lib/errors.ts';

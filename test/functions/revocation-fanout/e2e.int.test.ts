@@ -13,7 +13,7 @@ import { RevocationStore } from '../../../adapter/revocation/store.ts';
 import { ensureSigningKey, SIGNING_KEY_FILE } from '../../../adapter/standalone/issuer.ts';
 import { EventPublisher } from '../../../bridge/publish.ts';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import type { TokenRevoked } from '../../../events/token-revoked.ts';
 import revocationFanout from '../../../functions/revocation-fanout/index.ts';
 import { type RunningFunctions, startFunctions } from '../../../functions/runner/index.ts';

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
 import { parseReplayArgs, progressReporter, run, UsageError } from '../../../cli/commands/replay.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { MeshApimError } from '../../../common/errors.ts';
 import { createLogger } from '../../../common/log.ts';
 import { TOPICS } from '../../../events/topics.ts';
@@ -36,7 +36,7 @@ describe('replay arguments', () => {
       /unknown topic "mesh-apim.token-revoked.v1"/,
     ],
     ['unknown sink', ['--from', FROM, '--to', TO, '--sink', 'file,s3'], /unknown sink "s3"/],
-    ['http sink without url', ['--from', FROM, '--to', TO, '--sink', 'http'], /analyticsHttpUrl/],
+    ['http sink without url', ['--from', FROM, '--to', TO, '--sink', 'http'], /analytics\.http\.url/],
     ['batch size zero', ['--from', FROM, '--to', TO, '--batch-size', '0'], /--batch-size "0"/],
     ['batch size not a number', ['--from', FROM, '--to', TO, '--batch-size', 'ten'], /--batch-size "ten"/],
     [

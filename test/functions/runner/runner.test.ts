@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { MeshApimError } from '../../../common/errors.ts';
 import { TOPICS } from '../../../events/topics.ts';
 import analyticsPublisher from '../../../functions/analytics-publisher/index.ts';

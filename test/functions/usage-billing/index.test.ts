@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { DeadLetter } from '../../../events/dead-letter.ts';
 import { TOPICS } from '../../../events/topics.ts';

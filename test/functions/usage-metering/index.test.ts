@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import { DeadLetter } from '../../../events/dead-letter.ts';
 import type { RequestAttributes } from '../../../events/request-attributes.ts';

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../../bus/kafka/index.ts';
-import { loadConfig } from '../../../common/config.ts';
+import { loadConfig } from '../../../common/config/index.ts';
 import type { RequestAttributes } from '../../../events/request-attributes.ts';
 import { HOUR_MS, type MeterOptions, UsageMeter } from '../../../functions/usage-metering/meter.ts';
 import { MAX_STATE_RECORD_BYTES, TopicStateStore } from '../../../functions/usage-metering/state-store.ts';

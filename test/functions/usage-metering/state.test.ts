@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../bus/memory.ts';
-import { type Config, loadConfig } from '../../../common/config.ts';
+import { type Config, loadConfig } from '../../../common/config/index.ts';
 import { createLogger } from '../../../common/log.ts';
 import type { RequestAttributes } from '../../../events/request-attributes.ts';
 import { TOPICS } from '../../../events/topics.ts';

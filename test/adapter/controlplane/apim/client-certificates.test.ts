@@ -25,6 +25,14 @@ import { FakeApim as FakePublisher } from '../../../support/fakes/fake-apim-publ
 import { hasOpenssl } from '../../../support/openssl.ts';
 import { assertValid } from '../../../support/wso2-contract.ts';
 
+// What the client used to assume when not told (the values of apim.requestTimeoutMs / autoCreator.*).
+const CLIENT_SETTINGS = {
+  clientName: 'mesh-apim-api-auto-creator',
+  timeoutMs: 10_000,
+  maxAttempts: 4,
+  retryBaseMs: 200,
+};
+
 const MTLS_UUID = 'a1b2c3d4-0000-4000-8000-0000000000a1';
 const PET_UUID = 'a1b2c3d4-0000-4000-8000-000000000001';
 
@@ -145,6 +153,7 @@ describe('the Publisher client-certificate requests against the spec', () => {
     await publisher.start();
     publisher.addApiWithCertificates(MTLS_UUID, []);
     const client = new PublisherClient({
+      ...CLIENT_SETTINGS,
       baseUrl: publisher.url,
       username: 'admin',
       password: 'admin',
@@ -169,7 +178,12 @@ describe('the Publisher client-certificate requests against the spec', () => {
       MTLS_UUID,
       Array.from({ length: 130 }, (_, i) => ({ alias: `c${i}`, tier: 'Gold', pem: 'unused' })),
     );
-    const client = new PublisherClient({ baseUrl: publisher.url, username: 'admin', password: 'admin' });
+    const client = new PublisherClient({
+      ...CLIENT_SETTINGS,
+      baseUrl: publisher.url,
+      username: 'admin',
+      password: 'admin',
+    });
     const list = await client.listClientCertificates(MTLS_UUID);
     expect(list.map((c) => c.alias)).toEqual(Array.from({ length: 130 }, (_, i) => `c${i}`));
     expect(publisher.log.filter((l) => l.path.includes('/client-certificates')).map((l) => l.path)).toEqual([
@@ -184,6 +198,7 @@ describe('the Publisher client-certificate requests against the spec', () => {
     await publisher.start();
     publisher.addApiWithCertificates(MTLS_UUID, []);
     const client = new PublisherClient({
+      ...CLIENT_SETTINGS,
       baseUrl: publisher.url,
       username: 'admin',
       password: 'admin',
