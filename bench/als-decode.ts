@@ -18,6 +18,7 @@ import {
   RequestContext,
 } from '../events/request-attributes.ts';
 import { envoyEntry } from '../test/adapter/als/fixtures.ts';
+import { ALLOWED_CONTEXT } from './fixtures.ts';
 import { benchArgs } from './lib/args.ts';
 
 const { values } = benchArgs({
@@ -28,31 +29,8 @@ const ROUNDS = Number(values.rounds);
 const N = Number(values.messages);
 const ENTRIES = 16;
 
-// As the check builds it for the bench policies' allowed request (bench/fixtures.ts).
-const ctx = RequestContext.parse({
-  requestId: 'r',
-  receivedAt: '2026-11-26T04:20:00.123Z',
-  checkId: 'bench~1:1',
-  api: {
-    id: 'petstore-v1',
-    name: 'petstore',
-    version: 'v1',
-    context: '/petstore/v1',
-    creator: 'admin',
-    creatorTenantDomain: 'carbon.super',
-    type: 'HTTP',
-  },
-  resource: { template: '/pets', method: 'GET' },
-  application: { id: 'demo-app', name: 'demo-app', owner: 'demo', tier: 'Unlimited' },
-  subscriptionTier: 'Gold',
-  keyType: 'PRODUCTION',
-  credentialType: 'apikey',
-  userName: 'demo',
-  decision: { kind: 'allow', httpStatus: 200, code: null, reason: 'OK', throttleKey: null, overQuota: false },
-  client: { ip: '10.1.2.3', userAgent: 'curl/8.5.0', referer: null },
-  request: { method: 'GET', host: 'petstore.shop.svc.cluster.local', path: '/petstore/v1/pets' },
-  adapterInstance: 'bench',
-});
+// As the check builds it for the bench policies' allowed request, with a check id as the ALS path needs.
+const ctx = RequestContext.parse({ ...ALLOWED_CONTEXT, checkId: 'bench~1:1' });
 const method = accessLogService().service.StreamAccessLogs!;
 const entries = Array.from({ length: ENTRIES }, (_, i) => {
   const e = envoyEntry({ requestId: `r-${i}` }) as {

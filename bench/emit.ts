@@ -25,7 +25,7 @@ import { issueApiKey } from '../adapter/standalone/issuer.ts';
 import { MemoryBus } from '../bus/memory.ts';
 import type { Bus } from '../bus/types.ts';
 import { loadConfig } from '../common/config/index.ts';
-import type { RequestContext } from '../events/request-attributes.ts';
+import { ALLOWED_CONTEXT } from './fixtures.ts';
 import { benchArgs } from './lib/args.ts';
 
 const { values } = benchArgs({
@@ -42,29 +42,7 @@ const CONCURRENCY = Number(values.concurrency);
 const silent = pino({ level: 'silent' });
 const TOPIC = 'mesh-apim.request-attributes.v1';
 
-const ctx: RequestContext = {
-  requestId: 'r',
-  receivedAt: '2026-11-26T04:20:00.123Z',
-  api: {
-    id: 'petstore-v1',
-    name: 'petstore',
-    version: 'v1',
-    context: '/petstore/v1',
-    creator: 'admin',
-    creatorTenantDomain: 'carbon.super',
-    type: 'HTTP',
-  },
-  resource: { template: '/pets', method: 'GET' },
-  application: { id: 'demo-app', name: 'demo-app', owner: 'demo', tier: 'Unlimited' },
-  subscriptionTier: 'Gold',
-  keyType: 'PRODUCTION',
-  credentialType: 'apikey',
-  userName: 'demo',
-  decision: { kind: 'allow', httpStatus: 200, code: null, reason: 'OK', throttleKey: null, overQuota: false },
-  client: { ip: '10.1.2.3', userAgent: 'curl/8.5.0', referer: null },
-  request: { method: 'GET', host: 'petstore.shop.svc.cluster.local', path: '/petstore/v1/pets' },
-  adapterInstance: 'bench',
-};
+const ctx = ALLOWED_CONTEXT;
 const now = new Date();
 const event = (i: number) => requestAttributesFromCheck({ ...ctx, requestId: `req-${i}` }, now);
 
