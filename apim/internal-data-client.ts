@@ -81,7 +81,7 @@ export class InternalDataClient {
     ] = await Promise.all([
       // As WSO2's gateway asks (SubscriptionDataLoaderImpl.loadAllApis): plain /apis, whose answer
       // carries each API's urlMappings; the published spec declares no `expand` to send
-      // (test/adapter/controlplane/apim/contract.test.ts holds the client to the spec).
+      // (test/apim/contract.test.ts holds the client to the spec).
       this.list('/apis', ApiList, label ? { gatewayLabel: label } : {}),
       this.list('/applications', ApplicationList),
       this.list('/subscriptions', SubscriptionList),
