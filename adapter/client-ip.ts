@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 
 export interface ClientIpOptions {
   /** Trusted proxies whose XFF entries sit at the right end of the header (default 0). */
-  trustedHops?: number;
+  trustedHops: number;
 }
 
 function ipOrNull(raw: string | undefined): string | null {
@@ -25,17 +25,19 @@ function ipOrNull(raw: string | undefined): string | null {
   return v !== '' && isIP(v) !== 0 ? v : null;
 }
 
+const NO_TRUSTED_HOPS: ClientIpOptions = { trustedHops: 0 };
+
 export function clientIpOf(
   headers: Readonly<Record<string, string>>,
   sourceIp: string | null,
-  options: ClientIpOptions = {},
+  options: ClientIpOptions = NO_TRUSTED_HOPS,
 ): string | null {
   const external = ipOrNull(headers['x-envoy-external-address']);
   if (external) return external;
   const xff = headers['x-forwarded-for'];
   if (xff !== undefined) {
     const entries = xff.split(',').filter((e) => e.trim() !== '');
-    const at = entries.length - 1 - (options.trustedHops ?? 0);
+    const at = entries.length - 1 - options.trustedHops;
     if (at >= 0) return ipOrNull(entries[at]) ?? sourceIp;
   }
   return sourceIp;

@@ -210,3 +210,6 @@ export const AdapterConfigSchema = z
     }
   }, ALWAYS)
   .prefault({});
+
+/** The slice's defaults, for callers without a config (tests, benches). */
+export const ADAPTER_DEFAULTS = AdapterConfigSchema.parse({});

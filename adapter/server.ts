@@ -53,10 +53,10 @@ export interface CheckServiceOptions {
   failureMode: 'closed' | 'open';
   metrics: AdapterMetrics;
   instanceId: string;
-  /** Trusted X-Forwarded-For hops for the client IP (client-ip.ts); default 0. */
-  xffTrustedHops?: number;
-  /** Which client certificate is believed (credentials/mtls.ts); default the TLS peer's. */
-  clientCertificate?: ClientCertOptions;
+  /** Trusted X-Forwarded-For hops for the client IP (client-ip.ts; adapter.xffTrustedHops). */
+  xffTrustedHops: number;
+  /** Which client certificate is believed (credentials/mtls.ts; adapter.clientCertificateSource). */
+  clientCertificate: ClientCertOptions;
   onCheck?: CheckObserver;
   /** Replaceable for fault-injection tests; defaults to the pure decide(). */
   decide?: DecideFn;
@@ -80,7 +80,7 @@ export class CheckService implements CheckHandler {
 
   constructor(options: CheckServiceOptions) {
     this.o = options;
-    this.translateOptions = { trustedHops: options.xffTrustedHops ?? 0, ...options.clientCertificate };
+    this.translateOptions = { trustedHops: options.xffTrustedHops, ...options.clientCertificate };
     this.shadow = options.shadow ?? null;
     this.tracer = options.tracer ?? null;
     this.decideFn = options.decide ?? pureDecide;
@@ -247,7 +247,7 @@ const OBJECT_RESPONDER: CheckResponder<CheckResponseObject> = {
 export interface AdapterServerOptions {
   check: CheckService;
   /** Which gRPC server carries the services (adapter.transport). */
-  transport?: TransportKind;
+  transport: TransportKind;
   /** Limits of the http2 transport (the grpc-js transport applies maxMessageBytes and maxConcurrentStreams). */
   limits?: Partial<TransportLimits>;
   /** Transport errors counter (AdapterMetrics.transportErrors). */
@@ -264,7 +264,7 @@ export class AdapterServer implements Transport {
   readonly transport: Transport;
 
   constructor(options: AdapterServerOptions) {
-    this.kind = options.transport ?? 'http2';
+    this.kind = options.transport;
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.transport =
       this.kind === 'http2'

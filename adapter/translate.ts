@@ -1,5 +1,6 @@
 /** Envoy protobuf (as @grpc/proto-loader delivers it) -> domain CheckRequest. Never throws on odd input. */
 import { type ClientIpOptions, clientIpOf } from './client-ip.ts';
+import { ADAPTER_DEFAULTS } from './config.ts';
 import { type ClientCertOptions, clientCertificateInput } from './credentials/mtls.ts';
 import type { CheckRequest } from './domain.ts';
 
@@ -76,10 +77,17 @@ function headersOf(
   return headers;
 }
 
+/** adapter.*'s defaults, for callers without a config (tests, benches). */
+export const TRANSLATE_DEFAULTS: ClientIpOptions & ClientCertOptions = {
+  trustedHops: ADAPTER_DEFAULTS.xffTrustedHops,
+  clientCertificateSource: ADAPTER_DEFAULTS.clientCertificateSource,
+  xfccTrustedPrincipals: new Set(ADAPTER_DEFAULTS.xfccTrustedPrincipals),
+};
+
 export function toCheckRequest(
   proto: ProtoCheckRequest,
   receivedAt: number,
-  options: ClientIpOptions & ClientCertOptions = {},
+  options: ClientIpOptions & ClientCertOptions = TRANSLATE_DEFAULTS,
 ): CheckRequest {
   const attrs = proto.attributes ?? {};
   const http = attrs.request?.http ?? {};

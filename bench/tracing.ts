@@ -15,6 +15,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { API_KEY_DEFAULTS } from '../adapter/credentials/apikey.ts';
 import { CredentialChain, defaultVerifiers } from '../adapter/credentials/chain.ts';
 import { systemClock } from '../adapter/domain.ts';
 import { createAdapterMetrics } from '../adapter/metrics.ts';
@@ -24,6 +25,7 @@ import { ShadowEnforcement } from '../adapter/shadow.ts';
 import { ensureSigningKey, issueApiKey } from '../adapter/standalone/issuer.ts';
 import { StandaloneSource } from '../adapter/standalone/source.ts';
 import { createCheckTracer } from '../adapter/tracing.ts';
+import { TRANSLATE_DEFAULTS } from '../adapter/translate.ts';
 import { createLogger } from '../common/log.ts';
 import { BENCH_POLICIES } from './fixtures.ts';
 import { benchArgs } from './lib/args.ts';
@@ -87,12 +89,14 @@ async function main(): Promise<void> {
     const metrics = createAdapterMetrics();
     return {
       snapshot: () => snapshot,
-      chain: new CredentialChain(defaultVerifiers()),
+      chain: new CredentialChain(defaultVerifiers({ apiKey: API_KEY_DEFAULTS })),
       state: { throttle: new ThrottleState(100_000) },
       clock: systemClock,
       failureMode: 'closed' as const,
       metrics,
       instanceId: 'bench',
+      xffTrustedHops: TRANSLATE_DEFAULTS.trustedHops,
+      clientCertificate: TRANSLATE_DEFAULTS,
       logger: silent,
       registry: metrics.registry,
     };

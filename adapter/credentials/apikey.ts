@@ -10,6 +10,7 @@
  */
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { ADAPTER_DEFAULTS } from '../config.ts';
 import { APIKEY_HEADER, APIKEY_QUERY, type CheckRequest } from '../domain.ts';
 import { resolveApi } from '../policy/route.ts';
 import type { Snapshot } from '../snapshot/types.ts';
@@ -28,14 +29,20 @@ import type {
 export interface ApiKeyVerifierOptions {
   /**
    * Accept keys without `exp` (WSO2 keys issued with validity -1; WSO2's ApiKeyAuthenticator only
-   * rejects an expired key, never a missing exp). Default true; false requires `exp`.
+   * rejects an expired key, never a missing exp); false requires `exp` (adapter.apiKeyAllowNoExpiry).
    */
-  allowNoExpiry?: boolean;
+  allowNoExpiry: boolean;
   /** Max verified keys cached. */
   cacheMaxEntries?: number;
-  /** Bound of the verified-key cache in (estimated) bytes. */
-  cacheMaxBytes?: number;
+  /** Bound of the verified-key cache in (estimated) bytes (adapter.credentialCacheMaxBytes). */
+  cacheMaxBytes: number;
 }
+
+/** adapter.*'s defaults, for callers without a config (tests, benches). */
+export const API_KEY_DEFAULTS: ApiKeyVerifierOptions = {
+  allowNoExpiry: ADAPTER_DEFAULTS.apiKeyAllowNoExpiry,
+  cacheMaxBytes: ADAPTER_DEFAULTS.credentialCacheMaxBytes,
+};
 
 interface CacheEntry {
   credential: ValidCredential;
@@ -162,10 +169,10 @@ export class ApiKeyVerifier implements CredentialVerifier {
     return { entries: this.ids.size, bytes: this.ids.calculatedSize };
   }
 
-  constructor(options: ApiKeyVerifierOptions = {}) {
-    this.allowNoExpiry = options.allowNoExpiry ?? true;
+  constructor(options: ApiKeyVerifierOptions) {
+    this.allowNoExpiry = options.allowNoExpiry;
     // One byte bound (adapter.credentialCacheMaxBytes) for both: a quarter for the id memo.
-    const bound = options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes;
+    const bound = options.cacheMaxBytes;
     const memoBytes = Math.max(1, Math.floor(bound / 4));
     this.cache = new LRUCache<string, CacheEntry>({
       max: options.cacheMaxEntries ?? CACHE_DEFAULTS.apiKeyMaxEntries,

@@ -5,8 +5,6 @@
  */
 
 export const CACHE_DEFAULTS = {
-  /** Per cache: the byte bound that binds first for typical WSO2 keys (~2 KB of claims). */
-  maxBytes: 64 * 1024 * 1024,
   apiKeyMaxEntries: 100_000,
   jwtMaxEntries: 50_000,
 } as const;

@@ -4,14 +4,14 @@ import { ApiKeyVerifier, type ApiKeyVerifierOptions } from './apikey.ts';
 import type { CredentialResult, CredentialVerifier } from './types.ts';
 
 export interface VerifierOptions {
-  apiKey?: ApiKeyVerifierOptions;
+  apiKey: ApiKeyVerifierOptions;
 }
 
 /**
  * The verifiers in precedence order. Adding a credential type (OAuth2 JWT, opaque token) is one
  * line here: the first verifier that applies to a request decides its credential.
  */
-export function defaultVerifiers(options: VerifierOptions = {}): CredentialVerifier[] {
+export function defaultVerifiers(options: VerifierOptions): CredentialVerifier[] {
   return [new ApiKeyVerifier(options.apiKey)];
 }
 

@@ -23,9 +23,9 @@ import { createHash, X509Certificate } from 'node:crypto';
 export type ClientCertificateSource = 'peer' | 'xfcc';
 
 export interface ClientCertOptions {
-  clientCertificateSource?: ClientCertificateSource;
+  clientCertificateSource: ClientCertificateSource;
   /** TLS peer principals (Istio: SPIFFE ids of the ingress gateway) whose XFCC header is believed. */
-  xfccTrustedPrincipals?: ReadonlySet<string>;
+  xfccTrustedPrincipals: ReadonlySet<string>;
 }
 
 /** What the check got about the client's certificate: raw strings, parsed only for mTLS APIs. */
@@ -38,17 +38,15 @@ export interface ClientCertificateInput {
   xfccTrustedPrincipals: ReadonlySet<string>;
 }
 
-const NO_PRINCIPALS: ReadonlySet<string> = new Set();
-
 export function clientCertificateInput(
   source: { certificate?: string; principal?: string } | null | undefined,
   options: ClientCertOptions,
 ): ClientCertificateInput {
   return {
-    source: options.clientCertificateSource ?? 'peer',
+    source: options.clientCertificateSource,
     peer: source?.certificate ?? '',
     principal: source?.principal ?? '',
-    xfccTrustedPrincipals: options.xfccTrustedPrincipals ?? NO_PRINCIPALS,
+    xfccTrustedPrincipals: options.xfccTrustedPrincipals,
   };
 }
 

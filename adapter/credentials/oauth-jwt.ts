@@ -46,7 +46,7 @@ export interface OAuthJwtVerifierOptions {
   claimAllBearer?: boolean;
   cacheMaxEntries?: number;
   /** Bound of the verified-token cache in (estimated) bytes. */
-  cacheMaxBytes?: number;
+  cacheMaxBytes: number;
 }
 
 interface Verified {
@@ -100,7 +100,7 @@ export class OAuthJwtVerifier implements CredentialVerifier {
     this.claimAllBearer = options.claimAllBearer ?? true;
     this.cache = new LRUCache<string, Verified>({
       max: options.cacheMaxEntries ?? CACHE_DEFAULTS.jwtMaxEntries,
-      maxSize: options.cacheMaxBytes ?? CACHE_DEFAULTS.maxBytes,
+      maxSize: options.cacheMaxBytes,
       // The issuer and key are shared by every entry: only the claims are this entry's own.
       sizeCalculation: (v) => cacheEntryBytes(v.payload) + 64 * v.signatures.length,
     });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { clientIpOf } from '../../adapter/client-ip.ts';
-import { toCheckRequest } from '../../adapter/translate.ts';
+import { TRANSLATE_DEFAULTS, toCheckRequest } from '../../adapter/translate.ts';
 
 const SOURCE = '10.244.0.17'; // the ingress gateway pod, the TCP peer of the sidecar
 
@@ -69,7 +69,7 @@ describe('clientIpOf', () => {
         },
       },
       0,
-      { trustedHops: 1 },
+      { ...TRANSLATE_DEFAULTS, trustedHops: 1 },
     );
     expect(req.clientIp).toBe('198.51.100.7');
   });

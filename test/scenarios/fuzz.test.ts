@@ -6,7 +6,7 @@
 import * as fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckClient } from '../../adapter/check-client.ts';
-import { ApiKeyVerifier } from '../../adapter/credentials/apikey.ts';
+import { API_KEY_DEFAULTS, ApiKeyVerifier } from '../../adapter/credentials/apikey.ts';
 import { clientBucket, throttleKey } from '../../adapter/policy/throttle.ts';
 import { toCheckRequest } from '../../adapter/translate.ts';
 import { TRANSPORTS } from '../support/adapter.ts';
@@ -124,7 +124,7 @@ subscriptions: [{ application: in, api: a-v1 }]
       { numRuns: runs },
     );
     // At the verifier: one RSA verification and one cache entry for all the spellings.
-    const verifier = new ApiKeyVerifier();
+    const verifier = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const snapshot = hx.t.adapter.store.current()!;
     await fc.assert(
       fc.asyncProperty(spellingArb(key), async (s) => {

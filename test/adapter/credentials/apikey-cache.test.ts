@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ApiKeyVerifier } from '../../../adapter/credentials/apikey.ts';
+import { API_KEY_DEFAULTS, ApiKeyVerifier } from '../../../adapter/credentials/apikey.ts';
 import { decide } from '../../../adapter/policy/decide.ts';
 import { ThrottleState } from '../../../adapter/policy/throttle.ts';
 import { RevocationStore } from '../../../adapter/revocation/store.ts';
@@ -30,7 +30,7 @@ const req = (apikey: string) =>
 describe('API key cache: one credential, one entry', () => {
   it('whitespace and low-bit spellings of one key are verified once and held as one entry', async () => {
     const token = await issueApiKey(snap, key, { application: 'bronze', now: Date.now() });
-    const verifier = new ApiKeyVerifier();
+    const verifier = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const spellings = [token, ...lowBitVariants(token), ...whitespaceVariants(token, 300)];
     expect(new Set(spellings).size).toBe(316);
     for (const s of spellings) expect((await verifier.verify(req(s), snap, Date.now())).status).toBe('valid');
@@ -46,7 +46,7 @@ describe('API key cache: one credential, one entry', () => {
   it('forged signatures are not cached: a flood of them retains no entry', async () => {
     const token = await issueApiKey(snap, key, { application: 'bronze', now: Date.now() });
     const signed = token.slice(0, token.lastIndexOf('.') + 1);
-    const verifier = new ApiKeyVerifier();
+    const verifier = new ApiKeyVerifier(API_KEY_DEFAULTS);
     for (let i = 0; i < 50; i++) {
       const forged = signed + Buffer.alloc(256, i + 1).toString('base64url');
       expect(await verifier.verify(req(forged), snap, Date.now())).toMatchObject({
@@ -60,7 +60,11 @@ describe('API key cache: one credential, one entry', () => {
 
   it('is bounded in bytes as well as entries: many distinct valid keys never exceed the byte bound', async () => {
     const bound = 16 * 1024;
-    const verifier = new ApiKeyVerifier({ cacheMaxBytes: bound, cacheMaxEntries: 1_000_000 });
+    const verifier = new ApiKeyVerifier({
+      ...API_KEY_DEFAULTS,
+      cacheMaxBytes: bound,
+      cacheMaxEntries: 1_000_000,
+    });
     for (let i = 0; i < 40; i++) {
       const token = await issueApiKey(snap, key, { application: 'bronze', now: Date.now() - i * 1000 });
       expect((await verifier.verify(req(token), snap, Date.now())).status).toBe('valid');
@@ -79,7 +83,7 @@ describe('API key cache: one credential, one entry', () => {
     const token = await issueApiKey(snap, key, { application: 'bronze', now: Date.now() });
     const signature = token.slice(token.lastIndexOf('.') + 1);
     const clock = new ManualClock(Date.now());
-    const verifier = new ApiKeyVerifier();
+    const verifier = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const revoked = compileSnapshot(
       { ...data, revokedTokens: [{ jti: signature }] },
       { source: 'test', extraKeys: [key.trusted] },

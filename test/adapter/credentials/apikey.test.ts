@@ -7,7 +7,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ApiKeyVerifier } from '../../../adapter/credentials/apikey.ts';
+import { API_KEY_DEFAULTS, ApiKeyVerifier } from '../../../adapter/credentials/apikey.ts';
 import type { CheckRequest } from '../../../adapter/domain.ts';
 import { compileSnapshot, trustedKeyFromPem } from '../../../adapter/snapshot/compile.ts';
 import {
@@ -52,7 +52,7 @@ function carried(headers: Record<string, string>, query: Map<string, string[]>, 
   };
 }
 
-const verify = (token: string) => new ApiKeyVerifier().verify(request(token), snapshot, NOW);
+const verify = (token: string) => new ApiKeyVerifier(API_KEY_DEFAULTS).verify(request(token), snapshot, NOW);
 const app = { id: 'demo-app', uuid: 'demo-app', name: 'demo-app', tier: 'Unlimited', owner: 'demo' };
 
 describe('API key claims of an unexpected type are invalid (401 900901), never ignored', () => {
@@ -260,7 +260,7 @@ describe("signature: RS256 by kid against the snapshot's trusted keys", () => {
   });
 
   it('an unknown or absent kid: UNKNOWN_KID, without an RSA verification', async () => {
-    const verifier = new ApiKeyVerifier();
+    const verifier = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const unknown = wso2ApiKey({ kid: 'nobody', privateKey, nowMs: NOW });
     expect(await verifier.verify(request(unknown), snapshot, NOW)).toMatchObject({ reason: 'UNKNOWN_KID' });
     const noKid = signRs256Raw(privateKey, '', JSON.stringify(claims()));
@@ -294,7 +294,7 @@ describe("signature: RS256 by kid against the snapshot's trusted keys", () => {
         extraKeys: [trustedKeyFromPem(pem, 'apim', 'https://apim.example.com/oauth2/token', KID)],
       },
     );
-    const v = new ApiKeyVerifier();
+    const v = new ApiKeyVerifier(API_KEY_DEFAULTS);
     expect(await v.verify(request(wso2Key()), bound, NOW)).toMatchObject({
       status: 'invalid',
       reason: 'CLAIM_INVALID_ISS',
@@ -308,7 +308,7 @@ describe('expiry', () => {
   it('past exp: expired (with its jti), never valid; a key without exp never expires by default', async () => {
     const token = wso2Key({ validityPeriod: 60 });
     const later = NOW + 61_000;
-    expect(await new ApiKeyVerifier().verify(request(token), snapshot, later)).toEqual({
+    expect(await new ApiKeyVerifier(API_KEY_DEFAULTS).verify(request(token), snapshot, later)).toEqual({
       status: 'expired',
       type: 'apikey',
       jti: jtiOf(token),
@@ -316,12 +316,18 @@ describe('expiry', () => {
     });
     const forever = wso2Key();
     expect(
-      (await new ApiKeyVerifier().verify(request(forever), snapshot, NOW + 10 * 365 * 86_400_000)).status,
+      (
+        await new ApiKeyVerifier(API_KEY_DEFAULTS).verify(
+          request(forever),
+          snapshot,
+          NOW + 10 * 365 * 86_400_000,
+        )
+      ).status,
     ).toBe('valid');
   });
 
   it('a cached key expires in the cache too: the next check past exp is expired and re-verifies nothing', async () => {
-    const verifier = new ApiKeyVerifier();
+    const verifier = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const token = wso2Key({ validityPeriod: 60 });
     expect((await verifier.verify(request(token), snapshot, NOW)).status).toBe('valid');
     expect((await verifier.verify(request(token), snapshot, NOW + 60_000)).status).toBe('expired');
@@ -329,7 +335,7 @@ describe('expiry', () => {
   });
 
   it('allowNoExpiry false (adapter.apiKeyAllowNoExpiry): a key without exp is NO_EXPIRY', async () => {
-    const strict = new ApiKeyVerifier({ allowNoExpiry: false });
+    const strict = new ApiKeyVerifier({ ...API_KEY_DEFAULTS, allowNoExpiry: false });
     expect(await strict.verify(request(wso2Key()), snapshot, NOW)).toMatchObject({
       status: 'invalid',
       reason: 'NO_EXPIRY',
@@ -362,7 +368,7 @@ describe("carrier: the apikey header or query parameter, or the API's apiKeyHead
   );
 
   it('applies to the apikey header and query parameter; an empty one reads as missing', async () => {
-    const v = new ApiKeyVerifier();
+    const v = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const token = wso2Key();
     expect(v.appliesTo(carried({ apikey: token }, new Map()), snapshot)).toBe(true);
     expect(v.appliesTo(carried({}, new Map([['apikey', [token]]])), snapshot)).toBe(true);
@@ -375,7 +381,7 @@ describe("carrier: the apikey header or query parameter, or the API's apiKeyHead
   });
 
   it("an API's own header carries its key (lower-cased), and only that name is stripped", async () => {
-    const v = new ApiKeyVerifier();
+    const v = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const token = wso2Key();
     const onApi = carried({ 'x-api-key': token }, new Map(), '/p/v1/orders');
     expect(v.appliesTo(onApi, custom)).toBe(true);
@@ -391,7 +397,7 @@ describe("carrier: the apikey header or query parameter, or the API's apiKeyHead
 
 describe('verified-key cache', () => {
   it('a verified key is verified once; invalid ones are never held', async () => {
-    const v = new ApiKeyVerifier();
+    const v = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const token = wso2Key();
     await v.verify(request(token), snapshot, NOW);
     await v.verify(request(token), snapshot, NOW);
@@ -403,7 +409,7 @@ describe('verified-key cache', () => {
   });
 
   it('an entry is bound to the trusted-key set it was verified with: a new set re-verifies, a removed key denies', async () => {
-    const v = new ApiKeyVerifier();
+    const v = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const token = wso2Key();
     await v.verify(request(token), snapshot, NOW);
     const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportSPKI, generateKeyPair, importPKCS8, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { ADAPTER_DEFAULTS } from '../../../adapter/config.ts';
 import { CertificateKeySource } from '../../../adapter/credentials/jwks.ts';
 import { OAuthJwtVerifier } from '../../../adapter/credentials/oauth-jwt.ts';
 import { compileSnapshot } from '../../../adapter/snapshot/compile.ts';
@@ -34,6 +35,7 @@ function request(token: string) {
 
 async function verifyWith(pem: string, privateKey: Parameters<SignJWT['sign']>[0]) {
   const verifier = new OAuthJwtVerifier({
+    cacheMaxBytes: ADAPTER_DEFAULTS.credentialCacheMaxBytes,
     issuers: [
       {
         issuer: 'https://idp.test',

@@ -1,6 +1,6 @@
 /** The pure decide(): built-in tiers and the credential cache, without the transport. */
 import { describe, expect, it } from 'vitest';
-import { ApiKeyVerifier } from '../../../adapter/credentials/apikey.ts';
+import { API_KEY_DEFAULTS, ApiKeyVerifier } from '../../../adapter/credentials/apikey.ts';
 import type { ValidCredential } from '../../../adapter/credentials/types.ts';
 import type { CheckRequest } from '../../../adapter/domain.ts';
 import { decide } from '../../../adapter/policy/decide.ts';
@@ -125,7 +125,7 @@ describe('ApiKeyVerifier cache', () => {
     const key = ensureSigningKey(mkdtempSync(join(tmpdir(), 'mesh-apim-key-')));
     const snap = compileSnapshot(snapshot.data, { source: 'test', extraKeys: [key.trusted] });
     const token = await issueApiKey(snap, key, { application: 'bronze', now: Date.now() });
-    const verifier = new ApiKeyVerifier();
+    const verifier = new ApiKeyVerifier(API_KEY_DEFAULTS);
     const req = toCheckRequest(
       { attributes: { request: { http: { path: '/p/v1/x', headers: { apikey: token } } } } },
       0,
