@@ -78,12 +78,12 @@ async function startFakeSecretsManager(): Promise<void> {
 
 /** A sample plain event wrapped into a self-managed Kafka event on the function's trigger topic. */
 async function sampleEvent(fnFile: string, sample: string): Promise<string> {
-  const mod = (await import(`../../functions/${fnFile}.ts`)) as {
-    module: Parameters<typeof toLambdaEvent>[1];
+  const mod = (await import(`../../functions/${fnFile}/index.ts`)) as {
+    default: Parameters<typeof toLambdaEvent>[1];
   };
   const json = JSON.parse(readFileSync(path.join(repoRoot, 'events/samples', sample), 'utf8')) as unknown;
   const file = path.join(tmp, `${fnFile}.event.json`);
-  writeFileSync(file, JSON.stringify(toLambdaEvent(json, mod.module)));
+  writeFileSync(file, JSON.stringify(toLambdaEvent(json, mod.default)));
   return file;
 }
 
