@@ -60,7 +60,7 @@ async function client(port: number, apiKey: string, withAls: boolean): Promise<v
   const checkRes = def['envoy.service.auth.v3.CheckResponse']!;
   const alsMsg = def['envoy.service.accesslog.v3.StreamAccessLogsMessage']!;
   const body = frame(encodeCheckRequest(istioIngressCheckRequest({ apiKey })));
-  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const session = http2.connect(`http://127.0.0.1:${port}`, { maxSessionMemory: 100 });
   const als = withAls
     ? session.request({
         ':method': 'POST',
