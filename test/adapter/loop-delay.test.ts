@@ -16,8 +16,8 @@ describe('event-loop delay metric', () => {
     const m = monitorLoopDelay(registry, 1);
     try {
       await sleep(30);
-      const until = Date.now() + 60;
-      while (Date.now() < until) {} // a 60 ms synchronous stall, as a commit on the loop would be
+      const until = Date.now() + 120;
+      while (Date.now() < until) {} // a 120 ms synchronous stall, as a commit on the loop would be
       await sleep(30);
       const values = async () =>
         Object.fromEntries(
@@ -27,10 +27,12 @@ describe('event-loop delay metric', () => {
           ]),
         );
       const first = await values();
-      expect(first['1']).toBeGreaterThanOrEqual(0.05);
+      expect(first['1']).toBeGreaterThanOrEqual(0.1);
+      // The next window holds none of the stall. It is compared with the stall, not with a fixed 50 ms:
+      // a busy machine's own stalls in this window made a fixed bound fail under load.
       await sleep(40);
       const second = await values();
-      expect(second['1']).toBeLessThan(0.05); // the stall belonged to the previous window
+      expect(second['1']).toBeLessThan(first['1']!);
     } finally {
       m.stop();
     }
