@@ -146,6 +146,16 @@ function windowKey(app: string, api: string, tier: string | null, keyType: strin
 }
 
 const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
+
+/** A partition's watermarks and retention mark, as both the whole state and the head carry them. */
+const partitionMarks = (p: PartitionState) => ({
+  topic: p.topic,
+  partition: p.partition,
+  maxEventMs: finite(p.maxEventMs),
+  clockWatermark: finite(p.clockWatermark),
+  lastActivityMs: finite(p.lastActivityMs),
+  retainedFrom: finite(p.retainedFrom),
+});
 const orMinusInf = (n: number | null): number => n ?? -Infinity;
 
 /** The whole meter as one JSON-able snapshot (v1): what stores wrote before incremental saves (still read), and tests. */
@@ -494,12 +504,7 @@ export class UsageMeter {
         ),
       ]),
       partitions: [...this.partitions.values()].map((p) => ({
-        topic: p.topic,
-        partition: p.partition,
-        maxEventMs: finite(p.maxEventMs),
-        clockWatermark: finite(p.clockWatermark),
-        lastActivityMs: finite(p.lastActivityMs),
-        retainedFrom: finite(p.retainedFrom),
+        ...partitionMarks(p),
         hours: [...p.hours.values()].map((h) => ({
           start: h.start,
           closed: h.closed,
@@ -555,14 +560,7 @@ export class UsageMeter {
     return {
       v: 2,
       dedupeFrom: finite(this.dedupeFrom),
-      partitions: [...this.partitions.values()].map((p) => ({
-        topic: p.topic,
-        partition: p.partition,
-        maxEventMs: finite(p.maxEventMs),
-        clockWatermark: finite(p.clockWatermark),
-        lastActivityMs: finite(p.lastActivityMs),
-        retainedFrom: finite(p.retainedFrom),
-      })),
+      partitions: [...this.partitions.values()].map(partitionMarks),
       segments: [...hours].sort((a, b) => a - b),
     };
   }
