@@ -7,6 +7,7 @@
 import type { Agent } from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import pRetry from 'p-retry';
+import { sleep } from '../common/backoff.ts';
 import type { Logger } from '../common/log.ts';
 import { ApimError } from './errors.ts';
 
@@ -31,6 +32,8 @@ export interface PublisherClientOptions {
   retryBaseMs: number;
   retryMaxMs?: number;
   httpsAgent?: Agent;
+  /** Jitter source in [0, 1); injectable for tests. */
+  random?: () => number;
   log?: Logger;
   now?: () => number;
 }
@@ -117,26 +120,33 @@ export class PublisherClient {
     return this.opts.now ? this.opts.now() : Date.now();
   }
 
-  /** Retries `fn` on retriable ApimErrors with capped exponential backoff and jitter. */
+  /**
+   * Retries `fn` on retriable ApimErrors with capped exponential backoff and jitter. The wait is drawn
+   * and slept here, not by p-retry, so the logged delay is the wait that happens (p-retry draws its
+   * own after onFailedAttempt and never reports it).
+   */
   private withRetry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     const { maxAttempts, retryBaseMs, retryMaxMs } = this.opts;
-    const retriable = (err: unknown) => (err instanceof ApimError ? err.retriable : true);
+    const random = this.opts.random ?? Math.random;
+    // p-retry rethrows a non-network TypeError (a bug, not an outage) without retrying: no wait for it.
+    const retriable = (err: unknown) =>
+      err instanceof ApimError ? err.retriable : !(err instanceof TypeError);
     return pRetry(fn, {
       retries: maxAttempts - 1,
-      // randomize draws 1x..2x of minTimeout: with half the base, a wait is 0.5x..1x of base * 2^n.
-      minTimeout: retryBaseMs / 2,
-      factor: 2,
-      randomize: true,
-      maxTimeout: retryMaxMs,
+      minTimeout: 0,
+      randomize: false,
       shouldRetry: ({ error }) => retriable(error),
-      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+      onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
         if (retriesLeft === 0 || !retriable(error)) return;
         this.stats.retries++;
-        const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** (attemptNumber - 1));
+        // Half to all of base * 2^n ("equal jitter"): never a hot loop, replicas still spread out.
+        const ceiling = Math.min(retryMaxMs, retryBaseMs * 2 ** (attemptNumber - 1));
+        const delay = Math.round(ceiling * (0.5 + 0.5 * random()));
         this.opts.log?.warn(
           { operation, attempt: attemptNumber, delay, err: String(error) },
           'API Manager call failed, retrying',
         );
+        await sleep(delay);
       },
     });
   }

@@ -76,7 +76,7 @@ const PUB = '/api/am/publisher/v4';
 export class FakeApim {
   private server: Server | null = null;
   readonly apis = new Map<string, FakeApi>();
-  readonly log: { method: string; path: string; status: number }[] = [];
+  readonly log: { method: string; path: string; status: number; at: number }[] = [];
   readonly violations: string[] = [];
   private readonly clients = new Map<string, string>();
   private readonly tokens = new Map<string, number>();
@@ -167,7 +167,7 @@ export class FakeApim {
 
   /** Answers and logs; returns true so handlers can `return this.reply(...)`. */
   private reply(req: IncomingMessage, res: ServerResponse, status: number, body?: unknown): true {
-    this.log.push({ method: req.method ?? '', path: req.url ?? '', status });
+    this.log.push({ method: req.method ?? '', path: req.url ?? '', status, at: Date.now() });
     const send = () => {
       if (res.destroyed) return;
       if (body === undefined) res.writeHead(status).end();
@@ -470,7 +470,7 @@ export class FakeApim {
         const cert = api.clientCertificates.find((c) => c.alias === seg[3]);
         if (!cert) return this.notFound(req, res);
         // As WSO2 sends it: the uploaded file as an attachment.
-        this.log.push({ method, path: req.url ?? '', status: 200 });
+        this.log.push({ method, path: req.url ?? '', status: 200, at: Date.now() });
         res
           .writeHead(200, {
             'content-type': 'application/octet-stream',
