@@ -1,9 +1,8 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PublisherClient } from '../../apim/publisher-client.ts';
-import { FakeApim } from '../support/fakes/fake-apim-publisher.ts';
-import { assertValid } from '../support/wso2-contract.ts';
+import { contractCheckedPublisherPerTest, type FakeApim } from '../support/fakes/fake-apim-publisher.ts';
 
 function capturedLogger() {
   const lines: Record<string, unknown>[] = [];
@@ -18,15 +17,8 @@ function capturedLogger() {
 
 describe('PublisherClient retries', () => {
   let apim: FakeApim;
-  beforeEach(async () => {
-    apim = new FakeApim(async (req) => {
-      await assertValid('publisher', req);
-    });
-    await apim.start();
-  });
-  afterEach(async () => {
-    await apim.stop();
-    expect(apim.violations).toEqual([]);
+  contractCheckedPublisherPerTest((a) => {
+    apim = a;
   });
 
   const client = (retryMaxMs: number, draws: number[]) => {

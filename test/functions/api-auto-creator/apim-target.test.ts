@@ -1,11 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ApimError } from '../../../apim/errors.ts';
 import { PublisherClient } from '../../../apim/publisher-client.ts';
 import type { ServiceDeleted, ServiceDeployed } from '../../../events/service-lifecycle.ts';
 import { ApimTarget, type ApimTargetOptions } from '../../../functions/api-auto-creator/apim-target.ts';
 import { processLifecycleEvent } from '../../../functions/api-auto-creator/core.ts';
-import { FakeApim } from '../../support/fakes/fake-apim-publisher.ts';
-import { assertValid } from '../../support/wso2-contract.ts';
+import { contractCheckedPublisherPerTest, type FakeApim } from '../../support/fakes/fake-apim-publisher.ts';
 
 // What the client used to assume when not told (the values of apim.requestTimeoutMs / autoCreator.*).
 const CLIENT_SETTINGS = {
@@ -85,11 +84,10 @@ describe('api-auto-creator against a fake WSO2 API Manager', () => {
       openapi: { timeoutMs: 2000, maxBytes: 1 << 20 },
     });
 
-  beforeEach(async () => {
-    apim = new FakeApim(async (req) => {
-      await assertValid('publisher', req);
-    });
-    await apim.start();
+  contractCheckedPublisherPerTest((a) => {
+    apim = a;
+  });
+  beforeEach(() => {
     client = new PublisherClient({
       ...CLIENT_SETTINGS,
       baseUrl: apim.url,
@@ -98,10 +96,6 @@ describe('api-auto-creator against a fake WSO2 API Manager', () => {
       retryBaseMs: 5,
       maxAttempts: 4,
     });
-  });
-  afterEach(async () => {
-    await apim.stop();
-    expect(apim.violations).toEqual([]);
   });
 
   it('first deployment: imports, creates a revision, deploys it (201 accepted) and publishes', async () => {

@@ -18,8 +18,7 @@ import {
   type FunctionDeps,
   MemoryDeadLetterPublisher,
 } from '../../../functions/lib/index.ts';
-import { FakeApim } from '../../support/fakes/fake-apim-publisher.ts';
-import { assertValid } from '../../support/wso2-contract.ts';
+import { contractCheckedPublisherPerTest, type FakeApim } from '../../support/fakes/fake-apim-publisher.ts';
 
 const openapi = {
   openapi: '3.0.3',
@@ -128,15 +127,8 @@ function deps(env: Record<string, string>): FunctionDeps & { deadLetters: Memory
 
 describe('api-auto-creator handler, WSO2 API Manager target', () => {
   let apim: FakeApim;
-  beforeEach(async () => {
-    apim = new FakeApim(async (req) => {
-      await assertValid('publisher', req);
-    });
-    await apim.start();
-  });
-  afterEach(async () => {
-    await apim.stop();
-    expect(apim.violations).toEqual([]);
+  contractCheckedPublisherPerTest((a) => {
+    apim = a;
   });
   const apimEnv = () => ({
     MESH_APIM_AUTO_CREATOR_TARGET: 'apim',

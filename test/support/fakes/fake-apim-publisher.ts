@@ -7,6 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, expect } from 'vitest';
+import { assertValid } from '../wso2-contract.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -555,4 +557,24 @@ export class FakeApim {
     }
     return this.notFound(req, res);
   }
+}
+
+/**
+ * A fake Publisher for each test of the calling suite, every request checked against WSO2's published
+ * spec: started before each test (handed to `use`), stopped after it, and a request outside the spec
+ * fails the test.
+ */
+export function contractCheckedPublisherPerTest(use: (apim: FakeApim) => void): void {
+  let apim: FakeApim;
+  beforeEach(async () => {
+    apim = new FakeApim(async (req) => {
+      await assertValid('publisher', req);
+    });
+    await apim.start();
+    use(apim);
+  });
+  afterEach(async () => {
+    await apim.stop();
+    expect(apim.violations).toEqual([]);
+  });
 }
