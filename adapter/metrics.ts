@@ -20,16 +20,31 @@ export interface AdapterMetrics {
   observeCheck(decision: Decision, seconds: number): void;
 }
 
-type CounterChild = ReturnType<Counter<string>['labels']>;
 type HistogramChild = ReturnType<Histogram<string>['labels']>;
+
+/** A label set of the checks counter and the checks counted since the last scrape. */
+interface PendingChecks {
+  labels: { decision: string; api: string; code: string };
+  n: number;
+}
 
 export function createAdapterMetrics(registry: Registry = new Registry()): AdapterMetrics {
   const r = [registry];
+  // Counted per check into plain numbers and added to prom-client when it collects (a scrape, or
+  // a get()): a labelled child's inc() re-hashes and re-validates its labels on every call.
+  const pending: PendingChecks[] = [];
   const checks = new Counter({
     name: 'mesh_apim_checks_total',
     help: 'Checks answered, by decision, API id and WSO2 code (0 = allowed)',
     labelNames: ['decision', 'api', 'code'] as const,
     registers: r,
+    collect() {
+      for (const p of pending) {
+        if (p.n === 0) continue;
+        this.inc(p.labels, p.n);
+        p.n = 0;
+      }
+    },
   });
   const checkDuration = new Histogram({
     name: 'mesh_apim_check_duration_seconds',
@@ -38,28 +53,51 @@ export function createAdapterMetrics(registry: Registry = new Registry()): Adapt
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
     registers: r,
   });
-  // Label sets are few (decision x API x code; API ids are '|'-free): children cached by one key.
-  const checkChildren = new Map<string, CounterChild>();
+  // Label sets are few (decision x API x code): nested maps keyed by the decision's own strings and
+  // number, so no key is built per check. Bounded as a guard: emptied (after a flush) past 10,000.
+  const byDecision = new Map<string, Map<string, Map<number, PendingChecks>>>();
+  let sets = 0;
   const durationChildren = new Map<string, HistogramChild>();
   return {
     registry,
     checks,
     checkDuration,
     observeCheck(decision, seconds) {
+      const kind = decision.kind;
       const api = decision.match.api?.id ?? 'none';
       const code = decision.code ?? 0;
-      const key = `${decision.kind}|${api}|${code}`;
-      let c = checkChildren.get(key);
-      if (!c) {
-        if (checkChildren.size > 10_000) checkChildren.clear();
-        c = checks.labels({ decision: decision.kind, api, code: String(code) });
-        checkChildren.set(key, c);
+      let byApi = byDecision.get(kind);
+      if (!byApi) {
+        byApi = new Map();
+        byDecision.set(kind, byApi);
       }
-      c.inc();
-      let h = durationChildren.get(decision.kind);
+      let byCode = byApi.get(api);
+      if (!byCode) {
+        byCode = new Map();
+        byApi.set(api, byCode);
+      }
+      let p = byCode.get(code);
+      if (!p) {
+        if (sets >= 10_000) {
+          for (const q of pending) if (q.n > 0) checks.inc(q.labels, q.n);
+          pending.length = 0;
+          byDecision.clear();
+          sets = 0;
+          byDecision.set(kind, byApi);
+          byApi.clear();
+          byApi.set(api, byCode);
+          byCode.clear();
+        }
+        p = { labels: { decision: kind, api, code: String(code) }, n: 0 };
+        pending.push(p);
+        byCode.set(code, p);
+        sets++;
+      }
+      p.n++;
+      let h = durationChildren.get(kind);
       if (!h) {
-        h = checkDuration.labels({ decision: decision.kind });
-        durationChildren.set(decision.kind, h);
+        h = checkDuration.labels({ decision: kind });
+        durationChildren.set(kind, h);
       }
       h.observe(seconds);
     },

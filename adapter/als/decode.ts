@@ -134,8 +134,18 @@ function value(r: Reader, end: number): ProtoValue {
   return v;
 }
 
-function struct(r: Reader, end: number): ProtoStruct {
-  const fields: Record<string, ProtoValue> = {};
+/**
+ * Walks the entries of a protobuf map field (`map<string, M>`: repeated messages with key = 1 and
+ * value = 2) between pos and `end`, calling `onEntry(key)` for each entry's key; the returned
+ * function, if any, reads the value in place (given its end) and its result goes to `set`, else the
+ * value is skipped. Entries are key then value on the wire (protobuf writers emit them in that order).
+ */
+function mapEntries<V>(
+  r: Reader,
+  end: number,
+  onEntry: (key: string) => ((r: Reader, valueEnd: number) => V) | null,
+  set: (key: string, value: V | null) => void,
+): void {
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag !== 10) {
@@ -144,46 +154,39 @@ function struct(r: Reader, end: number): ProtoStruct {
     }
     const e = r.lenEnd();
     let key = '';
-    let v: ProtoValue = { nullValue: 'NULL_VALUE', kind: 'nullValue' };
+    let read = onEntry(key);
+    let v: V | null = null;
     while (r.pos < e) {
       const t = r.uint32();
-      if (t === 10) key = r.string();
-      else if (t === 18) {
-        const ve = r.lenEnd();
-        v = value(r, ve);
-      } else r.skip(t);
+      if (t === 10) {
+        key = r.string();
+        read = onEntry(key);
+      } else if (t === 18 && read !== null) v = read(r, r.lenEnd());
+      else r.skip(t);
     }
     ended(r, e);
-    fields[key] = v;
+    set(key, v);
   }
   ended(r, end);
+}
+
+const readValue = () => value;
+
+function struct(r: Reader, end: number): ProtoStruct {
+  const fields: Record<string, ProtoValue> = {};
+  mapEntries(r, end, readValue, (key, v) => {
+    fields[key] = v ?? { nullValue: 'NULL_VALUE', kind: 'nullValue' };
+  });
   return { fields };
 }
 
+const readOurNamespace = (key: string) => (key === REQUEST_CONTEXT_METADATA_NAMESPACE ? struct : null);
+
 /** Metadata.filter_metadata: only our namespace is read; the others (istio_authn, ...) are skipped. */
 function metadata(r: Reader, end: number, into: Record<string, ProtoStruct>): void {
-  while (r.pos < end) {
-    const tag = r.uint32();
-    if (tag !== 10) {
-      r.skip(tag);
-      continue;
-    }
-    const e = r.lenEnd();
-    let key: string | null = null;
-    let s: ProtoStruct | null = null;
-    while (r.pos < e) {
-      const t = r.uint32();
-      // Map entries are key then value on the wire (protobuf writers emit them in that order).
-      if (t === 10) key = r.string();
-      else if (t === 18 && key === REQUEST_CONTEXT_METADATA_NAMESPACE) {
-        const se = r.lenEnd();
-        s = struct(r, se);
-      } else r.skip(t);
-    }
-    ended(r, e);
+  mapEntries(r, end, readOurNamespace, (key, s) => {
     if (key === REQUEST_CONTEXT_METADATA_NAMESPACE) into[key] = s ?? { fields: {} };
-  }
-  ended(r, end);
+  });
 }
 
 function socketAddress(r: Reader, end: number): { socket_address: { address: string; port_value: number } } {

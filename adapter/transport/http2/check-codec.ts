@@ -15,6 +15,7 @@ import { type CheckSchema, checkSchema } from './schema.ts';
 import {
   lenField,
   lenPrefix,
+  NameCache,
   Reader,
   tagOf,
   varintField,
@@ -108,6 +109,8 @@ export class CheckCodec {
   };
   private readonly pieces = new PieceCache(16_384);
   private readonly denies = new DenyCache(4096);
+  /** Header names and context extension keys: a small set, the same strings call after call. */
+  private readonly names = new NameCache(4096);
   private readonly okStatus: Buffer;
   private readonly metaKey: Buffer;
 
@@ -223,7 +226,7 @@ export class CheckCodec {
     let value = '';
     while (r.pos < end) {
       const tag = r.uint32();
-      if (tag === 10) key = r.string();
+      if (tag === 10) key = r.name(this.names);
       else if (tag === 18) value = r.string();
       else r.skip(tag);
     }
@@ -301,7 +304,7 @@ export class CheckCodec {
       const entry: HeaderEntry = { key: '', value: '' };
       while (r.pos < he) {
         const u = r.uint32();
-        if (u === this.t.hvKey) entry.key = r.string();
+        if (u === this.t.hvKey) entry.key = r.name(this.names);
         else if (u === this.t.hvValue) entry.value = r.string();
         else if (u === this.t.hvRaw) entry.raw_value = r.bytes();
         else r.skip(u);

@@ -26,6 +26,12 @@ interface FastBuffer extends Buffer {
   utf8Slice(start: number, end: number): string;
 }
 
+/** Names read by Reader.name(), by a hash of their bytes. */
+export class NameCache {
+  readonly map = new Map<number, string>();
+  constructor(readonly max: number) {}
+}
+
 export class Reader {
   pos: number;
 
@@ -70,6 +76,44 @@ export class Reader {
     // bounds are checked above); measurably cheaper for the ~40 strings of a CheckRequest.
     const s = (this.buf as FastBuffer).utf8Slice(this.pos, end);
     this.pos = end;
+    return s;
+  }
+
+  /**
+   * string() for a field whose values repeat (header names): an ASCII value up to 64 bytes comes
+   * from `names` when it holds the same bytes, so the same (internalised) string object is used
+   * call after call and no new string is made; others are read as string() reads them.
+   */
+  name(names: NameCache): string {
+    const end = this.lenEnd();
+    const b = this.buf;
+    const start = this.pos;
+    this.pos = end;
+    const len = end - start;
+    if (len > 64) return (b as FastBuffer).utf8Slice(start, end);
+    let h = len;
+    for (let i = start; i < end; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) return (b as FastBuffer).utf8Slice(start, end);
+      h = (Math.imul(h, 31) + c) | 0;
+    }
+    const hit = names.map.get(h);
+    if (hit !== undefined && hit.length === len) {
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (hit.charCodeAt(i) !== b[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return hit;
+    }
+    const s = (b as FastBuffer).utf8Slice(start, end);
+    // A hash collision keeps the first name; the bound is a guard against a flood of odd names.
+    if (hit === undefined) {
+      if (names.map.size >= names.max) names.map.clear();
+      names.map.set(h, s);
+    }
     return s;
   }
 

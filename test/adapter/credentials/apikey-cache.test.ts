@@ -36,11 +36,29 @@ describe('API key cache: one credential, one entry', () => {
     for (const s of spellings) expect((await verifier.verify(req(s), snap, Date.now())).status).toBe('valid');
     expect(verifier.verifications).toBe(1);
     expect(verifier.cacheStats.entries).toBe(1);
-    // Each spelling's id is memoised by its exact string; a second pass answers the same from it.
-    expect(verifier.idMemoStats.entries).toBe(316);
+    // The id memo holds one spelling per key end (its last 32 characters), answered only for that
+    // exact string; a second pass answers the same, from the memo or from the canonical id.
+    expect(verifier.idMemoStats.entries).toBe(new Set(spellings.map((s) => s.slice(-32))).size);
     const first = await verifier.verify(req(token), snap, Date.now());
     for (const s of spellings) expect(await verifier.verify(req(s), snap, Date.now())).toBe(first);
     expect(verifier.verifications).toBe(1);
+  });
+
+  it('a forged key that ends like a memoised one is verified, not answered from the memo', async () => {
+    const token = await issueApiKey(snap, key, { application: 'bronze', now: Date.now() });
+    const other = await issueApiKey(snap, key, { application: 'bronze', now: Date.now() - 5000 });
+    const verifier = new ApiKeyVerifier(API_KEY_DEFAULTS);
+    expect((await verifier.verify(req(token), snap, Date.now())).status).toBe('valid');
+    expect((await verifier.verify(req(token), snap, Date.now())).status).toBe('valid');
+    // Another key's signed part with this key's signature: the same last 32 characters.
+    const forged = other.slice(0, other.lastIndexOf('.')) + token.slice(token.lastIndexOf('.'));
+    expect(forged.slice(-32)).toBe(token.slice(-32));
+    expect(await verifier.verify(req(forged), snap, Date.now())).toMatchObject({
+      status: 'invalid',
+      reason: 'SIGNATURE_INVALID',
+    });
+    expect(verifier.verifications).toBe(2);
+    expect((await verifier.verify(req(token), snap, Date.now())).status).toBe('valid');
   });
 
   it('forged signatures are not cached: a flood of them retains no entry', async () => {
