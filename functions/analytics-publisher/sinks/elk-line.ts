@@ -30,7 +30,8 @@ export function elkLine(item: SinkItem, now: Date, thread = 'analytics-publisher
   return elkLineWith(elkPrefix(now), item, thread);
 }
 
-const LINE = /^\S+ \[([^\]]*)\] .*?apimMetrics: (apim:[a-z]+), properties :(\{.*\})\s*$/;
+// dotAll: JSON.stringify leaves U+2028/U+2029 raw, and without `s` a `.` stops at them (callers split on \n).
+const LINE = /^\S+ \[([^\]]*)\] .*?apimMetrics: (apim:[a-z]+), properties :(\{.*\})\s*$/s;
 
 /**
  * Parses a line back (tests, dedup seeding, tools). Returns null for other lines. `id` is the event id

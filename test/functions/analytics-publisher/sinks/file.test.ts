@@ -49,6 +49,24 @@ describe('ELK log-file sink', () => {
     expect(lines(path.join(dir, 'apim_metrics.log'))).toHaveLength(events.length);
   });
 
+  it('a value with U+2028/U+2029 (raw in JSON.stringify, a line terminator to a JS regex) still parses back and seeds the window', async () => {
+    const base = events[0]!;
+    const odd = {
+      ...base,
+      eventId: 'analytics:line-separator-in-value',
+      data: { ...base.data, userAgent: 'Mozilla\u2028/5.0\u2029x' },
+    } as AnalyticsEvent;
+    const s1 = new FileSink({ dir, ...opts });
+    await s1.write([odd]);
+    await s1.close();
+    const [line] = lines(path.join(dir, 'apim_metrics.log'));
+    expect(parseElkLine(line!)).toEqual({ id: odd.eventId, metric: odd.metric, data: odd.data });
+    const s2 = new FileSink({ dir, ...opts }); // a restart: the window must hold the odd line's id
+    await s2.write([odd]);
+    await s2.close();
+    expect(lines(path.join(dir, 'apim_metrics.log'))).toHaveLength(1);
+  });
+
   it('rotates by size to .1 .. .maxFiles', async () => {
     const line = elkLine(events[0]!, new Date());
     const s = new FileSink({ dir, ...opts, maxBytes: line.length * 3, maxFiles: 2, dedupWindow: 0 });
