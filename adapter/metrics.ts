@@ -28,6 +28,9 @@ interface PendingChecks {
   n: number;
 }
 
+/** Guard on the checks counter's label sets held between scrapes (decision x API x code are few). */
+const MAX_LABEL_SETS = 10_000;
+
 export function createAdapterMetrics(registry: Registry = new Registry()): AdapterMetrics {
   const r = [registry];
   // Counted per check into plain numbers and added to prom-client when it collects (a scrape, or
@@ -39,11 +42,7 @@ export function createAdapterMetrics(registry: Registry = new Registry()): Adapt
     labelNames: ['decision', 'api', 'code'] as const,
     registers: r,
     collect() {
-      for (const p of pending) {
-        if (p.n === 0) continue;
-        this.inc(p.labels, p.n);
-        p.n = 0;
-      }
+      flush();
     },
   });
   const checkDuration = new Histogram({
@@ -54,15 +53,26 @@ export function createAdapterMetrics(registry: Registry = new Registry()): Adapt
     registers: r,
   });
   // Label sets are few (decision x API x code): nested maps keyed by the decision's own strings and
-  // number, so no key is built per check. Bounded as a guard: emptied (after a flush) past 10,000.
+  // number, so no key is built per check. Bounded as a guard: emptied (after a flush) at MAX_LABEL_SETS.
   const byDecision = new Map<string, Map<string, Map<number, PendingChecks>>>();
-  let sets = 0;
+  function flush(): void {
+    for (const p of pending) {
+      if (p.n === 0) continue;
+      checks.inc(p.labels, p.n);
+      p.n = 0;
+    }
+  }
   const durationChildren = new Map<string, HistogramChild>();
   return {
     registry,
     checks,
     checkDuration,
     observeCheck(decision, seconds) {
+      if (pending.length >= MAX_LABEL_SETS) {
+        flush();
+        pending.length = 0;
+        byDecision.clear();
+      }
       const kind = decision.kind;
       const api = decision.match.api?.id ?? 'none';
       const code = decision.code ?? 0;
@@ -78,20 +88,9 @@ export function createAdapterMetrics(registry: Registry = new Registry()): Adapt
       }
       let p = byCode.get(code);
       if (!p) {
-        if (sets >= 10_000) {
-          for (const q of pending) if (q.n > 0) checks.inc(q.labels, q.n);
-          pending.length = 0;
-          byDecision.clear();
-          sets = 0;
-          byDecision.set(kind, byApi);
-          byApi.clear();
-          byApi.set(api, byCode);
-          byCode.clear();
-        }
         p = { labels: { decision: kind, api, code: String(code) }, n: 0 };
         pending.push(p);
         byCode.set(code, p);
-        sets++;
       }
       p.n++;
       let h = durationChildren.get(kind);

@@ -17,6 +17,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { benchArgs } from './lib/args.ts';
+import { readLine } from './lib/servers.ts';
+import { metricSum } from './lib/stats.ts';
 import { memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest } from './realistic-request.ts';
 
@@ -62,32 +64,19 @@ async function start(label: string, root: string, keyFile: string): Promise<Adap
     ],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: root },
   );
-  const line = await new Promise<string>((res, rej) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /^\{.*\}\n/m.exec(buf);
-      if (m) res(m[0]);
-    });
-    proc.once('exit', (c) => rej(new Error(`${label} exited ${c} before ready`)));
-  });
+  const line = await readLine(proc, /^\{.*\}\n/m, 180_000);
   const info = JSON.parse(line) as { port: number; adminPort: number; apiKey: string };
   return { label, proc, pid: proc.pid!, ...info };
 }
 
 async function metrics(a: Adapter): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${a.adminPort}/metrics`)).text();
-  const sum = (re: RegExp) =>
-    text
-      .split('\n')
-      .filter((l) => re.test(l))
-      .reduce((s, l) => s + Number(l.split(' ').at(-1)), 0);
   return {
-    emitted: sum(/^mesh_apim_emit_events_emitted_total/),
-    spooled: sum(/^mesh_apim_emit_events_spooled_total/),
-    dropped: sum(/^mesh_apim_emit_events_dropped_total/),
-    buffered: sum(/^mesh_apim_emit_buffer_events/),
-    spoolBytes: sum(/^mesh_apim_emit_spool_bytes/),
+    emitted: metricSum(text, 'mesh_apim_emit_events_emitted_total'),
+    spooled: metricSum(text, 'mesh_apim_emit_events_spooled_total'),
+    dropped: metricSum(text, 'mesh_apim_emit_events_dropped_total'),
+    buffered: metricSum(text, 'mesh_apim_emit_buffer_events'),
+    spoolBytes: metricSum(text, 'mesh_apim_emit_spool_bytes'),
   };
 }
 

@@ -19,7 +19,8 @@ export interface Server {
   info: Record<string, unknown>;
 }
 
-function readLine(proc: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
+/** The first match of `pattern` on the child's stdout (its ready line); rejects if it exits first. */
+export function readLine(proc: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms`)), timeoutMs);
