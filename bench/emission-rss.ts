@@ -65,7 +65,13 @@ async function start(label: string, root: string, keyFile: string): Promise<Adap
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: root },
   );
   const line = await readLine(proc, /^\{.*\}\n/m, 180_000);
-  const info = JSON.parse(line) as { port: number; adminPort: number; apiKey: string };
+  const info = JSON.parse(line) as {
+    port: number;
+    adminPort: number;
+    apiKey: string;
+    emission: string | null;
+  };
+  log(`${label}: emission ${info.emission ?? 'off'}`);
   return { label, proc, pid: proc.pid!, ...info };
 }
 

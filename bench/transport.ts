@@ -286,7 +286,8 @@ export async function runTransportBench(argv: string[] = process.argv.slice(2)):
           const x = lat[c.name]![String(fr)]!;
           return `${f(x.p50, 3)} / ${f(x.p99, 3)} (${f(x.rps)}/s${x.errors ? `, ${x.errors} errors` : ''})`;
         };
-        return `| ${c.name} | ${f(m(c.name))} (${spread(c.name)}) | ${f(cpu(c.name), 1)} | ${l(0.25)} | ${l(0.5)} | ${l(0.75)} | ${f(idle[c.name]!)} / ${f(loaded[c.name]!)} | ${f(c.readyMs)} (in-process ${f(Number(c.info.startMs))}) |`;
+        const bus = c.info.emission ? ` → ${String(c.info.emission)}` : '';
+        return `| ${c.name}${bus} | ${f(m(c.name))} (${spread(c.name)}) | ${f(cpu(c.name), 1)} | ${l(0.25)} | ${l(0.5)} | ${l(0.75)} | ${f(idle[c.name]!)} / ${f(loaded[c.name]!)} | ${f(c.readyMs)} (in-process ${f(Number(c.info.startMs))}) |`;
       }),
       '',
       'Targets: CPU per check ≤ 60 µs (full http2); p99 ≤ 1 ms at 50 % of own max; RSS ≤ 150 MB. The fixed-rate runs use ghz (grpc-go), which on one loaded core may not reach the higher targets: the achieved rate is shown.',
