@@ -37,7 +37,7 @@ import type {
 } from '../types.ts';
 import { consumeGroup } from './consumer.ts';
 import { toError } from './errors.ts';
-import { encodeRecords } from './produce.ts';
+import { BatchBuffers, encodeRecords } from './produce.ts';
 import {
   openDatabase,
   type PartitionRow,
@@ -75,6 +75,8 @@ export class EmbeddedBus implements Bus, BusAdmin {
   private readonly retentionTimer: NodeJS.Timeout;
   private closed = false;
   private readonly stmt: Statements;
+  /** Produce batches' buffers, reused as the writer hands them back (a few in flight at a time). */
+  readonly batchBuffers = new BatchBuffers({ keep: 8, maxBytes: 4 * 1024 * 1024, minBytes: 64 * 1024 });
 
   constructor(options: EmbeddedBusOptions) {
     mkdirSync(options.dir, { recursive: true });
@@ -93,6 +95,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     this.writer = new WriterClient(
       { path: this.path, fsync, busyTimeoutMs, defaultPartitions: options.defaultPartitions ?? 1 },
       this.log,
+      (buffer) => this.batchBuffers.give(buffer),
     );
     this.retentionTimer = setInterval(() => {
       this.enforceRetention().catch((err: unknown) =>
@@ -145,7 +148,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     // appends; this thread only encodes and waits for the commit.
     let data: Buffer;
     try {
-      data = encodeRecords(records, now);
+      data = encodeRecords(records, now, this.batchBuffers.take);
     } catch (err) {
       throw new ProduceError(`produce to ${topic}: ${errorMessage(err)}`, { cause: err, retriable: false });
     }

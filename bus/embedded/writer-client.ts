@@ -42,6 +42,8 @@ export class WriterClient {
   constructor(
     private readonly data: WriterData,
     private readonly log: Logger,
+    /** Receives the batch buffers the writer hands back with produce answers (to be reused). */
+    private readonly onBuffer: (buffer: ArrayBuffer) => void = () => {},
   ) {}
 
   private start(): Worker {
@@ -76,6 +78,7 @@ export class WriterClient {
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.worker?.unref();
     if (reply.ok) {
+      if (reply.buffer) this.onBuffer(reply.buffer);
       if (reply.groupSize !== undefined) {
         this.stats.produced++;
         this.stats.commits += 1 / reply.groupSize;

@@ -48,7 +48,14 @@ export type WriterRequest =
   | { id: number; op: 'close' };
 
 export type WriterReply =
-  | { id: number; ok: true; result?: unknown; groupSize?: number }
+  | {
+      id: number;
+      ok: true;
+      result?: unknown;
+      groupSize?: number;
+      /** A produce's batch buffer, handed back to be reused (produce.ts: BatchBuffers). */
+      buffer?: ArrayBuffer;
+    }
   | { id: number; ok: false; error: { name: string; message: string; code?: string } };
 
 const port = parentPort!;
@@ -90,12 +97,19 @@ function run(req: Exclude<WriterRequest, { op: 'produce' }>): unknown {
   }
 }
 
+type ProduceRequest = Extract<WriterRequest, { op: 'produce' }>;
+
+/** The answer to a committed produce, with its batch buffer moved back (this isolate would hold it until a rare GC). */
+function produced(g: ProduceRequest, groupSize: number): void {
+  const buffer = g.call.data.buffer as ArrayBuffer;
+  port.postMessage({ id: g.id, ok: true, groupSize, buffer } satisfies WriterReply, [buffer]);
+}
+
 /** Answers a run of produce requests: one transaction for all; on failure each alone (errors stay with their call). */
-function produceGroup(group: Extract<WriterRequest, { op: 'produce' }>[]): void {
+function produceGroup(group: ProduceRequest[]): void {
   try {
     writer.produce(group.map((g) => g.call));
-    for (const g of group)
-      port.postMessage({ id: g.id, ok: true, groupSize: group.length } satisfies WriterReply);
+    for (const g of group) produced(g, group.length);
     return;
   } catch (err) {
     if (group.length === 1) {
@@ -106,7 +120,7 @@ function produceGroup(group: Extract<WriterRequest, { op: 'produce' }>[]): void 
   for (const g of group) {
     try {
       writer.produce([g.call]);
-      port.postMessage({ id: g.id, ok: true, groupSize: 1 } satisfies WriterReply);
+      produced(g, 1);
     } catch (err) {
       port.postMessage({ id: g.id, ok: false, error: errorOf(err) } satisfies WriterReply);
     }
@@ -123,7 +137,7 @@ function turn(): void {
     if (req.op === 'produce') {
       let j = i;
       while (j < batch.length && batch[j]!.op === 'produce') j++;
-      produceGroup(batch.slice(i, j) as Extract<WriterRequest, { op: 'produce' }>[]);
+      produceGroup(batch.slice(i, j) as ProduceRequest[]);
       i = j;
       continue;
     }
