@@ -53,6 +53,13 @@ describe('container image file set', () => {
     expect(readdirSync(path.join(cwd, 'functions'))).toEqual(['config.ts']);
   });
 
+  it('runs node with the small young generation (docs/deployment.md "Memory"), and node accepts the flag', () => {
+    expect(cfg.env.NODE_OPTIONS).toContain('--max-semi-space-size=4');
+    const r = spawnSync(process.execPath, ['-e', 'process.exit(0)'], { cwd, env: env(), encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('--help loads every command the image ships', () => {
     const r = spawnSync(process.execPath, [command[0]!, '--help'], { cwd, env: env(), encoding: 'utf8' });
     expect(r.stderr).toBe('');
