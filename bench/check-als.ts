@@ -1,6 +1,6 @@
 /**
  * Per request as Envoy really sends it (issue 12): one Check and one access-log entry per request.
- * `node --import tsx bench/check-als.ts [--seconds 10] [--rounds 2] [--transports http2,grpc-js]`.
+ * `node --import tsx bench/check-als.ts [--seconds 10] [--rounds 2] [--transports http2,grpc-js] [--cpu-prof]`.
  * The adapter (bench/servers.ts, access logs on: allowed requests are emitted from the access log,
  * embedded log, fsync on) is pinned to core 0; the load generator (this file with --client, a raw
  * node:http2 client) to core 1. The client keeps 64 Checks in flight (the realistic request of
@@ -39,9 +39,14 @@ const { values } = benchArgs({
     transports: { type: 'string', default: 'http2,grpc-js' },
     client: { type: 'string' },
     'api-key': { type: 'string' },
+    /** V8 CPU profiles of the adapters into bench/results/prof (summarize with bench/profile.ts). */
+    'cpu-prof': { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
+const PROF = values['cpu-prof']
+  ? ['--cpu-prof', '--cpu-prof-dir', join(dirname(fileURLToPath(import.meta.url)), 'results', 'prof')]
+  : [];
 const log = (m: string) =>
   process.stderr.write(`[check-als ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
@@ -170,7 +175,7 @@ interface Server {
 async function startServer(name: string, args: string[], als: boolean): Promise<Server> {
   const proc = spawn(
     'taskset',
-    ['-c', '0', process.execPath, '--import', 'tsx', join(HERE, 'servers.ts'), ...args],
+    ['-c', '0', process.execPath, ...PROF, '--import', 'tsx', join(HERE, 'servers.ts'), ...args],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: join(HERE, '..') },
   );
   const line = await new Promise<string>((resolve, reject) => {

@@ -76,7 +76,8 @@ async function adapter(): Promise<void> {
     writeFileSync(file, BENCH_POLICIES);
   }
   const config = loadConfig({
-    env: {},
+    // MESH_APIM_* settings from the bench's environment reach the adapter (e.g. MESH_APIM_EMITTER_LINGER_MS).
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MESH_APIM_'))),
     overrides: {
       dataDir: join(dir, 'data'),
       logLevel: 'error',
