@@ -1,17 +1,13 @@
 /**
  * Topic wire name -> its events/ contract, and record value -> validated event.
  *
- * Validation at the trust boundary has two paths. The fast one is an ajv validator compiled once from
- * the zod schema's own JSON Schema (output mode: unknown keys are not allowed, so an accepted value
- * is exactly what zod would return); a value it accepts is used as parsed. Anything it rejects goes
- * through zod, which gives the full error (poison) or the canonical value (e.g. unknown keys
- * stripped). Only schemas without defaults or transforms may take the fast path (FAST_SCHEMAS): for
- * them "ajv accepts" implies "zod accepts with the same value" (test/functions/lib/contracts.test.ts).
+ * Validation at the trust boundary has two paths: the compiled ajv fast path of events/fast-validator.ts
+ * for a well-formed record (used as parsed), and zod for anything it rejects, which gives the full
+ * error (poison) or the canonical value (e.g. unknown keys stripped).
  */
-import { Ajv, type ValidateFunction } from 'ajv';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { InRecord } from '../../bus/types.ts';
-import { RequestAttributes } from '../../events/request-attributes.ts';
+import { fastValidator } from '../../events/fast-validator.ts';
 import { TOPICS, type TopicContract } from '../../events/topics.ts';
 import { RecordDecodeError, RecordSchemaError } from './errors.ts';
 
@@ -28,23 +24,7 @@ export function contractForTopic(topic: string, prefix = ''): TopicContract | un
   return found;
 }
 
-/** Schemas with neither defaults nor transforms: their validated value is the input itself. */
-const FAST_SCHEMAS: readonly z.ZodType[] = [RequestAttributes];
-const compiled = new WeakMap<z.ZodType, ValidateFunction | null>();
-
-export function fastValidator(schema: z.ZodType): ValidateFunction | null {
-  let v = compiled.get(schema);
-  if (v !== undefined) return v;
-  v = null;
-  if (FAST_SCHEMAS.includes(schema)) {
-    const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'output' }) as Record<string, unknown>;
-    delete json.$schema;
-    // Formats are carried by zod's own patterns in the schema; ajv need not know them.
-    v = new Ajv({ strict: false, validateFormats: false, allErrors: false }).compile(json);
-  }
-  compiled.set(schema, v);
-  return v;
-}
+export { fastValidator };
 
 /** UTF-8 JSON of the record value. Throws RecordDecodeError (poison). */
 export function decodeJsonValue(record: InRecord): unknown {
