@@ -67,7 +67,8 @@ const round = (n: number | null) => (n === null ? null : Math.round(n));
 
 export type AlsMapping =
   /** `json`: the event serialised (spliced from the metadata's JSON), when it could be. */
-  | { kind: 'event'; event: RequestAttributes; json?: string }
+  /** `key`: the event's topic key (its requestId). `event` is built on first read when `json` is set. */
+  | { kind: 'event'; event: RequestAttributes; json?: string; key: string }
   /** No mesh_apim metadata: a denial (the check emitted it) or a request that never reached the check. */
   | { kind: 'no-context' }
   /** Periodic/intermediate entry of a long stream: the final entry carries the totals. */
@@ -187,12 +188,23 @@ export function mapAccessLogEntry(entry: HttpAccessLogEntry, now: Date): AlsMapp
   const start = ms(cp?.start_time);
   const occurredAt = start !== null && start > 0 ? new Date(start + (response.latencyMs ?? 0)) : now;
   // The context's requestId is authoritative (it is what the check saw); the entry's is the same header.
-  const event = requestAttributesFromAccessLog(ctx, response, occurredAt);
-  return read.json === null
-    ? { kind: 'event', event }
-    : {
-        kind: 'event',
-        event,
-        json: requestAttributesJsonFromAccessLog(read.json, ctx, response, occurredAt),
-      };
+  if (read.json === null) {
+    return {
+      kind: 'event',
+      event: requestAttributesFromAccessLog(ctx, response, occurredAt),
+      key: ctx.requestId,
+    };
+  }
+  const json = requestAttributesJsonFromAccessLog(read.json, ctx, response, occurredAt);
+  let event: RequestAttributes | undefined;
+  // The emitter takes the JSON: the object (a spread of the whole context) only for a caller that asks.
+  return {
+    kind: 'event',
+    json,
+    key: ctx.requestId,
+    get event() {
+      event ??= requestAttributesFromAccessLog(ctx, response, occurredAt);
+      return event;
+    },
+  };
 }

@@ -71,7 +71,7 @@ export function accessLogHandlers(deps: AccessLogDeps): grpc.UntypedServiceImple
       if (m.kind === 'event') {
         // Spliced from the metadata's JSON when it stands for the context exactly (mapping.ts);
         // the topic's key is the request id (events/topics.ts).
-        if (m.json !== undefined) deps.emitter.emitSerialized('requestAttributes', m.event.requestId, m.json);
+        if (m.json !== undefined) deps.emitter.emitSerialized('requestAttributes', m.key, m.json);
         else deps.emitter.emit('requestAttributes', m.event);
         metrics.entries.inc({ outcome: 'emitted' });
         continue;

@@ -121,6 +121,9 @@ describe('access-log event serialised from the metadata JSON (no re-serialisatio
     const parsed = JSON.parse(m.json!);
     expect(parsed).toEqual(JSON.parse(JSON.stringify(m.event)));
     expect(RequestAttributes.parse(parsed)).toEqual(parsed);
+    // The topic key the emitter gets with the JSON (the event object is built only when read).
+    expect(m.key).toBe(ctx.requestId);
+    expect(m.key).toBe(m.event.requestId);
   });
 
   it('falls back to serialising the object when the JSON is not exactly the context', () => {
