@@ -12,7 +12,8 @@
  *     Kafka, BENCH_KAFKA_EVENTS (default 100000) consumed, mapped and written to the file sink (fsync per
  *     batch: the consumer commits a batch's offsets only after the handler, and so the fsync, returned).
  * 1M mode: `npm run bench:functions -- --1m` (or BENCH_MODE=1m): the replay section over 1,000,000 events.
- * Knobs: BENCH_EVENTS (default 50000), BENCH_BATCH (100), BENCH_REPLAY_EVENTS, BENCH_REPLAY_BATCH (1000).
+ * Knobs: BENCH_EVENTS (default 50000), BENCH_BATCH (100), BENCH_REPLAY_EVENTS, BENCH_REPLAY_BATCH (1000),
+ * BENCH_ONLY (comma list of file, http, replay: only those sections, e.g. to profile or A/B one).
  */
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +50,7 @@ const KAFKA_EVENTS = Number(process.env.BENCH_KAFKA_EVENTS ?? 100_000);
 const mib = (b: number) => `${Math.round(b / 1048576)} MiB`;
 const REPLAY_BATCH = Number(process.env.BENCH_REPLAY_BATCH ?? 1000);
 const topic = TOPICS.requestAttributes.name;
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'file,http,replay').split(',').map((x) => x.trim()));
 
 const cases = Object.values(analyticsCases()).filter((e) => e.api !== null);
 function event(i: number) {
@@ -382,15 +384,15 @@ try {
   // Alternating rounds: load from other processes on the shared machine hits both alike.
   if (!ONE_M) {
     for (let round = 0; round < 2; round++) {
-      for (const fsync of [true, false]) {
+      for (const fsync of ONLY.has('file') ? [true, false] : []) {
         keep(`handler_${fsync}`, await handlerToFile(path.join(dir, `h-${round}-${fsync}`), fsync));
         keep(`baseline_${fsync}`, baselineFile(dir, fsync));
         keep(`floor_${fsync}`, floorFile(dir, fsync));
       }
-      keep('http', await handlerToHttp(path.join(dir, `http-${round}`)));
+      if (ONLY.has('http')) keep('http', await handlerToHttp(path.join(dir, `http-${round}`)));
     }
   }
-  const r = await replayBench(dir);
+  const r = ONE_M || ONLY.has('replay') ? await replayBench(dir) : null;
   const k = KAFKA ? await kafkaRunnerBench(path.join(dir, 'kafka')) : null;
   const line = (label: string, fsync: boolean) => {
     const [h, b, f] = ['handler', 'baseline', 'floor'].map((k) => best[`${k}_${fsync}`]!) as [
@@ -400,23 +402,27 @@ try {
     ];
     return `  ${label}: handler ${Math.round(h)} events/s vs append-only baseline ${Math.round(b)} events/s (handler/baseline ${(h / b).toFixed(2)}x); floor (base64 + JSON.parse + JSON.stringify + the same writes) ${Math.round(f)} events/s (handler/floor ${(h / f).toFixed(2)}x, floor/baseline ${(f / b).toFixed(2)}x)`;
   };
-  const out = ONE_M
-    ? []
-    : [
-        `analytics-publisher -> ELK file sink, ${EVENTS} events, batches of ${BATCH} (best of 2 alternating rounds):`,
-        line('fsync per batch', true),
-        line('no fsync       ', false),
-        `analytics-publisher -> HTTP _bulk sink (local fake), ${EVENTS} events, batches of ${BATCH}: ${Math.round(best.http!)} events/s`,
-      ];
-  out.push(
-    `replay of ${REPLAY_EVENTS} events from the embedded log (3 partitions), batches of ${REPLAY_BATCH}, file sink:`,
-    `  produce ${r.produceS.toFixed(1)} s; plain Bus.read scan ${r.scanS.toFixed(1)} s (${r.scanned} records); replay ${r.replayS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.replayS)} events/s; replay/scan ${(r.replayS / r.scanS).toFixed(1)}x)`,
-    `  replay summary: read ${r.summary.read}, published ${r.summary.published}, skipped ${r.summary.skipped}, dead-lettered ${r.summary.deadLettered}`,
-    `  RSS over the replay (every 10%): ${r.rss.map(mib).join(', ')}; peak RSS of the process ${mib(process.resourceUsage().maxRSS * 1024)}`,
-    ONE_M
-      ? `  1,000,000 events end to end into the file sink: ${r.replayS.toFixed(1)} s`
-      : `  extrapolated to 1,000,000 events: ${((r.replayS * 1_000_000) / REPLAY_EVENTS).toFixed(0)} s`,
-  );
+  const out: string[] = [];
+  if (!ONE_M && ONLY.has('file'))
+    out.push(
+      `analytics-publisher -> ELK file sink, ${EVENTS} events, batches of ${BATCH} (best of 2 alternating rounds):`,
+      line('fsync per batch', true),
+      line('no fsync       ', false),
+    );
+  if (!ONE_M && ONLY.has('http'))
+    out.push(
+      `analytics-publisher -> HTTP _bulk sink (local fake), ${EVENTS} events, batches of ${BATCH}: ${Math.round(best.http!)} events/s`,
+    );
+  if (r)
+    out.push(
+      `replay of ${REPLAY_EVENTS} events from the embedded log (3 partitions), batches of ${REPLAY_BATCH}, file sink:`,
+      `  produce ${r.produceS.toFixed(1)} s; plain Bus.read scan ${r.scanS.toFixed(1)} s (${r.scanned} records); replay ${r.replayS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.replayS)} events/s; replay/scan ${(r.replayS / r.scanS).toFixed(1)}x)`,
+      `  replay summary: read ${r.summary.read}, published ${r.summary.published}, skipped ${r.summary.skipped}, dead-lettered ${r.summary.deadLettered}`,
+      `  RSS over the replay (every 10%): ${r.rss.map(mib).join(', ')}; peak RSS of the process ${mib(process.resourceUsage().maxRSS * 1024)}`,
+      ONE_M
+        ? `  1,000,000 events end to end into the file sink: ${r.replayS.toFixed(1)} s`
+        : `  extrapolated to 1,000,000 events: ${((r.replayS * 1_000_000) / REPLAY_EVENTS).toFixed(0)} s`,
+    );
   if (k) {
     out.push(
       `local runner on Kafka (${KAFKA}), ${KAFKA_EVENTS} events, 3 partitions, file sink with fsync per batch: ${k.seen} written in ${k.s.toFixed(1)} s (${Math.round(k.rate)} events/s consumed, mapped, published, group join included; first line after ${k.firstS.toFixed(1)} s, ${Math.round(k.steady)} events/s from the first line to the last); committed offsets ${k.committed} of end ${k.end}`,
