@@ -1,5 +1,7 @@
 /** Mutations of a valid JSON value, for properties of validators (ajv fast path vs zod). */
 import fc from 'fast-check';
+import { expect } from 'vitest';
+import type { z } from 'zod';
 
 // Values a mutation may put anywhere: right and wrong types, edge strings, near-miss timestamps.
 export const junk = fc.oneof(
@@ -42,4 +44,33 @@ export function paths(v: unknown, prefix: string[] = []): string[][] {
   const out: string[][] = prefix.length ? [prefix] : [];
   for (const [k, c] of Object.entries(v)) out.push(...paths(c, [...prefix, k]), [...prefix, `${k}_extra`]);
   return out;
+}
+
+/**
+ * The fast-path property: over mutations of `samples` (a field replaced, retyped or dropped), the
+ * compiled validator `fast` never accepts what `schema` rejects, and what it accepts zod returns unchanged.
+ */
+export function assertFastImpliesZod(
+  fast: (v: unknown) => boolean,
+  schema: z.ZodType,
+  samples: readonly Json[],
+  numRuns = 3000,
+): void {
+  fc.assert(
+    fc.property(
+      fc.nat(samples.length - 1),
+      fc.constantFrom(...paths(samples[0])),
+      junk,
+      fc.boolean(),
+      (ci, p, value, drop) => {
+        const v = JSON.parse(JSON.stringify(mutate(samples[ci]!, p, value, drop)));
+        if (!fast(v)) return true;
+        const r = schema.safeParse(v);
+        expect(r.success).toBe(true);
+        expect(r.data).toEqual(v);
+        return true;
+      },
+    ),
+    { numRuns },
+  );
 }
