@@ -4,6 +4,8 @@
  * and RSS, which also holds the writer worker's isolate and SQLite's memory).
  */
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 
 const mb = (n: number) => Math.round(n / 1048576);
@@ -36,6 +38,6 @@ timer.unref();
 process.on('SIGUSR2', async () => {
   const { writeHeapSnapshot } = await import('node:v8');
   process.stderr.write(
-    `[probe ${process.pid}] snapshot ${writeHeapSnapshot(`/tmp/memx/heap-${process.pid}.heapsnapshot`)}\n`,
+    `[probe ${process.pid}] snapshot ${writeHeapSnapshot(join(tmpdir(), `heap-${process.pid}.heapsnapshot`))}\n`,
   );
 });

@@ -29,7 +29,7 @@ import { TOPICS } from '../events/topics.ts';
 import { create } from '../functions/analytics-publisher/index.ts';
 import { toAnalyticsEvent } from '../functions/analytics-publisher/publisher.ts';
 import { analyticsCases } from '../functions/analytics-publisher/samples.ts';
-import { elkLine, elkPrefix } from '../functions/analytics-publisher/sinks/elk-line.ts';
+import { elkLine, elkLineWith, elkPrefix } from '../functions/analytics-publisher/sinks/elk-line.ts';
 import { replayFileName } from '../functions/analytics-publisher/sinks/file.ts';
 import { buildLambdaKafkaEvent, busDeps, MemoryDeadLetterPublisher } from '../functions/lib/index.ts';
 import { consumerGroup, startFunctions } from '../functions/runner/index.ts';
@@ -195,10 +195,7 @@ function floorFile(dir: string, fsync: boolean): number {
     for (let j = i; j < Math.min(i + BATCH, EVENTS); j++) {
       const parsed = JSON.parse(Buffer.from(values[j]!, 'base64').toString('utf8')) as { eventId: string };
       sink += parsed.eventId.length; // keeps the parse observable
-      const m = mapped[j]!;
-      lines.push(
-        `${prefix}${m.eventId}] [analytics-publisher]  INFO ELKCounterMetric apimMetrics: ${m.metric}, properties :${JSON.stringify(m.data)}\n`,
-      );
+      lines.push(elkLineWith(prefix, mapped[j]!));
     }
     writeSync(fd, Buffer.from(lines.join('')));
     if (fsync) fsyncSync(fd);
@@ -281,12 +278,12 @@ async function replayBench(dir: string) {
   });
   const replayS = (performance.now() - t) / 1000;
   const after = await scan();
-  const scanS = (before.s + after.s) / 2;
-  const scanRange = [before.s, after.s] as const;
+  // Seconds of the scan before and after the replay.
+  const scanS = [before.s, after.s] as const;
   await inst.close();
   await bus.close();
   rss.push(process.memoryUsage.rss());
-  return { produceS, scanS, scanRange, scanned, replayS, summary, rss };
+  return { produceS, scanS, scanned, replayS, summary, rss };
 }
 
 /** The local runner on a real Kafka: produce, then time the analytics function draining its group. */
@@ -423,16 +420,18 @@ try {
     out.push(
       `analytics-publisher -> HTTP _bulk sink (local fake), ${EVENTS} events, batches of ${BATCH}: ${Math.round(best.http!)} events/s`,
     );
-  if (r)
+  if (r) {
+    const scanMean = (r.scanS[0] + r.scanS[1]) / 2;
     out.push(
       `replay of ${REPLAY_EVENTS} events from the embedded log (3 partitions), batches of ${REPLAY_BATCH}, file sink:`,
-      `  produce ${r.produceS.toFixed(1)} s; plain Bus.read scan ${r.scanS.toFixed(1)} s (${r.scanned} records; mean of ${r.scanRange.map((x) => x.toFixed(1)).join(' s before and ')} s after the replay); replay ${r.replayS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.replayS)} events/s; replay/scan ${(r.replayS / r.scanS).toFixed(1)}x)`,
+      `  produce ${r.produceS.toFixed(1)} s; plain Bus.read scan ${scanMean.toFixed(1)} s (${r.scanned} records; mean of ${r.scanS.map((x) => x.toFixed(1)).join(' s before and ')} s after the replay); replay ${r.replayS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.replayS)} events/s; replay/scan ${(r.replayS / scanMean).toFixed(1)}x)`,
       `  replay summary: read ${r.summary.read}, published ${r.summary.published}, skipped ${r.summary.skipped}, dead-lettered ${r.summary.deadLettered}`,
       `  RSS over the replay (every 10%): ${r.rss.map(mib).join(', ')}; peak RSS of the process ${mib(process.resourceUsage().maxRSS * 1024)}`,
       ONE_M
         ? `  1,000,000 events end to end into the file sink: ${r.replayS.toFixed(1)} s`
         : `  extrapolated to 1,000,000 events: ${((r.replayS * 1_000_000) / REPLAY_EVENTS).toFixed(0)} s`,
     );
+  }
   if (k) {
     out.push(
       `local runner on Kafka (${KAFKA}), ${KAFKA_EVENTS} events, 3 partitions, file sink with fsync per batch: ${k.seen} written in ${k.s.toFixed(1)} s (${Math.round(k.rate)} events/s consumed, mapped, published, group join included; first line after ${k.firstS.toFixed(1)} s, ${Math.round(k.steady)} events/s from the first line to the last); committed offsets ${k.committed} of end ${k.end}`,

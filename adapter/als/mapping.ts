@@ -125,14 +125,11 @@ function readContext(
       return { ctx: 'metadata is a string but not JSON', json: null };
     }
   }
+  // '{' ... '}' with nothing around it: its inside can be spliced.
+  const braced = text !== null && text.charCodeAt(0) === 0x7b && text.charCodeAt(text.length - 1) === 0x7d;
   // Well-formed (what our own checks store): the compiled validator's yes means zod would return
   // the value unchanged, so the JSON text stands for it as it is.
-  if (fastContext?.(value)) {
-    const ctx = value as RequestContext;
-    const spliceable =
-      text !== null && text.charCodeAt(0) === 0x7b && text.charCodeAt(text.length - 1) === 0x7d;
-    return { ctx, json: spliceable ? text : null };
-  }
+  if (fastContext?.(value)) return { ctx: value as RequestContext, json: braced ? text : null };
   const parsed = RequestContext.safeParse(value);
   if (!parsed.success) {
     return {
@@ -143,12 +140,7 @@ function readContext(
       json: null,
     };
   }
-  const spliceable =
-    text !== null &&
-    text.charCodeAt(0) === 0x7b && // '{' ... '}' with nothing around it: its inside can be spliced
-    text.charCodeAt(text.length - 1) === 0x7d &&
-    contextMatchesJson(value, parsed.data);
-  return { ctx: parsed.data, json: spliceable ? text : null };
+  return { ctx: parsed.data, json: braced && contextMatchesJson(value, parsed.data) ? text : null };
 }
 
 /** Response fields from the entry; latencies in whole milliseconds. */

@@ -24,8 +24,6 @@ export function contractForTopic(topic: string, prefix = ''): TopicContract | un
   return found;
 }
 
-export { fastValidator };
-
 /** UTF-8 JSON of the record value. Throws RecordDecodeError (poison). */
 export function decodeJsonValue(record: InRecord): unknown {
   if (record.value === null) throw new RecordDecodeError('record has no value (tombstone)');

@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import type { z } from 'zod';
 
 // Values a mutation may put anywhere: right and wrong types, edge strings, near-miss timestamps.
-export const junk = fc.oneof(
+const junk = fc.oneof(
   fc.constant(null),
   fc.constant(undefined),
   fc.integer(),
@@ -25,7 +25,7 @@ export const junk = fc.oneof(
 );
 
 export type Json = Record<string, unknown>;
-export function mutate(v: Json, path: string[], value: unknown, drop: boolean): Json {
+function mutate(v: Json, path: string[], value: unknown, drop: boolean): Json {
   const copy = structuredClone(v);
   let cur: Json = copy;
   for (let i = 0; i < path.length - 1; i++) {
@@ -39,7 +39,7 @@ export function mutate(v: Json, path: string[], value: unknown, drop: boolean): 
   return copy;
 }
 
-export function paths(v: unknown, prefix: string[] = []): string[][] {
+function paths(v: unknown, prefix: string[] = []): string[][] {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return [prefix];
   const out: string[][] = prefix.length ? [prefix] : [];
   for (const [k, c] of Object.entries(v)) out.push(...paths(c, [...prefix, k]), [...prefix, `${k}_extra`]);

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { fastValidator } from '../../../events/fast-validator.ts';
 import { RequestAttributes } from '../../../events/request-attributes.ts';
 import { TOPICS } from '../../../events/topics.ts';
 import { analyticsCases } from '../../../functions/analytics-publisher/samples.ts';
-import { fastValidator, validateRecord } from '../../../functions/lib/contracts.ts';
+import { validateRecord } from '../../../functions/lib/contracts.ts';
 import { RecordSchemaError } from '../../../functions/lib/errors.ts';
 import { inRecordsFromValues } from '../../../functions/lib/kafka-event.ts';
 import { assertFastImpliesZod, type Json } from '../../support/mutations.ts';
