@@ -3,14 +3,14 @@
  * in events/topics.ts (wire name, schema, key). Both sides must name the same topics.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../common/errors.ts';
+import { packageFile } from '../common/package-root.ts';
 import { TOPICS, type TopicContract, topicName } from '../events/topics.ts';
 import type { TopicSpec } from './types.ts';
 
-export const TOPICS_FILE = fileURLToPath(new URL('../infra/topics.yaml', import.meta.url));
+export const TOPICS_FILE = packageFile('infra/topics.yaml');
 
 const Definition = z.strictObject({
   partitions: z.number().int().positive(),

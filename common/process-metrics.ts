@@ -4,12 +4,8 @@
  * version and Node.js running, for dashboards and "which version serves this" questions).
  * Shared by the adapter, the controller and the bridge.
  */
-import { readFileSync } from 'node:fs';
 import { collectDefaultMetrics, Gauge, type Registry } from 'prom-client';
-
-const version = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+import { PACKAGE_VERSION as version } from './package-root.ts';
 
 export function registerProcessMetrics(registry: Registry, program: string): void {
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
