@@ -22,6 +22,13 @@ require(require('node:url').fileURLToPath(workerData.entry));
 // Resolved here, from this file: an eval worker's require() would resolve from the process's cwd.
 const TSX_CJS = createRequire(import.meta.url).resolve('tsx/cjs/api');
 const ENTRY = new URL('./writer.ts', import.meta.url).href;
+/**
+ * In the image's compiled bundle (infra/image/bundle.ts) this code sits in a .js chunk next to the
+ * writer's own entry, which runs as is: no tsx, no bootstrap.
+ */
+export const BUNDLED_WRITER = import.meta.url.endsWith('.ts')
+  ? null
+  : new URL('./embedded-log-writer.js', import.meta.url);
 
 export class WriterExitedError extends Error {
   override readonly name = 'WriterExitedError';
@@ -47,7 +54,9 @@ export class WriterClient {
   ) {}
 
   private start(): Worker {
-    const w = new Worker(BOOTSTRAP, { eval: true, workerData: { ...this.data, entry: ENTRY, tsx: TSX_CJS } });
+    const w = BUNDLED_WRITER
+      ? new Worker(BUNDLED_WRITER, { workerData: this.data })
+      : new Worker(BOOTSTRAP, { eval: true, workerData: { ...this.data, entry: ENTRY, tsx: TSX_CJS } });
     w.unref();
     w.on('message', (reply: WriterReply) => this.onReply(reply));
     w.on('error', (err) => {
