@@ -3,7 +3,9 @@
 #   docker build -t mesh-apim:0.1.0 .
 #   docker run --rm -p 9191:9191 -p 9192:9192 mesh-apim:0.1.0            # adapter, standalone
 #   docker run --rm mesh-apim:0.1.0 controller                           # any other command
-# Runs the TypeScript sources through tsx (a production dependency), as `npx mesh-apim` does.
+# Runs the program compiled by infra/image/bundle.ts (`npm run build`: our code bundled into dist/app,
+# node_modules as installed), not the TypeScript sources through tsx as `npx mesh-apim` does: it starts
+# in a third of the time and uses less memory (see bundle.ts).
 
 ARG NODE_IMAGE=node:22-bookworm
 
@@ -12,6 +14,11 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# --- the compiled program (esbuild comes with tsx, a production dependency) ---
+FROM deps AS build
+COPY . .
+RUN npm run build
 
 # --- runtime ---
 FROM ${NODE_IMAGE}-slim AS runtime
@@ -29,10 +36,15 @@ ENV NODE_ENV=production \
   MESH_APIM_DATA_DIR=/app/.data \
   MESH_APIM_FUNCTIONS_RUN_LOCAL=false
 WORKDIR /app
-# Sources (.dockerignore keeps out tests, docs, deployment files and local state), then the
-# production node_modules from the deps stage.
-COPY --chown=root:root . .
+# The compiled program, the production node_modules, and the files it reads at run time: package.json
+# (version; common/package-root.ts finds the assets from it), the topic definitions, the default
+# standalone file, the healthcheck. No TypeScript sources.
+COPY --chown=root:root package.json ./
+COPY --chown=root:root config ./config/
+COPY --chown=root:root infra/topics.yaml ./infra/
+COPY --chown=root:root infra/docker ./infra/docker/
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist/app ./dist/app
 # Code is root-owned and read-only for the process; only the data directory is writable.
 RUN mkdir -p /app/.data && chown 1000:1000 /app/.data
 # uid/gid 1000 = the image's `node` user (numeric, so Kubernetes' runAsNonRoot can verify it).
@@ -40,5 +52,5 @@ USER 1000:1000
 EXPOSE 9191 9192
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "infra/docker/healthcheck.mjs"]
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/mesh-apim.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/app/mesh-apim.js"]
 CMD ["start"]

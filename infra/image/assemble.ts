@@ -6,7 +6,7 @@
  *
  * Stages become directories (<out>/stages/<name>/ = that stage's filesystem root); COPY copies from the
  * filtered context or `--from` a stage; WORKDIR/ENV/USER/EXPOSE/ENTRYPOINT/CMD are recorded; RUN is
- * executed for the commands that make files the image contains (`npm ci`, `mkdir -p`) and skipped,
+ * executed for the commands that make files the image contains (`npm ci`, `npm run build`, `mkdir -p`) and skipped,
  * by name, for those that only touch the base image (apt-get, chown, `npm cache clean`). An unknown
  * RUN command, a shell-form ENTRYPOINT/CMD or an unknown instruction fails the run: teach it here
  * rather than let CI check a different image. The final stage's root is <out>/rootfs and its
@@ -164,6 +164,7 @@ export function assemble(opts: AssembleOptions): ImageConfig {
   const subst = (s: string) =>
     s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args[a ?? b] ?? env[a ?? b] ?? '');
   const stageNames: string[] = [];
+  const stageConfigs = new Map<string, ImageConfig>();
   let root = '';
   let env: Record<string, string> = {};
   let config: ImageConfig | null = null;
@@ -184,20 +185,24 @@ export function assemble(opts: AssembleOptions): ImageConfig {
       stageNames.push(name);
       root = path.join(stagesDir, name);
       mkdirSync(root, { recursive: true });
-      const parent = stageNames.includes(m[1]!) ? path.join(stagesDir, m[1]!) : null;
-      if (parent) cpSync(parent, root, { recursive: true, verbatimSymlinks: true });
-      env = {};
-      config = {
-        base: m[1]!,
-        workdir: '/',
-        env,
-        user: 'root',
-        expose: [],
-        entrypoint: [],
-        cmd: [],
-        healthcheck: [],
-        skipped,
-      };
+      const parent = stageConfigs.get(m[1]!);
+      if (parent) cpSync(path.join(stagesDir, m[1]!), root, { recursive: true, verbatimSymlinks: true });
+      // A stage built FROM another inherits its configuration (WORKDIR, ENV, USER, ...), as in Docker.
+      config = parent
+        ? { ...structuredClone({ ...parent, skipped: [] }), skipped }
+        : {
+            base: m[1]!,
+            workdir: '/',
+            env: {},
+            user: 'root',
+            expose: [],
+            entrypoint: [],
+            cmd: [],
+            healthcheck: [],
+            skipped,
+          };
+      env = config.env;
+      stageConfigs.set(name, config);
       continue;
     }
     if (!config) throw new Error(`Dockerfile: ${op} before FROM`);
@@ -314,6 +319,13 @@ function runCommand(
     rmSync(root, { recursive: true, force: true });
     cpSync(cached, root, { recursive: true, verbatimSymlinks: true });
     rmSync(path.join(root, '.done'));
+    return;
+  }
+  if (cmd === 'npm run build') {
+    // The build stage's compile (infra/image/bundle.ts), with the stage's own node_modules.
+    log(`RUN ${cmd}`);
+    const r = spawnSync('npm', ['run', 'build'], { cwd, stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`RUN ${cmd}: exit ${r.status}`);
     return;
   }
   if (words[0] === 'mkdir' && words[1] === '-p') {

@@ -8,7 +8,10 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CheckClient } from '../../adapter/check-client.ts';
+import { TOPICS, topicName } from '../../events/topics.ts';
 import type { ImageConfig } from '../../infra/image/assemble.ts';
 
 const out = path.resolve(import.meta.dirname, '../../dist/image');
@@ -32,7 +35,7 @@ describe('container image file set', () => {
     ),
     ...extra,
   });
-  // ENTRYPOINT + CMD without tini (from apt in the base image): `node bin/mesh-apim.js start`.
+  // ENTRYPOINT + CMD without tini (from apt in the base image): `node dist/app/mesh-apim.js start`.
   const argv = [...cfg.entrypoint, ...cfg.cmd];
   const nodeAt = argv.indexOf('node');
   const command = argv.slice(nodeAt + 1);
@@ -49,8 +52,22 @@ describe('container image file set', () => {
   it('has the production dependencies only', () => {
     expect(existsSync(path.join(cwd, 'node_modules/@grpc/grpc-js'))).toBe(true);
     expect(existsSync(path.join(cwd, 'node_modules/vitest'))).toBe(false);
-    // Of functions/ only the config slice ships: the adapter validates the whole config file.
-    expect(readdirSync(path.join(cwd, 'functions'))).toEqual(['config.ts']);
+  });
+
+  it('runs the compiled program (infra/image/bundle.ts), and ships no TypeScript sources', () => {
+    expect(command[0]).toBe('dist/app/mesh-apim.js');
+    for (const f of ['mesh-apim.js', 'embedded-log-writer.js'])
+      expect(existsSync(path.join(cwd, 'dist/app', f)), f).toBe(true);
+    const sources: string[] = [];
+    const walk = (rel: string) => {
+      for (const e of readdirSync(path.join(cwd, rel), { withFileTypes: true })) {
+        const r = path.posix.join(rel, e.name);
+        if (e.isDirectory() && r !== 'node_modules') walk(r);
+        else if (/\.[cm]?ts$/.test(e.name)) sources.push(r);
+      }
+    };
+    walk('');
+    expect(sources).toEqual([]);
   });
 
   it('runs node with the small young generation (docs/deployment.md "Memory"), and node accepts the flag', () => {
@@ -103,8 +120,29 @@ describe('container image file set', () => {
     expect(hc.status).toBe(0);
     // In the image the functions run as Lambdas: `start` must not have loaded them.
     expect(stderr).not.toMatch(/"component":"functions/);
+    // A check is answered and its event reaches the embedded log through the compiled writer worker.
+    const grpcPort = Number(/"port":(\d+).*"msg":"gRPC server listening"/.exec(stderr)?.[1]);
+    const client = new CheckClient(`127.0.0.1:${grpcPort}`);
+    try {
+      const denied = await client.check({ path: '/petstore/v1/pets', method: 'GET', headers: {} });
+      expect(denied.httpStatus).toBe(401);
+    } finally {
+      client.close();
+    }
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/embedded log writer (failed|exited)/);
+    const db = new Database(path.join(dataDir, 'bus', 'log.db'), { readonly: true });
+    try {
+      const { n } = db
+        .prepare<[string], { n: number }>(
+          'SELECT COUNT(*) AS n FROM records r JOIN topics t ON t.id = r.topic_id WHERE t.name = ?',
+        )
+        .get(topicName(TOPICS.requestAttributes))!;
+      expect(n).toBe(1);
+    } finally {
+      db.close();
+    }
     rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
 });

@@ -41,14 +41,14 @@ describe('.dockerignore matching (Docker semantics)', () => {
   });
 });
 
-describe("the image's file set (this repository's Dockerfile context)", () => {
+describe("the image's build context (this repository's Dockerfile context)", () => {
   const ignore = parseDockerIgnore(readFileSync(path.join(root, '.dockerignore'), 'utf8'));
   const files = contextFiles(root, ignore);
   const inImage = new Set(files);
 
-  it('contains the entry point, the CLI and the HEALTHCHECK script, not tests or the Lambda sources', () => {
+  it('contains the CLI, its bundler and the HEALTHCHECK script, not tests or the Lambda sources', () => {
     for (const f of [
-      'bin/mesh-apim.js',
+      'infra/image/bundle.ts',
       'cli/main.ts',
       'cli/commands/start.ts',
       'infra/docker/healthcheck.mjs',
