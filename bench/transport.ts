@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CheckClient, decodeCheckResponse } from '../adapter/check-client.ts';
 import { benchArgs } from './lib/args.ts';
+import { compiledServers } from './lib/compiled.ts';
 import { ghzRun } from './lib/load.ts';
 import type { Server } from './lib/servers.ts';
 import { BIN } from './lib/tools.ts';
@@ -35,11 +36,16 @@ export const TRANSPORT_ARGS = {
     seconds: { type: 'string', default: '5' },
     'cpu-prof': { type: 'boolean', default: false },
     base: { type: 'string' },
+    tsx: { type: 'boolean', default: false },
+    'vs-tsx': { type: 'boolean', default: false },
   },
   describe: {
     rounds: 'rounds, the order of the contenders alternating',
     seconds: 'seconds of h2load per contender and round',
     'cpu-prof': 'V8 CPU profile of the http2 full path into bench/results/prof',
+    'vs-tsx':
+      'also run the two full http2 contenders from the sources through tsx, side by side with the compiled ones',
+    tsx: 'run the servers from the TypeScript sources through tsx (default: compiled as the image ships them, infra/image/bundle.ts)',
     base: 'another checkout of the repository (e.g. `git worktree add /tmp/base main`, with node_modules): its full http2 contenders run alongside, an A/B of two commits in one run',
   },
 } as const;
@@ -49,8 +55,16 @@ const log = (m: string) =>
   process.stderr.write(`[transport ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 interface Contender extends Server {
-  /** Spawn to ready line, ms (includes node + tsx start). */
+  /** Spawn to ready line, ms (includes node's start, and tsx's with --tsx). */
   readyMs: number;
+}
+
+/** Per checkout: the compiled servers' entry (bench/lib/compiled.ts), or null to run the sources through tsx. */
+const compiled = new Map<string, string | null>();
+async function prepare(root: string, tsx: boolean): Promise<void> {
+  const entry = tsx ? null : await compiledServers(root);
+  compiled.set(root, entry);
+  log(`${root}: ${entry ? `compiled (${entry})` : 'sources through tsx'}`);
 }
 
 async function start(
@@ -58,8 +72,10 @@ async function start(
   args: string[],
   nodeFlags: string[] = [],
   root = join(HERE, '..'),
+  { tsx = false }: { tsx?: boolean } = {},
 ): Promise<Contender> {
   const t0 = performance.now();
+  const entry = tsx ? null : compiled.get(root);
   const proc = spawn(
     'taskset',
     [
@@ -67,9 +83,7 @@ async function start(
       '0',
       process.execPath,
       ...nodeFlags,
-      '--import',
-      'tsx',
-      join(root, 'bench', 'servers.ts'),
+      ...(entry ? [entry] : ['--import', 'tsx', join(root, 'bench', 'servers.ts')]),
       ...args,
     ],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: root },
@@ -158,6 +172,8 @@ export async function runTransportBench(argv: string[] = process.argv.slice(2)):
     writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
     const profDir = join(HERE, 'results', 'prof');
     if (values['cpu-prof']) mkdirSync(profDir, { recursive: true });
+    await prepare(join(HERE, '..'), values.tsx);
+    if (values.base) await prepare(values.base, values.tsx);
     contenders.push(await start('no-op grpc-js', ['noop']));
     contenders.push(await start('no-op http2', ['noop-http2']));
     contenders.push(
@@ -178,6 +194,22 @@ export async function runTransportBench(argv: string[] = process.argv.slice(2)):
     contenders.push(
       await start('full grpc-js no-emit', ['adapter', '--transport', 'grpc-js', '--key-file', keyFile]),
     );
+    if (values['vs-tsx'] && !values.tsx) {
+      // The same two http2 contenders from the sources through tsx: what the compiled image buys.
+      for (const [name, emit] of [
+        ['full http2 tsx', ['--emit']],
+        ['full http2 no-emit tsx', []],
+      ] as const)
+        contenders.push(
+          await start(
+            name,
+            ['adapter', ...emit, '--transport', 'http2', '--key-file', keyFile],
+            [],
+            undefined,
+            { tsx: true },
+          ),
+        );
+    }
     if (values.base) {
       // The same two http2 contenders from another commit: an A/B measured side by side.
       contenders.push(
@@ -257,7 +289,7 @@ export async function runTransportBench(argv: string[] = process.argv.slice(2)):
     const lines = [
       `# Transport bench (${new Date().toISOString()})`,
       '',
-      `Realistic request: ${bytes.length} bytes, ${headerCount} headers, API key ${apiKey.length} bytes. Servers on core 0, h2load (4 connections x 16 streams) and ghz on core 1; ${ROUNDS} rounds x ${SECONDS} s, alternating order. Load average (1/5/15 min) at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')} (a shared machine: read the ratios).`,
+      `Realistic request: ${bytes.length} bytes, ${headerCount} headers, API key ${apiKey.length} bytes. Servers on core 0, h2load (4 connections x 16 streams) and ghz on core 1; ${ROUNDS} rounds x ${SECONDS} s, alternating order. Load average (1/5/15 min) at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')} (a shared machine: read the ratios). Servers run ${values.tsx ? 'from the TypeScript sources through tsx (--tsx)' : 'compiled as the image ships them (infra/image/bundle.ts)'}.`,
       '',
       '## Ratios (median of rounds)',
       '',
@@ -269,6 +301,13 @@ export async function runTransportBench(argv: string[] = process.argv.slice(2)):
       `| full http2 ÷ no-op http2 (throughput) | ${f(m('full http2') / m('no-op http2'), 2)} | |`,
       `| full http2 no-emit ÷ no-op grpc-js (throughput) | ${f(m('full http2 no-emit') / m('no-op grpc-js'), 2)} | (check + transport alone) |`,
       `| full http2 no-emit ÷ full grpc-js no-emit (throughput) | ${f(m('full http2 no-emit') / m('full grpc-js no-emit'), 2)} | |`,
+      ...(values['vs-tsx'] && !values.tsx
+        ? [
+            `| full http2 ÷ full http2 tsx (CPU per check) | ${f(cpu('full http2') / cpu('full http2 tsx'), 3)} | compiled ÷ sources through tsx |`,
+            `| full http2 no-emit ÷ full http2 no-emit tsx (CPU per check) | ${f(cpu('full http2 no-emit') / cpu('full http2 no-emit tsx'), 3)} | |`,
+            `| full http2 ÷ full http2 tsx (throughput) | ${f(m('full http2') / m('full http2 tsx'), 3)} | |`,
+          ]
+        : []),
       ...(values.base
         ? [
             `| full http2 ÷ base full http2 (CPU per check) | ${f(cpu('full http2') / cpu('base full http2'), 3)} | A/B (--base ${values.base}) |`,
