@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { benchArgs } from './lib/args.ts';
+import { compiledServers } from './lib/compiled.ts';
 import { readLine } from './lib/servers.ts';
 import { metricSum } from './lib/stats.ts';
 import { memKb, stopProcess } from './proc.ts';
@@ -31,6 +32,8 @@ const { values } = benchArgs({
     rounds: { type: 'string', default: '2' },
     seconds: { type: 'string', default: '5' },
     'no-emit': { type: 'boolean', default: false },
+    /** Run the adapters from the sources through tsx (default: compiled, bench/lib/compiled.ts; --probe implies it). */
+    tsx: { type: 'boolean', default: false },
     /** process.memoryUsage() of each adapter on stderr every 500 ms (bench/emission-rss-probe.ts). */
     probe: { type: 'boolean', default: false },
     /** Extra node flags for the adapters, space-separated (e.g. "--max-semi-space-size=4"). */
@@ -53,14 +56,16 @@ interface Adapter {
 async function start(label: string, root: string, keyFile: string): Promise<Adapter> {
   const args = ['adapter', '--transport', 'http2', '--key-file', keyFile];
   if (!values['no-emit']) args.push('--emit');
+  // Compiled as the image ships it (tsx's own memory would be counted otherwise); the probe is TS.
+  const entry = values.tsx || values.probe ? null : await compiledServers(root);
+  log(`${label}: ${entry ? `compiled (${entry})` : 'sources through tsx'}`);
   const proc = spawn(
     'taskset',
     [
       ...['-c', '0', process.execPath, ...values['node-flags'].split(' ').filter(Boolean)],
-      '--import',
-      'tsx',
+      ...(entry ? [] : ['--import', 'tsx']),
       ...(values.probe ? ['--import', join(HERE, 'emission-rss-probe.ts')] : []),
-      ...[join(root, 'bench', 'servers.ts'), ...args],
+      ...[entry ?? join(root, 'bench', 'servers.ts'), ...args],
     ],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: root },
   );
