@@ -20,7 +20,7 @@ import { benchArgs } from './lib/args.ts';
 import { compiledServers } from './lib/compiled.ts';
 import { readLine } from './lib/servers.ts';
 import { metricSum } from './lib/stats.ts';
-import { memKb, stopProcess } from './proc.ts';
+import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest } from './realistic-request.ts';
 
 const run = promisify(execFile);
@@ -38,6 +38,8 @@ const { values } = benchArgs({
     probe: { type: 'boolean', default: false },
     /** Extra node flags for the adapters, space-separated (e.g. "--max-semi-space-size=4"). */
     'node-flags': { type: 'string', default: '' },
+    /** Node flags for the --base adapter instead (default: --node-flags): an A/B of two settings on one tree. */
+    'base-node-flags': { type: 'string' },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -53,16 +55,16 @@ interface Adapter {
   apiKey: string;
 }
 
-async function start(label: string, root: string, keyFile: string): Promise<Adapter> {
+async function start(label: string, root: string, keyFile: string, flags: string): Promise<Adapter> {
   const args = ['adapter', '--transport', 'http2', '--key-file', keyFile];
   if (!values['no-emit']) args.push('--emit');
   // Compiled as the image ships it (tsx's own memory would be counted otherwise); the probe is TS.
   const entry = values.tsx || values.probe ? null : await compiledServers(root);
-  log(`${label}: ${entry ? `compiled (${entry})` : 'sources through tsx'}`);
+  log(`${label}: ${entry ? `compiled (${entry})` : 'sources through tsx'}, node flags "${flags}"`);
   const proc = spawn(
     'taskset',
     [
-      ...['-c', '0', process.execPath, ...values['node-flags'].split(' ').filter(Boolean)],
+      ...['-c', '0', process.execPath, ...flags.split(' ').filter(Boolean)],
       ...(entry ? [] : ['--import', 'tsx']),
       ...(values.probe ? ['--import', join(HERE, 'emission-rss-probe.ts')] : []),
       ...[entry ?? join(root, 'bench', 'servers.ts'), ...args],
@@ -91,8 +93,12 @@ async function metrics(a: Adapter): Promise<Record<string, number>> {
   };
 }
 
-async function load(a: Adapter, body: string): Promise<{ rps: number; peakMb: number; afterMb: number }> {
+async function load(
+  a: Adapter,
+  body: string,
+): Promise<{ rps: number; cpuUs: number; peakMb: number; afterMb: number }> {
   let peak = 0;
+  const ticks = cpuTicks(a.pid);
   const timer = setInterval(() => {
     try {
       peak = Math.max(peak, memKb(a.pid).rssKb / 1024);
@@ -107,10 +113,17 @@ async function load(a: Adapter, body: string): Promise<{ rps: number; peakMb: nu
     ],
     { maxBuffer: 1 << 24, timeout: (SECONDS + 60) * 1000 },
   );
+  // Every thread of the process (writer worker and V8's GC threads included), during the load.
+  const cpuMs = (cpuTicks(a.pid) - ticks) * 10;
   await new Promise((r) => setTimeout(r, 1000));
   clearInterval(timer);
   const ok = Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? 0);
-  return { rps: ok / SECONDS, peakMb: peak, afterMb: memKb(a.pid).rssKb / 1024 };
+  return {
+    rps: ok / SECONDS,
+    cpuUs: ok ? (cpuMs * 1000) / ok : Number.NaN,
+    peakMb: peak,
+    afterMb: memKb(a.pid).rssKb / 1024,
+  };
 }
 
 const work = mkdtempSync(join(tmpdir(), 'mesh-apim-emission-rss-'));
@@ -119,8 +132,11 @@ try {
   const keyFile = join(work, 'key.pem');
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-  if (values.base) adapters.push(await start('before', resolve(values.base), keyFile));
-  adapters.push(await start('after', join(HERE, '..'), keyFile));
+  if (values.base)
+    adapters.push(
+      await start('before', resolve(values.base), keyFile, values['base-node-flags'] ?? values['node-flags']),
+    );
+  adapters.push(await start('after', join(HERE, '..'), keyFile, values['node-flags']));
   const idle = Object.fromEntries(adapters.map((a) => [a.label, memKb(a.pid).rssKb / 1024]));
   const bytes = encodeCheckRequest(istioIngressCheckRequest({ apiKey: adapters[0]!.apiKey }));
   const framed = Buffer.alloc(5 + bytes.length);
@@ -139,7 +155,7 @@ try {
     for (const a of order) {
       const r = await load(a, body);
       const m = await metrics(a);
-      const line = `round ${round} ${a.label.padEnd(6)} ${r.rps.toFixed(0)} checks/s, RSS peak ${r.peakMb.toFixed(0)} MB, 1 s after ${r.afterMb.toFixed(0)} MB, idle ${idle[a.label]!.toFixed(0)} MB | ${JSON.stringify(m)}`;
+      const line = `round ${round} ${a.label.padEnd(6)} ${r.rps.toFixed(0)} checks/s, ${r.cpuUs.toFixed(1)} µs CPU/check, RSS peak ${r.peakMb.toFixed(0)} MB, 1 s after ${r.afterMb.toFixed(0)} MB, idle ${idle[a.label]!.toFixed(0)} MB | ${JSON.stringify(m)}`;
       log(line);
       rows.push(line);
     }
