@@ -85,6 +85,12 @@ export async function main(argv: string[]): Promise<number> {
 
 const isEntry = process.argv[1] && /mesh-apim(\.js)?$|cli[\\/]main\.ts$/.test(process.argv[1]);
 if (isEntry) {
+  // A reader that went away (`mesh-apim --help | head`) ends the output, not the process with an
+  // unhandled 'error' event and a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? EXIT.ok);
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

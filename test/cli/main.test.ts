@@ -1,5 +1,5 @@
 /** The command line itself: help for every command, version, exit codes, completion. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
@@ -38,6 +38,16 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 afterEach(() => vi.restoreAllMocks());
+
+describe('output into a closed pipe', () => {
+  it('`mesh-apim --help | head -1` ends quietly with the exit code, no EPIPE stack trace', () => {
+    const r = spawnSync('sh', ['-c', `${process.execPath} bin/mesh-apim.js --help | head -1`], {
+      encoding: 'utf8',
+    });
+    expect(r.stdout).toBe('Usage: mesh-apim [options] [command]\n');
+    expect(r.stderr).toBe('');
+  }, 60_000);
+});
 
 const program = buildProgram(pkg.version);
 const modules = readdirSync('cli/commands')
