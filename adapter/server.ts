@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../common/errors.ts';
 import { createLogger, type Logger } from '../common/log.ts';
+import { isPromise, type MaybePromise } from '../common/maybe-promise.ts';
 import type { CheckObserver, CheckRecord } from './check-record.ts';
 import type { CredentialChain } from './credentials/chain.ts';
 import type { ClientCertOptions } from './credentials/mtls.ts';
@@ -148,35 +149,67 @@ export class CheckService implements CheckHandler {
   }
 
   /** The answer and the record for the observer (null only when even the mapping failed). Never rejects. */
-  evaluate(proto: ProtoCheckRequest): Promise<{ response: CheckResponseObject; record: CheckRecord | null }> {
+  async evaluate(
+    proto: ProtoCheckRequest,
+  ): Promise<{ response: CheckResponseObject; record: CheckRecord | null }> {
     return this.evaluateWith(proto, OBJECT_RESPONDER);
   }
 
   /**
    * evaluate() with the transport's own mapping of the Decision (the http2 transport encodes bytes
-   * directly; grpc-js gets the proto-loader object from response.ts). Never rejects.
+   * directly; grpc-js gets the proto-loader object from response.ts). Never throws, never rejects.
+   * Synchronous when the credential chain answers synchronously (a cached credential, no
+   * credential): the common check then costs no promise and no microtask turn.
    */
-  async evaluateWith<R>(
-    proto: ProtoCheckRequest,
-    responder: CheckResponder<R>,
-  ): Promise<{ response: R; record: CheckRecord | null }> {
+  evaluateWith<R>(proto: ProtoCheckRequest, responder: CheckResponder<R>): MaybePromise<Evaluated<R>> {
     const t0 = performance.now();
     const startedAt = this.o.clock.now();
     let request: CheckRequest | null = null;
-    let credential: CredentialResult = { status: 'missing', type: 'none' };
-    let decision: Decision;
-    let waived: Decision | null = null;
-    let internalError = false;
-    let credentialMs = 0;
-    let decideMs = 0;
     try {
       request = toCheckRequest(proto, startedAt, this.translateOptions);
       const snapshot = this.o.snapshot();
       if (!snapshot) throw new Error('no policy snapshot loaded');
       const t1 = performance.now();
-      credential = await this.o.chain.verify(request, snapshot, this.o.clock.now());
-      const t2 = performance.now();
-      credentialMs = t2 - t1;
+      const verified = this.o.chain.verify(request, snapshot, this.o.clock.now());
+      if (!isPromise(verified))
+        return this.decided(t0, startedAt, request, snapshot, verified, t1, responder);
+      const req = request;
+      return verified.then(
+        (credential) => this.decided(t0, startedAt, req, snapshot, credential, t1, responder),
+        (err: unknown) =>
+          this.answer(
+            t0,
+            startedAt,
+            req,
+            MISSING,
+            this.failure('decide', err, req),
+            null,
+            true,
+            0,
+            0,
+            responder,
+          ),
+      );
+    } catch (err) {
+      const decision = this.failure(request ? 'decide' : 'translate', err, request);
+      return this.answer(t0, startedAt, request, MISSING, decision, null, true, 0, 0, responder);
+    }
+  }
+
+  /** decide() on a verified credential (and shadow mode), then the answer. Never throws. */
+  private decided<R>(
+    t0: number,
+    startedAt: number,
+    request: CheckRequest,
+    snapshot: Snapshot,
+    credential: CredentialResult,
+    t1: number,
+    responder: CheckResponder<R>,
+  ): Evaluated<R> {
+    const t2 = performance.now();
+    let decision: Decision;
+    let waived: Decision | null = null;
+    try {
       decision = this.decideFn({ request, credential }, snapshot, this.o.clock, this.o.state);
       // Shadow mode: a denial is counted, logged and answered as an allow (shadow.ts).
       if (decision.kind !== 'allow' && this.shadow !== null) {
@@ -186,11 +219,37 @@ export class CheckService implements CheckHandler {
           decision = w.served;
         }
       }
-      decideMs = performance.now() - t2;
     } catch (err) {
-      internalError = true;
-      decision = this.failure(request ? 'decide' : 'translate', err, request);
+      decision = this.failure('decide', err, request);
+      return this.answer(t0, startedAt, request, credential, decision, null, true, t2 - t1, 0, responder);
     }
+    return this.answer(
+      t0,
+      startedAt,
+      request,
+      credential,
+      decision,
+      waived,
+      false,
+      t2 - t1,
+      performance.now() - t2,
+      responder,
+    );
+  }
+
+  /** The response, the metrics and the observer's record of a decided check. Never throws. */
+  private answer<R>(
+    t0: number,
+    startedAt: number,
+    request: CheckRequest | null,
+    credential: CredentialResult,
+    decision: Decision,
+    waived: Decision | null,
+    internalError: boolean,
+    credentialMs: number,
+    decideMs: number,
+    responder: CheckResponder<R>,
+  ): Evaluated<R> {
     let response: R;
     let record: CheckRecord | null = null;
     let context = null;
@@ -235,6 +294,9 @@ export class CheckService implements CheckHandler {
     return { response, record };
   }
 }
+
+type Evaluated<R> = { response: R; record: CheckRecord | null };
+const MISSING: CredentialResult = { status: 'missing', type: 'none' };
 
 const OBJECT_RESPONDER: CheckResponder<CheckResponseObject> = {
   respond: toCheckResponse,

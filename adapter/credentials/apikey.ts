@@ -10,6 +10,7 @@
  */
 import { decodeProtectedHeader, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { isPromise, type MaybePromise } from '../../common/maybe-promise.ts';
 import { ADAPTER_DEFAULTS } from '../config.ts';
 import { APIKEY_HEADER, APIKEY_QUERY, type CheckRequest } from '../domain.ts';
 import { resolveApi } from '../policy/route.ts';
@@ -201,20 +202,23 @@ export class ApiKeyVerifier implements CredentialVerifier {
     return request.headers[c] !== undefined || request.query.has(c === APIKEY_HEADER ? APIKEY_QUERY : c);
   }
 
-  async verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult> {
+  verify(request: CheckRequest, snapshot: Snapshot, now: number): MaybePromise<CredentialResult> {
     const c = this.carrier(request, snapshot);
     if (c === APIKEY_HEADER) return this.verifyCarrier(request, snapshot, now, APIKEY_HEADER, APIKEY_QUERY);
-    const result = await this.verifyCarrier(request, snapshot, now, c, c);
-    return result.status === 'missing' ? result : { ...result, strip: { headers: [c], queryParams: [c] } };
+    const stripped = (result: CredentialResult): CredentialResult =>
+      result.status === 'missing' ? result : { ...result, strip: { headers: [c], queryParams: [c] } };
+    const result = this.verifyCarrier(request, snapshot, now, c, c);
+    return isPromise(result) ? result.then(stripped) : stripped(result);
   }
 
-  private async verifyCarrier(
+  /** Synchronous for a cached key (every check but the first of a key); a promise while RS256 verifies. */
+  private verifyCarrier(
     request: CheckRequest,
     snapshot: Snapshot,
     now: number,
     header: string,
     query: string,
-  ): Promise<CredentialResult> {
+  ): MaybePromise<CredentialResult> {
     const token = (request.headers[header] ?? request.query.get(query)?.[0] ?? '').trim();
     if (token === '') return { status: 'missing', type: 'apikey' };
 
@@ -235,6 +239,16 @@ export class ApiKeyVerifier implements CredentialVerifier {
       return hit.credential;
     }
 
+    return this.verifyAndCache(token, tail, id, snapshot, now);
+  }
+
+  private async verifyAndCache(
+    token: string,
+    tail: string,
+    id: string,
+    snapshot: Snapshot,
+    now: number,
+  ): Promise<CredentialResult> {
     const result = await this.verifyToken(token, snapshot, now);
     if (result.status !== 'valid') return result;
     const parts = compactParts(token)!;

@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../../common/maybe-promise.ts';
 import type { CheckRequest } from '../domain.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 import { ApiKeyVerifier, type ApiKeyVerifierOptions } from './apikey.ts';
@@ -22,8 +23,11 @@ export class CredentialChain {
     this.verifiers = verifiers;
   }
 
-  /** Rejects only on an internal error, which the server turns into the configured failure mode. */
-  async verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult> {
+  /**
+   * Throws or rejects only on an internal error, which the server turns into the configured failure
+   * mode; synchronous when the verifier is (a cached credential).
+   */
+  verify(request: CheckRequest, snapshot: Snapshot, now: number): MaybePromise<CredentialResult> {
     for (const verifier of this.verifiers) {
       if (verifier.appliesTo(request, snapshot)) return verifier.verify(request, snapshot, now);
     }

@@ -3,6 +3,7 @@
  * appliesTo() is true verifies the request's credential; none applying means `missing`.
  * Verification is async (jose), so the chain runs before the synchronous, pure decide().
  */
+import type { MaybePromise } from '../../common/maybe-promise.ts';
 import type { CheckRequest } from '../domain.ts';
 import type { Snapshot } from '../snapshot/types.ts';
 
@@ -125,6 +126,9 @@ export interface CredentialVerifier {
    * snapshot lets it look at the API's settings (e.g. its API-key header).
    */
   appliesTo(request: CheckRequest, snapshot?: Snapshot): boolean;
-  /** Never rejects: every failure is an `invalid`/`expired` result. */
-  verify(request: CheckRequest, snapshot: Snapshot, now: number): Promise<CredentialResult>;
+  /**
+   * Never rejects: every failure is an `invalid`/`expired` result. A plain value when nothing had to
+   * wait (a cached credential), so the check stays synchronous (server.ts evaluateWith).
+   */
+  verify(request: CheckRequest, snapshot: Snapshot, now: number): MaybePromise<CredentialResult>;
 }

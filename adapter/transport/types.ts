@@ -4,6 +4,7 @@
  * only on the check side, so a transport never imports server.ts (which imports the transports).
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { MaybePromise } from '../../common/maybe-promise.ts';
 import type { RequestContext } from '../../events/request-attributes.ts';
 import type { CheckRecord } from '../check-record.ts';
 import { GrpcConfigSchema } from '../config.ts';
@@ -38,11 +39,14 @@ export interface CheckResponder<R> {
 export interface CheckHandler {
   /** The answer and the record for the observer (null only when even the mapping failed). Never rejects. */
   evaluate(proto: ProtoCheckRequest): Promise<{ response: CheckResponseObject; record: CheckRecord | null }>;
-  /** evaluate() with the transport's own mapping of the Decision. Never rejects. */
+  /**
+   * evaluate() with the transport's own mapping of the Decision; a plain value when the check
+   * needed nothing asynchronous (a cached credential). Never throws, never rejects.
+   */
   evaluateWith<R>(
     proto: ProtoCheckRequest,
     responder: CheckResponder<R>,
-  ): Promise<{ response: R; record: CheckRecord | null }>;
+  ): MaybePromise<{ response: R; record: CheckRecord | null }>;
   /** Calls the onCheck observer, after the answer is sent; never throws. */
   notify(record: CheckRecord | null): void;
 }

@@ -3,7 +3,9 @@ import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CheckClient } from '../../adapter/check-client.ts';
 import type { CheckRecord } from '../../adapter/check-record.ts';
+import { decide } from '../../adapter/policy/decide.ts';
 import { accessLogService } from '../../adapter/proto.ts';
 import type { SnapshotSource } from '../../adapter/snapshot/source.ts';
 import { RequestContext } from '../../events/request-attributes.ts';
@@ -237,5 +239,53 @@ describe.each(TRANSPORTS)('startAdapter (%s transport)', (transport) => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('CheckService.evaluateWith', () => {
+  let t: TestAdapter | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+  const kinds = { respond: (d: { kind: string }) => d.kind, failed: () => 'failed' };
+
+  it('a cached key is checked synchronously (no promise); the first check of a key waits for RS256', async () => {
+    t = await startTestAdapter({ transport: 'http2' });
+    const proto = CheckClient.request({
+      path: '/petstore/v1/pets',
+      headers: { apikey: await t.apiKey('demo-app') },
+    });
+    const first = t.adapter.check.evaluateWith(proto, kinds);
+    expect(first).toBeInstanceOf(Promise);
+    expect((await first).response).toBe('allow');
+    const second = t.adapter.check.evaluateWith(proto, kinds);
+    expect(second).not.toBeInstanceOf(Promise);
+    expect((second as Awaited<typeof second>).response).toBe('allow');
+    expect((second as Awaited<typeof second>).record?.decision.kind).toBe('allow');
+  });
+
+  it('an internal error on the synchronous path fails closed too, counted, and does not throw', async () => {
+    let inject = false;
+    t = await startTestAdapter({
+      transport: 'http2',
+      deps: {
+        decide: (input, snapshot, clock, state) => {
+          if (inject) throw new Error('injected');
+          return decide(input, snapshot, clock, state);
+        },
+      },
+    });
+    const proto = CheckClient.request({
+      path: '/petstore/v1/pets',
+      headers: { apikey: await t.apiKey('demo-app') },
+    });
+    expect((await t.adapter.check.evaluateWith(proto, kinds)).response).toBe('allow');
+    inject = true;
+    const r = t.adapter.check.evaluateWith(proto, kinds);
+    expect(r).not.toBeInstanceOf(Promise);
+    expect((r as Awaited<typeof r>).response).toBe('unavailable');
+    const metrics = await text(t.adapter.adminPort, '/metrics');
+    expect(metrics.body).toMatch(/mesh_apim_check_internal_errors_total\{stage="decide"\} 1/);
   });
 });

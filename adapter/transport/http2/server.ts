@@ -24,6 +24,8 @@ import type { AddressInfo } from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../../../common/errors.ts';
 import { createLogger, type Logger } from '../../../common/log.ts';
+import { isPromise } from '../../../common/maybe-promise.ts';
+import type { CheckRecord } from '../../check-record.ts';
 import {
   AUTHORIZATION_SERVICE_NAME,
   CHECK_PATH,
@@ -474,19 +476,27 @@ export class Http2Transport implements Transport {
           );
           return;
         }
-        this.check
-          .evaluateWith(proto, this.responder)
-          .then(
-            ({ response, record }) => {
-              if (!call.done) {
-                call.done = true;
-                this.finish(call);
-                sendUnary(call.stream, response);
-              }
-              // Answer Envoy first; the observer (event emitter) runs after the reply is queued.
-              this.check.notify(record);
-            },
-            (err: unknown) => this.fail(call, new GrpcError(Status.INTERNAL, errorMessage(err), 'internal')),
+        const answer = ({ response, record }: { response: Buffer; record: CheckRecord | null }): void => {
+          if (!call.done) {
+            call.done = true;
+            this.finish(call);
+            sendUnary(call.stream, response);
+          }
+          // Answer Envoy first; the observer (event emitter) runs after the reply is queued.
+          this.check.notify(record);
+        };
+        const evaluated = this.check.evaluateWith(proto, this.responder);
+        if (!isPromise(evaluated)) {
+          try {
+            answer(evaluated);
+          } catch (err) {
+            this.log.error({ err: errorMessage(err) }, 'answering a Check failed');
+          }
+          return;
+        }
+        evaluated
+          .then(answer, (err: unknown) =>
+            this.fail(call, new GrpcError(Status.INTERNAL, errorMessage(err), 'internal')),
           )
           .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'answering a Check failed'));
         return;
