@@ -21,7 +21,7 @@ import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeSync } fro
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
-import { decodeRecords, encodedSize, encodeRecordInto, type SpoolRecord } from './spool.ts';
+import { decodeRecords, encodedSize, encodeRecordInto, maxEncodedSize, type SpoolRecord } from './spool.ts';
 
 export interface JournalPosition {
   generation: number;
@@ -115,14 +115,19 @@ export class Journal {
    */
   append(record: SpoolRecord): void {
     if (this.fd === null || this.bytes >= this.o.maxFileBytes) this.roll();
-    const size = encodedSize(record);
-    if (this.used + size > this.slab.length) {
-      // Full: write what this turn has so far (still before the turn's answers leave).
-      this.flush();
-      if (size > this.slab.length) this.slab = Buffer.allocUnsafeSlow(size);
+    // The strings are measured only when the bound says they may not fit (rarely: the slab is far
+    // larger than an event); encoding returns the exact size.
+    if (this.used + maxEncodedSize(record) > this.slab.length) {
+      const size = encodedSize(record);
+      if (this.used + size > this.slab.length) {
+        // Full: write what this turn has so far (still before the turn's answers leave).
+        this.flush();
+        if (size > this.slab.length) this.slab = Buffer.allocUnsafeSlow(size);
+      }
     }
-    this.used = encodeRecordInto(record, this.slab, this.used);
-    this.bytes += size;
+    const at = this.used;
+    this.used = encodeRecordInto(record, this.slab, at);
+    this.bytes += this.used - at;
     this.count += 1;
     if (!this.scheduled) {
       this.scheduled = true;
