@@ -1,6 +1,6 @@
 /**
  * What emission costs in the full check path, A/B (not a test):
- * `node --import tsx bench/emit-path.ts [--base DIR] [--rounds 3] [--seconds 5] [--cpu-prof]`.
+ * `node --import tsx bench/emit-path.ts [--base DIR] [--rounds 3] [--seconds 5] [--rate N] [--env K=V,..] [--cpu-prof]`.
  * Contenders: the http2 full path (bench/servers.ts adapter) with every check emitted to the
  * embedded log, and without emission; with --base (another checkout with node_modules) the same two
  * from there. Each server is pinned to core 0, h2load (4 connections x 16 streams, the realistic
@@ -33,8 +33,12 @@ const { values } = benchArgs({
     // KEY=VALUE[,KEY=VALUE]: environment for this tree's contenders only (an A/B of a setting, e.g.
     // MESH_APIM_EMITTER_LINGER_MS=50, against --base . with the defaults).
     env: { type: 'string' },
+    // Checks/s in all (h2load --rps over its 4 connections); 0 = as many as the server answers. Below
+    // saturation the per-batch costs (commit, worker wake-ups) are not hidden by a busy loop.
+    rate: { type: 'string', default: '0' },
   },
 });
+const RATE = Number(values.rate);
 const THIS_ENV = Object.fromEntries(
   (values.env ?? '')
     .split(',')
@@ -119,6 +123,7 @@ async function h2load(c: Contender, body: string, seconds: number): Promise<numb
       '4',
       '-m',
       '16',
+      ...(RATE > 0 ? [`--rps=${Math.max(1, Math.round(RATE / 4))}`] : []),
       '-d',
       body,
       '-H',
@@ -206,7 +211,7 @@ try {
   const lines = [
     `# Emission in the full path (${new Date().toISOString()})`,
     '',
-    `${ROUNDS} rounds x ${SECONDS} s, alternating; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}.`,
+    `${ROUNDS} rounds x ${SECONDS} s, alternating${RATE > 0 ? `, ${RATE} checks/s offered` : ', as fast as answered'}; load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}, at end ${load1.map((x) => x.toFixed(2)).join(' ')}.`,
     '',
     '| contender | checks/s | events/s | CPU µs/check | main | writer | other threads | RSS MB |',
     '|---|---|---|---|---|---|---|---|',
