@@ -32,7 +32,7 @@ import { errorMessage } from '../../common/errors.ts';
 import { createLogger, type Logger } from '../../common/log.ts';
 import { TOPICS, type TopicKey, topicName } from '../../events/topics.ts';
 import type { EmitterConfigSchema } from './config.ts';
-import { Journal, type JournalPosition } from './journal.ts';
+import { Journal } from './journal.ts';
 import { type EmitterMetrics, emitterMetrics } from './metrics.ts';
 import { Spool, type SpoolRecord } from './spool.ts';
 
@@ -56,12 +56,14 @@ export interface EmitterOptions extends EmitterSettings {
   now?: () => number;
 }
 
-interface Pending {
-  /** Serialised at emit(): the event is built once and not re-serialised later. */
-  record: SpoolRecord;
-  at: number;
-  /** Where the journal holds it (null: journal off or not started). */
-  pos: JournalPosition | null;
+/**
+ * An event accepted and not yet on the bus or in the spool: one object per event (it is its spool
+ * record, serialised once at emit()), with the journal position as two numbers.
+ */
+interface Pending extends SpoolRecord {
+  /** Where the journal holds it: generation and records up to it (gen -1: journal off or not started). */
+  gen: number;
+  seq: number;
 }
 
 class ProduceTimeout extends Error {}
@@ -210,10 +212,21 @@ export class Emitter {
 
   private accept(topic: TopicKey, key: string | null, value: string): void {
     const at = this.now();
-    const record: SpoolRecord = { topic: this.wireTopic(topic), key, value, enqueuedAt: at };
-    const pos = this.journalOpen ? this.journal!.append(record) : null;
+    const p: Pending = {
+      topic: this.wireTopic(topic),
+      key,
+      value,
+      enqueuedAt: at,
+      gen: -1,
+      seq: 0,
+    };
+    if (this.journalOpen) {
+      this.journal!.append(p);
+      p.gen = this.journal!.generation;
+      p.seq = this.journal!.records;
+    }
     if (this.buffer.length === 0) this.firstPendingAt = at;
-    this.buffer.push({ record, at, pos });
+    this.buffer.push(p);
     this.countAccepted(topic);
     if (this.wake && (this.buffer.length >= this.o.batchSize || this.buffer.length === 1)) this.signal();
   }
@@ -229,8 +242,9 @@ export class Emitter {
 
   /** The batch is on the bus or in the spool: the journal need not replay it. */
   private covered(batch: Pending[]): void {
-    const pos = batch.at(-1)?.pos;
-    if (pos && this.journalOpen) this.journal!.cover(pos);
+    const last = batch.at(-1);
+    if (last && last.gen >= 0 && this.journalOpen)
+      this.journal!.cover({ generation: last.gen, records: last.seq });
   }
 
   // Counted per loop turn, not per event (prom-client's inc costs about what the rest of emit()
@@ -335,12 +349,11 @@ export class Emitter {
     }
     if (full || lingerDue) {
       const batch = this.take(this.o.batchSize);
-      const records = this.toRecords(batch);
-      const accepted = await this.produce(records, 'direct');
-      if (accepted < records.length) {
+      const accepted = await this.produce(batch, 'direct');
+      if (accepted < batch.length) {
         this.spoolMode = true;
         this.nextDrainAt = this.now() + this.retry.peek();
-        await this.appendToSpool(records.slice(accepted));
+        await this.appendToSpool(batch.slice(accepted));
       }
       this.covered(batch);
       return;
@@ -352,18 +365,14 @@ export class Emitter {
   private take(n: number): Pending[] {
     const batch = this.buffer.length <= n ? this.buffer : this.buffer.slice(0, n);
     this.buffer = this.buffer.length <= n ? [] : this.buffer.slice(n);
-    if (this.buffer.length > 0) this.firstPendingAt = this.buffer[0]!.at;
+    if (this.buffer.length > 0) this.firstPendingAt = this.buffer[0]!.enqueuedAt;
     this.metrics.buffered.set(this.buffer.length);
     return batch;
   }
 
-  private toRecords(batch: Pending[]): SpoolRecord[] {
-    return batch.map((p) => p.record);
-  }
-
   private async spoolBuffer(): Promise<void> {
     const batch = this.take(this.buffer.length);
-    await this.appendToSpool(this.toRecords(batch));
+    await this.appendToSpool(batch);
     this.covered(batch);
   }
 
@@ -450,7 +459,7 @@ export class Emitter {
 
   private async flushBuffer(): Promise<void> {
     if (this.buffer.length === 0) return;
-    const records = this.toRecords(this.take(this.buffer.length));
+    const records: SpoolRecord[] = this.take(this.buffer.length);
     if (!this.spoolMode) {
       let i = 0;
       const deadline = this.now() + this.o.stopTimeoutMs;

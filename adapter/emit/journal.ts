@@ -21,7 +21,7 @@ import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeSync } fro
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../common/log.ts';
-import { decodeRecords, encodedSize, encodeRecordInto, type SpoolRecord } from './spool.ts';
+import { decodeRecords, encodedSize, encodeRecordInto, maxEncodedSize, type SpoolRecord } from './spool.ts';
 
 export interface JournalPosition {
   generation: number;
@@ -36,8 +36,8 @@ const SLAB_BYTES = 256 * 1024;
 
 export class Journal {
   private fd: number | null = null;
-  private generation = 0;
-  private records = 0;
+  private gen = 0;
+  private count = 0;
   private bytes = 0;
   /** This turn's records, encoded in place; reused after each write (no allocation per event). */
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
@@ -79,7 +79,7 @@ export class Journal {
     const out: SpoolRecord[] = [];
     this.live = this.generations();
     for (const g of this.live) {
-      this.generation = Math.max(this.generation, g + 1);
+      this.gen = Math.max(this.gen, g + 1);
       if (g < cursor.generation) continue;
       const { records } = decodeRecords(readFileSync(join(this.dir, fileName(g))));
       out.push(...(g === cursor.generation ? records.slice(cursor.records) : records));
@@ -95,29 +95,48 @@ export class Journal {
     this.cursorFd = null;
     rmSync(this.cursorPath, { force: true });
     this.live = [];
-    this.records = 0;
+    this.count = 0;
     this.bytes = 0;
   }
 
-  /** Journals one record (written at the end of this turn); returns its position. */
-  append(record: SpoolRecord): JournalPosition {
+  /** The position of the last record appended: its generation (file) ... */
+  get generation(): number {
+    return this.gen;
+  }
+
+  /** ... and the records of that generation up to and including it. */
+  get records(): number {
+    return this.count;
+  }
+
+  /**
+   * Journals one record (written at the end of this turn); its position is `generation` and
+   * `records` right after (read as two numbers: no object per event).
+   */
+  append(record: SpoolRecord): void {
     if (this.fd === null || this.bytes >= this.o.maxFileBytes) this.roll();
-    const size = encodedSize(record);
-    if (this.used + size > this.slab.length) {
-      // Full: write what this turn has so far (still before the turn's answers leave).
-      this.flush();
-      if (size > this.slab.length) this.slab = Buffer.allocUnsafeSlow(size);
+    // The strings are measured only when the bound says they may not fit (rarely: the slab is far
+    // larger than an event); encoding returns the exact size.
+    if (this.used + maxEncodedSize(record) > this.slab.length) {
+      const size = encodedSize(record);
+      if (this.used + size > this.slab.length) {
+        // Full: write what this turn has so far (still before the turn's answers leave).
+        this.flush();
+        if (size > this.slab.length) this.slab = Buffer.allocUnsafeSlow(size);
+      }
     }
-    this.used = encodeRecordInto(record, this.slab, this.used);
-    this.bytes += size;
-    this.records += 1;
+    const at = this.used;
+    this.used = encodeRecordInto(record, this.slab, at);
+    this.bytes += this.used - at;
+    this.count += 1;
     if (!this.scheduled) {
       this.scheduled = true;
       // A microtask: before the loop moves on, so before the response of this turn's checks is sent.
-      queueMicrotask(() => this.flush());
+      queueMicrotask(this.flushTurn);
     }
-    return { generation: this.generation, records: this.records };
   }
+
+  private readonly flushTurn = (): void => this.flush();
 
   /** Writes what this turn journaled (one write call). */
   flush(): void {
@@ -158,11 +177,11 @@ export class Journal {
   private roll(): void {
     this.flush();
     this.closeFile();
-    this.generation += 1;
-    this.records = 0;
+    this.gen += 1;
+    this.count = 0;
     this.bytes = 0;
-    this.fd = openSync(join(this.dir, fileName(this.generation)), 'a');
-    this.live.push(this.generation);
+    this.fd = openSync(join(this.dir, fileName(this.gen)), 'a');
+    this.live.push(this.gen);
   }
 
   private closeFile(): void {

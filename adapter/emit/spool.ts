@@ -72,6 +72,14 @@ export function encodedSize(r: SpoolRecord): number {
 }
 
 /**
+ * An upper bound of encodedSize() without measuring the strings (UTF-8 takes at most 3 bytes per
+ * UTF-16 unit): enough room to encode into, checked in O(1).
+ */
+export function maxEncodedSize(r: SpoolRecord): number {
+  return HEADER + MIN_PAYLOAD + 3 * (r.topic.length + (r.key?.length ?? 0) + r.value.length);
+}
+
+/**
  * Encodes a record into `buf` at `at` (room for encodedSize(r) bytes is the caller's); returns the
  * offset after it. Strings are written in place: no intermediate Buffers.
  */

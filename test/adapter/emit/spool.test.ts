@@ -1,7 +1,14 @@
 import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeRecords, encodeRecord, Spool, type SpoolRecord } from '../../../adapter/emit/spool.ts';
+import {
+  decodeRecords,
+  encodedSize,
+  encodeRecord,
+  maxEncodedSize,
+  Spool,
+  type SpoolRecord,
+} from '../../../adapter/emit/spool.ts';
 import { silentLogger, tempDir } from './helpers.ts';
 
 const rec = (i: number, size = 10): SpoolRecord => ({
@@ -44,6 +51,14 @@ describe('spool record format', () => {
     const d = decodeRecords(Buffer.concat(rs.map(encodeRecord)));
     expect(d.stop).toBe('ok');
     expect(d.records).toEqual(rs);
+  });
+
+  it('maxEncodedSize bounds the encoded size whatever the characters (the journal encodes on the bound)', () => {
+    for (const text of ['', 'ascii', 'é', '€uro', '😀 emoji', '\u{10FFFF}', 'ключ'.repeat(50)]) {
+      const r = { topic: `t${text}`, key: text || null, value: `{"v":"${text}"}`, enqueuedAt: 1 };
+      expect(maxEncodedSize(r)).toBeGreaterThanOrEqual(encodedSize(r));
+      expect(encodeRecord(r).length).toBe(encodedSize(r));
+    }
   });
 
   it('detects a torn tail and a flipped bit', () => {
