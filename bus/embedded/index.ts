@@ -38,14 +38,8 @@ import type {
 import { consumeGroup } from './consumer.ts';
 import { toError } from './errors.ts';
 import { BatchBuffers, encodeRecords } from './produce.ts';
-import {
-  openDatabase,
-  type PartitionRow,
-  prepare,
-  type Statements,
-  type TopicRow,
-  toInRecord,
-} from './schema.ts';
+import { type PageStatement, preparePage, readPage } from './read.ts';
+import { openDatabase, type PartitionRow, prepare, type Statements, type TopicRow } from './schema.ts';
 import { offsetForTime } from './time-index.ts';
 import { WriterClient } from './writer-client.ts';
 
@@ -75,6 +69,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
   private readonly retentionTimer: NodeJS.Timeout;
   private closed = false;
   private readonly stmt: Statements;
+  private readonly page: PageStatement;
   /** Produce batches' buffers, reused as the writer hands them back (a few in flight at a time). */
   readonly batchBuffers = new BatchBuffers({ keep: 8, maxBytes: 4 * 1024 * 1024, minBytes: 64 * 1024 });
 
@@ -92,6 +87,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
       throw toError(`open ${this.path}`, err);
     }
     this.stmt = prepare(this.db);
+    this.page = preparePage(this.db);
     this.writer = new WriterClient(
       { path: this.path, fsync, busyTimeoutMs, defaultPartitions: options.defaultPartitions ?? 1 },
       this.log,
@@ -185,7 +181,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     return consumeGroup(
       {
         writer: this.writer,
-        stmt: this.stmt,
+        page: this.page,
         log: this.log,
         leaseMs: this.leaseMs,
         pollIntervalMs: this.pollIntervalMs,
@@ -239,7 +235,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions)
       throw new TopicError(`topic ${topic} has no partition ${partition}`);
     try {
-      return this.stmt.read.all(t.id, partition, Number(offset), maxRecords).map((r) => toInRecord(topic, r));
+      return readPage(this.page, topic, t.id, partition, Number(offset), maxRecords);
     } catch (err) {
       throw toError('read', err);
     }
