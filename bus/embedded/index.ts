@@ -38,7 +38,7 @@ import type {
 import { consumeGroup } from './consumer.ts';
 import { toError } from './errors.ts';
 import { BatchBuffers, encodeRecords } from './produce.ts';
-import { type PageStatement, preparePage, readPage } from './read.ts';
+import { type PageStatement, preparePage, type ReaderSpec, readPage } from './read.ts';
 import { openDatabase, type PartitionRow, prepare, type Statements, type TopicRow } from './schema.ts';
 import { offsetForTime } from './time-index.ts';
 import { WriterClient } from './writer-client.ts';
@@ -63,6 +63,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
   private readonly log: Logger;
   private readonly pollIntervalMs: number;
   private readonly leaseMs: number;
+  private readonly busyTimeoutMs: number;
   private readonly topicCache = new Map<string, TopicRow>();
   private readonly waiters = new Set<() => void>();
   private readonly subscriptions = new Set<Subscription>();
@@ -80,6 +81,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     this.pollIntervalMs = options.pollIntervalMs;
     this.leaseMs = options.leaseMs ?? 30_000;
     const { busyTimeoutMs, fsync } = options;
+    this.busyTimeoutMs = busyTimeoutMs;
     try {
       // Creates the schema once, at start (synchronous, before anything is served).
       this.db = openDatabase(this.path, { busyTimeoutMs, fsync, create: true });
@@ -239,6 +241,13 @@ export class EmbeddedBus implements Bus, BusAdmin {
     } catch (err) {
       throw toError('read', err);
     }
+  }
+
+  /** What a reader on another thread (read.ts openPageReader: replay workers) needs to read a topic. */
+  async readerSpec(topic: string): Promise<ReaderSpec> {
+    this.checkOpen('readerSpec');
+    const t = await this.topic(topic);
+    return { path: this.path, topic, topicId: t.id, busyTimeoutMs: this.busyTimeoutMs };
   }
 
   async describeTopics(names?: string[]): Promise<TopicDescription[]> {

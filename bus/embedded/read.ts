@@ -7,7 +7,7 @@
  * are views into those blobs. A view pins its page's blobs: a page is at most `max` records, and a
  * handler that keeps a record keeps its page.
  */
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import type { InRecord } from '../types.ts';
 
 // A record's coordinates and lengths, comma-separated, -1 for NULL: "offset,ts,klen,vlen,hlen,".
@@ -20,7 +20,7 @@ SELECT count(*) AS n,
   CAST(group_concat(coalesce(CAST(value AS BLOB), x''), '') AS BLOB) AS vals,
   CAST(group_concat(coalesce(CAST(headers AS BLOB), x''), '') AS BLOB) AS hdrs
 FROM (SELECT offset, ts, key, value, headers FROM records
-      WHERE topic_id = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?)`;
+      WHERE topic_id = ? AND partition = ? AND offset >= ? AND offset < ? ORDER BY offset LIMIT ?)`;
 
 interface PageRow {
   n: number;
@@ -30,17 +30,17 @@ interface PageRow {
   hdrs: Buffer | null;
 }
 
-export type PageStatement = Database.Statement<[number, number, number, number], PageRow>;
+export type PageStatement = Database.Statement<[number, number, number, number, number], PageRow>;
 
 export function preparePage(db: Database.Database): PageStatement {
-  return db.prepare<[number, number, number, number], PageRow>(PAGE_SQL);
+  return db.prepare<[number, number, number, number, number], PageRow>(PAGE_SQL);
 }
 
 const EMPTY = Buffer.alloc(0);
 const COMMA = 44;
 const MINUS = 45;
 
-/** Reads a page: up to `max` records of the partition from `offset` on, in offset order. */
+/** Reads a page: up to `max` records of the partition from `offset` on (before `end`), in offset order. */
 export function readPage(
   stmt: PageStatement,
   topic: string,
@@ -48,8 +48,9 @@ export function readPage(
   partition: number,
   offset: number,
   max: number,
+  end = Number.MAX_SAFE_INTEGER,
 ): InRecord[] {
-  const row = stmt.get(topicId, partition, offset, max);
+  const row = stmt.get(topicId, partition, offset, end, max);
   if (!row || row.n === 0 || row.meta === null) return [];
   return decodePage(topic, partition, row);
 }
@@ -111,4 +112,27 @@ export function decodePage(topic: string, partition: number, row: PageRow): InRe
   if (at !== meta.length || k !== keys.length || v !== vals.length || h !== hdrs.length)
     throw new Error('embedded log page does not add up (meta and blobs disagree)');
   return out;
+}
+
+/** Where a reader on another thread finds a topic's records (EmbeddedBus.readerSpec). */
+export interface ReaderSpec {
+  path: string;
+  topic: string;
+  topicId: number;
+  busyTimeoutMs: number;
+}
+
+/**
+ * A read-only connection of its own over the log (a replay worker): in WAL mode it reads while the
+ * bus's writer appends, as the bus's own reader does.
+ */
+export function openPageReader(spec: ReaderSpec) {
+  const db = new Database(spec.path, { readonly: true, fileMustExist: true, timeout: spec.busyTimeoutMs });
+  const stmt = preparePage(db);
+  return {
+    /** The records of [from, end) of the partition, at most max. */
+    read: (partition: number, from: number, end: number, max: number): InRecord[] =>
+      readPage(stmt, spec.topic, spec.topicId, partition, from, max, end),
+    close: () => db.close(),
+  };
 }
