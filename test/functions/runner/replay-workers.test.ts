@@ -210,6 +210,35 @@ describe('replay on worker threads over the embedded log', () => {
     );
   });
 
+  it('--partition and --rate hold on workers', async () => {
+    const c = config();
+    const deps = busDeps(bus, c, silent);
+    const seen: string[] = [];
+    const sinks = [recording(seen)];
+    const inst = create(deps, { sinks });
+    const common = {
+      bus,
+      topic,
+      fromMs: Date.parse(FROM),
+      toMs: Date.parse(TO),
+      handler: inst.handler,
+      functionName: 'analytics-publisher',
+      batchSize: 4,
+      workers: analyticsReplayWorkers({ count: 2, config: c, sinks, deadLetters: deps.deadLetters }),
+    };
+    const all = await replay({ ...common, workers: undefined });
+    const p1 = all.partitions.find((p) => p.partition === 1)!;
+    const only = await replay({ ...common, partitions: [1] });
+    expect(only.partitions).toEqual([p1]);
+    expect(only.read).toBe(Number(BigInt(p1.end) - BigInt(p1.start)));
+    expect(only.read).toBeLessThan(all.read);
+    const paced = await replay({ ...common, rate: 100 });
+    await inst.close();
+    // 32 records at 100/s cannot finish in less than ~0.32 s (a lower bound: never flaky on a slow machine).
+    expect(paced.read).toBe(32);
+    expect(paced.elapsedMs).toBeGreaterThanOrEqual(280);
+  });
+
   function recording(into: string[]): AnalyticsSink {
     return {
       name: 'http',
