@@ -14,7 +14,8 @@
  *     batch: the consumer commits a batch's offsets only after the handler, and so the fsync, returned).
  * 1M mode: `npm run bench:functions -- --1m` (or BENCH_MODE=1m): the replay section over 1,000,000 events.
  * Knobs: BENCH_EVENTS (default 50000), BENCH_BATCH (100), BENCH_REPLAY_EVENTS, BENCH_REPLAY_BATCH (1000),
- * BENCH_ONLY (comma list of file, http, replay: only those sections, e.g. to profile or A/B one).
+ * BENCH_ONLY (comma list of file, http, replay: only those sections, e.g. to profile or A/B one),
+ * BENCH_REPLAY_WORKERS (2: the replay's worker threads; 0 = in-process, one thread).
  */
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,13 +28,14 @@ import { createLogger } from '../common/log.ts';
 import type { AnalyticsEvent } from '../events/analytics.ts';
 import { TOPICS } from '../events/topics.ts';
 import { create } from '../functions/analytics-publisher/index.ts';
-import { toAnalyticsEvent } from '../functions/analytics-publisher/publisher.ts';
+import { createSinks, toAnalyticsEvent } from '../functions/analytics-publisher/publisher.ts';
 import { analyticsCases } from '../functions/analytics-publisher/samples.ts';
 import { elkLine, elkLineWith, elkPrefix } from '../functions/analytics-publisher/sinks/elk-line.ts';
 import { replayFileName } from '../functions/analytics-publisher/sinks/file.ts';
 import { buildLambdaKafkaEvent, busDeps, MemoryDeadLetterPublisher } from '../functions/lib/index.ts';
 import { consumerGroup, startFunctions } from '../functions/runner/index.ts';
 import { replay } from '../functions/runner/replay.ts';
+import { analyticsReplayWorkers } from '../functions/runner/replay-analytics.ts';
 import { benchArgs } from './lib/args.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
@@ -50,6 +52,7 @@ const KAFKA = process.env.BENCH_KAFKA_BROKERS ?? '';
 const KAFKA_EVENTS = Number(process.env.BENCH_KAFKA_EVENTS ?? 100_000);
 const mib = (b: number) => `${Math.round(b / 1048576)} MiB`;
 const REPLAY_BATCH = Number(process.env.BENCH_REPLAY_BATCH ?? 1000);
+const REPLAY_WORKERS = Number(process.env.BENCH_REPLAY_WORKERS ?? 2);
 const topic = TOPICS.requestAttributes.name;
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'file,http,replay').split(',').map((x) => x.trim()));
 
@@ -255,9 +258,20 @@ async function replayBench(dir: string) {
   const config = loadConfig({ env: {}, overrides: { dataDir: dir, 'functions.analytics.sinks': ['file'] } });
   const from = new Date(fromMs).toISOString();
   const to = new Date(toMs).toISOString();
-  const inst = create(busDeps(bus, config, silent), {
-    overrides: { fileName: replayFileName(from, to), truncateFile: true },
-  });
+  const deps = busDeps(bus, config, silent);
+  // The same sinks behind the in-process handler and the workers' main-thread side.
+  const sinks = createSinks(config, deps, { fileName: replayFileName(from, to), truncateFile: true });
+  const inst = create(deps, { sinks });
+  const workers =
+    REPLAY_WORKERS > 0
+      ? analyticsReplayWorkers({
+          count: REPLAY_WORKERS,
+          config,
+          sinks,
+          deadLetters: deps.deadLetters,
+          logger: silent,
+        })
+      : undefined;
   const rss: number[] = [];
   let nextSample = 0;
   t = performance.now();
@@ -275,6 +289,7 @@ async function replayBench(dir: string) {
     handler: inst.handler,
     functionName: 'analytics-publisher',
     batchSize: REPLAY_BATCH,
+    ...(workers ? { workers } : {}),
   });
   const replayS = (performance.now() - t) / 1000;
   const after = await scan();
@@ -426,7 +441,7 @@ try {
   if (r) {
     const scanMean = (r.scanS[0] + r.scanS[1]) / 2;
     out.push(
-      `replay of ${REPLAY_EVENTS} events from the embedded log (3 partitions), batches of ${REPLAY_BATCH}, file sink:`,
+      `replay of ${REPLAY_EVENTS} events from the embedded log (3 partitions), batches of ${REPLAY_BATCH}, file sink, ${REPLAY_WORKERS > 0 ? `${REPLAY_WORKERS} worker threads` : 'in-process'}:`,
       `  produce ${r.produceS.toFixed(1)} s; plain Bus.read scan ${scanMean.toFixed(1)} s (${r.scanned} records; mean of ${r.scanS.map((x) => x.toFixed(1)).join(' s before and ')} s after the replay); replay ${r.replayS.toFixed(1)} s (${Math.round(REPLAY_EVENTS / r.replayS)} events/s; replay/scan ${(r.replayS / scanMean).toFixed(1)}x)`,
       `  replay summary: read ${r.summary.read}, published ${r.summary.published}, skipped ${r.summary.skipped}, dead-lettered ${r.summary.deadLettered}`,
       `  RSS over the replay (every 10%): ${r.rss.map(mib).join(', ')}; peak RSS of the process ${mib(process.resourceUsage().maxRSS * 1024)}`,

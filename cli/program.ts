@@ -122,6 +122,10 @@ export function buildProgram(version: string): Command {
     .option('--rate <n>', 'at most n records per second (throttled backfill; default: unlimited)')
     .option('--partition <n>', 'only this partition (repeatable or comma-separated; default: all)', repeat)
     .option('--concurrency <n>', 'partitions replayed at once, each in offset order (default: 1)')
+    .option(
+      '--workers <n>',
+      'worker threads for decode, validation and mapping (default: the CPUs, at most 4)',
+    )
     .addOption(output(['text', 'json'], 'text'));
 
   common(program.command('usage'))

@@ -9,7 +9,8 @@ import type { Logger } from '../../common/log.ts';
 import { Redelivery } from '../redelivery.ts';
 import type { ConsumeOptions, Subscription } from '../types.ts';
 import { toError } from './errors.ts';
-import { type Statements, type TopicRow, toInRecord } from './schema.ts';
+import { type PageStatement, readPage } from './read.ts';
+import type { TopicRow } from './schema.ts';
 import type { WriterClient } from './writer-client.ts';
 
 /** The wait after a failed poll (the database locked by another process beyond busy_timeout, or similar). */
@@ -18,7 +19,7 @@ const POLL_RETRY_MS = 5000;
 /** What the consumer needs of its EmbeddedBus. */
 export interface ConsumerHost {
   readonly writer: WriterClient;
-  readonly stmt: Statements;
+  readonly page: PageStatement;
   readonly log: Logger;
   readonly leaseMs: number;
   readonly pollIntervalMs: number;
@@ -93,14 +94,20 @@ export async function consumeGroup(host: ConsumerHost, options: ConsumeOptions):
         if (Date.now() >= leaseCheckAt) await claimLeases();
         for (const [k, pos] of positions) {
           if (!running) break;
-          const rows = host.stmt.read.all(pos.topic.id, pos.partition, pos.offset, maxBatch);
-          if (rows.length === 0) continue;
+          const records = readPage(
+            host.page,
+            pos.topic.name,
+            pos.topic.id,
+            pos.partition,
+            pos.offset,
+            maxBatch,
+          );
+          if (records.length === 0) continue;
           delivered = true;
-          const records = rows.map((r) => toInRecord(pos.topic.name, r));
           const batch = { topic: pos.topic.name, partition: pos.partition, records };
           // Rejected: the position stays, the next pass reads the same records (other partitions go on meanwhile).
           if (!(await redelivery.deliver(k, batch, idleUninterrupted))) continue;
-          const next = rows[rows.length - 1]!.offset + 1;
+          const next = Number(records[records.length - 1]!.offset) + 1;
           if (await commit(pos.topic, pos.partition, next)) pos.offset = next;
           else positions.delete(k);
         }

@@ -38,14 +38,8 @@ import type {
 import { consumeGroup } from './consumer.ts';
 import { toError } from './errors.ts';
 import { BatchBuffers, encodeRecords } from './produce.ts';
-import {
-  openDatabase,
-  type PartitionRow,
-  prepare,
-  type Statements,
-  type TopicRow,
-  toInRecord,
-} from './schema.ts';
+import { type PageStatement, preparePage, type ReaderSpec, readPage } from './read.ts';
+import { openDatabase, type PartitionRow, prepare, type Statements, type TopicRow } from './schema.ts';
 import { offsetForTime } from './time-index.ts';
 import { WriterClient } from './writer-client.ts';
 
@@ -69,12 +63,14 @@ export class EmbeddedBus implements Bus, BusAdmin {
   private readonly log: Logger;
   private readonly pollIntervalMs: number;
   private readonly leaseMs: number;
+  private readonly busyTimeoutMs: number;
   private readonly topicCache = new Map<string, TopicRow>();
   private readonly waiters = new Set<() => void>();
   private readonly subscriptions = new Set<Subscription>();
   private readonly retentionTimer: NodeJS.Timeout;
   private closed = false;
   private readonly stmt: Statements;
+  private readonly page: PageStatement;
   /** Produce batches' buffers, reused as the writer hands them back (a few in flight at a time). */
   readonly batchBuffers = new BatchBuffers({ keep: 8, maxBytes: 4 * 1024 * 1024, minBytes: 64 * 1024 });
 
@@ -85,6 +81,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     this.pollIntervalMs = options.pollIntervalMs;
     this.leaseMs = options.leaseMs ?? 30_000;
     const { busyTimeoutMs, fsync } = options;
+    this.busyTimeoutMs = busyTimeoutMs;
     try {
       // Creates the schema once, at start (synchronous, before anything is served).
       this.db = openDatabase(this.path, { busyTimeoutMs, fsync, create: true });
@@ -92,6 +89,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
       throw toError(`open ${this.path}`, err);
     }
     this.stmt = prepare(this.db);
+    this.page = preparePage(this.db);
     this.writer = new WriterClient(
       { path: this.path, fsync, busyTimeoutMs, defaultPartitions: options.defaultPartitions ?? 1 },
       this.log,
@@ -185,7 +183,7 @@ export class EmbeddedBus implements Bus, BusAdmin {
     return consumeGroup(
       {
         writer: this.writer,
-        stmt: this.stmt,
+        page: this.page,
         log: this.log,
         leaseMs: this.leaseMs,
         pollIntervalMs: this.pollIntervalMs,
@@ -239,10 +237,17 @@ export class EmbeddedBus implements Bus, BusAdmin {
     if (!Number.isInteger(partition) || partition < 0 || partition >= t.partitions)
       throw new TopicError(`topic ${topic} has no partition ${partition}`);
     try {
-      return this.stmt.read.all(t.id, partition, Number(offset), maxRecords).map((r) => toInRecord(topic, r));
+      return readPage(this.page, topic, t.id, partition, Number(offset), maxRecords);
     } catch (err) {
       throw toError('read', err);
     }
+  }
+
+  /** What a reader on another thread (read.ts openPageReader: replay workers) needs to read a topic. */
+  async readerSpec(topic: string): Promise<ReaderSpec> {
+    this.checkOpen('readerSpec');
+    const t = await this.topic(topic);
+    return { path: this.path, topic, topicId: t.id, busyTimeoutMs: this.busyTimeoutMs };
   }
 
   async describeTopics(names?: string[]): Promise<TopicDescription[]> {

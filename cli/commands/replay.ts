@@ -5,6 +5,7 @@
  * group's offsets. The file sink writes a per-range file (analytics/apim_metrics.replay-<from>_<to>.log,
  * rewritten by a replay of the same range); the HTTP sink overwrites by correlationId.
  */
+import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { createBus } from '../../bus/index.ts';
 import { type Config, loadConfig } from '../../common/config/index.ts';
@@ -12,10 +13,11 @@ import { errorMessage, MeshApimError } from '../../common/errors.ts';
 import { createLogger } from '../../common/log.ts';
 import { TOPICS, topicName } from '../../events/topics.ts';
 import { create } from '../../functions/analytics-publisher/index.ts';
-import { FUNCTION_NAME } from '../../functions/analytics-publisher/publisher.ts';
-import { replayFileName } from '../../functions/analytics-publisher/sinks/file.ts';
+import { createSinks, FUNCTION_NAME } from '../../functions/analytics-publisher/publisher.ts';
+import { FileSink, replayFileName } from '../../functions/analytics-publisher/sinks/file.ts';
 import { busDeps, type FunctionDeps, MemoryDeadLetterPublisher } from '../../functions/lib/index.ts';
 import { type ReplayProgress, replay } from '../../functions/runner/replay.ts';
+import { analyticsReplayWorkers } from '../../functions/runner/replay-analytics.ts';
 import { outputFormat } from '../output.ts';
 import { type Parsed, parseCommand } from '../parse.ts';
 
@@ -32,6 +34,8 @@ export const usage = `mesh-apim replay --from <ISO time> --to <ISO time> [option
   --rate <n>           at most n records per second (throttled backfill; default: unlimited)
   --partition <n>      only this partition (repeatable or comma-separated; default: all)
   --concurrency <n>    partitions replayed at once, each in offset order (default: 1; pays with a remote _bulk)
+  --workers <n>        worker threads for decode, validation and mapping (default: the CPUs, at most 4;
+                       0 = this thread); used with the file sink (or --dry-run) and --concurrency 1
   -o, --output <fmt>   text or json (default: text)
   --config <file>      configuration file`;
 
@@ -65,6 +69,7 @@ export interface ReplayArgs {
   rate: number | undefined;
   partitions: number[] | undefined;
   concurrency: number;
+  workers: number;
   configFile: string | undefined;
   output: 'text' | 'json';
 }
@@ -79,6 +84,7 @@ type Values = {
   rate: string;
   partition: string[];
   concurrency: string;
+  workers: string;
   config: string;
   output: string;
 };
@@ -149,6 +155,13 @@ export function parseReplayArgs(
     if (!/^\d+$/.test(raw) || concurrency < 1)
       throw new UsageError(`--concurrency "${raw}" must be a positive integer (partitions at once)`);
   }
+  let workers = Math.min(4, availableParallelism() >= 2 ? availableParallelism() : 0);
+  if (values.workers !== undefined) {
+    const raw = values.workers as string;
+    workers = Number(raw);
+    if (!/^\d+$/.test(raw) || workers > 64)
+      throw new UsageError(`--workers "${raw}" must be an integer between 0 and 64 (worker threads)`);
+  }
   const partitionArgs = ((values.partition as string[] | undefined) ?? []).flatMap((s) => s.split(','));
   for (const raw of partitionArgs) {
     if (!/^\d+$/.test(raw.trim())) throw new UsageError(`--partition "${raw}" must be a partition number`);
@@ -170,6 +183,7 @@ export function parseReplayArgs(
       rate,
       partitions,
       concurrency,
+      workers,
       configFile: values.config as string | undefined,
       output,
     },
@@ -246,12 +260,20 @@ export async function run(argv: string[], given?: Parsed<Values>): Promise<numbe
   const deps: FunctionDeps = args.dryRun
     ? { ...busDeps(bus, config, logger), deadLetters: new MemoryDeadLetterPublisher() }
     : busDeps(bus, config, logger);
-  const instance = create(
-    deps,
-    args.dryRun
-      ? { sinks: [] }
-      : { overrides: { only: args.sinks, fileName: replayFileName(args.from, args.to), truncateFile: true } },
-  );
+  const sinks = args.dryRun
+    ? []
+    : createSinks(config, deps, {
+        only: args.sinks,
+        fileName: replayFileName(args.from, args.to),
+        truncateFile: true,
+      });
+  const instance = create(deps, { sinks });
+  // Worker threads where what crosses back is rendered lines (the file sink) or nothing (a dry run):
+  // the other sinks would get the mapped objects cloned back, which costs what the workers save.
+  const workers =
+    args.workers > 0 && args.concurrency === 1 && sinks.every((s) => s instanceof FileSink)
+      ? analyticsReplayWorkers({ count: args.workers, config, sinks, deadLetters: deps.deadLetters, logger })
+      : undefined;
   const progress = progressReporter(process.stderr);
   try {
     const described = await bus.describeTopics([args.topic]).catch(() => null);
@@ -270,6 +292,7 @@ export async function run(argv: string[], given?: Parsed<Values>): Promise<numbe
       ...(args.rate ? { rate: args.rate } : {}),
       ...(args.partitions ? { partitions: args.partitions } : {}),
       concurrency: args.concurrency,
+      ...(workers ? { workers } : {}),
       onProgress: (p) => progress.update(p),
     });
     progress.done();

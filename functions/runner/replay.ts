@@ -7,11 +7,15 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
+import type { ReaderSpec } from '../../bus/embedded/read.ts';
 import type { Bus, InRecord } from '../../bus/types.ts';
 import { MeshApimError } from '../../common/errors.ts';
 import type { BatchSummary } from '../lib/batch.ts';
 import type { KafkaHandler } from '../lib/handler.ts';
 import { buildLambdaKafkaEvent } from '../lib/kafka-event.ts';
+import { ReplayPool, type ReplayWorkers } from './replay-pool.ts';
+
+export type { ReplayWorkers } from './replay-pool.ts';
 
 export class ReplayError extends MeshApimError {
   constructor(message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
@@ -64,7 +68,21 @@ export interface ReplayOptions {
    * the CPU part (decode, validate, map) shares the one JS thread, so a file-sink replay gains nothing.
    */
   concurrency?: number;
+  /**
+   * Runs the batch core on worker threads (replay-pool.ts) when the bus can be read from another
+   * thread (the embedded log: `readerSpec`) and concurrency is 1: the sinks see the same batches in
+   * the same order as in-process; `handler` is the in-process fallback (Kafka, --concurrency > 1).
+   */
+  workers?: ReplayWorkers;
 }
+
+/** A bus whose topic another thread can read (bus/embedded: EmbeddedBus.readerSpec). */
+interface ReadableElsewhere {
+  readerSpec(topic: string): Promise<ReaderSpec>;
+}
+
+const readableElsewhere = (bus: object): bus is ReadableElsewhere =>
+  typeof (bus as Partial<ReadableElsewhere>).readerSpec === 'function';
 
 export async function replayRanges(
   bus: Pick<Bus, 'offsetsForTime'>,
@@ -104,22 +122,19 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   const readSize = Math.max(o.readSize ?? 10_000, o.batchSize);
   const maxAttempts = o.maxAttempts ?? 5;
 
-  const direct = o.handler.records;
-  const invoke = async (records: InRecord[]) => {
-    // The handler's record entry point when it has one: same batch core, no Lambda encoding round trip.
-    const event = direct
-      ? null
-      : buildLambdaKafkaEvent(records, { shape: 'self-managed', bootstrapServers: 'replay' });
-    let attempt = 0;
+  const counts = (s: Pick<BatchSummary, 'processed' | 'skipped' | 'deadLettered'>) => {
+    p.published += s.processed;
+    p.skipped += s.skipped;
+    p.deadLettered += s.deadLettered;
+  };
+  /** One batch with retries: `attempt` runs it once (a new request id each time). */
+  const retrying = async <T>(where: () => string, attempt: (requestId: string) => Promise<T>): Promise<T> => {
+    let attempts = 0;
     try {
-      await pRetry(
-        async () => {
-          attempt++;
-          const context = { awsRequestId: randomUUID(), functionName: o.functionName };
-          const s: BatchSummary = event ? await o.handler(event, context) : await direct!(records, context);
-          p.published += s.processed;
-          p.skipped += s.skipped;
-          p.deadLettered += s.deadLettered;
+      return await pRetry(
+        () => {
+          attempts++;
+          return attempt(randomUUID());
         },
         {
           retries: maxAttempts - 1,
@@ -136,10 +151,46 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
       );
     } catch (err) {
       throw new ReplayError(
-        `batch at ${o.topic}-${records[0]!.partition}@${records[0]!.offset} failed after ${attempt} attempt(s): ${(err as Error).message}`,
-        { cause: err },
+        `batch at ${where()} failed after ${attempts} attempt(s): ${(err as Error).message}`,
+        {
+          cause: err,
+        },
       );
     }
+  };
+  /** Waits until the records sent so far are due at --rate (pacing to the average rate). */
+  const pace = async (sent: number) => {
+    if (rate === null) return;
+    const due = (sent / rate) * 1000 - (Date.now() - started);
+    if (due > 0) await sleep(due);
+  };
+
+  if (o.workers && o.workers.count > 0 && (o.concurrency ?? 1) <= 1 && readableElsewhere(o.bus)) {
+    await replayOnWorkers(o, o.workers, await o.bus.readerSpec(o.topic), ranges, {
+      progress: p,
+      started,
+      retrying,
+      counts,
+      pace,
+    });
+    p.elapsedMs = Date.now() - started;
+    return { ...p, retries, partitions: summaryRanges(ranges) };
+  }
+
+  const direct = o.handler.records;
+  const invoke = async (records: InRecord[]) => {
+    // The handler's record entry point when it has one: same batch core, no Lambda encoding round trip.
+    const event = direct
+      ? null
+      : buildLambdaKafkaEvent(records, { shape: 'self-managed', bootstrapServers: 'replay' });
+    const s = await retrying(
+      () => `${o.topic}-${records[0]!.partition}@${records[0]!.offset}`,
+      async (awsRequestId) => {
+        const context = { awsRequestId, functionName: o.functionName };
+        return event ? await o.handler(event, context) : await direct!(records, context);
+      },
+    );
+    counts(s);
   };
 
   // Lanes take the next partition when theirs is done; the first failure stops the others at
@@ -162,11 +213,7 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
         p.read += batch.length;
         p.elapsedMs = Date.now() - started;
         o.onProgress?.({ ...p });
-        if (rate !== null) {
-          // Pace to the average rate: wait until the records sent so far are due.
-          const due = (p.read / rate) * 1000 - (Date.now() - started);
-          if (due > 0) await sleep(due);
-        }
+        await pace(p.read);
       }
       next = BigInt(chunk[chunk.length - 1]!.offset) + 1n;
     }
@@ -186,13 +233,80 @@ export async function replay(o: ReplayOptions): Promise<ReplaySummary> {
   await Promise.all(Array.from({ length: lanes }, lane));
   if (failed !== undefined) throw failed;
   p.elapsedMs = Date.now() - started;
-  return {
-    ...p,
-    retries,
-    partitions: ranges.map((r) => ({
-      partition: r.partition,
-      start: r.start.toString(),
-      end: r.end.toString(),
-    })),
-  };
+  return { ...p, retries, partitions: summaryRanges(ranges) };
+}
+
+const summaryRanges = (ranges: readonly ReplayRange[]) =>
+  ranges.map((r) => ({ partition: r.partition, start: r.start.toString(), end: r.end.toString() }));
+
+interface Run {
+  progress: ReplayProgress;
+  started: number;
+  retrying: <T>(where: () => string, attempt: (requestId: string) => Promise<T>) => Promise<T>;
+  counts: (s: Pick<BatchSummary, 'processed' | 'skipped' | 'deadLettered'>) => void;
+  pace: (sent: number) => Promise<void>;
+}
+
+/**
+ * The ranges as batches of `batchSize` offsets ([from, from + batchSize): fewer records where the log
+ * has gaps), numbered in the order a one-lane replay runs them, a window of them on the workers at
+ * once. Progress counts a batch when its handler returned; the first batch that fails for good stops
+ * the dispatch, the batches before it finish, the ones after it write nothing.
+ */
+async function replayOnWorkers(
+  o: ReplayOptions,
+  spec: ReplayWorkers,
+  reader: ReaderSpec,
+  ranges: readonly ReplayRange[],
+  run: Run,
+): Promise<void> {
+  const pool = new ReplayPool(reader, spec, o.functionName);
+  const p = run.progress;
+  const inFlight = new Set<Promise<void>>();
+  let failed: { seq: number; error: unknown } | undefined;
+  let seq = 0;
+  let sent = 0;
+  try {
+    for (const r of ranges) {
+      for (let from = r.start; from < r.end && failed === undefined; from += BigInt(o.batchSize)) {
+        const end = from + BigInt(o.batchSize) < r.end ? from + BigInt(o.batchSize) : r.end;
+        while (inFlight.size >= pool.window && failed === undefined) await Promise.race(inFlight);
+        if (failed !== undefined) break;
+        sent += Number(end - from);
+        await run.pace(sent);
+        const job = {
+          seq: seq++,
+          partition: r.partition,
+          from: Number(from),
+          end: Number(end),
+          max: o.batchSize,
+        };
+        const task = run
+          .retrying(
+            () => `${o.topic}-${job.partition}@${job.from}`,
+            (requestId) => pool.run({ ...job, requestId }),
+          )
+          .then(
+            (c) => {
+              pool.sequencer.complete(job.seq);
+              run.counts(c);
+              p.read += c.read;
+              p.elapsedMs = Date.now() - run.started;
+              o.onProgress?.({ ...p });
+            },
+            (error: unknown) => {
+              if (failed === undefined || job.seq < failed.seq) failed = { seq: job.seq, error };
+              pool.sequencer.abortAfter(job.seq, error);
+            },
+          )
+          .finally(() => inFlight.delete(task));
+        inFlight.add(task);
+      }
+      if (failed !== undefined) break;
+    }
+    await Promise.all(inFlight);
+  } finally {
+    await pool.close();
+  }
+  if (failed !== undefined) throw failed.error;
 }

@@ -125,6 +125,32 @@ export class FileSink implements AnalyticsSink {
   }
 
   async write(items: readonly SinkItem[]): Promise<SinkItemResult[]> {
+    await this.append(
+      items.length,
+      (i) => dedupKey(items[i]!),
+      (prefix, i) => elkLineWith(prefix, items[i]!),
+    );
+    return items.map(okResult);
+  }
+
+  /**
+   * write() of lines rendered on another thread (replay workers): `bodies[i]` is
+   * elkLineWith('', item) of the item whose dedupKey is `ids[i]`; the line is this batch's prefix
+   * (this sink's clock) + the body, with write()'s dedup, rotation and fsync.
+   */
+  async writeRendered(ids: readonly string[], bodies: readonly string[]): Promise<void> {
+    await this.append(
+      ids.length,
+      (i) => ids[i]!,
+      (prefix, i) => prefix + bodies[i]!,
+    );
+  }
+
+  private async append(
+    n: number,
+    idOf: (i: number) => string,
+    lineOf: (prefix: string, i: number) => string,
+  ): Promise<void> {
     try {
       const fd = this.open();
       const prefix = elkPrefix(this.o.now());
@@ -133,12 +159,11 @@ export class FileSink implements AnalyticsSink {
       // encode, no batch-sized allocation per write. A UTF-16 unit is at most 3 UTF-8 bytes.
       let buf = this.scratch;
       let len = 0;
-      for (let i = 0; i < items.length; i++) {
-        const item = items[i]!;
-        const id = dedupKey(item);
+      for (let i = 0; i < n; i++) {
+        const id = idOf(i);
         if (this.recent.has(id) || batchIds.has(id)) continue; // already written: idempotent no-op
         batchIds.add(id);
-        const line = elkLineWith(prefix, item);
+        const line = lineOf(prefix, i);
         if (len + line.length * 3 > buf.length) {
           const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, len + line.length * 3));
           buf.copy(bigger, 0, 0, len);
@@ -155,7 +180,6 @@ export class FileSink implements AnalyticsSink {
         this.size += len;
         for (const id of batchIds) this.remember(id);
       }
-      return items.map(okResult);
     } catch (err) {
       throw new SinkUnavailableError('file', `cannot write ${this.file}: ${(err as Error).message}`, {
         cause: err,

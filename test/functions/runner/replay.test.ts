@@ -48,6 +48,7 @@ describe('replay arguments', () => {
     ['rate not a number', ['--from', FROM, '--to', TO, '--rate', 'fast'], /--rate "fast"/],
     ['concurrency zero', ['--from', FROM, '--to', TO, '--concurrency', '0'], /--concurrency "0"/],
     ['partition not a number', ['--from', FROM, '--to', TO, '--partition', 'p1'], /--partition "p1"/],
+    ['workers not a number', ['--from', FROM, '--to', TO, '--workers', 'two'], /--workers "two"/],
   ];
   for (const [name, argv, msg] of bad) {
     it(`${name} -> UsageError`, () => {
@@ -106,6 +107,8 @@ describe('replay arguments', () => {
     ).toMatchObject({ rate: 5000, partitions: [0, 2] });
     expect(parse(['--from', FROM, '--to', TO]).args.concurrency).toBe(1);
     expect(parse(['--from', FROM, '--to', TO, '--concurrency', '3']).args.concurrency).toBe(3);
+    expect(parse(['--from', FROM, '--to', TO, '--workers', '0']).args.workers).toBe(0);
+    expect(parse(['--from', FROM, '--to', TO, '--workers', '3']).args.workers).toBe(3);
   });
 });
 

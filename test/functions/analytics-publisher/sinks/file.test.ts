@@ -5,8 +5,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AnalyticsEvent } from '../../../../events/analytics.ts';
 import { toAnalyticsEvent } from '../../../../functions/analytics-publisher/publisher.ts';
 import { analyticsCases, requestAttributes } from '../../../../functions/analytics-publisher/samples.ts';
-import { elkLine, parseElkLine } from '../../../../functions/analytics-publisher/sinks/elk-line.ts';
+import {
+  elkLine,
+  elkLineWith,
+  parseElkLine,
+} from '../../../../functions/analytics-publisher/sinks/elk-line.ts';
 import { FileSink, replayFileName } from '../../../../functions/analytics-publisher/sinks/file.ts';
+import { dedupKey } from '../../../../functions/analytics-publisher/sinks/types.ts';
 
 const events = Object.values(analyticsCases())
   .map((e) => toAnalyticsEvent(e))
@@ -36,6 +41,21 @@ describe('ELK log-file sink', () => {
       expect(p?.metric).toBe(events[i]!.metric);
       expect(p?.data).toEqual(events[i]!.data);
     }
+  });
+
+  it('writeRendered (lines rendered on a replay worker) writes what write does, with the same dedup', async () => {
+    const now = () => new Date('2026-11-26T04:05:06.789Z');
+    const a = new FileSink({ dir, ...opts, name: 'a', now });
+    await a.write(events);
+    await a.write(events.slice(0, 2));
+    await a.close();
+    const b = new FileSink({ dir, ...opts, name: 'b', now });
+    const rendered = (xs: AnalyticsEvent[]) => [xs.map(dedupKey), xs.map((e) => elkLineWith('', e))] as const;
+    await b.writeRendered(...rendered(events));
+    await b.writeRendered(...rendered([...events.slice(0, 2), ...events.slice(0, 1)]));
+    await b.close();
+    expect(lines(path.join(dir, 'b.log'))).toEqual(lines(path.join(dir, 'a.log')));
+    expect(lines(path.join(dir, 'b.log'))).toHaveLength(events.length);
   });
 
   it('drops events it wrote recently, across a restart (window seeded from the file tail)', async () => {
