@@ -30,7 +30,10 @@ interface PageRow {
   hdrs: Buffer | null;
 }
 
-export type PageStatement = Database.Statement<[number, number, number, number, number], PageRow>;
+export type PageStatement = Pick<
+  Database.Statement<[number, number, number, number, number], PageRow>,
+  'get'
+>;
 
 export function preparePage(db: Database.Database): PageStatement {
   return db.prepare<[number, number, number, number, number], PageRow>(PAGE_SQL);
@@ -50,7 +53,16 @@ export function readPage(
   max: number,
   end = Number.MAX_SAFE_INTEGER,
 ): InRecord[] {
-  const row = stmt.get(topicId, partition, offset, end, max);
+  let row: PageRow | undefined;
+  try {
+    row = stmt.get(topicId, partition, offset, end, max);
+  } catch (err) {
+    // A page's blobs over SQLite's length limit (1e9 bytes: a page of very large records): smaller
+    // pages, down to one record, rather than a page no reader can ever get past.
+    if ((err as { code?: unknown }).code === 'SQLITE_TOOBIG' && max > 1)
+      return readPage(stmt, topic, topicId, partition, offset, Math.ceil(max / 2), end);
+    throw err;
+  }
   if (!row || row.n === 0 || row.meta === null) return [];
   return decodePage(topic, partition, row);
 }

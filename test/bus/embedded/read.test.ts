@@ -87,4 +87,30 @@ describe('readPage: one page of a partition as views into concatenated blobs', (
     expect(readPage(stmt, 't', 1, 0, 50, 5)).toEqual([]);
     expect(readPage(stmt, 't', 1, 2, 0, 5)).toEqual([]);
   });
+
+  it('a page too big for SQLite (SQLITE_TOOBIG) is read as smaller pages, down to one record', () => {
+    for (let i = 0; i < 8; i++) insert(i, null, Buffer.from(`v${i}`), null);
+    const real = preparePage(db);
+    const asked: number[] = [];
+    // SQLite's 1e9-byte limit cannot be lowered from here: a statement that fails as SQLite would above 2 records.
+    const limited = {
+      get: (...a: Parameters<typeof real.get>) => {
+        asked.push(a[4]);
+        if (a[4] > 2) throw Object.assign(new Error('string or blob too big'), { code: 'SQLITE_TOOBIG' });
+        return real.get(...a);
+      },
+    };
+    const page = readPage(limited, 't', 1, 0, 3, 8);
+    expect(page.map((r) => [r.offset, r.value?.toString()])).toEqual([
+      ['3', 'v3'],
+      ['4', 'v4'],
+    ]);
+    expect(asked).toEqual([8, 4, 2]);
+    const one = {
+      get: () => {
+        throw Object.assign(new Error('string or blob too big'), { code: 'SQLITE_TOOBIG' });
+      },
+    };
+    expect(() => readPage(one, 't', 1, 0, 0, 1)).toThrow('string or blob too big');
+  });
 });
