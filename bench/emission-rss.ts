@@ -9,21 +9,20 @@
  */
 
 import type { ChildProcess } from 'node:child_process';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { benchArgs } from './lib/args.ts';
 import { compiledServers } from './lib/compiled.ts';
+import { h2loadCheck } from './lib/load.ts';
 import { readLine } from './lib/servers.ts';
 import { metricSum } from './lib/stats.ts';
 import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest } from './realistic-request.ts';
 
-const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
 const { values } = benchArgs({
   usage: 'node --import tsx bench/emission-rss.ts [options]',
@@ -104,20 +103,11 @@ async function load(
       peak = Math.max(peak, memKb(a.pid).rssKb / 1024);
     } catch {}
   }, 100);
-  const { stdout } = await run(
-    'taskset',
-    [
-      ...['-c', '1', 'h2load', '-D', String(SECONDS), '-c', '4', '-m', '16', '-d', body],
-      ...['-H', 'content-type: application/grpc', '-H', 'te: trailers'],
-      `http://127.0.0.1:${a.port}/envoy.service.auth.v3.Authorization/Check`,
-    ],
-    { maxBuffer: 1 << 24, timeout: (SECONDS + 60) * 1000 },
-  );
+  const { ok } = await h2loadCheck(a.port, body, SECONDS, { name: a.label });
   // Every thread of the process (writer worker and V8's GC threads included), during the load.
   const cpuMs = (cpuTicks(a.pid) - ticks) * 10;
   await new Promise((r) => setTimeout(r, 1000));
   clearInterval(timer);
-  const ok = Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? 0);
   return {
     rps: ok / SECONDS,
     cpuUs: ok ? (cpuMs * 1000) / ok : Number.NaN,

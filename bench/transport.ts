@@ -8,24 +8,22 @@
  * and on http2, and both again without emission (check + transport alone). Then p50/p99 at 25/50/75 % of each contender's own max (ghz at a fixed rate), RSS
  * idle and after load, start to ready. Ratios first; results in bench/results/transport-<time>.md.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { CheckClient, decodeCheckResponse } from '../adapter/check-client.ts';
 import { benchArgs } from './lib/args.ts';
 import { compiledServers } from './lib/compiled.ts';
-import { ghzRun } from './lib/load.ts';
+import { ghzRun, h2loadCheck } from './lib/load.ts';
 import type { Server } from './lib/servers.ts';
 import { BIN } from './lib/tools.ts';
 import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest, toGhzJson } from './realistic-request.ts';
 
-const run = promisify(execFile);
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLK_TCK = 100;
 export const TRANSPORT_ARGS = {
@@ -110,33 +108,8 @@ async function h2load(
   seconds: number,
 ): Promise<{ rps: number; ok: number; cpuUs: number }> {
   const before = cpuTicks(c.pid);
-  const { stdout } = await run(
-    'taskset',
-    [
-      '-c',
-      '1',
-      'h2load',
-      '-D',
-      String(seconds),
-      '-c',
-      '4',
-      '-m',
-      '16',
-      '-d',
-      body,
-      '-H',
-      'content-type: application/grpc',
-      '-H',
-      'te: trailers',
-      `http://127.0.0.1:${c.port}/envoy.service.auth.v3.Authorization/Check`,
-    ],
-    { maxBuffer: 1 << 24, timeout: (seconds + 60) * 1000 },
-  );
+  const { ok, stdout } = await h2loadCheck(c.port, body, seconds, { name: c.name });
   const cpu = ((cpuTicks(c.pid) - before) / CLK_TCK) * 1e6;
-  const ok = Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? 0);
-  // Duration mode: streams still open at the end count as started, not failed; failures must be 0.
-  const failed = /(\d+) failed, (\d+) errored/.exec(stdout)?.slice(1).join(',');
-  if (failed !== '0,0') throw new Error(`${c.name}: h2load failed,errored = ${failed}`);
   if (/status codes: \d+ 2xx, \d+ 3xx, [1-9]/.test(stdout))
     throw new Error(`${c.name}: non-2xx HTTP statuses`);
   return { rps: ok / seconds, ok, cpuUs: cpu / Math.max(1, ok) };

@@ -2,10 +2,11 @@
  * Load of the suite: one ghz run (pinned to core 1) against a contender, the server's CPU time per
  * check from /proc, latency percentiles from ghz's per-call details.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ENVOY_PROTO_INCLUDE_DIRS, EXT_AUTHZ_PROTO } from '../../adapter/proto.ts';
 import { cpuTicks } from '../proc.ts';
 import type { Server } from './servers.ts';
@@ -86,4 +87,31 @@ export async function ghzRun(
     p999: pct(lat, 0.999),
     cpuUsPerCheck: (ticks * (1e6 / CLK_TCK)) / Math.max(1, r.count),
   };
+}
+
+/**
+ * h2load on core 1 against a contender's Check endpoint: 4 connections x 16 streams, the framed
+ * request in `body` for `seconds` (at `rps` checks/s in total when given, else as fast as it goes).
+ * Returns the successful requests and h2load's output; throws on failed/errored requests.
+ */
+export async function h2loadCheck(
+  port: number,
+  body: string,
+  seconds: number,
+  { rps = 0, name = `port ${port}` }: { rps?: number; name?: string } = {},
+): Promise<{ ok: number; stdout: string }> {
+  const { stdout } = await promisify(execFile)(
+    'taskset',
+    [
+      ...['-c', '1', 'h2load', '-D', String(seconds), '-c', '4', '-m', '16'],
+      ...(rps > 0 ? [`--rps=${Math.max(1, Math.round(rps / 4))}`] : []),
+      ...['-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers'],
+      `http://127.0.0.1:${port}/envoy.service.auth.v3.Authorization/Check`,
+    ],
+    { maxBuffer: 1 << 24, timeout: (seconds + 60) * 1000 },
+  );
+  // Duration mode: streams still open at the end count as started, not failed; failures must be 0.
+  const failed = /(\d+) failed, (\d+) errored/.exec(stdout)?.slice(1).join(',');
+  if (failed !== '0,0') throw new Error(`${name}: h2load failed,errored = ${failed}`);
+  return { ok: Number(/(\d+) succeeded/.exec(stdout)?.[1] ?? 0), stdout };
 }
