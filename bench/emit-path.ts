@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { benchArgs } from './lib/args.ts';
 import { compiledServers } from './lib/compiled.ts';
 import { h2loadCheck } from './lib/load.ts';
+import { readLine } from './lib/servers.ts';
 import { memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest } from './realistic-request.ts';
 
@@ -106,15 +107,7 @@ async function start(
     ],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: root, env: { ...process.env, ...env } },
   );
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /^\{.*\}\n/m.exec(buf);
-      if (m) resolve(m[0]);
-    });
-    proc.once('exit', (code) => reject(new Error(`${name} exited ${code} before ready`)));
-  });
+  const line = await readLine(proc, /^\{.*\}\n/m, 180_000);
   const info = JSON.parse(line) as { port: number; adminPort: number; apiKey: string };
   return { name, pid: proc.pid!, proc, ...info } satisfies Contender;
 }

@@ -19,7 +19,7 @@ import { CheckClient, decodeCheckResponse } from '../adapter/check-client.ts';
 import { benchArgs } from './lib/args.ts';
 import { compiledServers } from './lib/compiled.ts';
 import { ghzRun, h2loadCheck } from './lib/load.ts';
-import type { Server } from './lib/servers.ts';
+import { readLine, type Server } from './lib/servers.ts';
 import { BIN } from './lib/tools.ts';
 import { cpuTicks, memKb, stopProcess } from './proc.ts';
 import { encodeCheckRequest, istioIngressCheckRequest, toGhzJson } from './realistic-request.ts';
@@ -86,15 +86,7 @@ async function start(
     ],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: root },
   );
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = /^\{.*\}\n/m.exec(buf);
-      if (m) resolve(m[0]);
-    });
-    proc.once('exit', (c) => reject(new Error(`${name} exited ${c} before ready`)));
-  });
+  const line = await readLine(proc, /^\{.*\}\n/m, 180_000);
   const info = JSON.parse(line) as Record<string, unknown>;
   return { name, proc, pid: proc.pid!, port: info.port as number, info, readyMs: performance.now() - t0 };
 }

@@ -26,7 +26,7 @@ const ENTRY = new URL('./writer.ts', import.meta.url).href;
  * In the image's compiled bundle (infra/image/bundle.ts) this code sits in a .js chunk next to the
  * writer's own entry, which runs as is: no tsx, no bootstrap.
  */
-export const BUNDLED_WRITER = import.meta.url.endsWith('.ts')
+const BUNDLED_WRITER = import.meta.url.endsWith('.ts')
   ? null
   : new URL('./embedded-log-writer.js', import.meta.url);
 
